@@ -1,0 +1,14 @@
+"""The command line: parse, build dependencies, call one function, print.
+
+Every DigestError becomes one line on stderr and exit 1; usage errors exit 2; `send` exits 3 when some
+delivery ended other than sent or skipped.
+"""
+
+from digest.cli import content, delivery, people  # noqa: F401  (each module registers its commands)
+from digest.cli.base import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app(prog_name="digest")

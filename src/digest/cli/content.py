@@ -1,0 +1,123 @@
+"""Commands about content: ingest, events import, articles list, preview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from digest.cli.base import app, articles_app, emit_json, engine_for, events_app, now_utc, parse_day
+from digest.errors import InputError
+
+
+@app.command()
+def ingest(ctx: typer.Context,
+           files: Annotated[list[Path], typer.Argument(help="CSV, JSON or JSON Lines files of articles.")],
+           map: Annotated[Optional[str], typer.Option("--map", help="field=column,... e.g. url=article_source_link")] = None,
+           format: Annotated[str, typer.Option("--format", help="auto, csv, json or jsonl")] = "auto"):
+    """Load articles; new ones are added, changed ones updated, identical ones left alone."""
+    from digest import store
+    from digest.ingest.tabular import load_articles, parse_map
+
+    settings = ctx.obj.settings
+    mapping = parse_map(map)
+    now = now_utc()
+    loaded = [(path, load_articles(path, fmt=format, mapping=mapping, default_tz=settings.tz, now=now))
+              for path in files]  # every file is read and checked before anything is stored
+    engine = engine_for(settings)
+    totals = {"new": 0, "updated": 0, "unchanged": 0}
+    with store.session_scope(engine) as session:
+        for _path, articles in loaded:
+            for key, n in store.upsert_articles(session, articles=articles, now=now).items():
+                totals[key] += n
+    typer.echo(f"ingested {totals['new']} new, {totals['updated']} updated, {totals['unchanged']} unchanged, "
+               f"0 rejected")
+
+
+@events_app.command("import")
+def events_import(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="CSV or JSON Lines: url, kind, count, at")]):
+    """Add engagement events into hourly buckets."""
+    from digest import store
+    from digest.ingest.events import load_events
+
+    rows = load_events(file)
+    engine = engine_for(ctx.obj.settings)
+    with store.session_scope(engine) as session:
+        by_url = store.article_ids_by_url(session, urls=[r.url for r in rows if r.url])
+        known = store.known_article_ids(session, ids=[r.article_id for r in rows if r.article_id])
+        missing = [r for r in rows if (r.url and r.url not in by_url) or (r.article_id and r.article_id not in known)]
+        if missing:
+            first = missing[0]
+            raise InputError(f"{file}:{first.line}: no stored article {first.url or first.article_id} "
+                             f"({len(missing)} rows name unknown articles); nothing was stored")
+        buckets = store.add_engagement(session, events=[
+            (by_url[r.url] if r.url else r.article_id, r.at, r.kind, r.count) for r in rows])
+    typer.echo(f"imported {len(rows)} events into {buckets} hourly buckets")
+
+
+ARTICLE_KEYS = ("id", "url", "guid", "title", "summary", "body", "source", "author", "location", "country", "topics",
+                "image_url", "published_at", "updated_at")
+
+
+@articles_app.command("list")
+def articles_list(ctx: typer.Context,
+                  since: Annotated[Optional[str], typer.Option("--since", help="YYYY-MM-DD (UTC)")] = None,
+                  json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False):
+    """List stored articles, newest first."""
+    from datetime import datetime, timezone
+
+    from digest import store
+
+    start = None
+    if since:
+        try:
+            start = datetime.fromisoformat(since).replace(tzinfo=timezone.utc)
+        except ValueError:
+            raise InputError(f"--since: expected YYYY-MM-DD, got {since!r}") from None
+    with store.read_session(engine_for(ctx.obj.settings, readonly=True)) as session:
+        articles = store.list_articles(session, since=start)
+    if json_out:
+        emit_json([{k: getattr(a, k if k != "published_at" else k) for k in ARTICLE_KEYS} for a in articles])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "published (UTC)", "source", "country", "topics", "title", box=None)
+    for a in articles:
+        table.add_row(str(a.id), f"{a.published_at:%Y-%m-%d %H:%M}", a.source, a.country or "",
+                      ", ".join(a.topics), a.title)
+    Console().print(table)
+    typer.echo(f"{len(articles)} articles")
+
+
+@app.command()
+def preview(ctx: typer.Context,
+            subscriber: Annotated[Optional[str], typer.Option("--subscriber", help="Preview for this subscriber.")] = None,
+            date: Annotated[Optional[str], typer.Option("--date", help="Edition date YYYY-MM-DD (default today).")] = None,
+            format: Annotated[str, typer.Option("--format", help="html, text, eml or json")] = "html",
+            out: Annotated[Optional[Path], typer.Option("--out", help="Write here instead of stdout.")] = None,
+            open_: Annotated[bool, typer.Option("--open", help="Open the HTML in a browser.")] = False):
+    """Render one email locally. Touches no table, opens no connection."""
+    from digest.pipeline.preview import render_preview
+
+    if format not in ("html", "text", "eml", "json"):
+        raise typer.BadParameter("expected html, text, eml or json", param_hint="--format")
+    settings = ctx.obj.settings
+    day = parse_day(date, settings)
+    engine = engine_for(settings, readonly=True)
+    result = render_preview(engine, settings, day, email=subscriber, now=now_utc())
+    output = result.as_format(format)
+    if open_:
+        out = out or Path(__import__("tempfile").mkstemp(suffix=".html", prefix="digest-preview-")[1])
+        if format != "html":
+            output = result.as_format("html")
+    if out:
+        out.write_bytes(output if isinstance(output, bytes) else output.encode())
+        typer.echo(f"wrote {out}", err=True)
+    else:
+        typer.echo(output.decode() if isinstance(output, bytes) else output, nl=False)
+    if open_:
+        import webbrowser
+
+        webbrowser.open(out.resolve().as_uri())

@@ -1,0 +1,213 @@
+"""Commands about delivery: send, status, run, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from digest.cli.base import app, emit_json, engine_for, now_utc, parse_day
+from digest.pipeline import Progress
+
+
+class LogProgress(Progress):
+    """Plain lines on stderr when not attached to a terminal."""
+
+    def start(self, key: str, total: int) -> None:
+        self.key, self.total, self.done, self.step = key, total, 0, max(1, total // 10)
+        typer.echo(f"{key}: {total} to send", err=True)
+
+    def advance(self, n: int) -> None:
+        before, self.done = self.done, self.done + n
+        if before // self.step != self.done // self.step:
+            typer.echo(f"{self.key}: {self.done}/{self.total}", err=True)
+
+
+class RichProgress(Progress):
+    def start(self, key: str, total: int) -> None:
+        from rich.progress import Progress as Bar
+
+        self.bar = Bar(transient=False)
+        self.bar.start()
+        self.task = self.bar.add_task(key, total=total or None)
+
+    def advance(self, n: int) -> None:
+        self.bar.advance(self.task, n)
+
+    def finish(self) -> None:
+        self.bar.stop()
+
+
+def make_progress() -> Progress:
+    return RichProgress() if sys.stderr.isatty() else LogProgress()
+
+
+def _emails(values: list[str] | None) -> list[str]:
+    from digest.ingest.subscribers import normalize_email
+    from digest.errors import InputError
+
+    try:
+        return [normalize_email(v) for v in values or []]
+    except ValueError as exc:
+        raise InputError(f"--subscriber: {exc}") from None
+
+
+@app.command()
+def send(ctx: typer.Context,
+         date: Annotated[Optional[str], typer.Option("--date", help="Edition date YYYY-MM-DD (default today).")] = None,
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="Render everything, send nothing, write nothing.")] = False,
+         subscriber: Annotated[Optional[list[str]], typer.Option("--subscriber", help="Only these subscribers.")] = None,
+         limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Send at most N messages now.")] = None,
+         retry_deferred: Annotated[bool, typer.Option("--retry-deferred", help="Retry deferred deliveries now.")] = False):
+    """Send (or resume) the editions due on a date. Exit 3 when some delivery did not end sent or skipped."""
+    settings = ctx.obj.settings
+    day = parse_day(date, settings)
+    emails = _emails(subscriber)
+    if dry_run:
+        return _dry_run(settings, day, emails)
+    from digest.errors import ConfigError
+    from digest.pipeline import run_day
+    from digest.send import SmtpMailer
+
+    if not settings.secret_key:
+        raise ConfigError("DIGEST_SECRET_KEY is not set: it signs the unsubscribe and preference links")
+    engine = engine_for(settings)
+
+    async def go():
+        mailer = SmtpMailer(settings.smtp, local_hostname=settings.sender_domain)
+        try:
+            return await run_day(engine, settings, mailer, day, clock=now_utc, emails=emails, limit=limit,
+                                 retry_deferred=retry_deferred, progress=make_progress())
+        finally:
+            await mailer.close()
+
+    reports = asyncio.run(go())
+    if not reports:
+        typer.echo(f"no edition due on {day}: no active subscriber is due")
+        return
+    for report in reports:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
+        typer.echo(f"{report.key}: {counts} ({report.attempted} attempted now, {report.variants} variants)")
+    if not all(r.clean for r in reports):
+        typer.echo("some deliveries did not end sent or skipped: see `digest status`", err=True)
+        raise typer.Exit(3)
+
+
+def _dry_run(settings, day, emails) -> None:
+    from dataclasses import replace
+    import secrets
+
+    from digest.pipeline import dry_run_day
+
+    if not settings.secret_key:
+        settings = replace(settings, secret_key=secrets.token_urlsafe(16))
+    engine = engine_for(settings, readonly=True)
+
+    def line(entry) -> None:
+        if entry.skipped:
+            typer.echo(f"{entry.edition}  {entry.email}  skipped: {entry.skipped}")
+        else:
+            typer.echo(f"{entry.edition}  {entry.email}  variant {entry.variant}  {entry.items} items  {entry.size} bytes")
+
+    reports = dry_run_day(engine, settings, day, clock=now_utc, emails=emails, on_line=line)
+    for report in reports:
+        counts = ", ".join(f"{n} {s}" for s, n in report.counts.items())
+        typer.echo(f"dry run {report.key}: {counts}, {report.variants} variants; nothing sent, nothing written")
+    if not reports:
+        typer.echo(f"dry run: no edition due on {day}")
+
+
+@app.command()
+def status(ctx: typer.Context,
+           date: Annotated[Optional[str], typer.Option("--date", help="Edition date YYYY-MM-DD.")] = None,
+           json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False):
+    """Per-status counts and the failures of the editions of a date (default: today, else the latest)."""
+    from digest import store
+    from digest.errors import InputError
+
+    settings = ctx.obj.settings
+    with store.read_session(engine_for(settings, readonly=True)) as session:
+        day = parse_day(date, settings).isoformat()
+        editions = store.editions_for_date(session, date=day)
+        if not editions and date is None and (latest := store.latest_edition_date(session)):
+            day, editions = latest, store.editions_for_date(session, date=latest)
+        if not editions:
+            raise InputError(f"no edition for {day}")
+        docs = [{"edition": e.key, "status": str(e.status),
+                 "counts": store.edition_counts(session, edition_id=e.id),
+                 "problems": [{"email": m, "status": s, "smtp_code": c, "error": err}
+                              for m, s, c, err in store.edition_problems(session, edition_id=e.id)]}
+                for e in editions]
+    for doc in docs:
+        doc["total"] = sum(doc["counts"].values())
+    summary = _merge(day, docs)
+    if json_out:
+        emit_json(summary)
+        return
+    _print_status(summary)
+
+
+def _merge(day: str, docs: list[dict]) -> dict:
+    counts: dict[str, int] = {}
+    for doc in docs:
+        for key, n in doc["counts"].items():
+            counts[key] = counts.get(key, 0) + n
+    return {"date": day, "edition": ",".join(d["edition"] for d in docs), "counts": counts,
+            "total": sum(counts.values()), "editions": docs}
+
+
+def _print_status(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    statuses = sorted({s for d in summary["editions"] for s in d["counts"]})
+    table = Table("edition", "state", *statuses, "total", title=f"Deliveries for {summary['date']}")
+    for doc in summary["editions"]:
+        table.add_row(doc["edition"], doc["status"], *(str(doc["counts"].get(s, 0)) for s in statuses),
+                      str(doc["total"]))
+    console.print(table)
+    for doc in summary["editions"]:
+        for p in doc["problems"][:20]:
+            code = f" {p['smtp_code']}" if p["smtp_code"] else ""
+            console.print(f"  {doc['edition']}  {p['email']}: {p['status']}{code} {p['error']}", highlight=False)
+
+
+@app.command()
+def run(ctx: typer.Context):
+    """The daemon: send each day's editions at [schedule] send_at; stop with SIGTERM or Ctrl-C."""
+    import logging
+
+    from digest.errors import ConfigError
+    from digest.schedule import run_daemon
+
+    settings = ctx.obj.settings
+    if not settings.secret_key:
+        raise ConfigError("DIGEST_SECRET_KEY is not set: it signs the unsubscribe and preference links")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_daemon(engine_for(settings), settings, now_utc)
+
+
+@app.command()
+def demo(ctx: typer.Context,
+         var: Annotated[Path, typer.Option("--var", help="Where the demo keeps its outbox and files.")] = Path("var")):
+    """Seed sample data, send today's edition into a local capture SMTP server, print the status."""
+    from digest.demo import run_demo
+    from digest.pipeline.preview import render_preview
+
+    settings = ctx.obj.settings
+    day = parse_day(None, settings)
+    result = run_demo(settings, var=var, day=day, clock=now_utc, progress=make_progress())
+    seeded = ", ".join(f"{n} {k}" for k, n in result.seeded.items())
+    typer.echo(f"seeded: {seeded}")
+    typer.echo(f"capture SMTP server received {result.received} messages this run")
+    ctx.invoke(status, ctx=ctx, date=day.isoformat(), json_out=False)
+    preview_path = var / "preview.html"
+    engine = engine_for(result.settings, readonly=True)
+    preview_path.write_text(render_preview(engine, result.settings, day, email=None, now=now_utc()).html)
+    typer.echo(f"messages: {result.outbox / 'new'}/  (one file per message)")
+    typer.echo(f"preview:  {preview_path}  (open it in a browser)")
+    typer.echo(f"status:   digest status --date {day}")

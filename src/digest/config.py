@@ -1,0 +1,268 @@
+"""Settings: built-in defaults, then `config.toml`, then `DIGEST_<SECTION>_<KEY>` variables.
+
+Validated once at load; the result is frozen and passed down. Secrets (SMTP password, token key)
+come only from the environment: a `password` or `secret_key` in the file is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.errors import ConfigError
+
+SECRET_KEYS = {"password", "secret_key"}
+EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = "sqlite:///var/digest.db"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 587
+    tls: str = "starttls"  # starttls | implicit | none
+    username: str = ""
+    local_hostname: str = ""  # default: the sender address's domain
+    timeout: float = 30.0  # connect and command replies
+    data_timeout: float = 600.0  # the reply after the final "." (RFC 5321 allows 10 minutes)
+    connections: int = 4
+    rate_per_second: float = 0.0  # 0 = no limit
+    max_per_connection: int = 100
+    validate_certs: bool = True
+    password: str = dataclasses.field(default="", repr=False)  # DIGEST_SMTP_PASSWORD only
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    from_name: str = "The Daily Digest"
+    from_address: str = "digest@example.com"
+    reply_to: str = ""
+    postal_address: str = "Example Media, 1 Example Street, Springfield"
+    list_id: str = "daily-digest.example.com"
+    list_name: str = "The Daily Digest"
+    base_url: str = "https://news.example.com"
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    send_at: str = "07:00"
+    timezone: str = "UTC"
+    misfire_grace_minutes: int = 120
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    window_hours: float = 36.0
+    weekly_window_hours: float = 168.0
+    half_life_hours: float = 12.0
+    weekly_half_life_hours: float = 48.0
+    gravity: float = 0.0  # 0 = off; 1.5 divides by (age_h + 2)^1.5
+    weight_view: float = 1.0
+    weight_comment: float = 2.0
+    weight_click: float = 3.0
+    weight_share: float = 5.0
+    trending_window_hours: int = 3
+    trending_baseline_hours: int = 24
+    trending_min_views: int = 20
+    trending_min_z: float = 2.0
+    trending_items: int = 3
+    max_items: int = 10
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    batch_size: int = 100
+    retry_base_seconds: float = 300.0
+    retry_max_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    templates: str = "templates/email"
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: StoreSettings = field(default_factory=StoreSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    sender: SenderSettings = field(default_factory=SenderSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    selection: SelectionSettings = field(default_factory=SelectionSettings)
+    send: SendSettings = field(default_factory=SendSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
+    secret_key: str = dataclasses.field(default="", repr=False)  # DIGEST_SECRET_KEY only
+    base_dir: Path = field(default_factory=Path.cwd)
+    source: str = "built-in defaults"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.schedule.timezone)
+
+    @property
+    def send_time(self) -> time:
+        return parse_hhmm(self.schedule.send_at)
+
+    @property
+    def sender_domain(self) -> str:
+        return self.sender.from_address.rpartition("@")[2]
+
+    @property
+    def templates_dir(self) -> Path:
+        path = Path(self.render.templates)
+        return path if path.is_absolute() else self.base_dir / path
+
+
+SECTIONS = {f.name: f.type for f in fields(Settings) if f.name not in {"secret_key", "base_dir", "source"}}
+
+
+def parse_hhmm(value: str) -> time:
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+    if not match:
+        raise ValueError(f"expected HH:MM, got {value!r}")
+    return time(int(match[1]), int(match[2]))
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Defaults, then the file (when given or ./config.toml exists), then the environment."""
+    environ = os.environ if environ is None else environ
+    if path is None and Path("config.toml").is_file():
+        path = Path("config.toml")
+    data = _read_toml(path) if path else {}
+    origin = str(path) if path else "built-in defaults"
+    sections = {name: _build_section(name, data.pop(name, {}), origin, environ) for name in _section_classes()}
+    if data:
+        key = next(iter(data))
+        raise ConfigError(f"{origin}: unknown section or key {key!r}")
+    settings = Settings(
+        **sections,
+        secret_key=environ.get("DIGEST_SECRET_KEY", ""),
+        base_dir=(path.resolve().parent if path else Path.cwd()),
+        source=origin,
+    )
+    _validate(settings, origin)
+    return settings
+
+
+def _section_classes() -> dict[str, type]:
+    return {
+        "store": StoreSettings, "smtp": SmtpSettings, "sender": SenderSettings, "schedule": ScheduleSettings,
+        "selection": SelectionSettings, "send": SendSettings, "render": RenderSettings,
+    }
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _build_section(name: str, table: object, origin: str, environ: dict[str, str]):
+    cls = _section_classes()[name]
+    if not isinstance(table, dict):
+        raise ConfigError(f"{origin}: [{name}] must be a table")
+    values = {}
+    known = {f.name: f for f in fields(cls)}
+    for key, raw in table.items():
+        if key in SECRET_KEYS:
+            var = f"DIGEST_{name.upper()}_{key.upper()}"
+            raise ConfigError(f"{origin}: [{name}] {key}: secrets are not read from files; set {var}")
+        if key not in known:
+            raise ConfigError(f"{origin}: [{name}] {key}: unknown key")
+        values[key] = _coerce(raw, known[key].default, f"{origin}: [{name}] {key}")
+    for key, fld in known.items():
+        var = f"DIGEST_{name.upper()}_{key.upper()}"
+        if var in environ:
+            values[key] = _coerce_env(environ[var], fld.default, f"environment {var}")
+    return cls(**values)
+
+
+def _coerce(raw: object, default: object, where: str):
+    kind = type(default)
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+    elif kind is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+    elif kind is float:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+    elif isinstance(raw, str):
+        return raw
+    raise ConfigError(f"{where}: expected {kind.__name__}, got {raw!r}")
+
+
+def _coerce_env(raw: str, default: object, where: str):
+    kind = type(default)
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError
+            return lowered in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def _validate(s: Settings, origin: str) -> None:
+    def bad(section: str, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{origin}: [{section}] {key}: {problem}")
+
+    if s.smtp.tls not in {"starttls", "implicit", "none"}:
+        raise bad("smtp", "tls", f"must be starttls, implicit or none, got {s.smtp.tls!r}")
+    if not 0 < s.smtp.port < 65536:
+        raise bad("smtp", "port", f"must be 1-65535, got {s.smtp.port}")
+    for key in ("connections", "max_per_connection"):
+        if getattr(s.smtp, key) < 1:
+            raise bad("smtp", key, "must be at least 1")
+    for key in ("timeout", "data_timeout"):
+        if getattr(s.smtp, key) <= 0:
+            raise bad("smtp", key, "must be positive")
+    if s.smtp.rate_per_second < 0:
+        raise bad("smtp", "rate_per_second", "must be 0 (no limit) or positive")
+    for key in ("from_address",) + (("reply_to",) if s.sender.reply_to else ()):
+        if not EMAIL_RE.match(getattr(s.sender, key)):
+            raise bad("sender", key, f"not an email address: {getattr(s.sender, key)!r}")
+    if not re.match(r"^https?://[^/\s]+", s.sender.base_url):
+        raise bad("sender", "base_url", f"must be an http(s) URL, got {s.sender.base_url!r}")
+    if not re.fullmatch(r"[A-Za-z0-9.-]+", s.sender.list_id):
+        raise bad("sender", "list_id", f"must look like a domain name, got {s.sender.list_id!r}")
+    try:
+        parse_hhmm(s.schedule.send_at)
+    except ValueError as exc:
+        raise bad("schedule", "send_at", str(exc)) from None
+    try:
+        ZoneInfo(s.schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise bad("schedule", "timezone", f"unknown time zone {s.schedule.timezone!r}") from None
+    _validate_selection(s.selection, bad)
+    if s.send.batch_size < 1:
+        raise bad("send", "batch_size", "must be at least 1")
+
+
+def _validate_selection(sel: SelectionSettings, bad) -> None:
+    for key in ("window_hours", "weekly_window_hours", "half_life_hours", "weekly_half_life_hours"):
+        if getattr(sel, key) <= 0:
+            raise bad("selection", key, "must be positive")
+    for key in ("max_items", "trending_window_hours", "trending_baseline_hours"):
+        if getattr(sel, key) < 1:
+            raise bad("selection", key, "must be at least 1")
+    if sel.trending_items < 0:
+        raise bad("selection", "trending_items", "must be 0 or more")

@@ -1,0 +1,135 @@
+"""`digest demo`: seed sample data, send today's edition through a local capture SMTP server.
+
+Sample data ships with the package (`demo_data/`): real articles (from the NewsArticles set and the seed
+page), re-dated so they are fresh for today's edition, synthetic engagement from a fixed random seed, and
+thirty subscribers with different preferences. Running it again sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import secrets
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from digest import store
+from digest.capture import CaptureServer
+from digest.config import Settings
+from digest.ingest.subscribers import load_subscribers
+from digest.ingest.tabular import article_from_row
+from digest.models import Article
+from digest.pipeline import EditionReport, Progress, edition_plans, run_day
+from digest.pipeline.deliver import Clock
+from digest.send import SmtpMailer
+
+SEED = 20170207
+TRENDING_SURGES = 3
+
+
+def demo_paths(base: Path) -> dict[str, Path]:
+    return {"outbox": base / "outbox", "preview": base / "preview.html", "secret": base / "secret.key"}
+
+
+def demo_secret(settings: Settings, path: Path) -> Settings:
+    """The token key from DIGEST_SECRET_KEY, or a random one kept in var/ (never in the repository)."""
+    if settings.secret_key:
+        return settings
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return replace(settings, secret_key=path.read_text().strip())
+
+
+def load_demo_articles(cutoff: datetime, now: datetime) -> list[Article]:
+    text = files("digest").joinpath("demo_data/articles.jsonl").read_text(encoding="utf-8")
+    articles = []
+    for line in filter(None, text.splitlines()):
+        row = json.loads(line)
+        row["published"] = (cutoff - timedelta(hours=row.pop("hours_before"))).isoformat()
+        row.pop("published_original", None)
+        articles.append(article_from_row(row, {}, now=now))
+    return articles
+
+
+def demo_engagement(articles: list[Article], cutoff: datetime) -> list[tuple[int, datetime, str, int]]:
+    """Hourly views, clicks, shares and comments: popularity × decay, with a few late surges (trending)."""
+    rng = random.Random(SEED)
+    surging = set(rng.sample([a.id for a in articles], k=min(TRENDING_SURGES, len(articles))))
+    events = []
+    for article in articles:
+        popularity = rng.lognormvariate(3.0, 0.9)
+        hours = int((cutoff - article.published_at).total_seconds() // 3600)
+        for age in range(hours):
+            at = article.published_at + timedelta(hours=age)
+            views = popularity * math.exp(-age / 10) * rng.uniform(0.6, 1.4)
+            if article.id in surging and (cutoff - at) <= timedelta(hours=3):
+                views = views * 6 + 40
+            views = int(views)
+            if views:
+                events.append((article.id, at, "view", views))
+                events += [(article.id, at, kind, n) for kind, share in (("click", 0.12), ("share", 0.02),
+                                                                          ("comment", 0.01))
+                           if (n := int(views * share * rng.uniform(0.5, 1.5)))]
+    return events
+
+
+def seed(engine: Engine, settings: Settings, day: date, now: datetime) -> dict[str, int]:
+    """Articles, engagement and subscribers for `day`'s edition; idempotent for the same day."""
+    plan = edition_plans(settings, day)[0]
+    articles = load_demo_articles(plan.cutoff, now)
+    subscribers = load_subscribers(Path(str(files("digest").joinpath("demo_data/subscribers.csv"))), defaults={})
+    with store.session_scope(engine) as session:
+        counts = store.upsert_articles(session, articles=articles, now=now)
+        ids = store.article_ids_by_url(session, urls=[a.url for a in articles])
+        stored = [replace_id(a, ids[a.url]) for a in articles]
+        events = 0
+        if not store.count_engagement(session, start=plan.window_start, end=plan.cutoff):
+            events = store.add_engagement(session, events=demo_engagement(stored, plan.cutoff))
+        subs = store.upsert_subscribers(session, subscribers=subscribers, now=now)
+    return {"articles": len(articles), "new articles": counts["new"], "engagement buckets": events,
+            "subscribers": len(subscribers), "new subscribers": subs["new"]}
+
+
+def replace_id(article: Article, article_id: int) -> Article:
+    copy = article.model_copy()
+    copy.id = article_id
+    return copy
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    seeded: dict[str, int]
+    reports: list[EditionReport]
+    received: int
+    outbox: Path
+    settings: Settings
+
+
+def run_demo(settings: Settings, *, var: Path, day: date, clock: Clock, progress: Progress | None = None) -> DemoResult:
+    """Seed, then send `day`'s editions through a capture server on a free loopback port."""
+    paths = demo_paths(var)
+    settings = demo_secret(settings, paths["secret"])
+    engine = store.open_engine(settings.store.url)
+    seeded = seed(engine, settings, day, clock())
+    with CaptureServer(paths["outbox"]) as server:
+        smtp = replace(settings.smtp, host=server.host, port=server.port, tls="none", username="", password="")
+        local = replace(settings, smtp=smtp)
+
+        async def send() -> list[EditionReport]:
+            mailer = SmtpMailer(smtp, local_hostname=settings.sender_domain)
+            try:
+                return await run_day(engine, local, mailer, day, clock=clock, progress=progress)
+            finally:
+                await mailer.close()
+
+        reports = asyncio.run(send())
+    engine.dispose()
+    return DemoResult(seeded, reports, server.handler.received, paths["outbox"], settings)

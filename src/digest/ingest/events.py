@@ -1,0 +1,56 @@
+"""Engagement events from CSV or JSON Lines: url (or article_id), kind, count, at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from digest.errors import InputError
+from digest.ingest.normalize import canonical_url, parse_time
+from digest.ingest.tabular import read_rows, rejected_message
+from digest.models import EventKind
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    line: int
+    url: str | None
+    article_id: int | None
+    kind: str
+    count: int
+    at: datetime
+
+
+def load_events(path: Path) -> list[EventRow]:
+    rows, errors = [], []
+    for line, row in read_rows(path):
+        try:
+            rows.append(_event(line, row))
+        except ValueError as exc:
+            errors.append(f"{path}:{line}: {exc}")
+    if errors:
+        raise InputError(rejected_message(errors))
+    return rows
+
+
+def _event(line: int, row) -> EventRow:
+    url = row.get("url") or None
+    article_id = row.get("article_id") or None
+    if not url and not article_id:
+        raise ValueError("url or article_id: missing")
+    kind = str(row.get("kind") or "").strip().lower()
+    if kind not in EventKind.__members__:
+        raise ValueError(f"kind: expected one of {', '.join(EventKind.__members__)}, got {kind!r}")
+    try:
+        count = int(row.get("count") or 1)
+        article_id = int(article_id) if article_id else None
+    except (TypeError, ValueError):
+        raise ValueError("count and article_id must be whole numbers") from None
+    if count < 0:
+        raise ValueError(f"count: must not be negative, got {count}")
+    try:
+        at = parse_time(row.get("at"))
+    except ValueError as exc:
+        raise ValueError(f"at: {exc}") from None
+    return EventRow(line, canonical_url(str(url)) if url else None, article_id, kind, count, at)

@@ -1,0 +1,113 @@
+"""Subscribers from the command line or a CSV file, validated field by field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.config import EMAIL_RE, parse_hhmm
+from digest.errors import InputError
+from digest.ingest.normalize import clean_text, split_list
+from digest.ingest.tabular import read_rows, rejected_message
+from digest.models import WEEKDAYS, Format, Frequency, Subscriber
+
+COLUMNS = ("email", "name", "topics", "countries", "frequency", "weekday", "send_at", "timezone", "max_items",
+           "format")
+WEEKDAY_NAMES = {name: short for short in WEEKDAYS for name in (short, {
+    "mon": "monday", "tue": "tuesday", "wed": "wednesday", "thu": "thursday", "fri": "friday", "sat": "saturday",
+    "sun": "sunday"}[short])}
+
+
+def normalize_email(value: str) -> str:
+    email = (value or "").strip()
+    local, sep, domain = email.rpartition("@")
+    email = f"{local}@{domain.lower()}" if sep else email
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        raise ValueError(f"email: not a valid address: {value!r}")
+    return email
+
+
+def subscriber_from(values: Mapping[str, object], *, defaults: Mapping[str, object]) -> Subscriber:
+    """A validated Subscriber; ValueError names the field."""
+    def get(key: str) -> object:
+        value = values.get(key)
+        return defaults.get(key) if value in (None, "") else value
+
+    frequency = str(get("frequency") or "daily").strip().lower()
+    if frequency not in Frequency.__members__:
+        raise ValueError(f"frequency: expected daily or weekly, got {frequency!r}")
+    weekday = _weekday(get("weekday"), frequency)
+    fmt = str(get("format") or "html").strip().lower()
+    if fmt not in Format.__members__:
+        raise ValueError(f"format: expected html or text, got {fmt!r}")
+    return Subscriber(
+        email=normalize_email(str(values.get("email") or "")), name=clean_text(values.get("name")),
+        topics=split_list(values.get("topics")), countries=split_list(values.get("countries"), lower=False),
+        frequency=frequency, weekday=weekday, send_at=_send_at(get("send_at")), timezone=_timezone(get("timezone")),
+        max_items=_max_items(get("max_items")), format=fmt,
+    )
+
+
+def _weekday(value: object, frequency: str) -> str | None:
+    if frequency == "daily":
+        return None
+    key = str(value or "").strip().lower()
+    if key not in WEEKDAY_NAMES:
+        raise ValueError(f"weekday: weekly subscribers need a weekday (mon..sun), got {value!r}")
+    return WEEKDAY_NAMES[key]
+
+
+def _send_at(value: object) -> str:
+    try:
+        return parse_hhmm(str(value or "07:00")).strftime("%H:%M")
+    except ValueError as exc:
+        raise ValueError(f"send_at: {exc}") from None
+
+
+def _timezone(value: object) -> str:
+    name = str(value or "UTC").strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone: unknown time zone {name!r}") from None
+    return name
+
+
+def _max_items(value: object) -> int:
+    try:
+        number = int(str(value or 10).strip())
+    except ValueError:
+        raise ValueError(f"max_items: expected a whole number, got {value!r}") from None
+    if not 1 <= number <= 50:
+        raise ValueError(f"max_items: must be between 1 and 50, got {number}")
+    return number
+
+
+def load_subscribers(path: Path, *, defaults: Mapping[str, object]) -> list[Subscriber]:
+    """Every row of a CSV with an `email` column, or InputError naming each rejected line."""
+    subscribers, errors, seen = [], [], {}
+    for line, row in read_rows(path, "csv"):
+        if "email" not in row:
+            raise InputError(f"{path}:1: no 'email' column in the header")
+        unknown = sorted(set(row) - set(COLUMNS))
+        if unknown:
+            raise InputError(f"{path}:1: unknown column {unknown[0]!r} (columns: {', '.join(COLUMNS)})")
+        try:
+            sub = subscriber_from(row, defaults=defaults)
+        except ValueError as exc:
+            errors.append(f"{path}:{line}: {exc}")
+            continue
+        if sub.email in seen:
+            errors.append(f"{path}:{line}: email: {sub.email} already on line {seen[sub.email]}")
+            continue
+        seen[sub.email] = line
+        subscribers.append(sub)
+    if errors:
+        raise InputError(rejected_message(errors))
+    return subscribers
+
+
+def parse_emails(text: str) -> list[str]:
+    return [normalize_email(e) for e in re.split(r"[\s,;]+", text) if e]

@@ -1,0 +1,237 @@
+"""Tables and status vocabularies. No queries here: those live in `store`.
+
+Every time is timezone-aware UTC in Python; `UTCDateTime` stores it naive-UTC so SQLite and PostgreSQL
+hold the same thing and nothing reads back naive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy.types import DateTime, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out; naive values are refused."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def utc_field(*, nullable: bool = False, index: bool = False, **kw):
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index), **kw)
+
+
+def json_list_field():
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class EventKind(StrEnum):
+    view = "view"
+    click = "click"
+    share = "share"
+    comment = "comment"
+
+
+class SubscriberStatus(StrEnum):
+    active = "active"
+    pending = "pending"
+    unsubscribed = "unsubscribed"
+    bounced = "bounced"
+    complained = "complained"
+
+
+class Frequency(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+
+
+class Format(StrEnum):
+    html = "html"
+    text = "text"
+
+
+class EditionStatus(StrEnum):
+    planned = "planned"
+    sending = "sending"
+    done = "done"
+
+
+class DeliveryStatus(StrEnum):
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    deferred = "deferred"
+    failed = "failed"
+    bounced = "bounced"
+    unknown = "unknown"
+    skipped = "skipped"
+    expired = "expired"
+
+
+# A delivery in one of these may have reached (or may yet reach) the reader: its articles count as sent.
+CARRIED = (DeliveryStatus.queued, DeliveryStatus.sending, DeliveryStatus.sent,
+           DeliveryStatus.unknown, DeliveryStatus.deferred)
+FINAL_OK = (DeliveryStatus.sent, DeliveryStatus.skipped)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Article(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(unique=True, index=True)
+    guid: str = Field(default="", index=True)
+    title: str
+    summary: str = ""
+    body: str = ""
+    source: str = ""
+    author: str | None = None
+    location: str | None = None
+    country: str | None = None
+    topics: list[str] = json_list_field()
+    image_url: str | None = None
+    published_at: datetime = utc_field(index=True)
+    updated_at: datetime = utc_field()
+    content_hash: str = ""
+
+
+class Engagement(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("article_id", "hour", "kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="article.id", index=True)
+    hour: datetime = utc_field(index=True)
+    kind: EventKind
+    count: int = 0
+
+
+class Subscriber(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True)
+    name: str = ""
+    status: SubscriberStatus = SubscriberStatus.active
+    topics: list[str] = json_list_field()
+    countries: list[str] = json_list_field()
+    frequency: Frequency = Frequency.daily
+    weekday: str | None = None  # mon..sun, weekly subscribers only
+    send_at: str = "07:00"
+    timezone: str = "UTC"
+    max_items: int = 10
+    format: Format = Format.html
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()
+
+
+class Edition(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True)  # "daily:2026-11-27", "weekly:2026-11-27"
+    period: Frequency
+    date: str  # ISO date of the edition in the configured time zone
+    cutoff_at: datetime = utc_field()  # articles published before this, ranked as of this
+    status: EditionStatus = EditionStatus.planned
+    created_at: datetime = utc_field()
+    started_at: datetime | None = utc_field(nullable=True)
+    finished_at: datetime | None = utc_field(nullable=True)
+
+
+class Delivery(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    edition_id: int = Field(foreign_key="edition.id", index=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
+    status: DeliveryStatus = Field(default=DeliveryStatus.queued, index=True)
+    attempts: int = 0
+    smtp_code: int | None = None
+    smtp_reply: str | None = None
+    message_id: str | None = None
+    variant_key: str | None = None
+    error: str | None = None
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()
+    sent_at: datetime | None = utc_field(nullable=True)
+    next_attempt_at: datetime | None = utc_field(nullable=True)
+
+
+class DeliveryItem(SQLModel, table=True):
+    """One article carried by one delivery, with why it was chosen."""
+
+    __table_args__ = (UniqueConstraint("delivery_id", "article_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    article_id: int = Field(foreign_key="article.id", index=True)
+    story_key: str = Field(default="", index=True)
+    section: str  # "top" | "trending"
+    position: int
+    score: float = 0.0
+    why: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# Plain records passed between the pure stages: nothing renders from lazy ORM objects.
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRecord:
+    id: int
+    url: str
+    title: str
+    summary: str
+    source: str
+    published_at: datetime
+    location: str | None = None
+    country: str | None = None
+    topics: tuple[str, ...] = ()
+    image_url: str | None = None
+    story_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementRecord:
+    article_id: int
+    hour: datetime
+    kind: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberRecord:
+    id: int
+    email: str
+    name: str = ""
+    status: str = "active"
+    topics: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    frequency: str = "daily"
+    weekday: str | None = None
+    send_at: str = "07:00"
+    timezone: str = "UTC"
+    max_items: int = 10
+    format: str = "html"
+
+
+def article_record(a: Article, story_key: str = "") -> ArticleRecord:
+    return ArticleRecord(
+        id=a.id, url=a.url, title=a.title, summary=a.summary, source=a.source, published_at=a.published_at,
+        location=a.location, country=a.country, topics=tuple(a.topics or ()), image_url=a.image_url,
+        story_key=story_key or f"a{a.id}",
+    )
+
+
+def subscriber_record(s: Subscriber) -> SubscriberRecord:
+    return SubscriberRecord(
+        id=s.id, email=s.email, name=s.name, status=str(s.status), topics=tuple(s.topics or ()),
+        countries=tuple(s.countries or ()), frequency=str(s.frequency), weekday=s.weekday, send_at=s.send_at,
+        timezone=s.timezone, max_items=s.max_items, format=str(s.format),
+    )

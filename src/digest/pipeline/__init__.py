@@ -1,0 +1,140 @@
+"""The one place where store, selection, rendering, message building and sending meet.
+
+    plan edition ─▶ select per subscriber ─▶ queued/skipped delivery rows (committed)
+    read batch ─▶ render each variant once ─▶ personalize ─▶ build ─▶ claim (→ sending, committed)
+    ─▶ send over the pool ─▶ record each outcome (committed per batch)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy.engine import Engine
+
+from digest import store
+from digest.config import Settings
+from digest.models import EditionStatus
+from digest.pipeline.compose import Composer, entries_from_items, entries_from_selection
+from digest.pipeline.deliver import Clock, EditionReport, EditionSender, Progress
+from digest.pipeline.plan import EditionPlan, due_pages, edition_plans, edition_ranking, plan_edition, select_subscriber
+from digest.select import variant_key
+from digest.send import Mailer
+
+__all__ = ["DryRunLine", "EditionReport", "Progress", "dry_run_day", "edition_plans", "run_day"]
+
+UNFINISHED = ("queued", "sending", "deferred")
+
+
+@dataclass(frozen=True, slots=True)
+class DryRunLine:
+    edition: str
+    email: str
+    variant: str
+    items: int
+    size: int
+    skipped: str | None = None
+
+
+async def run_day(engine: Engine, settings: Settings, mailer: Mailer, day: date, *, clock: Clock,
+                  emails: Sequence[str] = (), limit: int | None = None, retry_deferred: bool = False,
+                  progress: Progress | None = None) -> list[EditionReport]:
+    """Plan and send (or resume) every edition due on `day`: daily, and weekly for that weekday."""
+    progress = progress or Progress()
+    with store.session_scope(engine) as session:
+        store.recover_interrupted(session, now=clock())
+    reports = []
+    for plan in edition_plans(settings, day):
+        edition_id, planned = plan_edition(engine, settings, plan, now=clock(), emails=emails)
+        if not edition_id:
+            continue
+        report = await _send_plan(engine, settings, mailer, plan, edition_id, clock=clock, emails=emails,
+                                  limit=limit, retry_deferred=retry_deferred, progress=progress)
+        report.planned = planned
+        reports.append(report)
+        if limit is not None:
+            limit = max(0, limit - report.attempted)
+    return reports
+
+
+async def _send_plan(engine, settings, mailer, plan: EditionPlan, edition_id: int, *, clock: Clock,
+                     emails: Sequence[str], limit: int | None, retry_deferred: bool,
+                     progress: Progress) -> EditionReport:
+    subscriber_ids = None
+    with store.session_scope(engine) as session:
+        if emails:
+            subscriber_ids = [s.id for e in emails if (s := store.find_subscriber(session, email=e))]
+        pending = store.edition_counts(session, edition_id=edition_id)
+    progress.start(plan.key, pending.get("queued", 0) + pending.get("deferred", 0))
+    sender = EditionSender(engine, settings, mailer, Composer(settings, plan), edition_id, clock, progress)
+    try:
+        await sender.run(limit=limit, subscriber_ids=subscriber_ids, retry_deferred=retry_deferred)
+    finally:
+        progress.finish()
+        _finish(engine, sender.report, edition_id, clock)
+    return sender.report
+
+
+def _finish(engine: Engine, report: EditionReport, edition_id: int, clock: Clock) -> None:
+    with store.session_scope(engine) as session:
+        report.counts = store.edition_counts(session, edition_id=edition_id)
+        if not any(report.counts.get(s) for s in UNFINISHED):
+            store.mark_edition(session, edition_id=edition_id, status=EditionStatus.done, now=clock())
+
+
+def dry_run_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, emails: Sequence[str] = (),
+                on_line: Callable[[DryRunLine], None]) -> list[EditionReport]:
+    """Everything a real run would send, rendered and built, with nothing written and nothing connected."""
+    reports = []
+    with store.read_session(engine) as session:
+        for plan in edition_plans(settings, day):
+            report = _dry_run_plan(session, settings, plan, clock=clock, emails=emails, on_line=on_line)
+            if report.total:
+                reports.append(report)
+    return reports
+
+
+def _dry_run_plan(session, settings: Settings, plan: EditionPlan, *, clock: Clock, emails: Sequence[str],
+                  on_line: Callable[[DryRunLine], None]) -> EditionReport:
+    report = EditionReport(plan.key)
+    edition = store.find_edition(session, key=plan.key)
+    edition_id = edition.id if edition else None
+    composer = Composer(settings, plan)
+    counts = {"would send": 0, "would skip": 0}
+
+    def emit(delivery_id, sub, vkey, entries, skipped=None):
+        if skipped:
+            counts["would skip"] += 1
+            on_line(DryRunLine(plan.key, sub.email, "-", 0, 0, skipped))
+            return
+        msg = composer.compose(delivery_id=delivery_id, sub=sub, vkey=vkey, entries=entries, now=clock())
+        counts["would send"] += 1
+        on_line(DryRunLine(plan.key, sub.email, vkey, len(entries), len(msg.data)))
+
+    if edition_id:
+        pending = store.pending_deliveries(session, edition_id=edition_id, include_deferred=True)
+        subs = store.subscribers_by_id(session, ids=[d.subscriber_id for d in pending])
+        items = store.delivery_items(session, delivery_ids=[d.id for d in pending])
+        wanted = {i.article_id for rows in items.values() for i in rows}
+        wanted |= {a for rows in items.values() for i in rows for a in i.why.get("also", [])}
+        articles = store.articles_by_id(session, ids=wanted)
+        for d in pending:
+            sub = subs[d.subscriber_id]
+            if emails and sub.email not in emails:
+                continue
+            if sub.status != "active":
+                emit(d.id, sub, "", [], f"subscriber is {sub.status}")
+            else:
+                emit(d.id, sub, d.variant_key or "", entries_from_items(items[d.id], articles))
+    ranking = edition_ranking(session, settings, plan)
+    for subs in due_pages(session, plan, emails):
+        done = store.planned_subscriber_ids(session, edition_id=edition_id, subscriber_ids=[s.id for s in subs]) \
+            if edition_id else set()
+        for sub, selection in select_subscriber(session, settings, ranking, [s for s in subs if s.id not in done],
+                                                edition_id):
+            emit(0, sub, variant_key(sub.format, selection.picks), entries_from_selection(selection),
+                 selection.skip_reason)
+    report.counts = {k: v for k, v in counts.items() if v}
+    report.variants = len(composer.variants)
+    return report

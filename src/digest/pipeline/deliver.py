@@ -1,0 +1,146 @@
+"""Sending one edition's deliveries in batches: read, compose, claim, send, record.
+
+A batch is claimed (rows → `sending`, committed) only after all its messages are composed, so a template
+or data error never strands rows; a crash after the claim leaves at most one batch for recovery to mark
+`unknown`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from digest import store
+from digest.config import Settings
+from digest.errors import SendAborted
+from digest.models import Delivery, DeliveryStatus, EditionStatus
+from digest.pipeline.compose import Composer, entries_from_items
+from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, next_attempt_at
+
+Clock = Callable[[], datetime]
+SENDER_SIDE_LIMIT = 3  # this many 5.7.x policy rejections in one run stop the edition
+
+
+@dataclass
+class EditionReport:
+    key: str
+    counts: dict[str, int] = field(default_factory=dict)
+    planned: int = 0
+    attempted: int = 0
+    variants: int = 0
+    stopped: str | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def clean(self) -> bool:
+        return self.stopped is None and all(s in ("sent", "skipped") for s, n in self.counts.items() if n)
+
+
+class Progress:
+    """No-op progress; the CLI passes a Rich bar or plain log lines."""
+
+    def start(self, key: str, total: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+@dataclass
+class EditionSender:
+    engine: Engine
+    settings: Settings
+    mailer: Mailer
+    composer: Composer
+    edition_id: int
+    clock: Clock
+    progress: Progress = field(default_factory=Progress)
+    report: EditionReport = field(init=False)
+    sender_side: int = 0
+
+    def __post_init__(self) -> None:
+        self.report = EditionReport(self.composer.plan.key)
+
+    async def run(self, *, limit: int | None = None, subscriber_ids: Sequence[int] | None = None,
+                  retry_deferred: bool = False) -> EditionReport:
+        size = self.settings.send.batch_size
+        while limit is None or self.report.attempted < limit:
+            room = size if limit is None else min(size, limit - self.report.attempted)
+            jobs = self._prepare(room, subscriber_ids, retry_deferred)
+            if jobs is None:
+                break
+            await self._send(jobs)
+            retry_deferred = False  # once: what is deferred again now waits for its backoff
+        self.report.variants = len(self.composer.variants)
+        return self.report
+
+    def _prepare(self, room: int, subscriber_ids, retry_deferred: bool) -> list | None:
+        now = self.clock()
+        with store.session_scope(self.engine) as session:
+            batch = store.sendable_deliveries(session, edition_id=self.edition_id, size=room, now=now,
+                                              retry_deferred=retry_deferred, subscriber_ids=subscriber_ids)
+            if not batch:
+                return None
+            items = store.delivery_items(session, delivery_ids=[d.id for d in batch])
+            subs = store.subscribers_by_id(session, ids=[d.subscriber_id for d in batch])
+            wanted = {i.article_id for rows in items.values() for i in rows}
+            wanted |= {a for rows in items.values() for i in rows for a in i.why.get("also", [])}
+            articles = store.articles_by_id(session, ids=wanted)
+            jobs = []
+            for d in batch:
+                sub = subs[d.subscriber_id]
+                if sub.status != "active":
+                    store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.skipped, now=now,
+                                         error=f"subscriber is {sub.status} at send time")
+                    continue
+                msg = self.composer.compose(delivery_id=d.id, sub=sub, vkey=d.variant_key or "",
+                                            entries=entries_from_items(items[d.id], articles), now=now)
+                jobs.append((d.id, msg))
+            claimed = store.claim(session, message_ids={i: m.message_id for i, m in jobs}, now=now)
+            store.mark_edition(session, edition_id=self.edition_id, status=EditionStatus.sending, now=now)
+        return [(i, m) for i, m in jobs if i in claimed]
+
+    async def _send(self, jobs: list[tuple[int, OutgoingMessage]]) -> None:
+        results = await asyncio.gather(*(self.mailer.send(m) for _, m in jobs))
+        self.report.attempted += len(jobs)
+        stop = None
+        now = self.clock()
+        with store.session_scope(self.engine) as session:
+            for (delivery_id, msg), result in zip(jobs, results):
+                verdict = classify(result)
+                self._record(session, delivery_id, msg, result, verdict, now)
+                stop = stop or self._should_stop(verdict)
+        self.progress.advance(len(jobs))
+        if stop:
+            self.report.stopped = stop
+            raise SendAborted(stop)
+
+    def _record(self, session, delivery_id: int, msg: OutgoingMessage, result: SendResult, verdict: Verdict,
+                now: datetime) -> None:
+        retry = None
+        if verdict.status == DeliveryStatus.deferred:
+            attempts = session.get(Delivery, delivery_id).attempts
+            retry = next_attempt_at(now, attempts, base=self.settings.send.retry_base_seconds,
+                                    cap=self.settings.send.retry_max_seconds)
+        store.record_outcome(session, delivery_id=delivery_id, status=verdict.status, now=now,
+                             smtp_code=result.code, smtp_reply=(result.reply or "")[:500] or None,
+                             error=None if verdict.status == DeliveryStatus.sent else verdict.reason[:500],
+                             next_attempt_at=retry)
+        if verdict.throttle:
+            self.mailer.throttle()
+
+    def _should_stop(self, verdict: Verdict) -> str | None:
+        if verdict.stop:
+            return f"stopped: {verdict.reason}; fix the relay settings and run `digest send` again"
+        if verdict.sender_side:
+            self.sender_side += 1
+            if self.sender_side >= SENDER_SIDE_LIMIT:
+                return f"stopped after {self.sender_side} policy rejections ({verdict.reason}); check SPF/DKIM/DMARC"
+        return None

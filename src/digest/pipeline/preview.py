@@ -1,0 +1,83 @@
+"""`digest preview`: one subscriber's email for one date, from a read-only store."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from sqlalchemy.engine import Engine
+
+from digest import store
+from digest.config import Settings
+from digest.errors import DigestError, InputError
+from digest.models import SubscriberRecord
+from digest.pipeline.compose import Composer, entries_from_selection
+from digest.pipeline.plan import edition_plans, edition_ranking, select_subscriber
+from digest.select import Selection, variant_key
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    edition: str
+    subscriber: SubscriberRecord
+    selection: Selection
+    subject: str
+    text: str
+    html: str | None
+    eml: bytes
+
+    def as_format(self, fmt: str) -> str | bytes:
+        if fmt == "eml":
+            return self.eml
+        if fmt == "text":
+            return self.text
+        if fmt == "json":
+            return json.dumps(self.explain(), indent=2, ensure_ascii=False) + "\n"
+        if self.html is None:
+            raise DigestError(f"{self.subscriber.email} reads the text format; use --format text")
+        return self.html
+
+    def explain(self) -> dict:
+        return {
+            "edition": self.edition, "subscriber": self.subscriber.email, "subject": self.subject,
+            "items": [{"section": p.section, "title": p.entry.story.lead.title, "url": p.entry.story.lead.url,
+                       "source": p.entry.story.lead.source, "story": p.entry.story.key, "why": {
+                           **p.entry.why(), "filters": p.reason}} for p in self.selection.picks],
+        }
+
+
+def default_reader(settings: Settings) -> SubscriberRecord:
+    return SubscriberRecord(id=0, email="reader@example.com", name="Reader", max_items=settings.selection.max_items,
+                            timezone=settings.schedule.timezone)
+
+
+def render_preview(engine: Engine, settings: Settings, day: date, *, email: str | None, now: datetime) -> PreviewResult:
+    if not settings.secret_key:
+        settings = replace(settings, secret_key=secrets.token_urlsafe(16))  # links in a preview go nowhere
+    with store.read_session(engine) as session:
+        sub = _subscriber(session, settings, email)
+        plan = next(p for p in edition_plans(settings, day) if p.period == sub.frequency)
+        edition = store.find_edition(session, key=plan.key)
+        ranking = edition_ranking(session, settings, plan)
+        _, selection = next(select_subscriber(session, settings, ranking, [sub], edition.id if edition else None))
+    if selection.skip_reason:
+        raise DigestError(f"nothing to preview for {sub.email} on {day}: {selection.skip_reason}")
+    composer = Composer(settings, plan)
+    entries = entries_from_selection(selection)
+    vkey = variant_key(sub.format, selection.picks)
+    subject, text, html = composer.parts(sub=sub, vkey=vkey, entries=entries)
+    message = composer.compose(delivery_id=0, sub=sub, vkey=vkey, entries=entries, now=now)
+    return PreviewResult(plan.key, sub, selection, subject, text, html, message.data)
+
+
+def _subscriber(session, settings: Settings, email: str | None) -> SubscriberRecord:
+    if email is None:
+        return default_reader(settings)
+    from digest.models import subscriber_record
+
+    found = store.find_subscriber(session, email=email.strip())
+    if found is None:
+        raise InputError(f"--subscriber: no subscriber {email!r}")
+    return subscriber_record(found)

@@ -1,0 +1,207 @@
+"""Rendering: one Jinja2 + premailer pass per content variant, then cheap per-subscriber substitution.
+
+Per-subscriber values (greeting, link URLs) are rendered as inert placeholders, inlined once with the
+variant, and substituted afterwards: HTML-escaped in the HTML part, verbatim in the text part.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+
+from digest.config import Settings
+from digest.errors import ConfigError
+from digest.models import ArticleRecord
+
+PLACEHOLDERS = {
+    "greeting": "__DIGEST_GREETING__",
+    "unsubscribe_url": "__DIGEST_UNSUBSCRIBE_URL__",
+    "preferences_url": "__DIGEST_PREFERENCES_URL__",
+    "archive_url": "__DIGEST_ARCHIVE_URL__",
+}
+SECTION_TITLES = {"top": "Top stories", "trending": "Trending"}
+
+inline_calls = 0  # premailer runs in this process: the benchmark checks one per content variant
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    title: str
+    url: str
+    source: str
+    meta: str
+    summary: str
+    image_url: str | None = None
+    also: tuple[Mapping[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    title: str
+    items: tuple[ItemView, ...]
+
+
+@dataclass(frozen=True)
+class Content:
+    """What one variant says: the same for every subscriber who shares it."""
+
+    key: str
+    format: str  # "html" | "text"
+    edition_key: str
+    period: str
+    date: datetime  # the edition's cutoff, for labels
+    sections: tuple[SectionView, ...]
+
+    @property
+    def items(self) -> list[ItemView]:
+        return [item for section in self.sections for item in section.items]
+
+
+@dataclass(frozen=True)
+class RenderedVariant:
+    key: str
+    subject: str
+    text: str
+    html: str | None  # None for text-only subscribers
+
+
+@dataclass(frozen=True)
+class Personal:
+    name: str
+    unsubscribe_url: str
+    preferences_url: str
+    archive_url: str
+
+    @property
+    def greeting(self) -> str:
+        return f"Hi {self.name}, here is what you should not miss." if self.name else "Hi, here is what you should not miss."
+
+
+@dataclass
+class Renderer:
+    settings: Settings
+    env: Environment = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.env = make_environment(self.settings.templates_dir)
+
+    def render_variant(self, content: Content) -> RenderedVariant:
+        context = self._context(content)
+        subject = " ".join(self._render("subject.txt", context).split())
+        context["subject"] = subject
+        text = self._render("digest.txt", context)
+        html_part = inline_css(self._render("digest.html", context)) if content.format == "html" else None
+        return RenderedVariant(key=content.key, subject=subject, text=_tidy_text(text), html=html_part)
+
+    def _render(self, name: str, context: dict) -> str:
+        try:
+            return self.env.get_template(name).render(context)
+        except TemplateError as exc:
+            raise ConfigError(f"{self.settings.templates_dir / name}: template error: {exc}") from None
+
+    def _context(self, content: Content) -> dict:
+        items = content.items
+        local = content.date.astimezone(self.settings.tz)
+        return {
+            **PLACEHOLDERS,
+            "lang": "en",
+            "sender": self.settings.sender,
+            "sections": content.sections,
+            "edition": {"key": content.edition_key, "period": content.period,
+                        "label": f"{local:%A} {local.day} {local:%B %Y}", "short_label": f"{local:%a} {local.day} {local:%b}"},
+            "lead_title": items[0].title if items else "",
+            "more": max(0, len(items) - 1),
+            "preheader": preheader(items),
+        }
+
+
+def make_environment(templates_dir: Path) -> Environment:
+    if not (templates_dir / "digest.html").is_file():
+        raise ConfigError(f"[render] templates: no email templates in {templates_dir}")
+    return Environment(loader=FileSystemLoader(str(templates_dir)), autoescape=select_autoescape(["html"]),
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def inline_css(rendered_html: str) -> str:
+    """Move layout CSS into style="" attributes; keep @media rules in one <style> in <head>."""
+    global inline_calls
+    from premailer import Premailer  # imported here: a cold `digest --help` should not pay for it
+
+    inline_calls += 1
+    return Premailer(rendered_html, allow_network=False, strip_important=False, keep_style_tags=False,
+                     disable_validation=True, cssutils_logging_level=logging.CRITICAL,
+                     cssutils_logging_handler=logging.NullHandler(), remove_classes=False,
+                     disable_link_rewrites=True).transform(pretty_print=False)
+
+
+def personalize(variant: RenderedVariant, person: Personal) -> tuple[str, str | None]:
+    """(text, html) for one subscriber, from the shared variant."""
+    values = {name: getattr(person, name) for name in PLACEHOLDERS}
+    text = _substitute(variant.text, values, escape=False)
+    html_part = _substitute(variant.html, values, escape=True) if variant.html is not None else None
+    return text, html_part
+
+
+def _substitute(template: str, values: Mapping[str, str], *, escape: bool) -> str:
+    for name, marker in PLACEHOLDERS.items():
+        value = values[name]
+        template = template.replace(marker, html.escape(value, quote=True) if escape else value)
+    return template
+
+
+def preheader(items: Sequence[ItemView]) -> str:
+    """A truthful teaser: the first headlines, 40–140 characters."""
+    text = ""
+    for item in items:
+        candidate = f"{text} · {item.title}" if text else item.title
+        if len(candidate) > 140:
+            break
+        text = candidate
+    if not text and items:
+        text = items[0].title[:139].rstrip() + "…"
+    if len(text) < 40 and items and items[0].summary:
+        text = (text + " — " + items[0].summary)[:139].rstrip() + "…"
+    return text
+
+
+def item_meta(source: str, location: str | None, country: str | None, published: datetime, tz: ZoneInfo) -> str:
+    local = published.astimezone(tz)
+    place = ", ".join(dict.fromkeys(p for p in (location, country) if p))
+    parts = [source, place, f"{local.day} {local:%b %H:%M} {local.tzname()}"]
+    return " · ".join(p for p in parts if p)
+
+
+def _tidy_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip() + "\n"
+
+
+Entry = tuple[str, ArticleRecord, Sequence[ArticleRecord]]  # (section, lead article, also covered by)
+
+
+def build_content(*, key: str, fmt: str, edition_key: str, period: str, cutoff: datetime,
+                  entries: Sequence[Entry], tz: ZoneInfo) -> Content:
+    sections = []
+    for section in ("top", "trending"):
+        items = tuple(_item_view(lead, also, tz) for name, lead, also in entries if name == section)
+        if items:
+            sections.append(SectionView(SECTION_TITLES[section], items))
+    return Content(key=key, format=fmt, edition_key=edition_key, period=period, date=cutoff, sections=tuple(sections))
+
+
+def _item_view(lead: ArticleRecord, also: Sequence[ArticleRecord], tz: ZoneInfo) -> ItemView:
+    return ItemView(title=lead.title, url=lead.url, source=lead.source,
+                    meta=item_meta(lead.source, lead.location, lead.country, lead.published_at, tz),
+                    summary=lead.summary, image_url=lead.image_url,
+                    also=tuple({"source": a.source or a.url, "url": a.url} for a in also))

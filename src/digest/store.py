@@ -1,0 +1,433 @@
+"""The engine, sessions and every SQL statement. Functions take `session` first, keyword-only after.
+
+Queries return plain records (`models.*Record`) or small tuples, never lazy ORM objects, to the pure stages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import event, func, or_, update
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, SQLModel, create_engine, select
+
+from digest.errors import StoreError
+from digest.models import (
+    CARRIED, Article, ArticleRecord, Delivery, DeliveryItem, DeliveryStatus, Edition, EditionStatus, Engagement,
+    EngagementRecord, Subscriber, SubscriberRecord, SubscriberStatus, article_record, subscriber_record,
+)
+
+
+# ── engine ──────────────────────────────────────────────────────────────────────────────────────────
+
+def open_engine(url: str, *, readonly: bool = False) -> Engine:
+    """An engine for `url`; a new SQLite file gets its schema. `readonly` never writes a byte."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        engine = create_engine(url, pool_pre_ping=True)
+        if readonly:
+            engine = engine.execution_options(postgresql_readonly=True)
+    elif readonly:
+        engine = _sqlite_readonly(parsed.database)
+    else:
+        engine = _sqlite_readwrite(parsed.database)
+    if not readonly:
+        _create_schema(engine, url)
+    return engine
+
+
+def _sqlite_readwrite(database: str | None) -> Engine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{database or ':memory:'}", connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(conn, _record):
+        cur = conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return engine
+
+
+def _sqlite_readonly(database: str | None) -> Engine:
+    if not database or database == ":memory:" or not Path(database).is_file():
+        raise StoreError(f"no store at {database}: run `digest demo` or `digest ingest` first")
+    uri = f"file:{Path(database).resolve()}?mode=ro"
+    return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+
+
+def _create_schema(engine: Engine, url: str) -> None:
+    try:
+        SQLModel.metadata.create_all(engine)
+    except OperationalError as exc:
+        raise StoreError(f"cannot open store {make_url(url).render_as_string(hide_password=True)}: {exc.orig}") from None
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session that never commits: for previews and dry runs."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+# ── articles and engagement ─────────────────────────────────────────────────────────────────────────
+
+ARTICLE_FIELDS = ("guid", "title", "summary", "body", "source", "author", "location", "country", "topics",
+                  "image_url", "published_at")
+
+
+def upsert_articles(session: Session, *, articles: Sequence[Article], now: datetime) -> dict[str, int]:
+    """Insert new articles, update changed ones (by content hash), leave the rest: counts by outcome."""
+    counts = {"new": 0, "updated": 0, "unchanged": 0}
+    urls = [a.url for a in articles]
+    existing = {}
+    for chunk in _chunks(urls, 500):
+        existing.update({a.url: a for a in session.exec(select(Article).where(Article.url.in_(chunk)))})
+    for incoming in articles:
+        current = existing.get(incoming.url)
+        if current is None:
+            incoming.updated_at = incoming.updated_at or now
+            session.add(incoming)
+            existing[incoming.url] = incoming
+            counts["new"] += 1
+        elif current.content_hash == incoming.content_hash:
+            counts["unchanged"] += 1
+        else:
+            for name in ARTICLE_FIELDS + ("content_hash",):
+                setattr(current, name, getattr(incoming, name))
+            current.updated_at = now
+            counts["updated"] += 1
+    session.flush()
+    return counts
+
+
+def article_ids_by_url(session: Session, *, urls: Iterable[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(list(set(urls)), 500):
+        found.update(dict(session.exec(select(Article.url, Article.id).where(Article.url.in_(chunk))).all()))
+    return found
+
+
+def known_article_ids(session: Session, *, ids: Iterable[int]) -> set[int]:
+    found: set[int] = set()
+    for chunk in _chunks(list(set(ids)), 500):
+        found.update(session.exec(select(Article.id).where(Article.id.in_(chunk))).all())
+    return found
+
+
+def add_engagement(session: Session, *, events: Iterable[tuple[int, datetime, str, int]]) -> int:
+    """Add (article_id, time, kind, count) into hourly buckets; returns the number of buckets touched."""
+    buckets: dict[tuple[int, datetime, str], int] = defaultdict(int)
+    for article_id, at, kind, count in events:
+        buckets[(article_id, at.replace(minute=0, second=0, microsecond=0), str(kind))] += count
+    if not buckets:
+        return 0
+    hours = [h for _, h, _ in buckets]
+    existing: dict[tuple[int, datetime, str], Engagement] = {}
+    for chunk in _chunks(sorted({a for a, _, _ in buckets}), 500):
+        query = select(Engagement).where(Engagement.article_id.in_(chunk), Engagement.hour >= min(hours),
+                                         Engagement.hour <= max(hours))
+        existing.update({(e.article_id, e.hour, str(e.kind)): e for e in session.exec(query)})
+    for key, count in buckets.items():
+        if key in existing:
+            existing[key].count += count
+        else:
+            session.add(Engagement(article_id=key[0], hour=key[1], kind=key[2], count=count))
+    session.flush()
+    return len(buckets)
+
+
+def count_engagement(session: Session, *, start: datetime | None = None, end: datetime | None = None) -> int:
+    query = select(func.count()).select_from(Engagement)
+    if start is not None:
+        query = query.where(Engagement.hour >= start)
+    if end is not None:
+        query = query.where(Engagement.hour < end)
+    return session.exec(query).one()
+
+
+def list_articles(session: Session, *, since: datetime | None = None) -> list[Article]:
+    query = select(Article).order_by(Article.published_at.desc(), Article.id)
+    if since is not None:
+        query = query.where(Article.published_at >= since)
+    return list(session.exec(query))
+
+
+def candidate_articles(session: Session, *, start: datetime, end: datetime) -> list[ArticleRecord]:
+    query = select(Article).where(Article.published_at >= start, Article.published_at < end).order_by(Article.id)
+    return [article_record(a) for a in session.exec(query)]
+
+
+def articles_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, ArticleRecord]:
+    found: dict[int, ArticleRecord] = {}
+    for chunk in _chunks(list(set(ids)), 500):
+        found.update({a.id: article_record(a) for a in session.exec(select(Article).where(Article.id.in_(chunk)))})
+    return found
+
+
+def engagement_for(session: Session, *, article_ids: Sequence[int], start: datetime, end: datetime
+                   ) -> list[EngagementRecord]:
+    rows: list[EngagementRecord] = []
+    for chunk in _chunks(list(article_ids), 500):
+        query = select(Engagement).where(Engagement.article_id.in_(chunk), Engagement.hour >= start,
+                                         Engagement.hour < end)
+        rows.extend(EngagementRecord(e.article_id, e.hour, str(e.kind), e.count) for e in session.exec(query))
+    return rows
+
+
+# ── subscribers ─────────────────────────────────────────────────────────────────────────────────────
+
+SUBSCRIBER_FIELDS = ("name", "topics", "countries", "frequency", "weekday", "send_at", "timezone", "max_items",
+                     "format")
+
+
+def upsert_subscribers(session: Session, *, subscribers: Sequence[Subscriber], now: datetime,
+                       fields: Iterable[str] = SUBSCRIBER_FIELDS) -> dict[str, int]:
+    """Insert by email, or update the given fields of an existing subscriber (status is left alone)."""
+    counts = {"new": 0, "updated": 0}
+    emails = [s.email for s in subscribers]
+    existing: dict[str, Subscriber] = {}
+    for chunk in _chunks(emails, 500):
+        existing.update({s.email: s for s in session.exec(select(Subscriber).where(Subscriber.email.in_(chunk)))})
+    fields = tuple(fields)
+    for incoming in subscribers:
+        current = existing.get(incoming.email)
+        if current is None:
+            incoming.created_at = incoming.updated_at = now
+            session.add(incoming)
+            existing[incoming.email] = incoming
+            counts["new"] += 1
+        else:
+            for name in fields:
+                setattr(current, name, getattr(incoming, name))
+            current.updated_at = now
+            counts["updated"] += 1
+    session.flush()
+    return counts
+
+
+def list_subscribers(session: Session) -> list[Subscriber]:
+    return list(session.exec(select(Subscriber).order_by(Subscriber.id)))
+
+
+def find_subscriber(session: Session, *, email: str) -> Subscriber | None:
+    return session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+
+
+def delete_subscriber(session: Session, *, email: str) -> bool:
+    """Remove a subscriber and their delivery history."""
+    sub = find_subscriber(session, email=email)
+    if sub is None:
+        return False
+    delivery_ids = session.exec(select(Delivery.id).where(Delivery.subscriber_id == sub.id)).all()
+    for chunk in _chunks(list(delivery_ids), 500):
+        for item in session.exec(select(DeliveryItem).where(DeliveryItem.delivery_id.in_(chunk))):
+            session.delete(item)
+        for delivery in session.exec(select(Delivery).where(Delivery.id.in_(chunk))):
+            session.delete(delivery)
+    session.flush()
+    session.delete(sub)
+    session.flush()
+    return True
+
+
+def due_subscribers(session: Session, *, period: str, weekday: str, emails: Sequence[str] = (),
+                    after_id: int = 0, limit: int = 1000) -> list[SubscriberRecord]:
+    """Active subscribers due for a `period` edition on `weekday`, walked by id (a resumable cursor)."""
+    query = select(Subscriber).where(Subscriber.status == SubscriberStatus.active, Subscriber.frequency == period,
+                                     Subscriber.id > after_id)
+    if period == "weekly":
+        query = query.where(Subscriber.weekday == weekday)
+    if emails:
+        query = query.where(Subscriber.email.in_(list(emails)))
+    return [subscriber_record(s) for s in session.exec(query.order_by(Subscriber.id).limit(limit))]
+
+
+def subscriber_statuses(session: Session, *, ids: Iterable[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for chunk in _chunks(list(set(ids)), 500):
+        found.update({i: str(s) for i, s in session.exec(
+            select(Subscriber.id, Subscriber.status).where(Subscriber.id.in_(chunk)))})
+    return found
+
+
+# ── editions and deliveries ─────────────────────────────────────────────────────────────────────────
+
+def find_edition(session: Session, *, key: str) -> Edition | None:
+    return session.exec(select(Edition).where(Edition.key == key)).first()
+
+
+def ensure_edition(session: Session, *, key: str, period: str, date: str, cutoff_at: datetime,
+                   now: datetime) -> Edition:
+    edition = find_edition(session, key=key)
+    if edition is None:
+        edition = Edition(key=key, period=period, date=date, cutoff_at=cutoff_at, created_at=now)
+        session.add(edition)
+        session.flush()
+    return edition
+
+
+def mark_edition(session: Session, *, edition_id: int, status: EditionStatus, now: datetime) -> None:
+    edition = session.get(Edition, edition_id)
+    edition.status = status
+    if status == EditionStatus.sending and edition.started_at is None:
+        edition.started_at = now
+    if status == EditionStatus.done:
+        edition.finished_at = now
+    session.flush()
+
+
+def planned_subscriber_ids(session: Session, *, edition_id: int, subscriber_ids: Sequence[int]) -> set[int]:
+    query = select(Delivery.subscriber_id).where(Delivery.edition_id == edition_id,
+                                                 Delivery.subscriber_id.in_(list(subscriber_ids)))
+    return set(session.exec(query).all())
+
+
+def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude_edition: int | None = None
+                     ) -> dict[int, tuple[set[int], set[str]]]:
+    """For each subscriber: the article ids and story keys already sent (or on their way) to them."""
+    query = (select(Delivery.subscriber_id, DeliveryItem.article_id, DeliveryItem.story_key)
+             .join(DeliveryItem, DeliveryItem.delivery_id == Delivery.id)
+             .where(Delivery.subscriber_id.in_(list(subscriber_ids)), Delivery.status.in_(CARRIED)))
+    if exclude_edition is not None:
+        query = query.where(Delivery.edition_id != exclude_edition)
+    found: dict[int, tuple[set[int], set[str]]] = defaultdict(lambda: (set(), set()))
+    for sub_id, article_id, story_key in session.exec(query):
+        found[sub_id][0].add(article_id)
+        found[sub_id][1].add(story_key)
+    return found
+
+
+def add_delivery(session: Session, *, edition_id: int, subscriber_id: int, status: DeliveryStatus,
+                 variant_key: str | None, items: Sequence[DeliveryItem], error: str | None, now: datetime
+                 ) -> Delivery:
+    delivery = Delivery(edition_id=edition_id, subscriber_id=subscriber_id, status=status, variant_key=variant_key,
+                        error=error, created_at=now, updated_at=now)
+    session.add(delivery)
+    session.flush()
+    for item in items:
+        item.delivery_id = delivery.id
+        session.add(item)
+    return delivery
+
+
+def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: datetime,
+                        retry_deferred: bool = False, subscriber_ids: Sequence[int] | None = None) -> list[Delivery]:
+    """Up to `size` deliveries a run may send now: queued ones, and deferred ones whose retry time has come."""
+    deferred = Delivery.status == DeliveryStatus.deferred
+    if not retry_deferred:
+        deferred = deferred & (Delivery.next_attempt_at <= now)
+    query = select(Delivery).where(Delivery.edition_id == edition_id,
+                                   or_(Delivery.status == DeliveryStatus.queued, deferred))
+    if subscriber_ids is not None:
+        query = query.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
+    return list(session.exec(query.order_by(Delivery.id).limit(size)))
+
+
+def claim(session: Session, *, message_ids: dict[int, str], now: datetime) -> set[int]:
+    """Move each still-sendable delivery to `sending` with its Message-ID; returns the ids this call claimed."""
+    claimed = set()
+    for delivery_id, message_id in message_ids.items():
+        result = session.exec(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred]))
+            .values(status=DeliveryStatus.sending, attempts=Delivery.attempts + 1, message_id=message_id,
+                    updated_at=now))
+        if result.rowcount:
+            claimed.add(delivery_id)
+    return claimed
+
+
+def pending_deliveries(session: Session, *, edition_id: int, include_deferred: bool) -> list[Delivery]:
+    """What a run would send now, without claiming anything (for dry runs)."""
+    statuses = [DeliveryStatus.queued] + ([DeliveryStatus.deferred] if include_deferred else [])
+    query = select(Delivery).where(Delivery.edition_id == edition_id, Delivery.status.in_(statuses))
+    return list(session.exec(query.order_by(Delivery.id)))
+
+
+def delivery_items(session: Session, *, delivery_ids: Sequence[int]) -> dict[int, list[DeliveryItem]]:
+    found: dict[int, list[DeliveryItem]] = defaultdict(list)
+    for chunk in _chunks(list(delivery_ids), 500):
+        query = select(DeliveryItem).where(DeliveryItem.delivery_id.in_(chunk)).order_by(DeliveryItem.position)
+        for item in session.exec(query):
+            found[item.delivery_id].append(item)
+    return found
+
+
+def subscribers_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, SubscriberRecord]:
+    found: dict[int, SubscriberRecord] = {}
+    for chunk in _chunks(list(set(ids)), 500):
+        found.update({s.id: subscriber_record(s) for s in session.exec(select(Subscriber).where(Subscriber.id.in_(chunk)))})
+    return found
+
+
+def record_outcome(session: Session, *, delivery_id: int, status: DeliveryStatus, now: datetime,
+                   smtp_code: int | None = None, smtp_reply: str | None = None, message_id: str | None = None,
+                   error: str | None = None, next_attempt_at: datetime | None = None) -> None:
+    values = dict(status=status, updated_at=now, smtp_code=smtp_code, smtp_reply=smtp_reply, error=error,
+                  next_attempt_at=next_attempt_at)
+    if message_id is not None:
+        values["message_id"] = message_id
+    if status == DeliveryStatus.sent:
+        values["sent_at"] = now
+    session.exec(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+
+
+def recover_interrupted(session: Session, *, now: datetime) -> int:
+    """Rows left in `sending` by a dead process: the message may have gone out, so they become `unknown`."""
+    result = session.exec(update(Delivery).where(Delivery.status == DeliveryStatus.sending).values(
+        status=DeliveryStatus.unknown, updated_at=now,
+        error="interrupted while sending: the message may or may not have been delivered"))
+    return result.rowcount or 0
+
+
+def edition_counts(session: Session, *, edition_id: int) -> dict[str, int]:
+    query = select(Delivery.status, func.count()).where(Delivery.edition_id == edition_id).group_by(Delivery.status)
+    return {str(status): n for status, n in session.exec(query)}
+
+
+def edition_problems(session: Session, *, edition_id: int, limit: int = 50) -> list[tuple[str, str, int | None, str]]:
+    """(email, status, smtp code, error) of deliveries that did not end sent or skipped."""
+    query = (select(Subscriber.email, Delivery.status, Delivery.smtp_code, Delivery.error)
+             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+             .where(Delivery.edition_id == edition_id,
+                    Delivery.status.not_in([DeliveryStatus.sent, DeliveryStatus.skipped]))
+             .order_by(Delivery.id).limit(limit))
+    return [(e, str(s), c, err or "") for e, s, c, err in session.exec(query)]
+
+
+def editions_for_date(session: Session, *, date: str) -> list[Edition]:
+    return list(session.exec(select(Edition).where(Edition.date == date).order_by(Edition.key)))
+
+
+def latest_edition_date(session: Session) -> str | None:
+    return session.exec(select(Edition.date).order_by(Edition.created_at.desc()).limit(1)).first()
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
