@@ -368,18 +368,26 @@ COUNTRY_PATTERNS = [
 ]
 
 
-def find_country(headline: str, lead: str) -> str | None:
-    """First country (by priority) named in the headline, else in the lead.
-
-    headline = title + subtitle, lead = first 600 chars of the text.  Looking
-    at the headline first stops e.g. the travel-ban stories, whose opening
-    lists seven countries, from being filed under Syria.
-    """
-    for text in (headline, lead):
-        for name, pattern in COUNTRY_PATTERNS:
-            if pattern.search(text):
-                return name
+def first_country(text: str) -> str | None:
+    """The highest-priority country named in text, if any."""
+    for name, pattern in COUNTRY_PATTERNS:
+        if pattern.search(text):
+            return name
     return None
+
+
+def find_country(title: str, subtitle: str, lead: str) -> str | None:
+    """Country by priority, looking at the title, then subtitle, then lead.
+
+    lead = first 600 chars of the text.  Going field by field stops e.g. the
+    travel-ban stories, whose opening lists seven countries, from being filed
+    under Syria.  "United States" is last in priority and, when it is all the
+    title names (usually just "Trump"), another country in the subtitle wins.
+    """
+    in_title, in_subtitle = first_country(title), first_country(subtitle)
+    if in_title == "United States" and in_subtitle not in (None, "United States"):
+        return in_subtitle
+    return in_title or in_subtitle or first_country(lead)
 
 
 TOPIC_WORDS = {
@@ -552,6 +560,17 @@ def usable(row: dict, url: str) -> bool:
     )
 
 
+CNN_LEAD = re.compile(r"^(?:[A-Z][\w .,'-]{0,40} )?\(CNN\)")
+
+
+def with_cnn_lead(subtitle: str, text: str) -> str:
+    """CNN rows keep the dateline paragraph in `subtitle`; put it back on top."""
+    if CNN_LEAD.match(subtitle):
+        text = f"{subtitle} {text}"
+    text = re.sub(r"^\(CNN\)\s*", "", text)
+    return re.sub(r"\(CNN\)(?=\S)", "(CNN) ", text)
+
+
 def read_candidates(csv_path: Path) -> list[dict]:
     """Parse and clean every usable CSV row (non-empty text, sane URL)."""
     candidates = []
@@ -563,7 +582,7 @@ def read_candidates(csv_path: Path) -> list[dict]:
             source = outlet_name(url)
             title = collapse_ws(clean_text(row["title"], source))
             subtitle = clean_text(row["subtitle"], source)
-            text = clean_text(row["text"], source)
+            text = with_cnn_lead(subtitle, clean_text(row["text"], source))
             candidates.append({
                 "id": int(row["article_id"]), "url": url, "source": source,
                 "date": row["publish_date"].strip(), "title": title,
@@ -597,7 +616,7 @@ def to_record(article: dict, rng: random.Random) -> dict:
         "source": article["source"],
         "author": None,
         "location": find_location(text),
-        "country": find_country(f"{title} {subtitle}", lead),
+        "country": find_country(title, subtitle, lead),
         "topics": find_topics(article["url"], title, subtitle, lead),
         "hours_before": hours_before(article["date"], rng),
         "published_original": iso_date(article["date"]),
@@ -648,7 +667,7 @@ SUBSCRIBERS = [
     ("zoe.brandt@example.org", "Zoë Brandt", "culture", "", "daily", "", "08:00", "Europe/Berlin", 5, "html"),
     ("jose.nunez@example.net", "José Núñez", "", "", "daily", "", "06:00", "America/Los_Angeles", 10, "html"),
     ("priya.raman@example.com", "Priya Raman", "business;technology", "", "daily", "", "07:00", "Asia/Kolkata", 6, "text"),
-    ("minjun.kim@example.com", "Kim Min-jun", "politics", "South Korea;North Korea;Russia", "daily", "", "06:30", "Asia/Seoul", 5, "html"),
+    ("minjun.kim@example.com", "Kim Min-jun", "politics", "South Korea;Japan;Russia", "daily", "", "06:30", "Asia/Seoul", 5, "html"),
     ("liam.murphy@example.net", "Liam Murphy", "", "Ireland", "daily", "", "07:00", "Europe/Dublin", 6, "html"),
     ("sarah.cohen@example.com", "Sarah Cohen", "politics", "United States", "daily", "", "18:00", "America/New_York", 12, "html"),
     ("noah.williams@example.org", "Noah Williams", "sport", "", "daily", "", "06:00", "Australia/Sydney", 4, "html"),
