@@ -81,7 +81,8 @@ class Personal:
 
     @property
     def greeting(self) -> str:
-        return f"Hi {self.name}, here is what you should not miss." if self.name else "Hi, here is what you should not miss."
+        first = self.name.split()[0] if self.name.split() else ""
+        return f"Hi {first}, here is what you should not miss." if first else "Hi, here is what you should not miss."
 
 
 @dataclass
