@@ -235,6 +235,8 @@ def _validate(s: Settings, origin: str) -> None:
     for key in ("timeout", "data_timeout"):
         if getattr(s.smtp, key) <= 0:
             raise bad("smtp", key, "must be positive")
+    if s.smtp.username and s.smtp.tls == "none":
+        raise bad("smtp", "username", "AUTH is only sent over TLS: set tls to starttls or implicit")
     if s.smtp.rate_per_second < 0:
         raise bad("smtp", "rate_per_second", "must be 0 (no limit) or positive")
     for key in ("from_address",) + (("reply_to",) if s.sender.reply_to else ()):

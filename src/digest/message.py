@@ -24,7 +24,7 @@ def clean_header(value: str) -> str:
 
 
 def make_message_id(domain: str, hint: str = "") -> str:
-    local = ".".join(p for p in (re.sub(r"[^A-Za-z0-9-]", "-", hint), secrets.token_hex(8)) if p)
+    local = ".".join(p for p in (re.sub(r"[^A-Za-z0-9.-]", "-", hint), secrets.token_hex(8)) if p)
     return f"<{local}@{domain}>"
 
 

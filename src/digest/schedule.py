@@ -78,6 +78,8 @@ def run_daemon(engine: Engine, settings: Settings, clock: Clock) -> None:
 
     def stop(signum, _frame):
         log.info("received %s: finishing the current batch, then stopping", signal.Signals(signum).name)
+        if not scheduler.running:
+            raise SystemExit(0)
         scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)

@@ -91,6 +91,7 @@ def read_session(engine: Engine) -> Iterator[Session]:
         try:
             yield session
         finally:
+            session.expunge_all()  # what was read stays readable after the session ends
             session.rollback()
 
 

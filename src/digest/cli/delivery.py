@@ -211,3 +211,6 @@ def demo(ctx: typer.Context,
     typer.echo(f"messages: {result.outbox / 'new'}/  (one file per message)")
     typer.echo(f"preview:  {preview_path}  (open it in a browser)")
     typer.echo(f"status:   digest status --date {day}")
+    if not settings.secret_key:
+        typer.echo(f"the demo's link-signing key is in {var / 'secret.key'}; to send by hand: "
+                   f"DIGEST_SECRET_KEY=$(cat {var / 'secret.key'}) digest send")

@@ -1,0 +1,84 @@
+"""`digest demo` as a user runs it: a real subprocess, a real capture SMTP server, a Maildir outbox."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import os
+import re
+import subprocess
+import sys
+from email import policy
+from email.parser import BytesParser
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def digest(tmp_path, *args, secret=None):
+    env = {**os.environ, "DIGEST_STORE_URL": f"sqlite:///{tmp_path / 'digest.db'}"}
+    env.pop("DIGEST_SECRET_KEY", None)
+    if secret:
+        env["DIGEST_SECRET_KEY"] = secret
+    return subprocess.run([sys.executable, "-m", "digest", "--config", str(ROOT / "config.toml"), *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    first = digest(tmp, "demo", "--var", str(tmp / "var"))
+    return tmp, first
+
+
+def outbox(tmp):
+    box = mailbox.Maildir(str(tmp / "var" / "outbox"), factory=None, create=False)
+    return [BytesParser(policy=policy.default).parsebytes(box.get_bytes(key)) for key in box.keys()]
+
+
+def test_demo_sends_one_message_per_subscriber_with_stories(demo_run):
+    tmp, run = demo_run
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    status = json.loads(digest(tmp, "status", "--json").stdout)
+    messages = outbox(tmp)
+    assert status["counts"]["sent"] == len(messages) >= 20
+    assert status["counts"].get("skipped", 0) >= 1  # the subscribers whose filters match nothing
+    recipients = [m["To"].addresses[0].addr_spec for m in messages]
+    assert len(recipients) == len(set(recipients))
+    assert "var/outbox/new" in run.stdout.replace(str(tmp) + "/", "") and "preview.html" in run.stdout
+
+
+def test_demo_messages_are_inlined_multipart(demo_run):
+    tmp, _ = demo_run
+    for msg in outbox(tmp):
+        parts = {p.get_content_type(): p.get_content() for p in msg.walk() if not p.is_multipart()}
+        assert "text/plain" in parts
+        if msg.get_content_type() == "multipart/alternative":
+            html = parts["text/html"]
+            body = html.split("<body", 1)[1]
+            assert "<style" not in body and 'style="' in body
+            assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        else:
+            assert msg.get_content_type() == "text/plain"
+
+
+def test_demo_twice_sends_nothing_new(demo_run):
+    tmp, _ = demo_run
+    before = len(outbox(tmp))
+    again = digest(tmp, "demo", "--var", str(tmp / "var"))
+    assert again.returncode == 0, again.stderr
+    assert "received 0 messages" in again.stdout
+    key = (tmp / "var" / "secret.key").read_text()
+    send = digest(tmp, "send", secret=key)  # the relay in config.toml is never contacted: nothing is queued
+    assert len(outbox(tmp)) == before
+    assert re.search(r"daily:\S+: \d+ sent", send.stdout), send.stdout + send.stderr
+
+
+def test_demo_includes_the_seed_article(demo_run):
+    tmp, _ = demo_run
+    listing = json.loads(digest(tmp, "articles", "list", "--json").stdout)
+    seed = [a for a in listing if a["title"] == "Kim Jong Un Backs Russia's Stand on Ukraine"]
+    assert seed and seed[0]["location"] == "Seoul" and seed[0]["country"] == "South Korea"
+    assert len(listing) > 100
