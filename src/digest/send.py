@@ -62,7 +62,7 @@ def classify(result: SendResult) -> Verdict:
     enhanced = enhanced_code(result.reply)
     text = f"{code} {result.reply}".strip()
     if code == 535 or (phase == "auth" and code and code >= 500):
-        return Verdict(DeliveryStatus.failed, f"authentication failed: {text}", stop=True)
+        return Verdict(DeliveryStatus.deferred, f"authentication failed: {text}", stop=True)
     if code is not None and 400 <= code < 500:
         throttle = code == 421 or (enhanced is not None and enhanced[1] == 7)
         return Verdict(DeliveryStatus.deferred, text, throttle=throttle)
@@ -162,15 +162,22 @@ class SmtpMailer:
         self.slots = asyncio.Semaphore(settings.connections)
         self.idle: list[_Connection] = []
         self.opened = 0  # connections opened, for tests and the summary
+        self.fatal: SendResult | None = None  # auth or TLS failure: nothing more is tried
 
     async def send(self, message: OutgoingMessage) -> SendResult:
+        if self.fatal:
+            return self.fatal
         await self.bucket.take()
         async with self.slots:
+            if self.fatal:
+                return self.fatal
             conn = self.idle.pop() if self.idle else None
             reused = conn is not None
             if conn is None:
                 conn, failure = await self._open()
                 if failure:
+                    if failure.phase in ("auth", "tls"):
+                        self.fatal = failure
                     return failure
             result, usable = await self._transact(conn, message)
             if reused and result.error == "disconnected" and result.phase in ("mail", "rcpt"):

@@ -28,7 +28,8 @@ class DigestGroup(TyperGroup):
             return super().invoke(ctx)
         except DigestError as exc:
             _fail(str(exc))
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+        except (typer.Exit, typer.Abort, getattr(typer, "TyperException", click.ClickException),
+                click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
             _fail("interrupted")

@@ -77,7 +77,7 @@ def _timezone(value: object) -> str:
 
 def _max_items(value: object) -> int:
     try:
-        number = int(str(value or 10).strip())
+        number = int(str(10 if value is None else value).strip())
     except ValueError:
         raise ValueError(f"max_items: expected a whole number, got {value!r}") from None
     if not 1 <= number <= 50:

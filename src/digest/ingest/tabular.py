@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
@@ -124,10 +125,10 @@ def article_from_row(row: Mapping[str, object], mapping: Mapping[str, str], *, d
         return None if value == "" else value
 
     url = canonical_url(str(get("url") or ""))
-    title = clean_text(get("title"))
+    body = clean_body(get("body"))
+    title = clean_text(get("title")) or _title_from_url(url)
     if not title:
         raise ValueError("title: missing")
-    body = clean_body(get("body"))
     published = _time_field(get("published"), "published", default_tz) or now
     fields = {
         "url": url, "guid": str(get("guid") or url), "title": title,
@@ -139,6 +140,13 @@ def article_from_row(row: Mapping[str, object], mapping: Mapping[str, str], *, d
     }
     updated = _time_field(get("updated"), "updated", default_tz)
     return Article(**fields, updated_at=updated or published, content_hash=content_hash(fields))
+
+
+def _title_from_url(url: str) -> str:
+    """A stand-in headline from the URL's last path segment, for exports that left the title empty."""
+    slug = urlsplit(url).path.rstrip("/").rpartition("/")[2].rsplit(".", 1)[0]
+    words = [w for w in re.split(r"[-_+]+", slug) if w and not w.isdigit()]
+    return " ".join(words).capitalize() if len(words) >= 2 else ""
 
 
 def _time_field(value: object, name: str, tz: tzinfo) -> datetime | None:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from digest import store
 from digest.config import Settings
 from digest.models import EditionStatus
-from digest.pipeline.compose import Composer, entries_from_items, entries_from_selection
+from digest.pipeline.compose import Composer, batch_context, entries_from_items, entries_from_selection
 from digest.pipeline.deliver import Clock, EditionReport, EditionSender, Progress
 from digest.pipeline.plan import EditionPlan, due_pages, edition_plans, edition_ranking, plan_edition, select_subscriber
 from digest.select import variant_key
@@ -114,11 +114,7 @@ def _dry_run_plan(session, settings: Settings, plan: EditionPlan, *, clock: Cloc
 
     if edition_id:
         pending = store.pending_deliveries(session, edition_id=edition_id, include_deferred=True)
-        subs = store.subscribers_by_id(session, ids=[d.subscriber_id for d in pending])
-        items = store.delivery_items(session, delivery_ids=[d.id for d in pending])
-        wanted = {i.article_id for rows in items.values() for i in rows}
-        wanted |= {a for rows in items.values() for i in rows for a in i.why.get("also", [])}
-        articles = store.articles_by_id(session, ids=wanted)
+        items, subs, articles = batch_context(session, pending)
         for d in pending:
             sub = subs[d.subscriber_id]
             if emails and sub.email not in emails:

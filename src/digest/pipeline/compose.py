@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from digest import store
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.message import build_message, make_message_id
@@ -59,6 +60,15 @@ class Composer:
             "archive_url": f"{base.rstrip('/')}/archive/{slug}/"
                            f"{make_token(key, 'archive', subscriber_id, list_id, slug)}",
         }
+
+
+def batch_context(session, deliveries) -> tuple[dict, dict, dict]:
+    """Items, subscribers and articles (leads and "also covered by") for a batch of delivery rows."""
+    items = store.delivery_items(session, delivery_ids=[d.id for d in deliveries])
+    subs = store.subscribers_by_id(session, ids=[d.subscriber_id for d in deliveries])
+    wanted = {i.article_id for rows in items.values() for i in rows}
+    wanted |= {a for rows in items.values() for i in rows for a in i.why.get("also", [])}
+    return items, subs, store.articles_by_id(session, ids=wanted)
 
 
 def entries_from_items(items: Sequence[DeliveryItem], articles: Mapping[int, ArticleRecord]) -> list[Entry]:

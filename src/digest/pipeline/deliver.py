@@ -18,7 +18,7 @@ from digest import store
 from digest.config import Settings
 from digest.errors import SendAborted
 from digest.models import Delivery, DeliveryStatus, EditionStatus
-from digest.pipeline.compose import Composer, entries_from_items
+from digest.pipeline.compose import Composer, batch_context, entries_from_items
 from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, next_attempt_at
 
 Clock = Callable[[], datetime]
@@ -88,11 +88,7 @@ class EditionSender:
                                               retry_deferred=retry_deferred, subscriber_ids=subscriber_ids)
             if not batch:
                 return None
-            items = store.delivery_items(session, delivery_ids=[d.id for d in batch])
-            subs = store.subscribers_by_id(session, ids=[d.subscriber_id for d in batch])
-            wanted = {i.article_id for rows in items.values() for i in rows}
-            wanted |= {a for rows in items.values() for i in rows for a in i.why.get("also", [])}
-            articles = store.articles_by_id(session, ids=wanted)
+            items, subs, articles = batch_context(session, batch)
             jobs = []
             for d in batch:
                 sub = subs[d.subscriber_id]
