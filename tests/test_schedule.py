@@ -1,4 +1,4 @@
-"""The daemon: trigger times in the configured zone (across DST), catch-up, the job, and SIGTERM."""
+"""The daemon: send slots per subscriber time zone (across DST), catch-up, the tick job, locks, SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,60 +8,134 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from digest.schedule import catch_up_day, daily_trigger, edition_job
+import pytest
+
+from digest import store
+from digest.errors import StoreError
+from digest.lock import exclusive
+from digest.schedule import due_slots, tick_job
 from tests.conftest import NOW, ROOT
-from tests.factories import seed
+from tests.factories import seed, subscriber
 
 LONDON = ZoneInfo("Europe/London")
+SIX_HOURS = timedelta(hours=6)
 
 
-def london(settings):
-    return replace(settings, schedule=replace(settings.schedule, timezone="Europe/London", send_at="07:00"))
+def utc(*args):
+    return datetime(*args, tzinfo=timezone.utc)
 
 
-def test_trigger_fires_at_local_send_time_across_dst(settings):
-    trigger = daily_trigger(london(settings))
-    before_dst_end = datetime(2026, 10, 23, 12, 0, tzinfo=LONDON)  # clocks go back on Sunday 25 October
-    first = trigger.get_next_fire_time(None, before_dst_end)
-    second = trigger.get_next_fire_time(first, first.replace(hour=8))
-    assert (first.hour, first.utcoffset().total_seconds()) == (7, 3600)  # BST
-    assert (second.day, second.hour, second.utcoffset().total_seconds()) == (25, 7, 0)  # GMT, no double, no skip
-    assert second.astimezone(timezone.utc).hour == 7 and first.astimezone(timezone.utc).hour == 6
+def test_slot_is_due_at_local_send_time_on_the_local_date():
+    slots = [("daily", None, "Asia/Seoul", "07:00"), ("daily", None, "America/New_York", "07:00")]
+    due = due_slots(slots, utc(2026, 11, 26, 22, 30), lookback=SIX_HOURS)  # 07:30 in Seoul on the 27th
+    assert [(s.timezone, s.day.isoformat(), s.due_at) for s in due] == [
+        ("Asia/Seoul", "2026-11-27", datetime(2026, 11, 27, 7, 0, tzinfo=ZoneInfo("Asia/Seoul")))]
+    later = due_slots(slots, utc(2026, 11, 27, 12, 5), lookback=SIX_HOURS)  # 07:05 in New York
+    assert [(s.timezone, s.day.isoformat()) for s in later] == [("America/New_York", "2026-11-27")]
 
 
-def test_catch_up_only_within_grace(settings):
-    s = london(settings)
-    assert catch_up_day(s, datetime(2026, 11, 27, 6, 59, tzinfo=LONDON)) is None  # not yet due
-    assert catch_up_day(s, datetime(2026, 11, 27, 8, 30, tzinfo=LONDON)).isoformat() == "2026-11-27"
-    assert catch_up_day(s, datetime(2026, 11, 27, 9, 1, tzinfo=LONDON)) is None  # grace (120 min) is over
+def test_weekly_slot_only_on_its_weekday():
+    slots = [("weekly", "fri", "UTC", "07:00"), ("weekly", "sat", "UTC", "07:00")]
+    due = due_slots(slots, utc(2026, 11, 27, 7, 1), lookback=SIX_HOURS)  # a Friday
+    assert [(s.period, s.day.isoformat()) for s in due] == [("weekly", "2026-11-27")]
 
 
-def test_job_sends_today_once(engine, smtp_settings, smtpd):
+def test_catch_up_within_the_deadline_only():
+    slots = [("daily", None, "UTC", "07:00")]
+    assert due_slots(slots, utc(2026, 11, 27, 6, 59), lookback=SIX_HOURS) == []
+    assert len(due_slots(slots, utc(2026, 11, 27, 12, 59), lookback=SIX_HOURS)) == 1  # after downtime
+    assert due_slots(slots, utc(2026, 11, 27, 13, 1), lookback=SIX_HOURS) == []  # too late: deadline passed
+
+
+@pytest.mark.parametrize("send_at, day", [("01:30", 29), ("01:30", 25), ("02:30", 29), ("07:00", 25)])
+def test_dst_neither_skips_nor_doubles(send_at, day):
+    """Scanning every 5 minutes across the March (29th) and October (25th) 2026 changes in London."""
+    month = 3 if day == 29 else 10
+    slots = [("daily", None, "Europe/London", send_at)]
+    seen = []
+    now = utc(2026, month, day - 1, 12, 0)
+    while now < utc(2026, month, day + 1, 12, 0):
+        seen += [s for s in due_slots(slots, now, lookback=timedelta(minutes=5))]
+        now += timedelta(minutes=5)
+    assert [s.day.day for s in seen] == [day, day + 1]  # each local day exactly once, in order
+    assert all(s.due_at.astimezone(LONDON).date() == s.day for s in seen)
+
+
+def test_tick_sends_each_slot_once_and_is_idempotent(engine, smtp_settings, smtpd):
+    seed(engine, NOW, subscribers=2)  # UTC 07:00 subscribers
+    with store.session_scope(engine) as session:
+        store.upsert_subscribers(session, subscribers=[
+            subscriber("seoul@example.com", timezone="Asia/Seoul", send_at="07:00")], now=NOW)
+    at_seoul = utc(2026, 11, 26, 22, 5)
+    tick_job(engine, smtp_settings, clock=lambda: at_seoul)()
+    assert [m.rcpt_tos for m in smtpd.handler.messages] == [["seoul@example.com"]]
+    job = tick_job(engine, smtp_settings, clock=lambda: NOW + timedelta(minutes=5))
+    job()
+    job()
+    assert sorted(r for m in smtpd.handler.messages for r in m.rcpt_tos) == [
+        "reader1@example.com", "reader2@example.com", "seoul@example.com"]
+
+
+def test_deadline_expires_what_is_left(engine, smtp_settings, smtpd):
+    import asyncio
+
+    from digest.pipeline import run_day
+    from digest.send import SmtpMailer
+
     seed(engine, NOW, subscribers=3)
-    job = edition_job(engine, smtp_settings, clock=lambda: NOW)
-    first = job()
-    second = job()
-    assert first[0].counts == {"sent": 3} and second[0].attempted == 0
-    assert len(smtpd.handler.messages) == 3
+    settings = replace(smtp_settings, send=replace(smtp_settings.send, batch_size=1))
+    times = iter([NOW] * 8 + [NOW + timedelta(hours=7)] * 50)
+
+    async def go():
+        mailer = SmtpMailer(settings.smtp, local_hostname="x.example.com")
+        try:
+            return await run_day(engine, settings, mailer, NOW.date(), clock=lambda: next(times), due_at=NOW)
+        finally:
+            await mailer.close()
+
+    [report] = asyncio.run(go())
+    assert report.counts.get("expired", 0) >= 1 and report.counts.get("sent", 0) >= 1
+    assert report.counts["expired"] + report.counts["sent"] == 3
+    assert len(smtpd.handler.messages) == report.counts["sent"]
 
 
-def test_daemon_stops_cleanly_on_sigterm(tmp_path):
+def test_second_holder_of_a_lock_is_refused(engine):
+    with exclusive(engine, "daemon"):
+        with pytest.raises(StoreError, match=r"another digest process \(pid \d+\) holds the daemon lock"):
+            with exclusive(engine, "daemon", wait=0.3):
+                pass
+    with exclusive(engine, "daemon"):  # released
+        pass
+
+
+def _daemon(tmp_path, **extra):
     env = {**os.environ, "DIGEST_STORE_URL": f"sqlite:///{tmp_path / 'd.db'}", "DIGEST_SECRET_KEY": "k",
-           "DIGEST_SMTP_TLS": "none", "DIGEST_SCHEDULE_TIMEZONE": "UTC"}
-    proc = subprocess.Popen([sys.executable, "-m", "digest", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+           "DIGEST_SMTP_TLS": "none", "DIGEST_SCHEDULE_TIMEZONE": "UTC", **extra}
+    return subprocess.Popen([sys.executable, "-m", "digest", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(proc, needle, seconds=20):
+    output, deadline = "", time.monotonic() + seconds
+    while needle not in output and time.monotonic() < deadline and proc.poll() is None:
+        output += proc.stdout.readline()
+    return output
+
+
+def test_daemon_is_alone_and_stops_cleanly_on_sigterm(tmp_path):
+    first = _daemon(tmp_path)
     try:
-        deadline = time.monotonic() + 20
-        output = ""
-        while "digest daemon" not in output and time.monotonic() < deadline:
-            output += proc.stdout.readline()
-        assert "daily edition at 07:00 UTC" in output
-        proc.send_signal(signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=20)
+        output = _wait_for(first, "digest daemon")
+        assert "checking send times every 5 min" in output
+        second = _daemon(tmp_path)
+        out2, _ = second.communicate(timeout=20)
+        assert second.returncode == 1 and "holds the daemon lock" in out2 and "Traceback" not in out2
+        first.send_signal(signal.SIGTERM)
+        rest, _ = first.communicate(timeout=20)
     finally:
-        proc.kill()
-    assert proc.returncode == 0
+        first.kill()
+    assert first.returncode == 0
     assert "received SIGTERM" in rest and "Traceback" not in output + rest

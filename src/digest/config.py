@@ -58,6 +58,7 @@ class ScheduleSettings:
     send_at: str = "07:00"
     timezone: str = "UTC"
     misfire_grace_minutes: int = 120
+    tick_minutes: int = 5  # how often the daemon looks for subscribers whose local send time has come
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,14 @@ class SendSettings:
     batch_size: int = 100
     retry_base_seconds: float = 300.0
     retry_max_seconds: float = 3600.0
+    deadline_hours: float = 6.0  # from when an edition was due (daemon) or started by hand (`digest send`)
+    lock_wait_seconds: float = 30.0  # how long `digest send` waits for another sender to finish
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str = "text"  # text | json: one line per delivery transition either way
+    level: str = "INFO"
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,7 @@ class Settings:
     selection: SelectionSettings = field(default_factory=SelectionSettings)
     send: SendSettings = field(default_factory=SendSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
+    log: LogSettings = field(default_factory=LogSettings)
     secret_key: str = dataclasses.field(default="", repr=False)  # DIGEST_SECRET_KEY only
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "built-in defaults"
@@ -156,7 +166,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
 def _section_classes() -> dict[str, type]:
     return {
         "store": StoreSettings, "smtp": SmtpSettings, "sender": SenderSettings, "schedule": ScheduleSettings,
-        "selection": SelectionSettings, "send": SendSettings, "render": RenderSettings,
+        "selection": SelectionSettings, "send": SendSettings, "render": RenderSettings, "log": LogSettings,
     }
 
 
@@ -257,6 +267,14 @@ def _validate(s: Settings, origin: str) -> None:
     _validate_selection(s.selection, bad)
     if s.send.batch_size < 1:
         raise bad("send", "batch_size", "must be at least 1")
+    if s.send.deadline_hours <= 0:
+        raise bad("send", "deadline_hours", "must be positive")
+    if s.schedule.tick_minutes < 1:
+        raise bad("schedule", "tick_minutes", "must be at least 1")
+    if s.log.format not in ("text", "json"):
+        raise bad("log", "format", f"must be text or json, got {s.log.format!r}")
+    if s.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise bad("log", "level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log.level!r}")
 
 
 def _validate_selection(sel: SelectionSettings, bad) -> None:

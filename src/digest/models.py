@@ -6,6 +6,8 @@ hold the same thing and nothing reads back naive.
 
 from __future__ import annotations
 
+import html
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
@@ -72,6 +74,14 @@ class EditionStatus(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    """The delivery state machine (README: "What happens to every message").
+
+        (planned) ─▶ queued ─▶ sending ─▶ sent | deferred | failed | bounced | unknown
+        (planned) ─▶ skipped           queued ─▶ skipped (unsubscribed at send time)
+        deferred ─▶ sending (retry when due)   queued | deferred ─▶ expired (deadline passed)
+        unknown ─▶ queued (only `digest send --retry-unknown`, an operator's decision)
+    """
+
     queued = "queued"
     sending = "sending"
     sent = "sent"
@@ -82,6 +92,15 @@ class DeliveryStatus(StrEnum):
     skipped = "skipped"
     expired = "expired"
 
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "queued": frozenset({"sending", "skipped", "expired"}),
+    "sending": frozenset({"sent", "deferred", "failed", "bounced", "unknown"}),
+    "deferred": frozenset({"sending", "expired"}),
+    "unknown": frozenset({"queued"}),
+    "sent": frozenset(), "failed": frozenset(), "bounced": frozenset(), "skipped": frozenset(),
+    "expired": frozenset(),
+}
 
 # A delivery in one of these may have reached (or may yet reach) the reader: its articles count as sent.
 CARRIED = (DeliveryStatus.queued, DeliveryStatus.sending, DeliveryStatus.sent,
@@ -145,6 +164,7 @@ class Edition(SQLModel, table=True):
     created_at: datetime = utc_field()
     started_at: datetime | None = utc_field(nullable=True)
     finished_at: datetime | None = utc_field(nullable=True)
+    deadline_at: datetime | None = utc_field(nullable=True)  # past it, what is left becomes `expired`
 
 
 class Delivery(SQLModel, table=True):
@@ -195,6 +215,7 @@ class ArticleRecord:
     topics: tuple[str, ...] = ()
     image_url: str | None = None
     story_key: str = ""
+    lead: str = ""  # the body's first paragraph as plain text, for same-event clustering
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +246,7 @@ def article_record(a: Article, story_key: str = "") -> ArticleRecord:
     return ArticleRecord(
         id=a.id, url=a.url, title=a.title, summary=a.summary, source=a.source, published_at=a.published_at,
         location=a.location, country=a.country, topics=tuple(a.topics or ()), image_url=a.image_url,
-        story_key=story_key or f"a{a.id}",
+        story_key=story_key or f"a{a.id}", lead=lead_paragraph(a.body),
     )
 
 
@@ -235,3 +256,23 @@ def subscriber_record(s: Subscriber) -> SubscriberRecord:
         countries=tuple(s.countries or ()), frequency=str(s.frequency), weekday=s.weekday, send_at=s.send_at,
         timezone=s.timezone, max_items=s.max_items, format=str(s.format),
     )
+
+
+LEAD_CHARS = 600  # a plain-text body is often one long paragraph: its start is the lead
+
+
+def lead_paragraph(body: str) -> str:
+    """The first non-empty paragraph of a body (plain text or sanitized HTML), as text, at most LEAD_CHARS."""
+    for part in re.split(r"\n\s*\n|</p\s*>|<br\s*/?>\s*<br\s*/?>", body or ""):
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", part)).split())
+        if text:
+            return text if len(text) <= LEAD_CHARS else text[:LEAD_CHARS].rsplit(" ", 1)[0]
+    return ""
+
+
+class StoryAssignment(SQLModel, table=True):
+    """Which story an article belongs to: written when an edition is planned, so a story keeps its key."""
+
+    article_id: int = Field(foreign_key="article.id", primary_key=True)
+    story_key: str = Field(index=True)
+    assigned_at: datetime = utc_field()

@@ -10,7 +10,7 @@ import html
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -56,8 +56,9 @@ class Content:
     format: str  # "html" | "text"
     edition_key: str
     period: str
-    date: datetime  # the edition's cutoff, for labels
+    date: datetime  # the edition's cutoff
     sections: tuple[SectionView, ...]
+    day: date | None = None  # the edition's date, for labels (default: the cutoff's date)
 
     @property
     def items(self) -> list[ItemView]:
@@ -109,7 +110,7 @@ class Renderer:
 
     def _context(self, content: Content) -> dict:
         items = content.items
-        local = content.date.astimezone(self.settings.tz)
+        local = content.day or content.date.astimezone(self.settings.tz).date()
         return {
             **PLACEHOLDERS,
             "lang": "en",
@@ -192,13 +193,14 @@ Entry = tuple[str, ArticleRecord, Sequence[ArticleRecord]]  # (section, lead art
 
 
 def build_content(*, key: str, fmt: str, edition_key: str, period: str, cutoff: datetime,
-                  entries: Sequence[Entry], tz: ZoneInfo) -> Content:
+                  entries: Sequence[Entry], tz: ZoneInfo, day: date | None = None) -> Content:
     sections = []
     for section in ("top", "trending"):
         items = tuple(_item_view(lead, also, tz) for name, lead, also in entries if name == section)
         if items:
             sections.append(SectionView(SECTION_TITLES[section], items))
-    return Content(key=key, format=fmt, edition_key=edition_key, period=period, date=cutoff, sections=tuple(sections))
+    return Content(key=key, format=fmt, edition_key=edition_key, period=period, date=cutoff, sections=tuple(sections),
+                   day=day)
 
 
 def _item_view(lead: ArticleRecord, also: Sequence[ArticleRecord], tz: ZoneInfo) -> ItemView:

@@ -1,8 +1,11 @@
 """`digest run`: an APScheduler 3 daemon; each job is one call into `pipeline`.
 
-The daily job fires at `[schedule] send_at` in `[schedule] timezone` and sends every edition due that day
-(daily subscribers, and weekly subscribers whose weekday it is). A start-up after a missed send time within
-the grace window catches up at once; delivery rows make a second run of the same edition send nothing twice.
+Every `[schedule] tick_minutes` the daemon finds the send slots (time zone, local send time) whose time
+has come, on each subscriber's own local date, and sends those subscribers their edition; it also retries
+deferred deliveries that are due. The first tick runs at start-up, so editions missed during downtime are
+caught up while still before their deadline. Delivery rows make repeated ticks harmless: nobody is sent
+an edition twice. One daemon per store (a lock the OS releases if the process dies); SIGTERM lets the
+batch in flight finish and be recorded, then exits.
 """
 
 from __future__ import annotations
@@ -10,79 +13,117 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from digest.config import Settings
+from digest import store
+from digest.config import Settings, parse_hhmm
 from digest.errors import DigestError
-from digest.pipeline import EditionReport, run_day
+from digest.lock import exclusive
+from digest.models import WEEKDAYS
+from digest.pipeline import EditionReport, retry_due, run_day
 from digest.send import SmtpMailer
 
 log = logging.getLogger("digest.schedule")
 Clock = Callable[[], datetime]
 
 
-def daily_trigger(settings: Settings):
-    from apscheduler.triggers.cron import CronTrigger
-
-    t = settings.send_time
-    return CronTrigger(hour=t.hour, minute=t.minute, timezone=settings.tz)
-
-
-def catch_up_day(settings: Settings, now: datetime) -> date | None:
-    """The day whose send time passed less than the grace period ago (so a short outage still sends)."""
-    local = now.astimezone(settings.tz)
-    cutoff = datetime.combine(local.date(), settings.send_time, tzinfo=settings.tz)
-    grace = timedelta(minutes=settings.schedule.misfire_grace_minutes)
-    return local.date() if cutoff <= now < cutoff + grace else None
+@dataclass(frozen=True, order=True)
+class Slot:
+    due_at: datetime
+    day: date  # the subscribers' local date: the edition's date
+    period: str
+    timezone: str
+    send_at: str
 
 
-def edition_job(engine: Engine, settings: Settings, clock: Clock) -> Callable[[], list[EditionReport]]:
-    """The job the scheduler runs: today's editions in the configured time zone, sent for real."""
+def due_slots(slots: Iterable[tuple[str, str | None, str, str]], now: datetime, *, lookback: timedelta
+              ) -> list[Slot]:
+    """Slots whose local send time fell in (now − lookback, now], each (day, slot) exactly once.
+
+    A send time that does not exist on a spring-forward day maps to one instant (the offset before the
+    change), and one that happens twice on a fall-back day to its first occurrence: never skipped, never
+    doubled.
+    """
+    found: set[Slot] = set()
+    for period, weekday, tz, send_at in slots:
+        zone = ZoneInfo(tz)
+        local_today = now.astimezone(zone).date()
+        for day in (local_today - timedelta(days=1), local_today):
+            if period == "weekly" and WEEKDAYS[day.weekday()] != weekday:
+                continue
+            due = datetime.combine(day, parse_hhmm(send_at), tzinfo=zone)
+            if now - lookback < due <= now:
+                found.add(Slot(due, day, period, tz, send_at))
+    return sorted(found)
+
+
+def tick_job(engine: Engine, settings: Settings, clock: Clock, stop: threading.Event | None = None
+             ) -> Callable[[], list[EditionReport]]:
+    """The job the scheduler runs: send every slot that is due, then the retries that are due."""
     def job() -> list[EditionReport]:
-        day = clock().astimezone(settings.tz).date()
-
-        async def send() -> list[EditionReport]:
-            mailer = SmtpMailer(settings.smtp, local_hostname=settings.sender_domain)
-            try:
-                return await run_day(engine, settings, mailer, day, clock=clock)
-            finally:
-                await mailer.close()
-
         try:
-            reports = asyncio.run(send())
+            return asyncio.run(_tick(engine, settings, clock, stop))
         except DigestError as exc:
-            log.error("edition for %s stopped: %s", day, exc)
+            log.error("tick stopped: %s", exc)
             return []
-        for report in reports:
-            log.info("edition %s: %s", report.key, ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items())))
-        return reports
 
     return job
 
 
+async def _tick(engine: Engine, settings: Settings, clock: Clock, stop: threading.Event | None
+                ) -> list[EditionReport]:
+    with store.read_session(engine) as session:
+        slots = store.send_slots(session)
+    lookback = timedelta(hours=settings.send.deadline_hours)
+    mailer = SmtpMailer(settings.smtp, local_hostname=settings.sender_domain)
+    reports: list[EditionReport] = []
+    try:
+        for slot in due_slots(slots, clock(), lookback=lookback):
+            if stop is not None and stop.is_set():
+                break
+            reports += await run_day(engine, settings, mailer, slot.day, clock=clock, due_at=slot.due_at,
+                                     slot=(slot.timezone, slot.send_at), periods=(slot.period,), stop=stop)
+        reports += await retry_due(engine, settings, mailer, clock=clock, stop=stop)
+    finally:
+        await mailer.close()
+    for report in reports:
+        if report.attempted or report.planned or report.expired:
+            log.info("edition %s: %s", report.key, ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items())))
+    return reports
+
+
 def run_daemon(engine: Engine, settings: Settings, clock: Clock) -> None:
-    """Block until SIGTERM or SIGINT; an edition in progress finishes its batch first."""
+    """Block until SIGTERM or SIGINT. Only one daemon per store: a second one exits with a clear error."""
+    with exclusive(engine, "daemon", wait=0):
+        _serve(engine, settings, clock)
+
+
+def _serve(engine: Engine, settings: Settings, clock: Clock) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
 
+    stop = threading.Event()
     scheduler = BlockingScheduler(timezone=settings.tz)
-    job = edition_job(engine, settings, clock)
-    grace = settings.schedule.misfire_grace_minutes * 60
-    scheduler.add_job(job, daily_trigger(settings), id="daily-edition", misfire_grace_time=grace, coalesce=True,
-                      max_instances=1)
-    if catch_up_day(settings, clock()):
-        scheduler.add_job(job, id="catch-up", next_run_time=clock(), misfire_grace_time=grace)
-        log.info("catching up the edition missed at %s", settings.schedule.send_at)
+    every = settings.schedule.tick_minutes
+    scheduler.add_job(tick_job(engine, settings, clock, stop), IntervalTrigger(minutes=every), id="tick",
+                      next_run_time=clock(), misfire_grace_time=settings.schedule.misfire_grace_minutes * 60,
+                      coalesce=True, max_instances=1)
 
-    def stop(signum, _frame):
-        log.info("received %s: finishing the current batch, then stopping", signal.Signals(signum).name)
+    def on_signal(signum, _frame):
+        log.info("received %s: finishing the batch in flight, then stopping", signal.Signals(signum).name)
+        stop.set()
         if not scheduler.running:
             raise SystemExit(0)
         scheduler.shutdown(wait=True)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("digest daemon: daily edition at %s %s", settings.schedule.send_at, settings.schedule.timezone)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("digest daemon: checking send times every %d min (default send time %s %s)", every,
+             settings.schedule.send_at, settings.schedule.timezone)
     scheduler.start()

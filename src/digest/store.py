@@ -22,6 +22,7 @@ from digest.models import (
     CARRIED, Article, ArticleRecord, Delivery, DeliveryItem, DeliveryStatus, Edition, EditionStatus, Engagement,
     EngagementRecord, Subscriber, SubscriberRecord, SubscriberStatus, article_record, subscriber_record,
 )
+from digest.models import StoryAssignment
 
 
 # ── engine ──────────────────────────────────────────────────────────────────────────────────────────
@@ -257,14 +258,20 @@ def delete_subscriber(session: Session, *, email: str) -> bool:
 
 
 def due_subscribers(session: Session, *, period: str, weekday: str, emails: Sequence[str] = (),
-                    after_id: int = 0, limit: int = 1000) -> list[SubscriberRecord]:
-    """Active subscribers due for a `period` edition on `weekday`, walked by id (a resumable cursor)."""
+                    after_id: int = 0, limit: int = 1000, slot: tuple[str, str] | None = None
+                    ) -> list[SubscriberRecord]:
+    """Active subscribers due for a `period` edition on `weekday`, walked by id (a resumable cursor).
+
+    `slot` = (timezone, send_at) keeps only the subscribers whose local send time that is.
+    """
     query = select(Subscriber).where(Subscriber.status == SubscriberStatus.active, Subscriber.frequency == period,
                                      Subscriber.id > after_id)
     if period == "weekly":
         query = query.where(Subscriber.weekday == weekday)
     if emails:
         query = query.where(Subscriber.email.in_(list(emails)))
+    if slot is not None:
+        query = query.where(Subscriber.timezone == slot[0], Subscriber.send_at == slot[1])
     return [subscriber_record(s) for s in session.exec(query.order_by(Subscriber.id).limit(limit))]
 
 
@@ -398,12 +405,17 @@ def record_outcome(session: Session, *, delivery_id: int, status: DeliveryStatus
     session.exec(update(Delivery).where(Delivery.id == delivery_id).values(**values))
 
 
-def recover_interrupted(session: Session, *, now: datetime) -> int:
-    """Rows left in `sending` by a dead process: the message may have gone out, so they become `unknown`."""
-    result = session.exec(update(Delivery).where(Delivery.status == DeliveryStatus.sending).values(
-        status=DeliveryStatus.unknown, updated_at=now,
-        error="interrupted while sending: the message may or may not have been delivered"))
-    return result.rowcount or 0
+def recover_interrupted(session: Session, *, now: datetime) -> list[int]:
+    """Rows left in `sending` by a dead process: the message may have gone out, so they become `unknown`.
+
+    Call it only while holding the sender lock: then no live process is sending.
+    """
+    ids = list(session.exec(select(Delivery.id).where(Delivery.status == DeliveryStatus.sending)))
+    for chunk in _chunks(ids, 500):
+        session.exec(update(Delivery).where(Delivery.id.in_(chunk)).values(
+            status=DeliveryStatus.unknown, updated_at=now,
+            error="interrupted while sending: the message may or may not have been delivered"))
+    return ids
 
 
 def edition_counts(session: Session, *, edition_id: int) -> dict[str, int]:
@@ -432,3 +444,103 @@ def latest_edition_date(session: Session) -> str | None:
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+# ── reliability: deadlines, operator retries, slots, status, the sender lock ────────────────────────
+
+def extend_deadline(session: Session, *, edition_id: int, deadline: datetime) -> datetime:
+    """An edition's deadline only ever moves later (an operator's `digest send` restarts the clock)."""
+    edition = session.get(Edition, edition_id)
+    if edition.deadline_at is None or edition.deadline_at < deadline:
+        edition.deadline_at = deadline
+        session.flush()
+    return edition.deadline_at
+
+
+def expire_remaining(session: Session, *, edition_id: int, now: datetime) -> list[int]:
+    """Queued and deferred deliveries of an edition whose deadline passed become `expired`."""
+    ids = list(session.exec(select(Delivery.id).where(
+        Delivery.edition_id == edition_id,
+        Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred]))))
+    for chunk in _chunks(ids, 500):
+        session.exec(update(Delivery).where(Delivery.id.in_(chunk)).values(
+            status=DeliveryStatus.expired, updated_at=now, next_attempt_at=None,
+            error="the edition's deadline passed before it could be sent"))
+    return ids
+
+
+def requeue_unknown(session: Session, *, edition_id: int, now: datetime,
+                    subscriber_ids: Sequence[int] | None = None) -> list[int]:
+    """`unknown` → `queued`: only ever on an operator's explicit request (`send --retry-unknown`)."""
+    query = select(Delivery.id).where(Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.unknown)
+    if subscriber_ids is not None:
+        query = query.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
+    ids = list(session.exec(query))
+    for chunk in _chunks(ids, 500):
+        session.exec(update(Delivery).where(Delivery.id.in_(chunk)).values(
+            status=DeliveryStatus.queued, updated_at=now, error="requeued by the operator after an unknown outcome"))
+    return ids
+
+
+def send_slots(session: Session) -> list[tuple[str, str | None, str, str]]:
+    """Distinct (frequency, weekday, timezone, send_at) of active subscribers: the daemon's send slots."""
+    query = (select(Subscriber.frequency, Subscriber.weekday, Subscriber.timezone, Subscriber.send_at)
+             .where(Subscriber.status == SubscriberStatus.active).distinct())
+    return [(str(f), w, tz, at) for f, w, tz, at in session.exec(query)]
+
+
+def editions_with_due_retries(session: Session, *, now: datetime) -> list[Edition]:
+    query = (select(Edition).join(Delivery, Delivery.edition_id == Edition.id)
+             .where(Delivery.status == DeliveryStatus.deferred, Delivery.next_attempt_at <= now).distinct())
+    return list(session.exec(query.order_by(Edition.id)))
+
+
+def failure_reasons(session: Session, *, edition_id: int, limit: int = 5) -> list[tuple[str, int | None, str, int]]:
+    """The most common (status, SMTP code, error) among deliveries that did not end sent or skipped."""
+    query = (select(Delivery.status, Delivery.smtp_code, Delivery.error, func.count())
+             .where(Delivery.edition_id == edition_id,
+                    Delivery.status.not_in([DeliveryStatus.sent, DeliveryStatus.skipped]))
+             .group_by(Delivery.status, Delivery.smtp_code, Delivery.error)
+             .order_by(func.count().desc()).limit(limit))
+    return [(str(st), code, err or "", n) for st, code, err, n in session.exec(query)]
+
+
+def oldest_pending(session: Session, *, edition_id: int) -> datetime | None:
+    query = select(func.min(Delivery.created_at)).where(
+        Delivery.edition_id == edition_id,
+        Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred, DeliveryStatus.sending]))
+    value = session.exec(query).one()
+    if value is not None and value.tzinfo is None:
+        from datetime import timezone
+
+        value = value.replace(tzinfo=timezone.utc)
+    return value
+
+
+# ── stories ─────────────────────────────────────────────────────────────────────────────────────────
+
+def story_assignments(session: Session, *, article_ids: Iterable[int]) -> dict[int, str]:
+    """article id → its stored story key, for the articles that have one."""
+    connection = session.connection()
+    if not connection.dialect.has_table(connection, StoryAssignment.__tablename__):
+        return {}  # a read-only store created before stories existed
+    found: dict[int, str] = {}
+    for chunk in _chunks(sorted(set(article_ids)), 500):
+        query = select(StoryAssignment.article_id, StoryAssignment.story_key).where(
+            StoryAssignment.article_id.in_(chunk))
+        found.update(dict(session.exec(query).all()))
+    return found
+
+
+def save_story_assignments(session: Session, *, assignments: dict[int, str], now: datetime) -> int:
+    """Insert new (article → story key) rows and update changed ones; returns how many were written."""
+    current = story_assignments(session, article_ids=assignments)
+    changed = {a: k for a, k in assignments.items() if current.get(a) != k}
+    for article_id, key in changed.items():
+        if article_id in current:
+            session.exec(update(StoryAssignment).where(StoryAssignment.article_id == article_id)
+                         .values(story_key=key, assigned_at=now))
+        else:
+            session.add(StoryAssignment(article_id=article_id, story_key=key, assigned_at=now))
+    session.flush()
+    return len(changed)

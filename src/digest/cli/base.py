@@ -102,3 +102,29 @@ def _json_default(value):
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
     return str(value)
+
+
+class JsonFormatter:
+    """One JSON object per line: time, level, logger, message and the structured fields."""
+
+    def format(self, record) -> str:
+        doc = {"ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+               "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+        doc.update(getattr(record, "fields", {}))
+        return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+def configure_logging(settings, *, verbose: bool = True) -> None:
+    """Log lines go to stderr, as text or JSON (`[log] format`); quiet sends keep only warnings."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log.format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log.level.upper() if verbose else "WARNING")
+    logging.getLogger("apscheduler").setLevel("WARNING" if not verbose else settings.log.level.upper())
+

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import app, emit_json, engine_for, now_utc, parse_day
+from digest.cli.base import app, configure_logging, emit_json, engine_for, now_utc, parse_day
 from digest.pipeline import Progress
 
 
@@ -45,6 +46,28 @@ def make_progress() -> Progress:
     return RichProgress() if sys.stderr.isatty() else LogProgress()
 
 
+@contextmanager
+def stop_on_signals():
+    """SIGTERM or Ctrl-C: finish the batch in flight, record it, then stop (a second Ctrl-C is abrupt)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+
+    def handler(signum, _frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        typer.echo(f"received {signal.Signals(signum).name}: finishing the batch in flight", err=True)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def _emails(values: list[str] | None) -> list[str]:
     from digest.ingest.subscribers import normalize_email
     from digest.errors import InputError
@@ -61,7 +84,9 @@ def send(ctx: typer.Context,
          dry_run: Annotated[bool, typer.Option("--dry-run", help="Render everything, send nothing, write nothing.")] = False,
          subscriber: Annotated[Optional[list[str]], typer.Option("--subscriber", help="Only these subscribers.")] = None,
          limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Send at most N messages now.")] = None,
-         retry_deferred: Annotated[bool, typer.Option("--retry-deferred", help="Retry deferred deliveries now.")] = False):
+         retry_deferred: Annotated[bool, typer.Option("--retry-deferred", help="Retry deferred deliveries now, ignoring their backoff.")] = False,
+         retry_unknown: Annotated[bool, typer.Option("--retry-unknown", help="Resend deliveries whose outcome is unknown (may duplicate).")] = False,
+         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One log line per delivery transition on stderr.")] = False):
     """Send (or resume) the editions due on a date. Exit 3 when some delivery did not end sent or skipped."""
     settings = ctx.obj.settings
     day = parse_day(date, settings)
@@ -74,23 +99,28 @@ def send(ctx: typer.Context,
 
     if not settings.secret_key:
         raise ConfigError("DIGEST_SECRET_KEY is not set: it signs the unsubscribe and preference links")
+    configure_logging(settings, verbose=verbose)
     engine = engine_for(settings)
 
-    async def go():
+    async def go(stop):
         mailer = SmtpMailer(settings.smtp, local_hostname=settings.sender_domain)
         try:
             return await run_day(engine, settings, mailer, day, clock=now_utc, emails=emails, limit=limit,
-                                 retry_deferred=retry_deferred, progress=make_progress())
+                                 retry_deferred=retry_deferred, retry_unknown=retry_unknown,
+                                 progress=make_progress(), stop=stop)
         finally:
             await mailer.close()
 
-    reports = asyncio.run(go())
+    with stop_on_signals() as stop:
+        reports = asyncio.run(go(stop))
     if not reports:
         typer.echo(f"no edition due on {day}: no active subscriber is due")
         return
     for report in reports:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
         typer.echo(f"{report.key}: {counts} ({report.attempted} attempted now, {report.variants} variants)")
+    if stop.is_set():
+        typer.echo("stopped by a signal after the batch in flight; run `digest send` again to resume", err=True)
     if not all(r.clean for r in reports):
         typer.echo("some deliveries did not end sent or skipped: see `digest status`", err=True)
         raise typer.Exit(3)
@@ -137,6 +167,10 @@ def status(ctx: typer.Context,
         if not editions:
             raise InputError(f"no edition for {day}")
         docs = [{"edition": e.key, "status": str(e.status),
+                 "deadline": e.deadline_at,
+                 "oldest_pending": store.oldest_pending(session, edition_id=e.id),
+                 "reasons": [{"status": st, "smtp_code": code, "error": err, "count": n}
+                             for st, code, err, n in store.failure_reasons(session, edition_id=e.id)],
                  "counts": store.edition_counts(session, edition_id=e.id),
                  "problems": [{"email": m, "status": s, "smtp_code": c, "error": err}
                               for m, s, c, err in store.edition_problems(session, edition_id=e.id)]}
@@ -171,6 +205,13 @@ def _print_status(summary: dict) -> None:
                       str(doc["total"]))
     console.print(table)
     for doc in summary["editions"]:
+        if doc["oldest_pending"]:
+            console.print(f"  {doc['edition']}: oldest pending delivery queued at "
+                          f"{doc['oldest_pending']:%Y-%m-%d %H:%M} UTC; deadline "
+                          f"{doc['deadline']:%Y-%m-%d %H:%M} UTC" if doc["deadline"] else "", highlight=False)
+        for r in doc["reasons"]:
+            code = f" {r['smtp_code']}" if r["smtp_code"] else ""
+            console.print(f"  {doc['edition']}: {r['count']} × {r['status']}{code}: {r['error']}", highlight=False)
         for p in doc["problems"][:20]:
             code = f" {p['smtp_code']}" if p["smtp_code"] else ""
             console.print(f"  {doc['edition']}  {p['email']}: {p['status']}{code} {p['error']}", highlight=False)

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+import threading
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
 from digest import store
 from digest.config import Settings
+from digest.lock import exclusive
 from digest.models import EditionStatus
 from digest.pipeline.compose import Composer, batch_context, entries_from_items, entries_from_selection
-from digest.pipeline.deliver import Clock, EditionReport, EditionSender, Progress
+from digest.pipeline.deliver import Clock, EditionReport, EditionSender, Progress, log_transition
 from digest.pipeline.plan import EditionPlan, due_pages, edition_plans, edition_ranking, plan_edition, select_subscriber
 from digest.select import variant_key
 from digest.send import Mailer
 
-__all__ = ["DryRunLine", "EditionReport", "Progress", "dry_run_day", "edition_plans", "run_day"]
+__all__ = ["DryRunLine", "EditionReport", "Progress", "dry_run_day", "edition_plans", "retry_due", "run_day"]
 
 UNFINISHED = ("queued", "sending", "deferred")
 
@@ -39,35 +41,80 @@ class DryRunLine:
 
 async def run_day(engine: Engine, settings: Settings, mailer: Mailer, day: date, *, clock: Clock,
                   emails: Sequence[str] = (), limit: int | None = None, retry_deferred: bool = False,
-                  progress: Progress | None = None) -> list[EditionReport]:
-    """Plan and send (or resume) every edition due on `day`: daily, and weekly for that weekday."""
+                  retry_unknown: bool = False, progress: Progress | None = None, due_at: datetime | None = None,
+                  slot: tuple[str, str] | None = None, periods: Sequence[str] = ("daily", "weekly"),
+                  stop: threading.Event | None = None) -> list[EditionReport]:
+    """Plan and send (or resume) the editions due on `day`: daily, and weekly for that weekday.
+
+    `due_at` is when the daemon was due to send (the deadline counts from it); by hand it counts from now.
+    `slot` = (timezone, send_at) limits the run to the subscribers of that local send time.
+    Only one process sends per store at a time: the sender lock is held throughout.
+    """
     progress = progress or Progress()
-    with store.session_scope(engine) as session:
-        store.recover_interrupted(session, now=clock())
-    reports = []
-    for plan in edition_plans(settings, day):
-        edition_id, planned = plan_edition(engine, settings, plan, now=clock(), emails=emails)
-        if not edition_id:
-            continue
-        report = await _send_plan(engine, settings, mailer, plan, edition_id, clock=clock, emails=emails,
-                                  limit=limit, retry_deferred=retry_deferred, progress=progress)
-        report.planned = planned
-        reports.append(report)
-        if limit is not None:
-            limit = max(0, limit - report.attempted)
+    with exclusive(engine, "sender", wait=settings.send.lock_wait_seconds):
+        with store.session_scope(engine) as session:
+            for delivery_id in store.recover_interrupted(session, now=clock()):
+                log_transition("-", delivery_id, "", "unknown", reason="interrupted while sending")
+        deadline = (due_at or clock()) + timedelta(hours=settings.send.deadline_hours)
+        reports = []
+        for plan in edition_plans(settings, day, slot=slot, periods=periods):
+            edition_id, planned = plan_edition(engine, settings, plan, now=clock(), emails=emails, deadline=deadline)
+            if not edition_id:
+                continue
+            if retry_unknown:
+                _requeue_unknown(engine, plan.key, edition_id, emails, clock)
+            report = await _send_plan(engine, settings, mailer, plan, edition_id, clock=clock, emails=emails,
+                                      limit=limit, retry_deferred=retry_deferred, progress=progress, stop=stop)
+            report.planned = planned
+            reports.append(report)
+            if limit is not None:
+                limit = max(0, limit - report.attempted)
     return reports
+
+
+async def retry_due(engine: Engine, settings: Settings, mailer: Mailer, *, clock: Clock,
+                    stop: threading.Event | None = None) -> list[EditionReport]:
+    """Send the deferred deliveries whose retry time has come, in every edition (the daemon's retry job)."""
+    with exclusive(engine, "sender", wait=settings.send.lock_wait_seconds):
+        with store.read_session(engine) as session:
+            editions = [(e.id, e.key, e.period, date.fromisoformat(e.date), e.deadline_at)
+                        for e in store.editions_with_due_retries(session, now=clock())]
+        reports = []
+        for edition_id, key, period, day, deadline in editions:
+            plan = next(p for p in edition_plans(settings, day, periods=(period,)))
+            sender = EditionSender(engine, settings, mailer, Composer(settings, plan), edition_id, clock,
+                                   deadline=deadline, stop=stop)
+            try:
+                await sender.run()
+            finally:
+                _finish(engine, sender.report, edition_id, clock)
+            reports.append(sender.report)
+    return reports
+
+
+def _requeue_unknown(engine: Engine, key: str, edition_id: int, emails: Sequence[str], clock: Clock) -> None:
+    with store.session_scope(engine) as session:
+        ids = _subscriber_ids(session, emails)
+        for delivery_id in store.requeue_unknown(session, edition_id=edition_id, now=clock(), subscriber_ids=ids):
+            log_transition(key, delivery_id, "", "queued", reason="operator asked to retry unknown outcomes")
+
+
+def _subscriber_ids(session, emails: Sequence[str]) -> list[int] | None:
+    if not emails:
+        return None
+    return [s.id for e in emails if (s := store.find_subscriber(session, email=e))]
 
 
 async def _send_plan(engine, settings, mailer, plan: EditionPlan, edition_id: int, *, clock: Clock,
                      emails: Sequence[str], limit: int | None, retry_deferred: bool,
-                     progress: Progress) -> EditionReport:
-    subscriber_ids = None
+                     progress: Progress, stop: threading.Event | None) -> EditionReport:
     with store.session_scope(engine) as session:
-        if emails:
-            subscriber_ids = [s.id for e in emails if (s := store.find_subscriber(session, email=e))]
+        subscriber_ids = _subscriber_ids(session, emails)
         pending = store.edition_counts(session, edition_id=edition_id)
+        deadline = store.find_edition(session, key=plan.key).deadline_at
     progress.start(plan.key, pending.get("queued", 0) + pending.get("deferred", 0))
-    sender = EditionSender(engine, settings, mailer, Composer(settings, plan), edition_id, clock, progress)
+    sender = EditionSender(engine, settings, mailer, Composer(settings, plan), edition_id, clock, progress,
+                           deadline=deadline, stop=stop)
     try:
         await sender.run(limit=limit, subscriber_ids=subscriber_ids, retry_deferred=retry_deferred)
     finally:

@@ -46,7 +46,7 @@ class Composer:
         variant = self.variants.get(vkey)
         if variant is None:
             content = build_content(key=vkey, fmt=sub.format, edition_key=self.plan.key, period=self.plan.period,
-                                    cutoff=self.plan.cutoff, entries=entries, tz=self.settings.tz)
+                                    cutoff=self.plan.cutoff, entries=entries, tz=self.settings.tz, day=self.plan.day)
             variant = self.variants[vkey] = self.renderer.render_variant(content)
         text, html = personalize(variant, Personal(name=sub.name, **self.links(sub.id)))
         return variant.subject, text, html

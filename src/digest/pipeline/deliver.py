@@ -8,6 +8,8 @@ or data error never strands rows; a crash after the claim leaves at most one bat
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +25,15 @@ from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, 
 
 Clock = Callable[[], datetime]
 SENDER_SIDE_LIMIT = 3  # this many 5.7.x policy rejections in one run stop the edition
+log = logging.getLogger("digest.delivery")
+
+
+def log_transition(edition: str, delivery_id: int, email: str, status: str, **fields) -> None:
+    """One structured line per delivery transition (the CLI renders it as text or JSON)."""
+    if log.isEnabledFor(logging.INFO):
+        extra = {"edition": edition, "delivery_id": delivery_id, "email": email, "status": status, **fields}
+        detail = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
+        log.info("%s %s %s %s", edition, email, status, detail, extra={"fields": extra})
 
 
 @dataclass
@@ -33,6 +44,8 @@ class EditionReport:
     attempted: int = 0
     variants: int = 0
     stopped: str | None = None
+    interrupted: bool = False  # a stop signal ended the run between two batches
+    expired: int = 0
 
     @property
     def total(self) -> int:
@@ -40,7 +53,8 @@ class EditionReport:
 
     @property
     def clean(self) -> bool:
-        return self.stopped is None and all(s in ("sent", "skipped") for s, n in self.counts.items() if n)
+        return (self.stopped is None and not self.interrupted
+                and all(s in ("sent", "skipped") for s, n in self.counts.items() if n))
 
 
 class Progress:
@@ -62,6 +76,8 @@ class EditionSender:
     edition_id: int
     clock: Clock
     progress: Progress = field(default_factory=Progress)
+    deadline: datetime | None = None
+    stop: threading.Event | None = None  # set by a signal handler: finish the batch, then return
     report: EditionReport = field(init=False)
     sender_side: int = 0
 
@@ -72,6 +88,12 @@ class EditionSender:
                   retry_deferred: bool = False) -> EditionReport:
         size = self.settings.send.batch_size
         while limit is None or self.report.attempted < limit:
+            if self.stop is not None and self.stop.is_set():
+                self.report.interrupted = True
+                break
+            if self.deadline is not None and self.clock() > self.deadline:
+                self._expire()
+                break
             room = size if limit is None else min(size, limit - self.report.attempted)
             jobs = self._prepare(room, subscriber_ids, retry_deferred)
             if jobs is None:
@@ -80,6 +102,13 @@ class EditionSender:
             retry_deferred = False  # once: what is deferred again now waits for its backoff
         self.report.variants = len(self.composer.variants)
         return self.report
+
+    def _expire(self) -> None:
+        with store.session_scope(self.engine) as session:
+            ids = store.expire_remaining(session, edition_id=self.edition_id, now=self.clock())
+        self.report.expired = len(ids)
+        for delivery_id in ids:
+            log_transition(self.report.key, delivery_id, "", "expired", reason="deadline passed")
 
     def _prepare(self, room: int, subscriber_ids, retry_deferred: bool) -> list | None:
         now = self.clock()
@@ -95,13 +124,17 @@ class EditionSender:
                 if sub.status != "active":
                     store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.skipped, now=now,
                                          error=f"subscriber is {sub.status} at send time")
+                    log_transition(self.report.key, d.id, sub.email, "skipped", reason=f"subscriber is {sub.status}")
                     continue
                 msg = self.composer.compose(delivery_id=d.id, sub=sub, vkey=d.variant_key or "",
                                             entries=entries_from_items(items[d.id], articles), now=now)
                 jobs.append((d.id, msg))
             claimed = store.claim(session, message_ids={i: m.message_id for i, m in jobs}, now=now)
             store.mark_edition(session, edition_id=self.edition_id, status=EditionStatus.sending, now=now)
-        return [(i, m) for i, m in jobs if i in claimed]
+        jobs = [(i, m) for i, m in jobs if i in claimed]
+        for delivery_id, msg in jobs:
+            log_transition(self.report.key, delivery_id, msg.recipient, "sending", message_id=msg.message_id)
+        return jobs
 
     async def _send(self, jobs: list[tuple[int, OutgoingMessage]]) -> None:
         results = await asyncio.gather(*(self.mailer.send(m) for _, m in jobs))
@@ -129,6 +162,9 @@ class EditionSender:
                              smtp_code=result.code, smtp_reply=(result.reply or "")[:500] or None,
                              error=None if verdict.status == DeliveryStatus.sent else verdict.reason[:500],
                              next_attempt_at=retry)
+        log_transition(self.report.key, delivery_id, msg.recipient, str(verdict.status), smtp_code=result.code,
+                       reason=None if verdict.status == DeliveryStatus.sent else verdict.reason,
+                       retry_at=retry.isoformat() if retry else None)
         if verdict.throttle:
             self.mailer.throttle()
 

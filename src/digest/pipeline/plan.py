@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
 from digest import store
-from digest.config import Settings
+from digest.config import Settings, parse_hhmm
 from digest.models import WEEKDAYS, DeliveryItem, DeliveryStatus, SubscriberRecord
 from digest.ranking import Ranking, RankParams, rank
 from digest.select import Selection, select_for, variant_key
@@ -24,17 +25,24 @@ class EditionPlan:
     cutoff: datetime  # the edition's send time: articles before it, ranked as of it
     window_start: datetime
     half_life_hours: float
+    slot: tuple[str, str] | None = None  # (timezone, send_at): only the subscribers of this local send time
 
 
-def edition_plans(settings: Settings, day: date) -> list[EditionPlan]:
-    cutoff = datetime.combine(day, settings.send_time, tzinfo=settings.tz)
+def edition_plans(settings: Settings, day: date, *, slot: tuple[str, str] | None = None,
+                  periods: Sequence[str] = ("daily", "weekly")) -> list[EditionPlan]:
+    """The editions of `day`. With a slot, the window ends at that local send time instead of the default."""
+    if slot is None:
+        cutoff = datetime.combine(day, settings.send_time, tzinfo=settings.tz)
+    else:
+        cutoff = datetime.combine(day, parse_hhmm(slot[1]), tzinfo=ZoneInfo(slot[0]))
     sel = settings.selection
-    return [
-        EditionPlan(f"daily:{day.isoformat()}", "daily", day, cutoff, cutoff - timedelta(hours=sel.window_hours),
-                    sel.half_life_hours),
-        EditionPlan(f"weekly:{day.isoformat()}", "weekly", day, cutoff,
-                    cutoff - timedelta(hours=sel.weekly_window_hours), sel.weekly_half_life_hours),
-    ]
+    plans = {
+        "daily": EditionPlan(f"daily:{day.isoformat()}", "daily", day, cutoff,
+                             cutoff - timedelta(hours=sel.window_hours), sel.half_life_hours, slot),
+        "weekly": EditionPlan(f"weekly:{day.isoformat()}", "weekly", day, cutoff,
+                              cutoff - timedelta(hours=sel.weekly_window_hours), sel.weekly_half_life_hours, slot),
+    }
+    return [plans[p] for p in periods]
 
 
 def rank_params(settings: Settings, plan: EditionPlan) -> RankParams:
@@ -75,26 +83,33 @@ def due_pages(session, plan: EditionPlan, emails: Sequence[str], page: int = 100
     after = 0
     weekday = WEEKDAYS[plan.day.weekday()]
     while subs := store.due_subscribers(session, period=plan.period, weekday=weekday, emails=emails,
-                                        after_id=after, limit=page):
+                                        after_id=after, limit=page, slot=plan.slot):
         yield subs
         after = subs[-1].id
 
 
 def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: datetime,
-                 emails: Sequence[str] = ()) -> tuple[int, int]:
-    """Write one `queued` or `skipped` delivery per due subscriber who has none yet: (edition id, planned)."""
+                 emails: Sequence[str] = (), deadline: datetime | None = None) -> tuple[int, int]:
+    """Write one `queued` or `skipped` delivery per due subscriber who has none yet: (edition id, planned).
+
+    `deadline` moves the edition's deadline later if it is earlier (never earlier).
+    """
     with store.session_scope(engine) as session:
         if not _any_due(session, plan, emails) and store.find_edition(session, key=plan.key) is None:
             return 0, 0
         edition = store.ensure_edition(session, key=plan.key, period=plan.period, date=plan.day.isoformat(),
                                        cutoff_at=plan.cutoff, now=now)
         edition_id = edition.id
-        ranking = edition_ranking(session, settings, plan)
+        if deadline is not None:
+            store.extend_deadline(session, edition_id=edition_id, deadline=deadline)
+    ranking = None  # ranked only if someone is still to plan: repeated daemon ticks stay cheap
     planned = 0
     with store.session_scope(engine) as session:
         for subs in due_pages(session, plan, emails):
             done = store.planned_subscriber_ids(session, edition_id=edition_id, subscriber_ids=[s.id for s in subs])
             fresh = [s for s in subs if s.id not in done]
+            if fresh and ranking is None:
+                ranking = edition_ranking(session, settings, plan)
             for sub, selection in select_subscriber(session, settings, ranking, fresh, edition_id):
                 status = DeliveryStatus.skipped if selection.skip_reason else DeliveryStatus.queued
                 store.add_delivery(session, edition_id=edition_id, subscriber_id=sub.id, status=status,
