@@ -66,12 +66,14 @@ class ThreadedSMTPServer:
         self.host, self.port = "127.0.0.1", 0
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.smtp_kwargs: dict = {}  # e.g. tls_context, require_starttls, authenticator
 
     def __enter__(self) -> ThreadedSMTPServer:
         from aiosmtpd.smtp import SMTP
 
         self.thread.start()
-        create = self.loop.create_server(lambda: SMTP(self.handler, hostname="test.local"), self.host, 0)
+        factory = lambda: SMTP(self.handler, hostname="test.local", **self.smtp_kwargs)  # noqa: E731
+        create = self.loop.create_server(factory, self.host, 0)
         self.server = asyncio.run_coroutine_threadsafe(create, self.loop).result(10)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
