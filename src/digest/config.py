@@ -101,6 +101,14 @@ class RenderSettings:
 
 
 @dataclass(frozen=True)
+class FeedsSettings:
+    poll_minutes: int = 30
+    timeout: float = 20.0  # seconds for the whole fetch of one feed or page
+    max_bytes: int = 5_000_000  # a bigger response (after decompression) is refused
+    user_agent: str = "digest/0.1 (newsletter digest feed reader; +https://news.example.com)"
+
+
+@dataclass(frozen=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -110,6 +118,7 @@ class Settings:
     send: SendSettings = field(default_factory=SendSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    feeds: FeedsSettings = field(default_factory=FeedsSettings)
     secret_key: str = dataclasses.field(default="", repr=False)  # DIGEST_SECRET_KEY only
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "built-in defaults"
@@ -167,6 +176,7 @@ def _section_classes() -> dict[str, type]:
     return {
         "store": StoreSettings, "smtp": SmtpSettings, "sender": SenderSettings, "schedule": ScheduleSettings,
         "selection": SelectionSettings, "send": SendSettings, "render": RenderSettings, "log": LogSettings,
+        "feeds": FeedsSettings,
     }
 
 
@@ -275,6 +285,18 @@ def _validate(s: Settings, origin: str) -> None:
         raise bad("log", "format", f"must be text or json, got {s.log.format!r}")
     if s.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise bad("log", "level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log.level!r}")
+    _validate_feeds(s.feeds, bad)
+
+
+def _validate_feeds(feeds: FeedsSettings, bad) -> None:
+    if feeds.poll_minutes < 1:
+        raise bad("feeds", "poll_minutes", "must be at least 1")
+    if feeds.timeout <= 0:
+        raise bad("feeds", "timeout", "must be positive")
+    if feeds.max_bytes < 1024:
+        raise bad("feeds", "max_bytes", "must be at least 1024")
+    if not feeds.user_agent.strip() or any(c in feeds.user_agent for c in "\r\n"):
+        raise bad("feeds", "user_agent", "must be one non-empty line")
 
 
 def _validate_selection(sel: SelectionSettings, bad) -> None:

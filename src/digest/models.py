@@ -258,7 +258,7 @@ def subscriber_record(s: Subscriber) -> SubscriberRecord:
     )
 
 
-LEAD_CHARS = 600  # a plain-text body is often one long paragraph: its start is the lead
+LEAD_CHARS = 800  # about the lede and the nut graf; a plain-text body is often one long paragraph
 
 
 def lead_paragraph(body: str) -> str:
@@ -276,3 +276,43 @@ class StoryAssignment(SQLModel, table=True):
     article_id: int = Field(foreign_key="article.id", primary_key=True)
     story_key: str = Field(index=True)
     assigned_at: datetime = utc_field()
+
+
+class FeedStatus(StrEnum):
+    new = "new"  # registered, not fetched yet
+    ok = "ok"  # fetched and parsed (some items may have been rejected: see `last_result`)
+    not_modified = "not_modified"  # 304: nothing new since the last fetch
+    error = "error"  # the fetch or the parse failed: see `last_error`
+
+
+class Feed(SQLModel, table=True):
+    """A registered RSS or Atom feed, polled by the daemon with conditional GET."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(unique=True, index=True)
+    topics: list[str] = json_list_field()  # added to every item's categories
+    country: str | None = None  # for items that name none
+    etag: str | None = None
+    last_modified: str | None = None
+    status: FeedStatus = FeedStatus.new
+    http_status: int | None = None
+    last_error: str | None = None
+    last_result: str | None = None  # "3 new, 1 updated, 20 unchanged, 0 rejected"
+    created_at: datetime = utc_field()
+    last_fetch_at: datetime | None = utc_field(nullable=True)
+    last_ok_at: datetime | None = utc_field(nullable=True)
+
+
+class TrendingSignal(SQLModel, table=True):
+    """A headline a page listed as trending (rank, region label), for the story it names."""
+
+    __table_args__ = (UniqueConstraint("page_url", "title"),)
+    id: int | None = Field(default=None, primary_key=True)
+    page_url: str = Field(index=True)
+    source: str = ""
+    title: str
+    title_key: str = Field(default="", index=True)  # lower-cased words only, to match article titles
+    rank: int = 0
+    region: str | None = None
+    seen_at: datetime = utc_field(index=True)
+    article_id: int | None = Field(default=None, foreign_key="article.id", index=True)

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import event, func, or_, update
+from sqlalchemy import bindparam, event, func, insert, or_, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine, select
@@ -23,6 +23,10 @@ from digest.models import (
     EngagementRecord, Subscriber, SubscriberRecord, SubscriberStatus, article_record, subscriber_record,
 )
 from digest.models import StoryAssignment
+from digest.models import Feed, FeedStatus, TrendingSignal
+
+
+DELIVERY = Delivery.__table__  # bulk writes go through Core: the ORM's per-row bookkeeping costs milliseconds
 
 
 # ── engine ──────────────────────────────────────────────────────────────────────────────────────────
@@ -109,22 +113,33 @@ def upsert_articles(session: Session, *, articles: Sequence[Article], now: datet
     existing = {}
     for chunk in _chunks(urls, 500):
         existing.update({a.url: a for a in session.exec(select(Article).where(Article.url.in_(chunk)))})
+    by_guid = _articles_by_guid(session, [a.guid for a in articles if a.guid and a.guid != a.url
+                                          and a.url not in existing])  # a feed item whose link moved
     for incoming in articles:
-        current = existing.get(incoming.url)
+        current = existing.get(incoming.url) or by_guid.get(incoming.guid)
         if current is None:
             incoming.updated_at = incoming.updated_at or now
             session.add(incoming)
             existing[incoming.url] = incoming
+            if incoming.guid and incoming.guid != incoming.url:
+                by_guid[incoming.guid] = incoming
             counts["new"] += 1
         elif current.content_hash == incoming.content_hash:
             counts["unchanged"] += 1
         else:
-            for name in ARTICLE_FIELDS + ("content_hash",):
+            for name in ARTICLE_FIELDS + ("content_hash", "url"):
                 setattr(current, name, getattr(incoming, name))
             current.updated_at = now
             counts["updated"] += 1
     session.flush()
     return counts
+
+
+def _articles_by_guid(session: Session, guids: Sequence[str]) -> dict[str, Article]:
+    found: dict[str, Article] = {}
+    for chunk in _chunks(list(set(guids)), 500):
+        found.update({a.guid: a for a in session.exec(select(Article).where(Article.guid.in_(chunk)))})
+    return found
 
 
 def article_ids_by_url(session: Session, *, urls: Iterable[str]) -> dict[str, int]:
@@ -209,27 +224,31 @@ SUBSCRIBER_FIELDS = ("name", "topics", "countries", "frequency", "weekday", "sen
 
 def upsert_subscribers(session: Session, *, subscribers: Sequence[Subscriber], now: datetime,
                        fields: Iterable[str] = SUBSCRIBER_FIELDS) -> dict[str, int]:
-    """Insert by email, or update the given fields of an existing subscriber (status is left alone)."""
-    counts = {"new": 0, "updated": 0}
-    emails = [s.email for s in subscribers]
-    existing: dict[str, Subscriber] = {}
-    for chunk in _chunks(emails, 500):
-        existing.update({s.email: s for s in session.exec(select(Subscriber).where(Subscriber.email.in_(chunk)))})
-    fields = tuple(fields)
-    for incoming in subscribers:
-        current = existing.get(incoming.email)
-        if current is None:
-            incoming.created_at = incoming.updated_at = now
-            session.add(incoming)
-            existing[incoming.email] = incoming
-            counts["new"] += 1
+    """Insert by email, or update the given fields of an existing subscriber (status is left alone).
+
+    Written with two executemany statements (Core), so 100,000 rows take seconds, not minutes.
+    """
+    table, fields = Subscriber.__table__, tuple(fields)
+    existing: dict[str, int] = {}
+    for chunk in _chunks([s.email for s in subscribers], 500):
+        existing.update(session.connection().execute(
+            select(table.c.email, table.c.id).where(table.c.email.in_(chunk))).all())
+    new, changed, seen = [], [], set()
+    for sub in subscribers:
+        if sub.email in existing or sub.email in seen:
+            changed.append({"b_email": sub.email, "b_updated_at": now, **{f"b_{f}": getattr(sub, f) for f in fields}})
         else:
-            for name in fields:
-                setattr(current, name, getattr(incoming, name))
-            current.updated_at = now
-            counts["updated"] += 1
-    session.flush()
-    return counts
+            seen.add(sub.email)
+            new.append({**{c: getattr(sub, c) for c in ("email", "status") + SUBSCRIBER_FIELDS},
+                        "created_at": now, "updated_at": now})
+    conn = session.connection()
+    if new:
+        conn.execute(insert(table), new)
+    if changed:
+        conn.execute(update(table).where(table.c.email == bindparam("b_email"))
+                     .values(updated_at=bindparam("b_updated_at"), **{f: bindparam(f"b_{f}") for f in fields}),
+                     changed)
+    return {"new": len(new), "updated": len(changed)}
 
 
 def list_subscribers(session: Session) -> list[Subscriber]:
@@ -330,17 +349,30 @@ def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude
     return found
 
 
+def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple], now: datetime) -> int:
+    """Insert many deliveries and their items in two statements.
+
+    `planned` holds (subscriber_id, status, variant_key, error, items) with items as DeliveryItem objects.
+    """
+    if not planned:
+        return 0
+    conn = session.connection()
+    rows = [{"edition_id": edition_id, "subscriber_id": sub_id, "status": status, "attempts": 0,
+             "variant_key": vkey, "error": error, "created_at": now, "updated_at": now}
+            for sub_id, status, vkey, error, _ in planned]
+    ids = [r.id for r in conn.execute(insert(DELIVERY).returning(DELIVERY.c.id, sort_by_parameter_order=True), rows)]
+    items = [{"delivery_id": delivery_id, "article_id": i.article_id, "story_key": i.story_key, "section": i.section,
+              "position": i.position, "score": i.score, "why": i.why}
+             for delivery_id, (*_, plan_items) in zip(ids, planned) for i in plan_items]
+    if items:
+        conn.execute(insert(DeliveryItem.__table__), items)
+    return len(ids)
+
+
 def add_delivery(session: Session, *, edition_id: int, subscriber_id: int, status: DeliveryStatus,
-                 variant_key: str | None, items: Sequence[DeliveryItem], error: str | None, now: datetime
-                 ) -> Delivery:
-    delivery = Delivery(edition_id=edition_id, subscriber_id=subscriber_id, status=status, variant_key=variant_key,
-                        error=error, created_at=now, updated_at=now)
-    session.add(delivery)
-    session.flush()
-    for item in items:
-        item.delivery_id = delivery.id
-        session.add(item)
-    return delivery
+                 variant_key: str | None, items: Sequence[DeliveryItem], error: str | None, now: datetime) -> None:
+    add_deliveries(session, edition_id=edition_id, planned=[(subscriber_id, status, variant_key, error, items)],
+                   now=now)
 
 
 def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: datetime,
@@ -356,17 +388,23 @@ def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: da
     return list(session.exec(query.order_by(Delivery.id).limit(size)))
 
 
-def claim(session: Session, *, message_ids: dict[int, str], now: datetime) -> set[int]:
-    """Move each still-sendable delivery to `sending` with its Message-ID; returns the ids this call claimed."""
-    claimed = set()
-    for delivery_id, message_id in message_ids.items():
-        result = session.exec(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred]))
-            .values(status=DeliveryStatus.sending, attempts=Delivery.attempts + 1, message_id=message_id,
-                    updated_at=now))
-        if result.rowcount:
-            claimed.add(delivery_id)
+def claim(session: Session, *, message_ids: dict[int, str], now: datetime) -> dict[int, int]:
+    """Move each still-sendable delivery to `sending` with its Message-ID: {claimed id: attempts}."""
+    if not message_ids:
+        return {}
+    conn = session.connection()
+    claimed: dict[int, int] = {}
+    for chunk in _chunks(list(message_ids), 500):
+        result = conn.execute(
+            update(DELIVERY)
+            .where(DELIVERY.c.id.in_(chunk), DELIVERY.c.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred]))
+            .values(status=DeliveryStatus.sending, attempts=DELIVERY.c.attempts + 1, updated_at=now)
+            .returning(DELIVERY.c.id, DELIVERY.c.attempts))
+        claimed.update({row.id: row.attempts for row in result})
+    if claimed:
+        conn.execute(update(DELIVERY).where(DELIVERY.c.id == bindparam("b_id"))
+                     .values(message_id=bindparam("b_message_id")),
+                     [{"b_id": i, "b_message_id": message_ids[i]} for i in claimed])
     return claimed
 
 
@@ -393,16 +431,26 @@ def subscribers_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, Subs
     return found
 
 
+OUTCOME_FIELDS = ("status", "smtp_code", "smtp_reply", "error", "next_attempt_at", "sent_at")
+
+
+def record_outcomes(session: Session, *, outcomes: Sequence[dict], now: datetime) -> None:
+    """Write many outcomes in one statement: dicts with `id` and any of OUTCOME_FIELDS (others become NULL)."""
+    if not outcomes:
+        return
+    params = [{"b_id": o["id"], "b_updated_at": now, **{f"b_{k}": o.get(k) for k in OUTCOME_FIELDS}}
+              for o in outcomes]
+    session.connection().execute(
+        update(DELIVERY).where(DELIVERY.c.id == bindparam("b_id"))
+        .values(updated_at=bindparam("b_updated_at"), **{k: bindparam(f"b_{k}") for k in OUTCOME_FIELDS}), params)
+
+
 def record_outcome(session: Session, *, delivery_id: int, status: DeliveryStatus, now: datetime,
-                   smtp_code: int | None = None, smtp_reply: str | None = None, message_id: str | None = None,
-                   error: str | None = None, next_attempt_at: datetime | None = None) -> None:
-    values = dict(status=status, updated_at=now, smtp_code=smtp_code, smtp_reply=smtp_reply, error=error,
-                  next_attempt_at=next_attempt_at)
-    if message_id is not None:
-        values["message_id"] = message_id
-    if status == DeliveryStatus.sent:
-        values["sent_at"] = now
-    session.exec(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+                   smtp_code: int | None = None, smtp_reply: str | None = None, error: str | None = None,
+                   next_attempt_at: datetime | None = None) -> None:
+    record_outcomes(session, outcomes=[{
+        "id": delivery_id, "status": status, "smtp_code": smtp_code, "smtp_reply": smtp_reply, "error": error,
+        "next_attempt_at": next_attempt_at, "sent_at": now if status == DeliveryStatus.sent else None}], now=now)
 
 
 def recover_interrupted(session: Session, *, now: datetime) -> list[int]:
@@ -544,3 +592,76 @@ def save_story_assignments(session: Session, *, assignments: dict[int, str], now
             session.add(StoryAssignment(article_id=article_id, story_key=key, assigned_at=now))
     session.flush()
     return len(changed)
+
+
+# ── feeds and trending signals ──────────────────────────────────────────────────────────────────────
+
+def add_feed(session: Session, *, url: str, topics: Sequence[str], country: str | None, now: datetime
+             ) -> tuple[Feed, bool]:
+    """Register a feed, or update the topics and country of one already registered: (feed, created)."""
+    feed = find_feed(session, url=url)
+    created = feed is None
+    if created:
+        feed = Feed(url=url, created_at=now)
+        session.add(feed)
+    feed.topics, feed.country = list(topics), country
+    session.flush()
+    return feed, created
+
+
+def find_feed(session: Session, *, url: str) -> Feed | None:
+    return session.exec(select(Feed).where(Feed.url == url)).first()
+
+
+def list_feeds(session: Session) -> list[Feed]:
+    return list(session.exec(select(Feed).order_by(Feed.id)))
+
+
+def remove_feed(session: Session, *, url: str) -> bool:
+    feed = find_feed(session, url=url)
+    if feed is not None:
+        session.delete(feed)
+        session.flush()
+    return feed is not None
+
+
+def record_feed_fetch(session: Session, *, feed_id: int, now: datetime, status: FeedStatus,
+                      http_status: int | None = None, etag: str | None = None, last_modified: str | None = None,
+                      error: str | None = None, result: str | None = None) -> None:
+    """What the last poll of a feed did; validators are kept from a 304 and replaced by a 200."""
+    feed = session.get(Feed, feed_id)
+    feed.status, feed.http_status, feed.last_fetch_at, feed.last_error = status, http_status, now, error
+    if status == FeedStatus.ok:
+        feed.etag, feed.last_modified, feed.last_result, feed.last_ok_at = etag, last_modified, result, now
+    elif status == FeedStatus.not_modified:
+        feed.last_ok_at = now
+    session.flush()
+
+
+def add_trending_signals(session: Session, *, signals: Sequence[TrendingSignal]) -> dict[str, int]:
+    """Insert signals by (page, title), or refresh the rank and region of one seen before; link stored articles
+    whose title is the signal's."""
+    counts = {"new": 0, "updated": 0, "unchanged": 0}
+    titles = {s.title.lower() for s in signals}
+    articles = dict(session.exec(select(func.lower(Article.title), Article.id)
+                                 .where(func.lower(Article.title).in_(list(titles)))).all()) if titles else {}
+    for signal in signals:
+        current = session.exec(select(TrendingSignal).where(TrendingSignal.page_url == signal.page_url,
+                                                            TrendingSignal.title == signal.title)).first()
+        signal.article_id = articles.get(signal.title.lower())
+        if current is None:
+            session.add(signal)
+            counts["new"] += 1
+        elif (current.rank, current.region, current.article_id) == (signal.rank, signal.region, signal.article_id):
+            counts["unchanged"] += 1
+        else:
+            current.rank, current.region, current.seen_at = signal.rank, signal.region, signal.seen_at
+            current.article_id = signal.article_id
+            counts["updated"] += 1
+    session.flush()
+    return counts
+
+
+def trending_signals(session: Session, *, start: datetime, end: datetime) -> list[TrendingSignal]:
+    query = select(TrendingSignal).where(TrendingSignal.seen_at >= start, TrendingSignal.seen_at < end)
+    return list(session.exec(query.order_by(TrendingSignal.seen_at, TrendingSignal.rank)))

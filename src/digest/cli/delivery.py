@@ -118,7 +118,8 @@ def send(ctx: typer.Context,
         return
     for report in reports:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
-        typer.echo(f"{report.key}: {counts} ({report.attempted} attempted now, {report.variants} variants)")
+        typer.echo(f"{report.key}: {counts} ({report.attempted} attempted now, {report.variants} variants, "
+                   f"{report.inlined} inlined)")
     if stop.is_set():
         typer.echo("stopped by a signal after the batch in flight; run `digest send` again to resume", err=True)
     if not all(r.clean for r in reports):
@@ -145,7 +146,8 @@ def _dry_run(settings, day, emails) -> None:
     reports = dry_run_day(engine, settings, day, clock=now_utc, emails=emails, on_line=line)
     for report in reports:
         counts = ", ".join(f"{n} {s}" for s, n in report.counts.items())
-        typer.echo(f"dry run {report.key}: {counts}, {report.variants} variants; nothing sent, nothing written")
+        typer.echo(f"dry run {report.key}: {counts}, {report.variants} variants, {report.inlined} inlined; "
+                   "nothing sent, nothing written")
     if not reports:
         typer.echo(f"dry run: no edition due on {day}")
 

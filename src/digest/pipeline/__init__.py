@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
-from digest import store
+from digest import render, store
 from digest.config import Settings
 from digest.lock import exclusive
 from digest.models import EditionStatus
@@ -149,6 +149,7 @@ def _dry_run_plan(session, settings: Settings, plan: EditionPlan, *, clock: Cloc
     edition_id = edition.id if edition else None
     composer = Composer(settings, plan)
     counts = {"would send": 0, "would skip": 0}
+    inlined_before = render.inline_calls
 
     def emit(delivery_id, sub, vkey, entries, skipped=None):
         if skipped:
@@ -180,4 +181,5 @@ def _dry_run_plan(session, settings: Settings, plan: EditionPlan, *, clock: Cloc
                  selection.skip_reason)
     report.counts = {k: v for k, v in counts.items() if v}
     report.variants = len(composer.variants)
+    report.inlined = render.inline_calls - inlined_before
     return report

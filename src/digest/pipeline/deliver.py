@@ -16,10 +16,10 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from digest import store
+from digest import render, store
 from digest.config import Settings
 from digest.errors import SendAborted
-from digest.models import Delivery, DeliveryStatus, EditionStatus
+from digest.models import DeliveryStatus, EditionStatus
 from digest.pipeline.compose import Composer, batch_context, entries_from_items
 from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, next_attempt_at
 
@@ -43,6 +43,7 @@ class EditionReport:
     planned: int = 0
     attempted: int = 0
     variants: int = 0
+    inlined: int = 0  # premailer runs: one per HTML content variant
     stopped: str | None = None
     interrupted: bool = False  # a stop signal ended the run between two batches
     expired: int = 0
@@ -87,6 +88,7 @@ class EditionSender:
     async def run(self, *, limit: int | None = None, subscriber_ids: Sequence[int] | None = None,
                   retry_deferred: bool = False) -> EditionReport:
         size = self.settings.send.batch_size
+        inlined_before = render.inline_calls
         while limit is None or self.report.attempted < limit:
             if self.stop is not None and self.stop.is_set():
                 self.report.interrupted = True
@@ -101,6 +103,7 @@ class EditionSender:
             await self._send(jobs)
             retry_deferred = False  # once: what is deferred again now waits for its backoff
         self.report.variants = len(self.composer.variants)
+        self.report.inlined = render.inline_calls - inlined_before
         return self.report
 
     def _expire(self) -> None:
@@ -131,42 +134,43 @@ class EditionSender:
                 jobs.append((d.id, msg))
             claimed = store.claim(session, message_ids={i: m.message_id for i, m in jobs}, now=now)
             store.mark_edition(session, edition_id=self.edition_id, status=EditionStatus.sending, now=now)
-        jobs = [(i, m) for i, m in jobs if i in claimed]
-        for delivery_id, msg in jobs:
+        jobs = [(i, m, claimed[i]) for i, m in jobs if i in claimed]
+        for delivery_id, msg, _ in jobs:
             log_transition(self.report.key, delivery_id, msg.recipient, "sending", message_id=msg.message_id)
         return jobs
 
-    async def _send(self, jobs: list[tuple[int, OutgoingMessage]]) -> None:
-        results = await asyncio.gather(*(self.mailer.send(m) for _, m in jobs))
+    async def _send(self, jobs: list[tuple[int, OutgoingMessage, int]]) -> None:
+        results = await asyncio.gather(*(self.mailer.send(m) for _, m, _ in jobs))
         self.report.attempted += len(jobs)
         stop = None
         now = self.clock()
+        outcomes = []
+        for (delivery_id, msg, attempts), result in zip(jobs, results):
+            verdict = classify(result)
+            outcomes.append(self._outcome(delivery_id, msg, attempts, result, verdict, now))
+            stop = stop or self._should_stop(verdict)
         with store.session_scope(self.engine) as session:
-            for (delivery_id, msg), result in zip(jobs, results):
-                verdict = classify(result)
-                self._record(session, delivery_id, msg, result, verdict, now)
-                stop = stop or self._should_stop(verdict)
+            store.record_outcomes(session, outcomes=outcomes, now=now)
         self.progress.advance(len(jobs))
         if stop:
             self.report.stopped = stop
             raise SendAborted(stop)
 
-    def _record(self, session, delivery_id: int, msg: OutgoingMessage, result: SendResult, verdict: Verdict,
-                now: datetime) -> None:
+    def _outcome(self, delivery_id: int, msg: OutgoingMessage, attempts: int, result: SendResult, verdict: Verdict,
+                 now: datetime) -> dict:
         retry = None
         if verdict.status == DeliveryStatus.deferred:
-            attempts = session.get(Delivery, delivery_id).attempts
             retry = next_attempt_at(now, attempts, base=self.settings.send.retry_base_seconds,
                                     cap=self.settings.send.retry_max_seconds)
-        store.record_outcome(session, delivery_id=delivery_id, status=verdict.status, now=now,
-                             smtp_code=result.code, smtp_reply=(result.reply or "")[:500] or None,
-                             error=None if verdict.status == DeliveryStatus.sent else verdict.reason[:500],
-                             next_attempt_at=retry)
+        sent = verdict.status == DeliveryStatus.sent
         log_transition(self.report.key, delivery_id, msg.recipient, str(verdict.status), smtp_code=result.code,
                        reason=None if verdict.status == DeliveryStatus.sent else verdict.reason,
                        retry_at=retry.isoformat() if retry else None)
         if verdict.throttle:
             self.mailer.throttle()
+        return {"id": delivery_id, "status": verdict.status, "smtp_code": result.code,
+                "smtp_reply": (result.reply or "")[:500] or None, "error": None if sent else verdict.reason[:500],
+                "next_attempt_at": retry, "sent_at": now if sent else None}
 
     def _should_stop(self, verdict: Verdict) -> str | None:
         if verdict.stop:

@@ -110,12 +110,11 @@ def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: 
             fresh = [s for s in subs if s.id not in done]
             if fresh and ranking is None:
                 ranking = edition_ranking(session, settings, plan)
-            for sub, selection in select_subscriber(session, settings, ranking, fresh, edition_id):
-                status = DeliveryStatus.skipped if selection.skip_reason else DeliveryStatus.queued
-                store.add_delivery(session, edition_id=edition_id, subscriber_id=sub.id, status=status,
-                                   variant_key=None if selection.skip_reason else variant_key(sub.format, selection.picks),
-                                   items=delivery_items(selection), error=selection.skip_reason, now=now)
-                planned += 1
+            rows = [(sub.id, DeliveryStatus.skipped if selection.skip_reason else DeliveryStatus.queued,
+                     None if selection.skip_reason else variant_key(sub.format, selection.picks),
+                     selection.skip_reason, delivery_items(selection))
+                    for sub, selection in select_subscriber(session, settings, ranking, fresh, edition_id)]
+            planned += store.add_deliveries(session, edition_id=edition_id, planned=rows, now=now)
             session.commit()
     return edition_id, planned
 

@@ -1,0 +1,230 @@
+"""The performance benchmark: prints every row of the README's performance table, in one run.
+
+    make bench          (or: .venv/bin/python benchmarks/run.py [--subscribers 20000] [--dry-run-subscribers 100000])
+
+1. raw ceiling: aiosmtplib `sendmail()` of one pre-built digest over 8 reused connections to smtp-sink;
+2. end-to-end `digest send` (selection, rendering, message building, SMTP, delivery rows committed) for
+   20,000 subscribers over 50 preference variants, to the same smtp-sink, and its ratio to (1);
+3. `digest send --dry-run` for 100,000 subscribers: wall time and peak memory (VmHWM);
+4. `digest preview` from a cold start;
+5. selection (candidates, engagement, ranking, one subscriber's pick) over 100,000 articles and
+   1,000,000 engagement events;
+6. `digest subscribers import` of 100,000 rows;
+7. premailer runs per edition (one per content variant).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.sink import SmtpSink  # noqa: E402
+
+DAY = date(2026, 11, 27)
+CUTOFF = datetime(2026, 11, 27, 7, 0, tzinfo=timezone.utc)
+TOPICS = ["politics", "world", "business", "technology", "science", "health", "sport", "culture", "environment",
+          "education"]
+COUNTRIES = ["United States", "United Kingdom", "Germany", "India", "Brazil"]
+
+
+def env_for(work: Path, port: int) -> dict[str, str]:
+    return {**os.environ, "DIGEST_STORE_URL": f"sqlite:///{work / 'digest.db'}", "DIGEST_SECRET_KEY": "bench",
+            "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(port), "DIGEST_SMTP_TLS": "none",
+            "DIGEST_SMTP_CONNECTIONS": "8", "DIGEST_SCHEDULE_TIMEZONE": "UTC", "DIGEST_SCHEDULE_SEND_AT": "07:00",
+            "DIGEST_SEND_BATCH_SIZE": "500", "DIGEST_SMTP_MAX_PER_CONNECTION": "100000"}
+
+
+def digest(env: dict, *args: str, stdout=subprocess.PIPE) -> tuple[float, subprocess.CompletedProcess, int]:
+    """(wall seconds, the finished process, peak resident memory in KiB) of one `digest` command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "digest", "--config", str(ROOT / "config.toml"), *args],
+                            env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    out, err = "", ""
+    while proc.poll() is None:
+        peak = max(peak, _vmhwm(proc.pid))
+        try:
+            out, err = proc.communicate(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            continue
+    wall = time.perf_counter() - start
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"digest {' '.join(args)} failed: {err[-2000:]}")
+    return wall, subprocess.CompletedProcess(proc.args, proc.returncode, out, err), peak
+
+
+def _vmhwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def write_articles(path: Path, n: int = 400) -> None:
+    with open(path, "w") as fh:
+        for i in range(n):
+            fh.write(json.dumps({
+                "url": f"https://news.example.com/{TOPICS[i % 10]}/{i}", "title": f"Headline number {i} about "
+                f"{TOPICS[i % 10]} in {COUNTRIES[i % 5]}", "summary": "A summary of the story that tells the reader "
+                "what happened, who was involved, and why it matters today. " * 2,
+                "source": f"Outlet {i % 7}", "country": COUNTRIES[(i // 10) % 5], "topics": TOPICS[i % 10],
+                "published": (CUTOFF - timedelta(hours=1 + (i % 30))).isoformat()}) + "\n")
+
+
+def write_subscribers(path: Path, n: int) -> None:
+    with open(path, "w") as fh:
+        fh.write("email,name,topics,countries,max_items,format\n")
+        for i in range(n):
+            fh.write(f"reader{i:06d}@example.com,Reader {i},{TOPICS[i % 10]},{COUNTRIES[(i // 10) % 5]},10,html\n")
+
+
+def seed(work: Path, env: dict, subscribers: int) -> float:
+    write_articles(work / "articles.jsonl")
+    write_subscribers(work / "subscribers.csv", subscribers)
+    digest(env, "ingest", str(work / "articles.jsonl"))
+    wall, _, _ = digest(env, "subscribers", "import", str(work / "subscribers.csv"))
+    return wall
+
+
+async def raw_ceiling(port: int, message: bytes, n: int, connections: int = 8) -> float:
+    import aiosmtplib
+
+    async def worker(count: int) -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, local_hostname="bench.example.com")
+        await smtp.connect()
+        for i in range(count):
+            await smtp.sendmail("bounces@example.com", [f"raw{i}@example.com"], message)
+        await smtp.quit()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(n // connections) for _ in range(connections)))
+    return (n // connections * connections) / (time.perf_counter() - start)
+
+
+def selection_benchmark(work: Path, articles: int = 100_000, events: int = 1_000_000) -> float:
+    """Seconds to rank 100k candidate articles with 1M engagement buckets and pick for one subscriber."""
+    os.environ["DIGEST_STORE_URL"] = f"sqlite:///{work / 'select.db'}"
+    from digest import store
+    from digest.config import load_settings
+    from digest.models import SubscriberRecord
+    from digest.pipeline.plan import edition_plans, edition_ranking
+    from digest.select import select_for
+
+    settings = load_settings(ROOT / "config.toml", environ={**os.environ, "DIGEST_SCHEDULE_TIMEZONE": "UTC"})
+    engine = store.open_engine(settings.store.url)
+    engine.dispose()
+    _bulk_articles_and_events(work / "select.db", articles, events)
+    plan = edition_plans(settings, DAY)[0]
+    start = time.perf_counter()
+    with store.read_session(engine) as session:
+        ranking = edition_ranking(session, settings, plan)
+    select_for(SubscriberRecord(1, "a@example.com", max_items=10), ranking, sent_articles=set(), sent_stories=set(),
+               trending_items=3)
+    return time.perf_counter() - start
+
+
+def _bulk_articles_and_events(db: Path, articles: int, events: int) -> None:
+    import random
+
+    rng = random.Random(7)
+    with sqlite3.connect(db) as conn:
+        rows = []
+        for i in range(articles):
+            published = CUTOFF - timedelta(hours=1 + rng.random() * 34)
+            stamp = published.replace(tzinfo=None).isoformat(sep=" ")
+            rows.append((f"https://bench.example.com/a/{i}", f"g{i}", f"Article {i} {TOPICS[i % 10]} "
+                         f"{rng.randrange(10**6)}", "summary", "", f"Outlet {i % 20}", None, None, COUNTRIES[i % 5],
+                         json.dumps([TOPICS[i % 10]]), None, stamp, stamp, str(i)))
+        conn.executemany("INSERT INTO article (url, guid, title, summary, body, source, author, location, country, "
+                         "topics, image_url, published_at, updated_at, content_hash) VALUES "
+                         "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        kinds = ["view"] * 7 + ["click", "share", "comment"]
+        seen = set()
+        buckets = []
+        while len(buckets) < events:
+            article = rng.randrange(1, articles + 1)
+            hour = (CUTOFF - timedelta(hours=rng.randrange(1, 36))).replace(tzinfo=None).isoformat(sep=" ")
+            kind = rng.choice(kinds)
+            if (article, hour, kind) not in seen:
+                seen.add((article, hour, kind))
+                buckets.append((article, hour, kind, rng.randrange(1, 50)))
+        conn.executemany("INSERT INTO engagement (article_id, hour, kind, count) VALUES (?,?,?,?)", buckets)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.machine()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="digest performance benchmark")
+    parser.add_argument("--subscribers", type=int, default=20_000)
+    parser.add_argument("--dry-run-subscribers", type=int, default=100_000)
+    parser.add_argument("--raw-messages", type=int, default=20_000)
+    parser.add_argument("--select-articles", type=int, default=100_000)
+    parser.add_argument("--select-events", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp, SmtpSink(backlog=1024) as sink:
+        big, small = Path(tmp, "big"), Path(tmp, "small")
+        big.mkdir()
+        small.mkdir()
+        env_small, env_big = env_for(small, sink.port), env_for(big, sink.port)
+
+        seed(small, env_small, args.subscribers)
+        _, eml, _ = digest(env_small, "preview", "--date", DAY.isoformat(), "--format", "eml")
+        message = eml.stdout.encode()
+        raw = asyncio.run(raw_ceiling(sink.port, message, args.raw_messages))
+        rows.append(("raw ceiling: aiosmtplib, 8 reused connections, pre-built bytes", f"{raw:,.0f} msg/s"))
+
+        wall, done, _ = digest(env_small, "send", "--date", DAY.isoformat())
+        sent = int(re.search(r"(\d+) sent", done.stdout).group(1))
+        inlined = int(re.search(r"(\d+) inlined", done.stdout).group(1))
+        variants = int(re.search(r"(\d+) variants", done.stdout).group(1))
+        e2e = sent / wall
+        rows.append((f"end-to-end `digest send`, {sent:,} subscribers, {variants} variants",
+                     f"{e2e:,.0f} msg/s ({wall:.1f} s wall)"))
+        rows.append(("end-to-end ÷ raw ceiling (same run)", f"{e2e / raw:.0%}"))
+        rows.append(("premailer runs for that edition", f"{inlined} for {variants} content variants"))
+
+        import_wall = seed(big, env_big, args.dry_run_subscribers)
+        rows.append((f"`digest subscribers import` of {args.dry_run_subscribers:,} rows", f"{import_wall:.1f} s"))
+        wall, done, peak = digest(env_big, "send", "--dry-run", "--date", DAY.isoformat(), stdout=subprocess.DEVNULL)
+        rows.append((f"`digest send --dry-run`, {args.dry_run_subscribers:,} subscribers",
+                     f"{wall:.1f} s wall, {peak / 1024:.0f} MB peak"))
+        previews = sorted(digest(env_small, "preview", "--date", DAY.isoformat(), "--out", os.devnull)[0]
+                          for _ in range(3))
+        rows.append(("`digest preview` from a cold start (median of 3)", f"{previews[1]:.2f} s"))
+        took = selection_benchmark(Path(tmp), args.select_articles, args.select_events)
+        rows.append((f"selection over {args.select_articles:,} articles and {args.select_events:,} events",
+                     f"{took:.2f} s"))
+    width = max(len(r[0]) for r in rows)
+    print(f"digest benchmark, {datetime.now():%Y-%m-%d}, {machine()}")
+    for name, figure in rows:
+        print(f"  {name.ljust(width)}  {figure}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
