@@ -78,6 +78,10 @@ class SelectionSettings:
     trending_min_z: float = 2.0
     trending_items: int = 3
     max_items: int = 10
+    story_threshold: float = 0.3  # average-linkage TF-IDF cosine for "same event"; see tests/data/story_pairs.csv
+    story_window_hours: float = 48.0  # articles further apart than this are never one story
+    mmr_lambda: float = 0.7  # maximal marginal relevance: 1 = rank order only, lower = more variety
+    topic_cap: int = 2  # stories per topic in one digest (0 = no cap)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,30 @@ class FeedsSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"  # `digest serve` listens here; put a TLS-terminating proxy in front
+    port: int = 8000
+    templates: str = "templates/web"
+    click_tracking: bool = False  # opt-in: item links go through /c/ and count a click
+
+
+@dataclass(frozen=True)
+class DkimSettings:
+    selector: str = ""
+    domain: str = ""  # the From domain or a parent of it (DMARC alignment)
+    private_key_path: str = ""  # PEM; relative to the config file
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.selector and self.domain and self.private_key_path)
+
+
+@dataclass(frozen=True)
+class BouncesSettings:
+    soft_threshold: int = 3  # consecutive soft bounces that suppress a subscriber
+
+
+@dataclass(frozen=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -119,7 +147,11 @@ class Settings:
     render: RenderSettings = field(default_factory=RenderSettings)
     log: LogSettings = field(default_factory=LogSettings)
     feeds: FeedsSettings = field(default_factory=FeedsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
+    bounces: BouncesSettings = field(default_factory=BouncesSettings)
     secret_key: str = dataclasses.field(default="", repr=False)  # DIGEST_SECRET_KEY only
+    events_token: str = dataclasses.field(default="", repr=False)  # DIGEST_EVENTS_TOKEN only: POST /events
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "built-in defaults"
 
@@ -140,8 +172,19 @@ class Settings:
         path = Path(self.render.templates)
         return path if path.is_absolute() else self.base_dir / path
 
+    @property
+    def web_templates_dir(self) -> Path:
+        path = Path(self.web.templates)
+        return path if path.is_absolute() else self.base_dir / path
 
-SECTIONS = {f.name: f.type for f in fields(Settings) if f.name not in {"secret_key", "base_dir", "source"}}
+    @property
+    def dkim_key_path(self) -> Path:
+        path = Path(self.dkim.private_key_path)
+        return path if path.is_absolute() else self.base_dir / path
+
+
+SECTIONS = {f.name: f.type for f in fields(Settings)
+            if f.name not in {"secret_key", "events_token", "base_dir", "source"}}
 
 
 def parse_hhmm(value: str) -> time:
@@ -165,6 +208,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     settings = Settings(
         **sections,
         secret_key=environ.get("DIGEST_SECRET_KEY", ""),
+        events_token=environ.get("DIGEST_EVENTS_TOKEN", ""),
         base_dir=(path.resolve().parent if path else Path.cwd()),
         source=origin,
     )
@@ -176,7 +220,7 @@ def _section_classes() -> dict[str, type]:
     return {
         "store": StoreSettings, "smtp": SmtpSettings, "sender": SenderSettings, "schedule": ScheduleSettings,
         "selection": SelectionSettings, "send": SendSettings, "render": RenderSettings, "log": LogSettings,
-        "feeds": FeedsSettings,
+        "feeds": FeedsSettings, "web": WebSettings, "dkim": DkimSettings, "bounces": BouncesSettings,
     }
 
 
@@ -286,6 +330,7 @@ def _validate(s: Settings, origin: str) -> None:
     if s.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise bad("log", "level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log.level!r}")
     _validate_feeds(s.feeds, bad)
+    _validate_reader_side(s, bad)
 
 
 def _validate_feeds(feeds: FeedsSettings, bad) -> None:
@@ -299,6 +344,23 @@ def _validate_feeds(feeds: FeedsSettings, bad) -> None:
         raise bad("feeds", "user_agent", "must be one non-empty line")
 
 
+def _validate_reader_side(s: Settings, bad) -> None:
+    if not 0 < s.web.port < 65536:
+        raise bad("web", "port", f"must be 1-65535, got {s.web.port}")
+    if s.bounces.soft_threshold < 1:
+        raise bad("bounces", "soft_threshold", "must be at least 1")
+    dkim = {k: getattr(s.dkim, k) for k in ("selector", "domain", "private_key_path")}
+    if any(dkim.values()) and not all(dkim.values()):
+        missing = next(k for k, v in dkim.items() if not v)
+        raise bad("dkim", missing, "DKIM needs selector, domain and private_key_path together")
+    if s.dkim.enabled and not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", s.dkim.selector):
+        raise bad("dkim", "selector", f"not a DNS label: {s.dkim.selector!r}")
+    domain = s.dkim.domain.lower()
+    if s.dkim.enabled and not (s.sender_domain.lower() == domain or s.sender_domain.lower().endswith("." + domain)):
+        raise bad("dkim", "domain", f"{s.dkim.domain!r} is not the From domain {s.sender_domain!r} or a parent of "
+                                    "it, so DMARC would not align")
+
+
 def _validate_selection(sel: SelectionSettings, bad) -> None:
     for key in ("window_hours", "weekly_window_hours", "half_life_hours", "weekly_half_life_hours"):
         if getattr(sel, key) <= 0:
@@ -308,3 +370,11 @@ def _validate_selection(sel: SelectionSettings, bad) -> None:
             raise bad("selection", key, "must be at least 1")
     if sel.trending_items < 0:
         raise bad("selection", "trending_items", "must be 0 or more")
+    if not 0 < sel.story_threshold <= 1:
+        raise bad("selection", "story_threshold", f"must be in (0, 1], got {sel.story_threshold}")
+    if sel.story_window_hours <= 0:
+        raise bad("selection", "story_window_hours", "must be positive")
+    if not 0 <= sel.mmr_lambda <= 1:
+        raise bad("selection", "mmr_lambda", f"must be between 0 and 1, got {sel.mmr_lambda}")
+    if sel.topic_cap < 0:
+        raise bad("selection", "topic_cap", "must be 0 (no cap) or more")

@@ -9,10 +9,10 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -80,6 +80,7 @@ class DeliveryStatus(StrEnum):
         (planned) ─▶ skipped           queued ─▶ skipped (unsubscribed at send time)
         deferred ─▶ sending (retry when due)   queued | deferred ─▶ expired (deadline passed)
         unknown ─▶ queued (only `digest send --retry-unknown`, an operator's decision)
+        sent | unknown ─▶ bounced (a bounce report arrived later: `digest bounces import`)
     """
 
     queued = "queued"
@@ -97,8 +98,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"sending", "skipped", "expired"}),
     "sending": frozenset({"sent", "deferred", "failed", "bounced", "unknown"}),
     "deferred": frozenset({"sending", "expired"}),
-    "unknown": frozenset({"queued"}),
-    "sent": frozenset(), "failed": frozenset(), "bounced": frozenset(), "skipped": frozenset(),
+    "unknown": frozenset({"queued", "bounced"}),  # a bounce report shows it was accepted, then bounced
+    "sent": frozenset({"bounced"}),  # an asynchronous bounce report (`digest bounces import`)
+    "failed": frozenset(), "bounced": frozenset(), "skipped": frozenset(),
     "expired": frozenset(),
 }
 
@@ -129,7 +131,9 @@ class Article(SQLModel, table=True):
 
 
 class Engagement(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("article_id", "hour", "kind"),)
+    # (hour, article_id, kind, count) covers the edition's aggregation: it never reads the table itself
+    __table_args__ = (UniqueConstraint("article_id", "hour", "kind"),
+                      Index("ix_engagement_signals", "hour", "article_id", "kind", "count"))
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)
     hour: datetime = utc_field(index=True)
@@ -152,6 +156,9 @@ class Subscriber(SQLModel, table=True):
     format: Format = Format.html
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()
+    consent_at: datetime | None = utc_field(nullable=True)  # when a web sign-up was confirmed (double opt-in)
+    consent_source: str | None = None  # where that sign-up came from, e.g. "web:/subscribe homepage"
+    paused_until: date | None = None  # no editions dated before this day
 
 
 class Edition(SQLModel, table=True):
@@ -240,9 +247,11 @@ class SubscriberRecord:
     timezone: str = "UTC"
     max_items: int = 10
     format: str = "html"
+    paused_until: date | None = None
 
 
-def article_record(a: Article, story_key: str = "") -> ArticleRecord:
+def article_record(a, story_key: str = "") -> ArticleRecord:
+    """A record from an Article, or from a row with the same columns."""
     return ArticleRecord(
         id=a.id, url=a.url, title=a.title, summary=a.summary, source=a.source, published_at=a.published_at,
         location=a.location, country=a.country, topics=tuple(a.topics or ()), image_url=a.image_url,
@@ -254,7 +263,7 @@ def subscriber_record(s: Subscriber) -> SubscriberRecord:
     return SubscriberRecord(
         id=s.id, email=s.email, name=s.name, status=str(s.status), topics=tuple(s.topics or ()),
         countries=tuple(s.countries or ()), frequency=str(s.frequency), weekday=s.weekday, send_at=s.send_at,
-        timezone=s.timezone, max_items=s.max_items, format=str(s.format),
+        timezone=s.timezone, max_items=s.max_items, format=str(s.format), paused_until=s.paused_until,
     )
 
 

@@ -14,7 +14,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from digest.models import EngagementRecord
 from digest.stories import Story
@@ -57,6 +57,24 @@ class Ranking:
     trending: tuple[StoryScore, ...]  # stories that qualify as trending, highest z first
 
 
+@dataclass(frozen=True)
+class Signals:
+    """Engagement aggregated per article, as of `now` (from events in Python, or by the database)."""
+
+    engagement: Mapping[int, float]  # Σ w(kind)·count·2^(−age_h/h), before gravity
+    recent: Mapping[int, int]  # views in the last `trending_window_hours`
+    baseline: Mapping[int, int]  # views in the `baseline_hours` before that
+    curve: Mapping[int, float]  # age in hours → median views older articles had in their hours (age − w, age]
+
+
+def decay_factors(start: datetime, now: datetime, half_life_hours: float) -> list[tuple[datetime, float]]:
+    """The decay factor of each hour bucket in [start, now): what the database multiplies counts by."""
+    first = start.replace(minute=0, second=0, microsecond=0)
+    hours = int((now - first).total_seconds() // HOUR) + 1
+    buckets = (first + timedelta(hours=h) for h in range(hours))
+    return [(b, 2 ** (-((now - b).total_seconds() / HOUR) / half_life_hours)) for b in buckets if b < now]
+
+
 def decayed_engagement(events: Sequence[EngagementRecord], *, now: datetime, params: RankParams) -> dict[int, float]:
     scores: dict[int, float] = defaultdict(float)
     for ev in events:
@@ -68,12 +86,58 @@ def decayed_engagement(events: Sequence[EngagementRecord], *, now: datetime, par
     return dict(scores)
 
 
-def rank(stories: Sequence[Story], events: Sequence[EngagementRecord], *, now: datetime,
+def signals_from_events(events: Sequence[EngagementRecord], published: Mapping[int, datetime], *, now: datetime,
+                        params: RankParams) -> Signals:
+    """The same aggregates the database computes (`store.engagement_signals`), from events in memory."""
+    w, b = params.trending_window_hours, params.baseline_hours
+    recent: dict[int, int] = defaultdict(int)
+    baseline: dict[int, int] = defaultdict(int)
+    refs: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for ev in events:
+        ago = (now - ev.hour).total_seconds() / HOUR
+        if ev.kind != "view" or ago <= 0 or ev.article_id not in published:
+            continue
+        if ago <= w:
+            recent[ev.article_id] += ev.count
+        elif ago <= w + b:
+            baseline[ev.article_id] += ev.count
+        refs[ev.article_id].append((age_at_end(published[ev.article_id], ev.hour), ev.count))
+    ages = {i: (now - p).total_seconds() / HOUR for i, p in published.items()}
+    curve = median_curve({i: refs.get(i, []) for i, a in ages.items() if a >= 2 * w + b}, ages, params)
+    return Signals(decayed_engagement(events, now=now, params=params), dict(recent), dict(baseline), curve)
+
+
+def age_at_end(published: datetime, hour: datetime) -> float:
+    return (hour + timedelta(hours=1) - published).total_seconds() / HOUR
+
+
+def median_curve(ref_views: Mapping[int, Sequence[tuple[float, int]]], ages: Mapping[int, float],
+                 params: RankParams) -> dict[int, float]:
+    """For each young age A (hours): the median views reference articles had in their hours (A − w, A].
+
+    `ref_views` maps a reference article to its (age at the end of the bucket, views) pairs.
+    """
+    w, b = params.trending_window_hours, params.baseline_hours
+    curve: dict[int, float] = {}
+    for age in range(w, w + b + 1):
+        refs = [i for i in ref_views if ages[i] >= age + w]
+        if len(refs) < params.min_reference_articles:
+            continue
+        samples = [sum(c for at, c in ref_views[i] if age - w < at <= age) for i in refs]
+        curve[age] = float(statistics.median(samples))
+    return curve
+
+
+def rank(stories: Sequence[Story], events: Sequence[EngagementRecord] | Signals, *, now: datetime,
          params: RankParams) -> Ranking:
-    engagement = decayed_engagement(events, now=now, params=params)
-    trend = trending_z_scores(stories, events, now=now, params=params)
-    use_engagement = any(v > 0 for v in engagement.values())
-    scored = [_score_story(s, engagement, trend, now, params, use_engagement) for s in stories]
+    """Top and trending over `stories`, from raw events (small data, tests) or pre-aggregated signals."""
+    if not isinstance(events, Signals):
+        published = {a.id: a.published_at for story in stories for a in story.articles}
+        events = signals_from_events(events, published, now=now, params=params)
+    signals = events
+    trend = trending_z_scores(stories, signals, now=now, params=params)
+    use_engagement = any(v > 0 for v in signals.engagement.values())
+    scored = [_score_story(s, signals.engagement, trend, now, params, use_engagement) for s in stories]
     top = sorted(scored, key=lambda s: (-s.score, -s.story.lead.published_at.timestamp(), s.story.key))
     trending = [s for s in scored if s.trending_z is not None and s.recent_views >= params.trending_min_views
                 and s.trending_z >= params.trending_min_z]
@@ -83,6 +147,7 @@ def rank(stories: Sequence[Story], events: Sequence[EngagementRecord], *, now: d
 
 def _score_story(story: Story, engagement: Mapping[int, float], trend: Mapping[int, tuple[float, int, float]],
                  now: datetime, params: RankParams, use_engagement: bool) -> StoryScore:
+    story = story.led_by(engagement)  # the most engaged article represents the story
     coverage = len(story.sources) or 1
     total = 0.0
     for article in story.articles:
@@ -99,50 +164,28 @@ def _score_story(story: Story, engagement: Mapping[int, float], trend: Mapping[i
                       expected_views=lam)
 
 
-def trending_z_scores(stories: Sequence[Story], events: Sequence[EngagementRecord], *, now: datetime,
+def trending_z_scores(stories: Sequence[Story], signals: Sequence[EngagementRecord] | Signals, *, now: datetime,
                       params: RankParams) -> dict[int, tuple[float, int, float]]:
     """article id → (z, recent views x, expected views λ) for every article with views in the window."""
     articles = {a.id: a for s in stories for a in s.articles}
-    views: dict[int, list[tuple[float, int]]] = defaultdict(list)  # id → [(hours before now, count)]
-    for ev in events:
-        if ev.kind == "view" and ev.article_id in articles:
-            ago = (now - ev.hour).total_seconds() / HOUR
-            if ago > 0:
-                views[ev.article_id].append((ago, ev.count))
+    if not isinstance(signals, Signals):
+        signals = signals_from_events(signals, {i: a.published_at for i, a in articles.items()}, now=now,
+                                      params=params)
     w, b = params.trending_window_hours, params.baseline_hours
-    ages = {i: (now - a.published_at).total_seconds() / HOUR for i, a in articles.items()}
-    curve = _median_curve(ages, views, w, b, params.min_reference_articles)
     result = {}
-    for article_id, hits in views.items():
-        x = sum(c for ago, c in hits if ago <= w)
-        if x == 0:
+    for article_id, x in signals.recent.items():
+        if x == 0 or article_id not in articles:
             continue
-        lam = _expected(article_id, ages[article_id], hits, curve, w, b)
+        age = (now - articles[article_id].published_at).total_seconds() / HOUR
+        lam = _expected(age, signals.baseline.get(article_id, 0), signals.curve, w, b)
         result[article_id] = ((x - lam) / math.sqrt(lam + 2), x, lam)
     return result
 
 
-def _expected(article_id: int, age: float, hits, curve: Mapping[int, float], w: int, b: int) -> float:
+def _expected(age: float, baseline: int, curve: Mapping[int, float], w: int, b: int) -> float:
     if age >= w + b:
-        return sum(c for ago, c in hits if w < ago <= w + b) / b * w
+        return baseline / b * w
     bucket = max(w, math.ceil(age))
     if bucket in curve:
         return curve[bucket]
-    before = sum(c for ago, c in hits if ago > w)
-    return before / max(1.0, age - w) * w if age > w else 0.0
-
-
-def _median_curve(ages: Mapping[int, float], views: Mapping[int, list[tuple[float, int]]], w: int, b: int,
-                  min_refs: int) -> dict[int, float]:
-    """For each young age A (hours): the median views older articles had in their own hours [A−w, A)."""
-    curve: dict[int, float] = {}
-    for age in range(w, w + b + 1):
-        refs = [i for i, a in ages.items() if a >= age + w]
-        if len(refs) < min_refs:
-            continue
-        samples = []
-        for i in refs:
-            since_pub = ages[i]
-            samples.append(sum(c for ago, c in views.get(i, ()) if age - w < since_pub - ago + 1 <= age))
-        curve[age] = float(statistics.median(samples))
-    return curve
+    return baseline / max(1.0, age - w) * w if age > w else 0.0

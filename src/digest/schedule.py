@@ -27,6 +27,7 @@ from digest.errors import DigestError
 from digest.lock import exclusive
 from digest.models import WEEKDAYS
 from digest.pipeline import EditionReport, retry_due, run_day
+from digest.pipeline.ingest import poll_job
 from digest.send import SmtpMailer
 
 log = logging.getLogger("digest.schedule")
@@ -114,6 +115,8 @@ def _serve(engine: Engine, settings: Settings, clock: Clock) -> None:
     scheduler.add_job(tick_job(engine, settings, clock, stop), IntervalTrigger(minutes=every), id="tick",
                       next_run_time=clock(), misfire_grace_time=settings.schedule.misfire_grace_minutes * 60,
                       coalesce=True, max_instances=1)
+    scheduler.add_job(poll_job(engine, settings, clock), IntervalTrigger(minutes=settings.feeds.poll_minutes),
+                      id="poll-feeds", next_run_time=clock(), coalesce=True, max_instances=1)
 
     def on_signal(signum, _frame):
         log.info("received %s: finishing the batch in flight, then stopping", signal.Signals(signum).name)

@@ -1,13 +1,29 @@
-"""Per-subscriber choice from an edition's ranking: preferences, already-sent, caps. Pure."""
+"""Per-subscriber choice from an edition's ranking: preferences, already-sent, diversity, caps. Pure.
+
+Diversity: maximal marginal relevance over stories, greedily, one story at a time:
+    mmr(s) = λ · relevance(s) − (1 − λ) · max over already chosen c of similarity(s, c)
+relevance is the story's score (trending: its z) over the best eligible one, similarity the cosine of the
+stories' TF-IDF centroids. A per-topic cap (the representative's first topic) keeps one subject from filling a
+digest; a topic the subscriber follows may fill its share, max(cap, ⌈max_items / topics followed⌉).
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from digest.models import SubscriberRecord
 from digest.ranking import Ranking, StoryScore
+from digest.stories import Story, story_similarity
+
+
+@dataclass(frozen=True)
+class Diversity:
+    mmr_lambda: float = 1.0  # 1: rank order only
+    topic_cap: int = 0  # stories per topic in one digest; 0: no cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +31,14 @@ class Pick:
     section: str  # "top" | "trending"
     entry: StoryScore
     reason: str  # why it passed this subscriber's filters
+    mmr_rank: int = 0  # the order in which diversity chose it (1 = first)
+    redundancy: float = 0.0  # its highest similarity to the stories chosen before it
+
+    def why(self) -> dict:
+        """Everything that put this story in this digest, as stored with the delivered item."""
+        return {**self.entry.why(), "filters": self.reason, "mmr_rank": self.mmr_rank,
+                "redundancy": round(self.redundancy, 4), "topic": _topic(self.entry.story) or None,
+                "also": [a.id for a in self.entry.story.also]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +73,7 @@ def matches(entry: StoryScore, sub: SubscriberRecord) -> str | None:
 
 
 def select_for(sub: SubscriberRecord, ranking: Ranking, *, sent_articles: set[int], sent_stories: set[str],
-               trending_items: int) -> Selection:
+               trending_items: int, diversity: Diversity = Diversity()) -> Selection:
     """Up to `max_items` new stories for `sub`: top first, then trending stories that are not in top."""
     if not ranking.top:
         return Selection((), "no articles published in this edition's window")
@@ -59,14 +83,75 @@ def select_for(sub: SubscriberRecord, ranking: Ranking, *, sent_articles: set[in
         return Selection((), _why_empty(ranking, sub))
     limit = max(1, sub.max_items)
     k = min(trending_items, limit - 1, len(trending)) if limit > 1 else 0
-    chosen_top = top[: limit - k]
-    top_keys = {e.story.key for e, _ in chosen_top}
-    chosen_trending = [(e, r) for e, r in trending if e.story.key not in top_keys][: min(k, limit - len(chosen_top))]
-    taken = top_keys | {e.story.key for e, _ in chosen_trending}
-    room = limit - len(chosen_top) - len(chosen_trending)
-    chosen_top += [(e, r) for e, r in top if e.story.key not in taken][:room]
-    picks = [Pick("top", e, r) for e, r in chosen_top] + [Pick("trending", e, r) for e, r in chosen_trending]
+    chooser = _Chooser(diversity, _topic_caps(sub, limit, diversity.topic_cap))
+    chooser.take("top", top, limit - k, lambda e: e.score)
+    chooser.take("trending", trending, k, lambda e: e.trending_z or 0.0)
+    chooser.take("top", top, limit - len(chooser.picks), lambda e: e.score)
+    picks = [p for p in chooser.picks if p.section == "top"] + [p for p in chooser.picks if p.section == "trending"]
     return Selection(tuple(picks))
+
+
+@dataclass
+class _Chooser:
+    """Greedy maximal marginal relevance over stories, with the per-topic cap."""
+
+    diversity: Diversity
+    caps: Callable[[str], int]
+    picks: list[Pick] = field(default_factory=list)
+    chosen: list[Story] = field(default_factory=list)
+    topics: Counter = field(default_factory=Counter)
+    redundancy: dict[str, tuple[float, int]] = field(default_factory=dict)  # key → (max similarity, chosen seen)
+
+    def take(self, section: str, candidates: list[tuple[StoryScore, str]], n: int,
+             relevance: Callable[[StoryScore], float]) -> None:
+        best_relevance = max((relevance(e) for e, _ in candidates), default=0.0)
+        for _ in range(max(0, n)):
+            found = self._best(candidates, relevance, best_relevance)
+            if found is None:
+                return
+            (entry, reason), red = found
+            self.picks.append(Pick(section, entry, reason, len(self.picks) + 1, red))
+            self.chosen.append(entry.story)
+            self.topics[_topic(entry.story)] += 1
+
+    def _best(self, candidates, relevance, best_relevance):
+        lam, best, best_mmr = self.diversity.mmr_lambda, None, -math.inf
+        taken = {s.key for s in self.chosen}
+        for candidate in candidates:  # best relevance first: stop once λ·relevance cannot win
+            story = candidate[0].story
+            rel = relevance(candidate[0]) / best_relevance if best_relevance > 0 else 1.0
+            if lam * rel <= best_mmr:
+                break
+            if story.key in taken or not self._room(story):
+                continue
+            red = self._redundancy(story)
+            mmr = lam * rel - (1 - lam) * red
+            if mmr > best_mmr:
+                best, best_mmr = (candidate, red), mmr
+        return best
+
+    def _room(self, story: Story) -> bool:
+        topic = _topic(story)
+        return not topic or self.caps(topic) <= 0 or self.topics[topic] < self.caps(topic)
+
+    def _redundancy(self, story: Story) -> float:
+        value, seen = self.redundancy.get(story.key, (0.0, 0))
+        if self.diversity.mmr_lambda < 1:
+            for other in self.chosen[seen:]:
+                value = max(value, story_similarity(story, other))
+        self.redundancy[story.key] = (value, len(self.chosen))
+        return value
+
+
+def _topic(story: Story) -> str:
+    """The topic a story counts toward for the cap: its representative's first (main) topic."""
+    return story.lead.topics[0].lower() if story.lead.topics else ""
+
+
+def _topic_caps(sub: SubscriberRecord, limit: int, cap: int) -> Callable[[str], int]:
+    followed = {t.lower() for t in sub.topics}
+    share = math.ceil(limit / len(followed)) if followed else 0
+    return lambda topic: max(cap, share) if cap and topic in followed else cap
 
 
 def _eligible(entries: Iterable[StoryScore], sub: SubscriberRecord, sent_articles: set[int],

@@ -9,17 +9,17 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import bindparam, event, func, insert, or_, update
+from sqlalchemy import Float, bindparam, case, column, event, func, insert, or_, update, values
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, SQLModel, create_engine, select
 
 from digest.errors import StoreError
 from digest.models import (
-    CARRIED, Article, ArticleRecord, Delivery, DeliveryItem, DeliveryStatus, Edition, EditionStatus, Engagement,
+    CARRIED, UTCDateTime, Article, ArticleRecord, Delivery, DeliveryItem, DeliveryStatus, Edition, EditionStatus, Engagement,
     EngagementRecord, Subscriber, SubscriberRecord, SubscriberStatus, article_record, subscriber_record,
 )
 from digest.models import StoryAssignment
@@ -44,6 +44,9 @@ def open_engine(url: str, *, readonly: bool = False) -> Engine:
         engine = _sqlite_readwrite(parsed.database)
     if not readonly:
         _create_schema(engine, url)
+    elif missing := _missing_columns(engine):
+        raise StoreError(f"the store was made by an older digest (no column {missing[0]}): open it read-write once "
+                         "(e.g. `digest feeds list` or `digest serve`) to add the new columns")
     return engine
 
 
@@ -73,8 +76,33 @@ def _sqlite_readonly(database: str | None) -> Engine:
 def _create_schema(engine: Engine, url: str) -> None:
     try:
         SQLModel.metadata.create_all(engine)
+        _add_missing_columns(engine)
     except OperationalError as exc:
         raise StoreError(f"cannot open store {make_url(url).render_as_string(hide_password=True)}: {exc.orig}") from None
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the nullable columns a newer version appended to an existing table (a store keeps working)."""
+    from sqlalchemy import text
+
+    for name in _missing_columns(engine):
+        table, column = name.split(".")
+        kind = SQLModel.metadata.tables[table].columns[column].type.compile(dialect=engine.dialect)
+        with engine.begin() as conn:
+            conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {kind}'))
+
+
+def _missing_columns(engine: Engine) -> list[str]:
+    """Each nullable model column ("table.column") that an existing table lacks; new tables do not count."""
+    from sqlalchemy import inspect
+
+    try:
+        inspector = inspect(engine)
+        tables = [t for t in SQLModel.metadata.sorted_tables if inspector.has_table(t.name)]
+        present = {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in tables}
+    except OperationalError:
+        return []  # not a store we can read: the first query says why
+    return [f"{t.name}.{c.name}" for t in tables for c in t.columns if c.name not in present[t.name] and c.nullable]
 
 
 @contextmanager
@@ -194,9 +222,62 @@ def list_articles(session: Session, *, since: datetime | None = None) -> list[Ar
     return list(session.exec(query))
 
 
+ARTICLE = Article.__table__
+RECORD_COLUMNS = ("id", "url", "title", "summary", "source", "published_at", "location", "country", "topics",
+                  "image_url")
+
+
 def candidate_articles(session: Session, *, start: datetime, end: datetime) -> list[ArticleRecord]:
-    query = select(Article).where(Article.published_at >= start, Article.published_at < end).order_by(Article.id)
-    return [article_record(a) for a in session.exec(query)]
+    """Articles published in [start, end), as records (Core: 100,000 rows in a fraction of a second)."""
+    body = func.substr(ARTICLE.c.body, 1, 4000).label("body")  # the lead is all the records need
+    query = (select(*(ARTICLE.c[name] for name in RECORD_COLUMNS), body)
+             .where(ARTICLE.c.published_at >= start, ARTICLE.c.published_at < end).order_by(ARTICLE.c.id))
+    return [article_record(row) for row in session.connection().execute(query)]
+
+
+def engagement_signals(session: Session, *, start: datetime, now: datetime, factors: Sequence[tuple[datetime, float]],
+                       weights: dict[str, float], recent_since: datetime, baseline_since: datetime
+                       ) -> list[tuple[int, float, int, int]]:
+    """Per candidate article (published in [start, now)): (id, Σ weight·count·factor(hour), views since
+    `recent_since`, views in [baseline_since, recent_since)), aggregated in the database.
+
+    `factors` gives the decay factor of each hour bucket; buckets not listed do not count.
+    """
+    if not factors:
+        return []
+    hours = values(column("hour", UTCDateTime()), column("factor", Float()), name="decay").data(list(factors)).cte("decay")
+    engagement = Engagement.__table__
+    weight = case(*((engagement.c.kind == kind, w) for kind, w in weights.items()), else_=0.0)
+    is_view = engagement.c.kind == "view"
+    query = (
+        select(engagement.c.article_id,
+               func.sum(engagement.c.count * hours.c.factor * weight),
+               func.sum(case((is_view & (engagement.c.hour >= recent_since), engagement.c.count), else_=0)),
+               func.sum(case((is_view & (engagement.c.hour >= baseline_since) & (engagement.c.hour < recent_since),
+                              engagement.c.count), else_=0)))
+        .select_from(hours.join(engagement, engagement.c.hour == hours.c.hour)
+                     .join(ARTICLE, ARTICLE.c.id == engagement.c.article_id))
+        .where(ARTICLE.c.published_at >= start, ARTICLE.c.published_at < now)
+        .group_by(engagement.c.article_id))
+    return [(a, float(e or 0), int(r or 0), int(b or 0)) for a, e, r, b in session.connection().execute(query)]
+
+
+def reference_views(session: Session, *, published_before: datetime, published_after: datetime, now: datetime,
+                    limit: int = 300) -> dict[int, tuple[datetime, list[tuple[datetime, int]]]]:
+    """View buckets of up to `limit` older articles, for the median curve: id → (published, [(hour, count)])."""
+    engagement = Engagement.__table__
+    refs = (select(ARTICLE.c.id).where(ARTICLE.c.published_at >= published_after,
+                                       ARTICLE.c.published_at < published_before)
+            .order_by(ARTICLE.c.id).limit(limit).subquery())
+    query = (select(engagement.c.article_id, ARTICLE.c.published_at, engagement.c.hour, engagement.c.count)
+             .join(ARTICLE, ARTICLE.c.id == engagement.c.article_id)
+             .where(engagement.c.article_id.in_(select(refs.c.id)), engagement.c.kind == "view",
+                    engagement.c.hour < now))
+    found: dict[int, list] = defaultdict(list)
+    for article_id, _, hour, count in session.connection().execute(query):
+        found[article_id].append((hour, count))
+    ids = select(ARTICLE.c.id, ARTICLE.c.published_at).where(ARTICLE.c.id.in_(select(refs.c.id)))
+    return {i: (published, found.get(i, [])) for i, published in session.connection().execute(ids)}
 
 
 def articles_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, ArticleRecord]:
@@ -277,14 +358,17 @@ def delete_subscriber(session: Session, *, email: str) -> bool:
 
 
 def due_subscribers(session: Session, *, period: str, weekday: str, emails: Sequence[str] = (),
-                    after_id: int = 0, limit: int = 1000, slot: tuple[str, str] | None = None
-                    ) -> list[SubscriberRecord]:
+                    after_id: int = 0, limit: int = 1000, slot: tuple[str, str] | None = None,
+                    day: date | None = None) -> list[SubscriberRecord]:
     """Active subscribers due for a `period` edition on `weekday`, walked by id (a resumable cursor).
 
-    `slot` = (timezone, send_at) keeps only the subscribers whose local send time that is.
+    `slot` = (timezone, send_at) keeps only the subscribers whose local send time that is; `day` leaves out
+    the subscribers who paused their digest until a later date.
     """
     query = select(Subscriber).where(Subscriber.status == SubscriberStatus.active, Subscriber.frequency == period,
                                      Subscriber.id > after_id)
+    if day is not None:
+        query = query.where(or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= day))
     if period == "weekly":
         query = query.where(Subscriber.weekday == weekday)
     if emails:
@@ -352,7 +436,7 @@ def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude
 def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple], now: datetime) -> int:
     """Insert many deliveries and their items in two statements.
 
-    `planned` holds (subscriber_id, status, variant_key, error, items) with items as DeliveryItem objects.
+    `planned` holds (subscriber_id, status, variant_key, error, items), items as dicts of DeliveryItem fields.
     """
     if not planned:
         return 0
@@ -361,17 +445,19 @@ def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple
              "variant_key": vkey, "error": error, "created_at": now, "updated_at": now}
             for sub_id, status, vkey, error, _ in planned]
     ids = [r.id for r in conn.execute(insert(DELIVERY).returning(DELIVERY.c.id, sort_by_parameter_order=True), rows)]
-    items = [{"delivery_id": delivery_id, "article_id": i.article_id, "story_key": i.story_key, "section": i.section,
-              "position": i.position, "score": i.score, "why": i.why}
-             for delivery_id, (*_, plan_items) in zip(ids, planned) for i in plan_items]
+    items = [{"delivery_id": delivery_id, **item} for delivery_id, (*_, plan_items) in zip(ids, planned)
+             for item in plan_items]
     if items:
         conn.execute(insert(DeliveryItem.__table__), items)
     return len(ids)
 
 
 def add_delivery(session: Session, *, edition_id: int, subscriber_id: int, status: DeliveryStatus,
-                 variant_key: str | None, items: Sequence[DeliveryItem], error: str | None, now: datetime) -> None:
-    add_deliveries(session, edition_id=edition_id, planned=[(subscriber_id, status, variant_key, error, items)],
+                 variant_key: str | None, items: Sequence[DeliveryItem | dict], error: str | None, now: datetime
+                 ) -> None:
+    fields = ("article_id", "story_key", "section", "position", "score", "why")
+    rows = [i if isinstance(i, dict) else {f: getattr(i, f) for f in fields} for i in items]
+    add_deliveries(session, edition_id=edition_id, planned=[(subscriber_id, status, variant_key, error, rows)],
                    now=now)
 
 
@@ -427,7 +513,8 @@ def delivery_items(session: Session, *, delivery_ids: Sequence[int]) -> dict[int
 def subscribers_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, SubscriberRecord]:
     found: dict[int, SubscriberRecord] = {}
     for chunk in _chunks(list(set(ids)), 500):
-        found.update({s.id: subscriber_record(s) for s in session.exec(select(Subscriber).where(Subscriber.id.in_(chunk)))})
+        rows = session.connection().execute(select(Subscriber.__table__).where(Subscriber.__table__.c.id.in_(chunk)))
+        found.update({row.id: subscriber_record(row) for row in rows})
     return found
 
 
@@ -665,3 +752,151 @@ def add_trending_signals(session: Session, *, signals: Sequence[TrendingSignal])
 def trending_signals(session: Session, *, start: datetime, end: datetime) -> list[TrendingSignal]:
     query = select(TrendingSignal).where(TrendingSignal.seen_at >= start, TrendingSignal.seen_at < end)
     return list(session.exec(query.order_by(TrendingSignal.seen_at, TrendingSignal.rank)))
+
+
+def upsert_article_rows(session: Session, *, rows: Sequence[dict], now: datetime) -> dict[str, int]:
+    """`upsert_articles` for plain rows (dicts of Article columns), fast enough for big exports: identity by URL,
+    then guid; a changed content hash updates the row (and `updated_at`); new rows go in with one bulk INSERT."""
+    counts = {"new": 0, "updated": 0, "unchanged": 0}
+    known = _article_keys(session, rows)  # url or guid → [id, url, content_hash]
+    pending: dict[str, dict] = {}
+    for row in rows:
+        key = row["url"] if row["url"] in known else row["guid"] if row["guid"] in known else None
+        if key is None:
+            pending[row["url"]] = row
+            known[row["url"]] = known.setdefault(row["guid"], [None, row["url"], row["content_hash"]])
+            counts["new"] += 1
+        elif known[key][2] == row["content_hash"]:
+            counts["unchanged"] += 1
+        else:
+            _apply_change(session, known[key], row, pending, now)
+            counts["updated"] += 1
+    if pending:
+        session.execute(insert(Article), list(pending.values()))
+    session.flush()
+    return counts
+
+
+def _article_keys(session: Session, rows: Sequence[dict]) -> dict[str, list]:
+    keys: dict[str, list] = {}
+    columns = select(Article.id, Article.url, Article.guid, Article.content_hash)
+    for chunk in _chunks([r["url"] for r in rows], 500):
+        for id_, url, guid, digest in session.exec(columns.where(Article.url.in_(chunk))):
+            keys[url] = [id_, url, digest]
+    guids = [r["guid"] for r in rows if r["guid"] and r["guid"] != r["url"] and r["url"] not in keys]
+    for chunk in _chunks(guids, 500):
+        for id_, url, guid, digest in session.exec(columns.where(Article.guid.in_(chunk))):
+            keys.setdefault(guid, [id_, url, digest])
+    return keys
+
+
+def _apply_change(session: Session, current: list, row: dict, pending: dict[str, dict], now: datetime) -> None:
+    id_, url, _ = current
+    if id_ is None:  # the same item twice in one batch: the later one wins
+        pending.pop(url, None)
+        pending[row["url"]] = row
+    else:
+        session.exec(update(Article).where(Article.id == id_).values({**row, "updated_at": now}))
+    current[1], current[2] = row["url"], row["content_hash"]
+
+
+# ── the reader's side: web pages, sign-ups, bounces ─────────────────────────────────────────────────
+
+def ping(session: Session) -> None:
+    """Raises when the store cannot answer (for `GET /healthz`)."""
+    session.exec(select(Edition.id).limit(1)).first()
+
+
+def subscriber_by_id(session: Session, *, subscriber_id: int) -> Subscriber | None:
+    return session.get(Subscriber, subscriber_id)
+
+
+def known_topics_and_countries(session: Session, *, recent: int = 5000) -> tuple[list[str], list[str]]:
+    """The topics and countries of the `recent` newest articles, sorted: what a reader can choose from."""
+    query = select(Article.topics, Article.country).order_by(Article.published_at.desc()).limit(recent)
+    topics: set[str] = set()
+    countries: set[str] = set()
+    for article_topics, country in session.exec(query):
+        topics.update(t for t in article_topics or () if t)
+        if country:
+            countries.add(country)
+    return sorted(topics, key=str.lower), sorted(countries, key=str.lower)
+
+
+def set_subscriber_status(session: Session, *, subscriber_id: int, status: SubscriberStatus, now: datetime,
+                          only_from: Sequence[SubscriberStatus]) -> bool:
+    """Move a subscriber to `status` if their status is one of `only_from`; True when it changed."""
+    result = session.exec(update(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.status.in_(only_from))
+                          .values(status=status, updated_at=now))
+    return bool(result.rowcount)
+
+
+def update_preferences(session: Session, *, subscriber_id: int, values: dict, now: datetime) -> None:
+    session.exec(update(Subscriber).where(Subscriber.id == subscriber_id).values(**values, updated_at=now))
+
+
+def add_pending_subscriber(session: Session, *, subscriber: Subscriber, source: str, now: datetime
+                           ) -> Subscriber | None:
+    """A web sign-up: a new `pending` subscriber, or an unsubscribed or pending one asked again; None when the
+    address is active or suppressed (nothing to confirm, nothing to send)."""
+    current = find_subscriber(session, email=subscriber.email)
+    if current is not None and current.status not in (SubscriberStatus.pending, SubscriberStatus.unsubscribed):
+        return None
+    if current is None:
+        current = subscriber
+        current.created_at = now
+        session.add(current)
+    current.status, current.consent_source, current.updated_at = SubscriberStatus.pending, source[:200], now
+    session.flush()
+    return current
+
+
+def confirm_subscriber(session: Session, *, subscriber_id: int, now: datetime) -> bool:
+    """pending → active, recording when consent was given; True when it changed."""
+    result = session.exec(update(Subscriber).where(Subscriber.id == subscriber_id,
+                                                   Subscriber.status == SubscriberStatus.pending)
+                          .values(status=SubscriberStatus.active, consent_at=now, updated_at=now))
+    return bool(result.rowcount)
+
+
+def subscriber_delivery(session: Session, *, edition_key: str, subscriber_id: int) -> tuple[Edition, Delivery] | None:
+    query = (select(Edition, Delivery).join(Delivery, Delivery.edition_id == Edition.id)
+             .where(Edition.key == edition_key, Delivery.subscriber_id == subscriber_id))
+    return session.exec(query).first()
+
+
+def delivery_links(session: Session, *, delivery_id: int, subscriber_id: int) -> dict[int, str]:
+    """article id → URL of every article a delivery to this subscriber carried (leads and "also covered by")."""
+    owner = session.exec(select(Delivery.subscriber_id).where(Delivery.id == delivery_id)).first()
+    if owner != subscriber_id:
+        return {}
+    items = delivery_items(session, delivery_ids=[delivery_id]).get(delivery_id, [])
+    ids = {i.article_id for i in items} | {a for i in items for a in i.why.get("also", [])}
+    return {a.id: a.url for a in articles_by_id(session, ids=ids).values()}
+
+
+def delivery_by_message_id(session: Session, *, message_id: str) -> Delivery | None:
+    return session.exec(select(Delivery).where(Delivery.message_id == message_id)).first()
+
+
+def delivery_by_id(session: Session, *, delivery_id: int) -> Delivery | None:
+    return session.get(Delivery, delivery_id)
+
+
+def record_bounce(session: Session, *, delivery_id: int, smtp_code: int | None, smtp_reply: str, error: str,
+                  now: datetime) -> bool:
+    """sent | unknown → bounced, from a bounce report; False when the delivery was not in one of those."""
+    result = session.exec(update(Delivery).where(Delivery.id == delivery_id, Delivery.status.in_(
+        [DeliveryStatus.sent, DeliveryStatus.unknown])).values(
+        status=DeliveryStatus.bounced, smtp_code=smtp_code, smtp_reply=smtp_reply[:500], error=error[:500],
+        updated_at=now))
+    return bool(result.rowcount)
+
+
+def recent_outcomes(session: Session, *, subscriber_id: int, limit: int = 20) -> list[tuple[str, str | None]]:
+    """(status, SMTP reply) of the subscriber's latest deliveries that went out or bounced, newest first."""
+    query = (select(Delivery.status, Delivery.smtp_reply)
+             .where(Delivery.subscriber_id == subscriber_id, Delivery.status.in_(
+                 [DeliveryStatus.sent, DeliveryStatus.unknown, DeliveryStatus.bounced]))
+             .order_by(Delivery.id.desc()).limit(limit))
+    return [(str(st), reply) for st, reply in session.exec(query)]

@@ -4,7 +4,8 @@ Every DigestError becomes one line on stderr and exit 1; usage errors exit 2; `s
 delivery ended other than sent or skipped.
 """
 
-from digest.cli import content, delivery, people  # noqa: F401  (each module registers its commands)
+from digest.cli import bounces, content, delivery, feeds, people, web  # noqa: F401  (each module registers its commands)
+from digest.cli import stories  # noqa: F401  (registers `digest stories`)
 from digest.cli.base import app
 
 __all__ = ["app", "main"]

@@ -11,11 +11,10 @@ from typing import Annotated, Optional
 import typer
 
 from digest.cli.base import app, configure_logging, emit_json, engine_for, now_utc, parse_day
-from digest.pipeline import Progress
 
 
-class LogProgress(Progress):
-    """Plain lines on stderr when not attached to a terminal."""
+class LogProgress:
+    """Plain lines on stderr when not attached to a terminal (duck-types `pipeline.Progress`)."""
 
     def start(self, key: str, total: int) -> None:
         self.key, self.total, self.done, self.step = key, total, 0, max(1, total // 10)
@@ -26,8 +25,11 @@ class LogProgress(Progress):
         if before // self.step != self.done // self.step:
             typer.echo(f"{self.key}: {self.done}/{self.total}", err=True)
 
+    def finish(self) -> None:
+        pass
 
-class RichProgress(Progress):
+
+class RichProgress:
     def start(self, key: str, total: int) -> None:
         from rich.progress import Progress as Bar
 
@@ -42,7 +44,7 @@ class RichProgress(Progress):
         self.bar.stop()
 
 
-def make_progress() -> Progress:
+def make_progress():
     return RichProgress() if sys.stderr.isatty() else LogProgress()
 
 
@@ -69,11 +71,13 @@ def stop_on_signals():
 
 
 def _emails(values: list[str] | None) -> list[str]:
-    from digest.ingest.subscribers import normalize_email
+    if not values:
+        return []
     from digest.errors import InputError
+    from digest.ingest.subscribers import normalize_email
 
     try:
-        return [normalize_email(v) for v in values or []]
+        return [normalize_email(v) for v in values]
     except ValueError as exc:
         raise InputError(f"--subscriber: {exc}") from None
 

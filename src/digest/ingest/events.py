@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,15 +24,21 @@ class EventRow:
 
 
 def load_events(path: Path) -> list[EventRow]:
-    rows, errors = [], []
-    for line, row in read_rows(path):
+    return parse_events(read_rows(path), str(path))
+
+
+def parse_events(rows: Iterable[tuple[int, Mapping]], where: str) -> list[EventRow]:
+    """Validated events from (line, row) pairs (a file, or the body of `POST /events`); InputError names
+    every bad line."""
+    events, errors = [], []
+    for line, row in rows:
         try:
-            rows.append(_event(line, row))
+            events.append(_event(line, row))
         except ValueError as exc:
-            errors.append(f"{path}:{line}: {exc}")
+            errors.append(f"{where}:{line}: {exc}")
     if errors:
         raise InputError(rejected_message(errors))
-    return rows
+    return events
 
 
 def _event(line: int, row) -> EventRow:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from digest.errors import InputError
-from digest.ingest.normalize import (canonical_url, clean_body, clean_text, content_hash, derive_summary,
-                                     parse_time, split_list)
+from digest.ingest.article import FIELDS as ARTICLE_FIELDS
+from digest.ingest.article import ArticleDraft, build_article
 from digest.models import Article
 
-ARTICLE_FIELDS = ("title", "url", "guid", "summary", "body", "source", "author", "location", "country", "topics",
-                  "image_url", "published", "updated")
 Row = tuple[int, Mapping[str, object]]  # (line number, values)
 
 
@@ -41,66 +38,78 @@ def read_rows(path: Path, fmt: str = "auto") -> Iterator[Row]:
     """Rows of a CSV (header row), JSON (a list of objects) or JSON Lines file, with 1-based line numbers."""
     try:
         fmt = detect_format(path, fmt)
-        if fmt == "csv":
-            yield from _csv_rows(path)
-        elif fmt == "jsonl":
-            yield from _jsonl_rows(path)
-        elif fmt == "json":
-            yield from _json_rows(path)
-        else:
-            raise InputError(f"{path}: unknown format {fmt!r} (use csv, json or jsonl)")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    yield from rows_from_bytes(str(path), data, fmt, tab=path.suffix.lower() == ".tsv")
 
 
-def _csv_rows(path: Path) -> Iterator[Row]:
-    csv.field_size_limit(16 * 1024 * 1024)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-        if not reader.fieldnames:
-            raise InputError(f"{path}:1: no header row")
-        try:
-            for row in reader:
-                if None in row:
-                    raise InputError(f"{path}:{reader.line_num}: more values than header columns")
-                if any(v not in (None, "") for v in row.values()):
-                    yield reader.line_num, row
-        except csv.Error as exc:
-            raise InputError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
-
-
-def _jsonl_rows(path: Path) -> Iterator[Row]:
-    with open(path, encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, 1):
-            if line.strip():
-                yield number, _json_object(path, number, line)
-
-
-def _json_rows(path: Path) -> Iterator[Row]:
+def rows_from_bytes(name: str, data: bytes, fmt: str, *, tab: bool = False) -> Iterator[Row]:
+    """Rows of CSV, JSON or JSON Lines bytes (UTF-8) from a source called `name` in messages."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if fmt == "csv":
+        yield from _csv_rows(name, text, "\t" if tab else ",")
+    elif fmt == "jsonl":
+        yield from _jsonl_rows(name, text)
+    elif fmt == "json":
+        yield from _json_rows(name, text)
+    else:
+        raise InputError(f"{name}: unknown format {fmt!r} (use csv, json or jsonl)")
+
+
+def _csv_rows(name: str, text: str, delimiter: str) -> Iterator[Row]:
+    csv.field_size_limit(16 * 1024 * 1024)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        if not reader.fieldnames:
+            raise InputError(f"{name}:1: no header row")
+        for row in reader:
+            if None in row:
+                raise InputError(f"{name}:{reader.line_num}: more values than header columns")
+            if any(v not in (None, "") for v in row.values()):
+                yield reader.line_num, row
+    except csv.Error as exc:
+        raise InputError(f"{name}:{reader.line_num}: malformed CSV: {exc}") from None
+
+
+def _jsonl_rows(name: str, text: str) -> Iterator[Row]:
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            yield number, _json_object(name, number, line)
+
+
+def _json_rows(name: str, text: str) -> Iterator[Row]:
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+        raise InputError(f"{name}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputError(f"{name}: JSON nested too deeply") from None
     items = data.get("items", data.get("articles")) if isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise InputError(f"{path}: expected a list of objects (or an object with an 'items' list)")
+        raise InputError(f"{name}: expected a list of objects (or an object with an 'items' list)")
     for index, item in enumerate(items, 1):
         if not isinstance(item, dict):
-            raise InputError(f"{path}: item {index}: expected an object")
+            raise InputError(f"{name}: item {index}: expected an object")
         yield index, item
 
 
-def _json_object(path: Path, number: int, line: str) -> Mapping[str, object]:
+def _json_object(name: str, number: int, line: str) -> Mapping[str, object]:
     try:
         value = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
+        raise InputError(f"{name}:{number}: invalid JSON: {exc.msg}") from None
+    except RecursionError:
+        raise InputError(f"{name}:{number}: JSON nested too deeply") from None
     if not isinstance(value, dict):
-        raise InputError(f"{path}:{number}: expected a JSON object")
+        raise InputError(f"{name}:{number}: expected a JSON object")
     return value
 
 
@@ -120,65 +129,51 @@ def parse_map(spec: str | None) -> dict[str, str]:
 def article_from_row(row: Mapping[str, object], mapping: Mapping[str, str], *, default_tz: tzinfo = timezone.utc,
                      now: datetime) -> Article:
     """One article from one row, or ValueError saying which field is wrong."""
-    def get(field: str) -> object:
-        value = row.get(mapping.get(field, field))
-        return None if value == "" else value
-
-    url = canonical_url(str(get("url") or ""))
-    body = clean_body(get("body"))
-    title = clean_text(get("title")) or _title_from_url(url)
-    if not title:
-        raise ValueError("title: missing")
-    published = _time_field(get("published"), "published", default_tz) or now
-    fields = {
-        "url": url, "guid": str(get("guid") or url), "title": title,
-        "summary": clean_text(get("summary")) or derive_summary(body), "body": body,
-        "source": clean_text(get("source")) or urlsplit(url).hostname.removeprefix("www."),
-        "author": clean_text(get("author")) or None, "location": clean_text(get("location")) or None,
-        "country": clean_text(get("country")) or None, "topics": split_list(get("topics")),
-        "image_url": _image(get("image_url")), "published_at": published,
-    }
-    updated = _time_field(get("updated"), "updated", default_tz)
-    return Article(**fields, updated_at=updated or published, content_hash=content_hash(fields))
+    return draft_from_row(row, mapping, default_tz=default_tz, now=now).to_article()
 
 
-def _title_from_url(url: str) -> str:
-    """A stand-in headline from the URL's last path segment, for exports that left the title empty."""
-    slug = urlsplit(url).path.rstrip("/").rpartition("/")[2].rsplit(".", 1)[0]
-    words = [w for w in re.split(r"[-_+]+", slug) if w and not w.isdigit()]
-    return " ".join(words).capitalize() if len(words) >= 2 else ""
+def draft_from_row(row: Mapping[str, object], mapping: Mapping[str, str], *, default_tz: tzinfo,
+                   now: datetime) -> ArticleDraft:
+    values = {field: _scalar(row.get(mapping.get(field, field))) for field in ARTICLE_FIELDS}
+    return build_article(values, default_tz=default_tz, now=now)
 
 
-def _time_field(value: object, name: str, tz: tzinfo) -> datetime | None:
-    if value is None:
+def _scalar(value: object) -> object:
+    """JSON rows may hold anything: lists stay lists (topics), other structures become absent."""
+    if isinstance(value, dict):
         return None
-    try:
-        return parse_time(value, tz)
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
-
-
-def _image(value: object) -> str | None:
-    if not value:
-        return None
-    try:
-        return canonical_url(str(value))
-    except ValueError:
-        return None
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, (str, int, float))]
+    return value
 
 
 def load_articles(path: Path, *, fmt: str = "auto", mapping: Mapping[str, str] | None = None,
                   default_tz: tzinfo = timezone.utc, now: datetime) -> list[Article]:
     """Every article of a file, or InputError listing the rejected rows; nothing is stored on error."""
+    drafts = articles_from_rows(str(path), read_rows(path, fmt), mapping or {}, default_tz=default_tz, now=now)
+    return [d.to_article() for d in drafts]
+
+
+def articles_from_rows(name: str, rows: Iterable[Row], mapping: Mapping[str, str], *, default_tz: tzinfo,
+                       now: datetime) -> list[ArticleDraft]:
+    """All the rows' articles, or InputError naming every bad row: a tabular export is taken whole or not at all."""
     articles, errors = [], []
-    for line, row in read_rows(path, fmt):
+    for line, row in rows:
         try:
-            articles.append(article_from_row(row, mapping or {}, default_tz=default_tz, now=now))
+            articles.append(draft_from_row(row, mapping, default_tz=default_tz, now=now))
         except ValueError as exc:
-            errors.append(f"{path}:{line}: {exc}")
+            errors.append(f"{name}:{line}: {exc}")
     if errors:
-        raise InputError(rejected_message(errors))
+        raise RowsRejected(rejected_message(errors), count=len(errors))
     return articles
+
+
+class RowsRejected(InputError):
+    """A tabular export with bad rows: nothing of it is stored. `count` is how many rows were bad."""
+
+    def __init__(self, message: str, *, count: int) -> None:
+        super().__init__(message)
+        self.count = count
 
 
 def rejected_message(errors: list[str]) -> str:

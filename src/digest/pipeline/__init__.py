@@ -18,9 +18,10 @@ from digest import render, store
 from digest.config import Settings
 from digest.lock import exclusive
 from digest.models import EditionStatus
-from digest.pipeline.compose import Composer, batch_context, entries_from_items, entries_from_selection
-from digest.pipeline.deliver import Clock, EditionReport, EditionSender, Progress, log_transition
-from digest.pipeline.plan import EditionPlan, due_pages, edition_plans, edition_ranking, plan_edition, select_subscriber
+from digest.pipeline.compose import Composer, batch_context, entries_from_selection
+from digest.pipeline.deliver import Clock, EditionReport, EditionSender, Progress, hold_reason, log_transition
+from digest.pipeline.plan import (EditionPlan, Selector, due_pages, edition_plans, edition_ranking, plan_edition,
+                                  select_subscriber)
 from digest.select import variant_key
 from digest.send import Mailer
 
@@ -162,21 +163,22 @@ def _dry_run_plan(session, settings: Settings, plan: EditionPlan, *, clock: Cloc
 
     if edition_id:
         pending = store.pending_deliveries(session, edition_id=edition_id, include_deferred=True)
-        items, subs, articles = batch_context(session, pending)
+        entries, subs = batch_context(session, pending, known=composer.variants)
         for d in pending:
             sub = subs[d.subscriber_id]
             if emails and sub.email not in emails:
                 continue
-            if sub.status != "active":
-                emit(d.id, sub, "", [], f"subscriber is {sub.status}")
+            if reason := hold_reason(sub, plan.day):
+                emit(d.id, sub, "", [], reason)
             else:
-                emit(d.id, sub, d.variant_key or "", entries_from_items(items[d.id], articles))
+                emit(d.id, sub, d.variant_key or "", entries.get(d.variant_key, ()))
     ranking = edition_ranking(session, settings, plan)
+    selector = Selector(settings, ranking)
     for subs in due_pages(session, plan, emails):
         done = store.planned_subscriber_ids(session, edition_id=edition_id, subscriber_ids=[s.id for s in subs]) \
             if edition_id else set()
         for sub, selection in select_subscriber(session, settings, ranking, [s for s in subs if s.id not in done],
-                                                edition_id):
+                                                edition_id, selector):
             emit(0, sub, variant_key(sub.format, selection.picks), entries_from_selection(selection),
                  selection.skip_reason)
     report.counts = {k: v for k, v in counts.items() if v}

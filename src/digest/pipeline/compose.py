@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import html as html_lib
+import re
+from collections.abc import Container, Mapping, Sequence
 from datetime import datetime
 
 from digest import store
 from digest.config import Settings
 from digest.errors import ConfigError
-from digest.message import build_message, make_message_id
+from digest.message import build_message, dkim_key, make_message_id, sign
 from digest.models import ArticleRecord, DeliveryItem, SubscriberRecord
 from digest.pipeline.plan import EditionPlan
 from digest.render import Entry, Personal, RenderedVariant, Renderer, build_content, personalize
@@ -27,10 +29,13 @@ class Composer:
         self.plan = plan
         self.renderer = renderer or Renderer(settings)
         self.variants: dict[str, RenderedVariant] = {}
+        self._last_links: tuple[int | None, dict[str, str]] = (None, {})
+        self.dkim_key = dkim_key(settings) if settings.dkim.enabled else None
+        self.article_urls: dict[str, dict[str, int]] = {}  # per variant: article URL → id, for click tracking
 
     def compose(self, *, delivery_id: int, sub: SubscriberRecord, vkey: str, entries: Sequence[Entry],
                 now: datetime) -> OutgoingMessage:
-        subject, text, html = self.parts(sub=sub, vkey=vkey, entries=entries)
+        subject, text, html = self.parts(sub=sub, vkey=vkey, entries=entries, delivery_id=delivery_id)
         links = self.links(sub.id)
         domain = self.settings.sender_domain
         message_id = make_message_id(domain, f"{self.plan.key}.{delivery_id}")
@@ -38,37 +43,76 @@ class Composer:
                              text=text, html=html, unsubscribe_url=links["unsubscribe_url"],
                              unsubscribe_token=links["unsubscribe_url"].rsplit("/", 1)[1], message_id=message_id,
                              date=now)
+        data = sign(data, self.settings, key=self.dkim_key)
         bounce = make_token(self.settings.secret_key, "bounce", delivery_id, self.settings.sender.list_id)
         return OutgoingMessage(f"bounces+{bounce}@{domain}", sub.email, message_id, data)
 
-    def parts(self, *, sub: SubscriberRecord, vkey: str, entries: Sequence[Entry]) -> tuple[str, str, str | None]:
-        """(subject, text, html) for one subscriber; the variant is rendered on first use only."""
+    def parts(self, *, sub: SubscriberRecord, vkey: str, entries: Sequence[Entry], delivery_id: int | None = None
+              ) -> tuple[str, str, str | None]:
+        """(subject, text, html) for one subscriber; the variant is rendered on first use only.
+
+        With `[web] click_tracking` and a delivery, item links go through /c/ (see `track_clicks`).
+        """
         variant = self.variants.get(vkey)
         if variant is None:
             content = build_content(key=vkey, fmt=sub.format, edition_key=self.plan.key, period=self.plan.period,
                                     cutoff=self.plan.cutoff, entries=entries, tz=self.settings.tz, day=self.plan.day)
             variant = self.variants[vkey] = self.renderer.render_variant(content)
+            self.article_urls[vkey] = {a.url: a.id for _, lead, also in entries for a in (lead, *also)}
         text, html = personalize(variant, Personal(name=sub.name, **self.links(sub.id)))
+        if self.settings.web.click_tracking and delivery_id is not None:
+            text, html = track_clicks(text, html, self.click_targets(sub.id, delivery_id, self.article_urls[vkey]))
         return variant.subject, text, html
 
+    def click_targets(self, subscriber_id: int, delivery_id: int, articles: Mapping[str, int]) -> dict[str, str]:
+        """article URL → its /c/ URL; the token names the delivery and the article, never the URL."""
+        key, list_id, base = self.settings.secret_key, self.settings.sender.list_id, self.settings.sender.base_url
+        return {url: f"{base.rstrip('/')}/c/{make_token(key, 'click', subscriber_id, list_id, f'{delivery_id}:{aid}')}"
+                for url, aid in articles.items()}
+
     def links(self, subscriber_id: int) -> dict[str, str]:
+        """The subscriber's signed links (the last subscriber's are kept: compose asks twice)."""
+        if self._last_links[0] == subscriber_id:
+            return self._last_links[1]
         key, list_id, base = self.settings.secret_key, self.settings.sender.list_id, self.settings.sender.base_url
         slug = self.plan.key.replace(":", "-")
-        return {
+        links = {
             "unsubscribe_url": f"{base.rstrip('/')}/u/{make_token(key, 'unsubscribe', subscriber_id, list_id)}",
             "preferences_url": f"{base.rstrip('/')}/p/{make_token(key, 'preferences', subscriber_id, list_id)}",
             "archive_url": f"{base.rstrip('/')}/archive/{slug}/"
                            f"{make_token(key, 'archive', subscriber_id, list_id, slug)}",
         }
+        self._last_links = (subscriber_id, links)
+        return links
 
 
-def batch_context(session, deliveries) -> tuple[dict, dict, dict]:
-    """Items, subscribers and articles (leads and "also covered by") for a batch of delivery rows."""
-    items = store.delivery_items(session, delivery_ids=[d.id for d in deliveries])
-    subs = store.subscribers_by_id(session, ids=[d.subscriber_id for d in deliveries])
+HREF = re.compile(r"""href=(["'])(.*?)\1""")
+TEXT_LINK = re.compile(r"(?m)(?<=: )(\S+)$")  # "Read: URL", "Also covered by X: URL" in the text part
+
+
+def track_clicks(text: str, html: str | None, targets: Mapping[str, str]) -> tuple[str, str | None]:
+    """The item links replaced by their tracking URLs: exact matches only, every other link untouched."""
+    def href(match: re.Match) -> str:
+        url = targets.get(html_lib.unescape(match[2]))
+        return f'href="{html_lib.escape(url)}"' if url else match[0]
+
+    text = TEXT_LINK.sub(lambda m: targets.get(m[1], m[1]), text)
+    return text, (HREF.sub(href, html) if html is not None else None)
+
+
+def batch_context(session, deliveries, known: Container[str] = ()) -> tuple[dict[str, list[Entry]], dict]:
+    """What a batch needs: the entries of each variant not rendered yet (from one delivery carrying it,
+    since all deliveries of a variant carry the same items), and the subscribers."""
+    representative = {}
+    for d in deliveries:
+        if d.variant_key not in known:
+            representative.setdefault(d.variant_key, d.id)
+    items = store.delivery_items(session, delivery_ids=list(representative.values()))
     wanted = {i.article_id for rows in items.values() for i in rows}
     wanted |= {a for rows in items.values() for i in rows for a in i.why.get("also", [])}
-    return items, subs, store.articles_by_id(session, ids=wanted)
+    articles = store.articles_by_id(session, ids=wanted)
+    entries = {vkey: entries_from_items(items.get(did, []), articles) for vkey, did in representative.items()}
+    return entries, store.subscribers_by_id(session, ids=[d.subscriber_id for d in deliveries])
 
 
 def entries_from_items(items: Sequence[DeliveryItem], articles: Mapping[int, ArticleRecord]) -> list[Entry]:
@@ -77,4 +121,4 @@ def entries_from_items(items: Sequence[DeliveryItem], articles: Mapping[int, Art
 
 
 def entries_from_selection(selection: Selection) -> list[Entry]:
-    return [(p.section, p.entry.story.lead, list(p.entry.story.articles[1:4])) for p in selection.picks]
+    return [(p.section, p.entry.story.lead, list(p.entry.story.also)) for p in selection.picks]

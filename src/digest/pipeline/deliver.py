@@ -12,15 +12,16 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.engine import Engine
 
 from digest import render, store
 from digest.config import Settings
 from digest.errors import SendAborted
-from digest.models import DeliveryStatus, EditionStatus
-from digest.pipeline.compose import Composer, batch_context, entries_from_items
+from digest.models import DeliveryStatus, EditionStatus, SubscriberRecord
+from digest.pipeline.bounces import suppress_bounced
+from digest.pipeline.compose import Composer, batch_context
 from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, next_attempt_at
 
 Clock = Callable[[], datetime]
@@ -34,6 +35,15 @@ def log_transition(edition: str, delivery_id: int, email: str, status: str, **fi
         extra = {"edition": edition, "delivery_id": delivery_id, "email": email, "status": status, **fields}
         detail = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
         log.info("%s %s %s %s", edition, email, status, detail, extra={"fields": extra})
+
+
+def hold_reason(sub: SubscriberRecord, day: date) -> str | None:
+    """Why this edition must not go to `sub` now (status and pause, re-checked at send time), or None."""
+    if sub.status != "active":
+        return f"subscriber is {sub.status}"
+    if sub.paused_until is not None and day < sub.paused_until:
+        return f"subscriber paused until {sub.paused_until.isoformat()}"
+    return None
 
 
 @dataclass
@@ -120,17 +130,17 @@ class EditionSender:
                                               retry_deferred=retry_deferred, subscriber_ids=subscriber_ids)
             if not batch:
                 return None
-            items, subs, articles = batch_context(session, batch)
+            entries, subs = batch_context(session, batch, known=self.composer.variants)
             jobs = []
             for d in batch:
                 sub = subs[d.subscriber_id]
-                if sub.status != "active":
+                if reason := hold_reason(sub, self.composer.plan.day):
                     store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.skipped, now=now,
-                                         error=f"subscriber is {sub.status} at send time")
-                    log_transition(self.report.key, d.id, sub.email, "skipped", reason=f"subscriber is {sub.status}")
+                                         error=f"{reason} at send time")
+                    log_transition(self.report.key, d.id, sub.email, "skipped", reason=reason)
                     continue
                 msg = self.composer.compose(delivery_id=d.id, sub=sub, vkey=d.variant_key or "",
-                                            entries=entries_from_items(items[d.id], articles), now=now)
+                                            entries=entries.get(d.variant_key, ()), now=now)
                 jobs.append((d.id, msg))
             claimed = store.claim(session, message_ids={i: m.message_id for i, m in jobs}, now=now)
             store.mark_edition(session, edition_id=self.edition_id, status=EditionStatus.sending, now=now)
@@ -151,6 +161,7 @@ class EditionSender:
             stop = stop or self._should_stop(verdict)
         with store.session_scope(self.engine) as session:
             store.record_outcomes(session, outcomes=outcomes, now=now)
+            suppress_bounced(session, [o["id"] for o in outcomes if o["status"] == "bounced"], now)
         self.progress.advance(len(jobs))
         if stop:
             self.report.stopped = stop

@@ -11,10 +11,11 @@ from sqlalchemy.engine import Engine
 
 from digest import store
 from digest.config import Settings, parse_hhmm
-from digest.models import WEEKDAYS, DeliveryItem, DeliveryStatus, SubscriberRecord
-from digest.ranking import Ranking, RankParams, rank
-from digest.select import Selection, select_for, variant_key
-from digest.stories import group_stories
+from digest.models import WEEKDAYS, DeliveryStatus, SubscriberRecord
+from digest.ranking import (Ranking, RankParams, Signals, age_at_end, decay_factors, median_curve,
+                            rank)
+from digest.select import Diversity, Selection, select_for, variant_key
+from digest.stories import Story, StoryParams, group_stories
 
 
 @dataclass(frozen=True)
@@ -56,26 +57,71 @@ def rank_params(settings: Settings, plan: EditionPlan) -> RankParams:
 
 def edition_ranking(session, settings: Settings, plan: EditionPlan) -> Ranking:
     articles = store.candidate_articles(session, start=plan.window_start, end=plan.cutoff)
-    lookback = max(plan.cutoff - plan.window_start,
-                   timedelta(hours=settings.selection.trending_window_hours + settings.selection.trending_baseline_hours))
-    events = store.engagement_for(session, article_ids=[a.id for a in articles], start=plan.cutoff - lookback,
-                                  end=plan.cutoff)
-    return rank(group_stories(articles), events, now=plan.cutoff, params=rank_params(settings, plan))
+    params = rank_params(settings, plan)
+    return rank(edition_stories(session, settings, articles), edition_signals(session, plan, params), now=plan.cutoff,
+                params=params)
+
+
+def edition_signals(session, plan: EditionPlan, params: RankParams) -> Signals:
+    """Engagement of the edition's candidates, aggregated by the database as of the edition's cutoff."""
+    w, b, now = timedelta(hours=params.trending_window_hours), timedelta(hours=params.baseline_hours), plan.cutoff
+    factors = decay_factors(min(plan.window_start, now - w - b), now, params.half_life_hours)
+    rows = store.engagement_signals(session, start=plan.window_start, now=now, factors=factors,
+                                    weights=dict(params.weights), recent_since=now - w, baseline_since=now - w - b)
+    refs = store.reference_views(session, published_before=now - 2 * w - b, published_after=plan.window_start,
+                                 now=now)
+    ages = {i: (now - published).total_seconds() / 3600 for i, (published, _) in refs.items()}
+    ref_views = {i: [(age_at_end(published, hour), c) for hour, c in views] for i, (published, views) in refs.items()}
+    return Signals(engagement={a: e for a, e, _, _ in rows}, recent={a: r for a, _, r, _ in rows if r},
+                   baseline={a: x for a, _, _, x in rows if x}, curve=median_curve(ref_views, ages, params))
 
 
 def select_subscriber(session, settings: Settings, ranking: Ranking, subs: Sequence[SubscriberRecord],
-                      edition_id: int | None) -> Iterator[tuple[SubscriberRecord, Selection]]:
+                      edition_id: int | None, selector: Selector | None = None
+                      ) -> Iterator[tuple[SubscriberRecord, Selection]]:
+    if not subs:
+        return
+    selector = selector or Selector(settings, ranking)
     carried = store.carried_articles(session, subscriber_ids=[s.id for s in subs], exclude_edition=edition_id)
     for sub in subs:
         sent_articles, sent_stories = carried.get(sub.id, (set(), set()))
-        yield sub, select_for(sub, ranking, sent_articles=sent_articles, sent_stories=sent_stories,
-                              trending_items=settings.selection.trending_items)
+        yield sub, selector.select(sub, sent_articles, sent_stories)
 
 
-def delivery_items(selection: Selection) -> list[DeliveryItem]:
-    return [DeliveryItem(article_id=p.entry.story.lead.id, story_key=p.entry.story.key, section=p.section,
-                         position=i, score=p.entry.score,
-                         why={**p.entry.why(), "filters": p.reason, "also": [a.id for a in p.entry.story.articles[1:4]]})
+class Selector:
+    """Selection per subscriber, computed once per distinct (preferences, history within this edition's
+    candidates): readers with the same topics, countries and caps who were sent the same of these stories
+    get the same digest, so 100,000 readers cost a few hundred selections, not 100,000."""
+
+    def __init__(self, settings: Settings, ranking: Ranking) -> None:
+        self.settings, self.ranking = settings, ranking
+        self.articles = frozenset(a.id for e in ranking.top for a in e.story.articles)
+        self.stories = frozenset(e.story.key for e in ranking.top)
+        self.cache: dict[tuple, Selection] = {}
+        self.items: dict[int, list[dict]] = {}
+
+    def select(self, sub: SubscriberRecord, sent_articles: set[int], sent_stories: set[str]) -> Selection:
+        key = (sub.topics, sub.countries, sub.max_items, sub.format, sub.frequency,
+               self.articles.intersection(sent_articles), self.stories.intersection(sent_stories))
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache[key] = select_for(sub, self.ranking, sent_articles=sent_articles,
+                                                 sent_stories=sent_stories,
+                                                 trending_items=self.settings.selection.trending_items,
+                                                 diversity=diversity(self.settings))
+        return found
+
+    def delivery_items(self, selection: Selection) -> list[dict]:
+        found = self.items.get(id(selection))
+        if found is None:
+            found = self.items[id(selection)] = delivery_items(selection)
+        return found
+
+
+def delivery_items(selection: Selection) -> list[dict]:
+    return [{"article_id": p.entry.story.lead.id, "story_key": p.entry.story.key, "section": p.section,
+             "position": i, "score": p.entry.score,
+             "why": p.why()}
             for i, p in enumerate(selection.picks)]
 
 
@@ -83,7 +129,7 @@ def due_pages(session, plan: EditionPlan, emails: Sequence[str], page: int = 100
     after = 0
     weekday = WEEKDAYS[plan.day.weekday()]
     while subs := store.due_subscribers(session, period=plan.period, weekday=weekday, emails=emails,
-                                        after_id=after, limit=page, slot=plan.slot):
+                                        after_id=after, limit=page, slot=plan.slot, day=plan.day):
         yield subs
         after = subs[-1].id
 
@@ -102,7 +148,7 @@ def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: 
         edition_id = edition.id
         if deadline is not None:
             store.extend_deadline(session, edition_id=edition_id, deadline=deadline)
-    ranking = None  # ranked only if someone is still to plan: repeated daemon ticks stay cheap
+    ranking = selector = None  # ranked only if someone is still to plan: repeated daemon ticks stay cheap
     planned = 0
     with store.session_scope(engine) as session:
         for subs in due_pages(session, plan, emails):
@@ -110,10 +156,12 @@ def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: 
             fresh = [s for s in subs if s.id not in done]
             if fresh and ranking is None:
                 ranking = edition_ranking(session, settings, plan)
+                store.save_story_assignments(session, assignments=story_assignments(ranking), now=now)
+                selector = Selector(settings, ranking)
             rows = [(sub.id, DeliveryStatus.skipped if selection.skip_reason else DeliveryStatus.queued,
                      None if selection.skip_reason else variant_key(sub.format, selection.picks),
-                     selection.skip_reason, delivery_items(selection))
-                    for sub, selection in select_subscriber(session, settings, ranking, fresh, edition_id)]
+                     selection.skip_reason, selector.delivery_items(selection))
+                    for sub, selection in select_subscriber(session, settings, ranking, fresh, edition_id, selector)]
             planned += store.add_deliveries(session, edition_id=edition_id, planned=rows, now=now)
             session.commit()
     return edition_id, planned
@@ -121,3 +169,22 @@ def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: 
 
 def _any_due(session, plan: EditionPlan, emails: Sequence[str]) -> bool:
     return next(due_pages(session, plan, emails, page=1), None) is not None
+
+
+# ── stories ─────────────────────────────────────────────────────────────────────────────────────────
+
+def edition_stories(session, settings: Settings, articles) -> list[Story]:
+    """The candidates grouped into stories, keeping the keys stored for their articles (read only)."""
+    sel = settings.selection
+    previous = store.story_assignments(session, article_ids=[a.id for a in articles])
+    return group_stories(articles, previous,
+                         params=StoryParams(threshold=sel.story_threshold, window_hours=sel.story_window_hours))
+
+
+def story_assignments(ranking: Ranking) -> dict[int, str]:
+    """article id → story key for every article of the ranking: what `plan_edition` stores."""
+    return {a.id: entry.story.key for entry in ranking.top for a in entry.story.articles}
+
+
+def diversity(settings: Settings) -> Diversity:
+    return Diversity(mmr_lambda=settings.selection.mmr_lambda, topic_cap=settings.selection.topic_cap)

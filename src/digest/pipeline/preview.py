@@ -43,8 +43,8 @@ class PreviewResult:
         return {
             "edition": self.edition, "subscriber": self.subscriber.email, "subject": self.subject,
             "items": [{"section": p.section, "title": p.entry.story.lead.title, "url": p.entry.story.lead.url,
-                       "source": p.entry.story.lead.source, "story": p.entry.story.key, "why": {
-                           **p.entry.why(), "filters": p.reason}} for p in self.selection.picks],
+                       "source": p.entry.story.lead.source, "story": p.entry.story.key, "why": p.why()}
+                      for p in self.selection.picks],
         }
 
 

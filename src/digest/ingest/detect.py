@@ -1,0 +1,62 @@
+"""Which parser a source needs, from its first bytes (then its name and Content-Type as hints)."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+FORMATS = ("auto", "rss", "atom", "csv", "jsonl", "json", "html", "text")
+FEED_TAGS = (b"<rss", b"<rdf:rdf", b"<feed", b"<channel")
+HTML_TAGS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<article", b"<div", b"<p>", b"<title")
+SUFFIXES = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".txt": "text",
+            ".html": "html", ".htm": "html", ".rss": "rss", ".atom": "atom", ".xml": "rss"}
+HEADER_CELL = re.compile(r"^[A-Za-z_][\w.-]{0,63}$")
+KNOWN_COLUMNS = {"title", "url", "link", "guid", "id", "summary", "body", "text", "source", "author", "published",
+                 "date", "updated", "topics", "country", "kind", "count", "at", "email"}
+
+
+def detect_format(head: bytes, *, name: str = "", content_type: str = "") -> str:
+    """rss (RSS or Atom: one parser reads both), csv, jsonl, json, html or text."""
+    text = _head_text(head)
+    lowered = text[:4096].lower().encode("utf-8", "ignore")
+    if text.startswith("<") or lowered.startswith(b"<?xml"):
+        if any(tag in lowered for tag in FEED_TAGS):
+            return "rss"
+        return "html" if any(tag in lowered for tag in HTML_TAGS) or "html" in content_type else "rss"
+    if text.startswith("["):
+        return "json"
+    if text.startswith("{"):
+        return _json_or_jsonl(text)
+    suffix = _suffix(name)
+    if suffix in ("csv", "jsonl", "json"):
+        return suffix
+    if any(kind in content_type for kind in ("csv", "tab-separated")):
+        return "csv"
+    first = text.split("\n", 1)[0].rstrip("\r")
+    return "csv" if "\n" in text and _csv_header(first) else "text"
+
+
+def _csv_header(line: str) -> bool:
+    for delimiter in (",", "\t", ";"):
+        cells = [c.strip() for c in next(csv.reader([line], delimiter=delimiter), [])]
+        if len(cells) >= 2 and all(HEADER_CELL.match(c) for c in cells):
+            return len(cells) >= 3 or any(c.lower() in KNOWN_COLUMNS for c in cells)
+    return False
+
+
+def _head_text(head: bytes) -> str:
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return head.decode("utf-16", "replace").lstrip("\ufeff \t\r\n")
+    return head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+
+
+def _json_or_jsonl(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    complete = lines[:-1] if len(lines) > 1 else lines
+    return "jsonl" if len(lines) > 1 and all(line.lstrip().startswith("{") for line in complete) and \
+        all(line.rstrip().endswith("}") for line in complete) else "json"
+
+
+def _suffix(name: str) -> str:
+    lowered = name.lower().split("?", 1)[0]
+    return next((fmt for suffix, fmt in SUFFIXES.items() if lowered.endswith(suffix)), "")

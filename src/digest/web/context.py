@@ -1,0 +1,52 @@
+"""What every handler needs: settings, the store, the pages, the clock and (for sign-ups) a mailer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from digest.config import Settings
+from digest.send import Mailer
+from digest.tokens import make_token, read_token
+from digest.web.pages import Pages
+
+MAX_TOKEN = 200  # longer path segments are not ours: refused before any HMAC work
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    engine: Engine
+    pages: Pages
+    clock: Callable[[], datetime]
+    mailer: Mailer | None = None
+    owns_mailer: bool = False
+
+    def read(self, purpose: str, token: str) -> tuple[int, str]:
+        """(subscriber id, extra) of a genuine token for `purpose`; a 404 for anything else."""
+        found = None
+        if len(token) <= MAX_TOKEN:
+            found = read_token(self.settings.secret_key, purpose, token, self.settings.sender.list_id)
+        if found is None:
+            raise HTTPException(404)
+        return found
+
+    def token(self, purpose: str, subscriber_id: int, extra: str = "") -> str:
+        return make_token(self.settings.secret_key, purpose, subscriber_id, self.settings.sender.list_id, extra)
+
+    def get_mailer(self) -> Mailer:
+        if self.mailer is None:
+            from digest.send import SmtpMailer
+
+            self.mailer = SmtpMailer(self.settings.smtp, local_hostname=self.settings.sender_domain)
+            self.owns_mailer = True
+        return self.mailer
+
+
+def context(request: Request) -> WebContext:
+    return request.app.state.ctx

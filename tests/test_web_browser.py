@@ -1,0 +1,131 @@
+"""The unsubscribe and preference pages in a real browser: Playwright driving Debian's Chromium, with JavaScript
+off, against the app `digest serve` runs, served by uvicorn on a free loopback port."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+from datetime import date
+
+import pytest
+
+from digest import store
+from digest.send import RecordingMailer
+from digest.tokens import make_token
+from digest.web import create_app
+from tests.conftest import NOW
+from tests.factories import seed
+
+CHROMIUM = "/usr/bin/chromium"
+playwright_api = pytest.importorskip("playwright.sync_api",
+                                     reason="playwright is not installed (pip install -e '.[test]')")
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
+                                reason=f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
+
+
+class Served:
+    """uvicorn in a thread, on a socket bound to 127.0.0.1:0 before it starts (no port race)."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d" % self.socket.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        for _ in range(200):
+            if self.server.started:
+                return self
+            self.thread.join(0.05)
+        raise RuntimeError("uvicorn did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.socket.close()
+
+
+@pytest.fixture
+def served(engine, settings):
+    seed(engine, NOW, subscribers=2)  # articles (the topics and countries on offer) and two readers
+    with Served(create_app(settings, engine, mailer=RecordingMailer(), clock=lambda: NOW)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(java_script_enabled=False)  # the pages work without it
+    yield context.new_page()
+    context.close()
+
+
+def link(settings, engine, purpose: str, email: str = "reader1@example.com") -> str:
+    with store.read_session(engine) as session:
+        sub_id = store.find_subscriber(session, email=email).id
+    return f"/{purpose[0]}/{make_token(settings.secret_key, purpose, sub_id, settings.sender.list_id)}"
+
+
+def reader(engine, email: str = "reader1@example.com"):
+    with store.read_session(engine) as session:
+        return store.find_subscriber(session, email=email)
+
+
+def test_change_preferences_through_the_form(page, served, settings, engine):
+    page.goto(served.url + link(settings, engine, "preferences"))
+    assert page.get_by_role("heading", name="Your preferences").is_visible()
+    unlabelled = page.locator("input:not([type=hidden]), select").evaluate_all(
+        "els => els.filter(e => !e.labels || e.labels.length === 0).map(e => e.name)")
+    assert unlabelled == []  # every control has a <label> (screen readers, click targets)
+    page.get_by_label("Science").check()
+    page.get_by_label("Sport").check()
+    page.get_by_label("Japan").check()
+    page.get_by_label("Once a week, on").check()
+    page.get_by_label("Day of the week for the weekly digest").select_option("fri")
+    page.get_by_label("Send at").fill("18:30")
+    page.get_by_label("Time zone").select_option("Europe/Berlin")
+    page.get_by_label("Plain text").check()
+    page.get_by_label("Stories per email").fill("5")
+    page.get_by_label("Pause until").fill("2026-12-24")
+    page.get_by_role("button", name="Save preferences").focus()
+    page.keyboard.press("Enter")  # keyboard only
+    page.get_by_role("status").wait_for()
+    assert "Your preferences are saved" in page.get_by_role("status").inner_text()
+    sub = reader(engine)
+    assert (sub.topics, sub.countries, sub.frequency, sub.weekday, sub.send_at, sub.timezone, sub.format,
+            sub.max_items, sub.paused_until) == (["science", "sport"], ["Japan"], "weekly", "fri", "18:30",
+                                                 "Europe/Berlin", "text", 5, date(2026, 12, 24))
+    assert page.get_by_label("Science").is_checked() and page.get_by_label("Plain text").is_checked()
+    assert reader(engine, "reader2@example.com").topics == []
+
+
+def test_unsubscribe_through_the_button(page, served, settings, engine):
+    url = served.url + link(settings, engine, "unsubscribe")
+    page.goto(url)
+    assert reader(engine).status == "active"  # opening the page changed nothing
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.get_by_role("heading", name="You are unsubscribed").wait_for()
+    assert page.url == url  # answered in place: no redirect
+    assert reader(engine).status == "unsubscribed"
+    assert reader(engine, "reader2@example.com").status == "active"
+
+
+def test_unsubscribe_from_the_preference_page(page, served, settings, engine):
+    page.goto(served.url + link(settings, engine, "preferences", "reader2@example.com"))
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.get_by_role("heading", name="You are unsubscribed").wait_for()
+    assert re.search(r"/u/[^/]+$", page.url)
+    assert reader(engine, "reader2@example.com").status == "unsubscribed"
