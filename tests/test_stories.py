@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -23,7 +24,8 @@ from digest.pipeline.plan import edition_plans, plan_edition
 from digest.ranking import Ranking, StoryScore
 from digest.select import Diversity, select_for
 from digest.send import RecordingMailer
-from digest.stories import Story, StoryParams, group_stories, representative_first
+from digest.stories import (Story, StoryParams, article_terms, group_stories, representative_first, similar_pairs,
+                            tf_idf)
 from tests.conftest import ROOT, SHARED
 from tests.factories import article, record, sub_record, subscriber
 
@@ -78,6 +80,28 @@ def test_the_labelled_set_is_well_formed():
     with PAIRS.open(encoding="utf-8") as fh:
         hard = [r for r in csv.DictReader(fh) if r["same"] == "0" and r["note"].startswith("hard")]
     assert len(hard) >= 100
+
+
+def test_the_bulk_vectors_count_the_same_words_as_article_terms():
+    records = [article_record(a) for a in list(news().values())[:40]]
+    matrix, terms = tf_idf(records)
+    for row, a in enumerate(records):
+        counted = {terms[c] for c in matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]}
+        assert counted == set(article_terms(a)), a.title
+    assert matrix.multiply(matrix).sum(axis=1).round(9).tolist() == [[1.0]] * len(records)
+
+
+@pytest.mark.parametrize("threshold", [0.1, 0.3, 0.6])
+def test_the_pair_search_finds_exactly_the_pairs_all_pairs_would(threshold):
+    records = sorted((article_record(a) for a in news().values()), key=lambda a: (a.published_at, a.id))
+    matrix, _ = tf_idf(records)
+    hours = np.array([a.published_at.timestamp() / 3600 for a in records])
+    params = StoryParams(threshold=threshold, window_hours=12)  # the sample's two days are 24 h apart
+    dense = (matrix @ matrix.T).toarray()
+    expected = {(i, j) for i in range(len(records)) for j in range(i + 1, len(records))
+                if dense[i, j] >= threshold - 1e-12 and abs(hours[i] - hours[j]) <= 12}
+    found = {tuple(p) for p in similar_pairs(matrix, hours, params).tolist()}
+    assert found == expected and found
 
 
 def test_clustering_is_deterministic_and_ignores_input_order():

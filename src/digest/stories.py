@@ -172,7 +172,8 @@ def tf_idf(articles: Sequence[ArticleRecord]) -> tuple[sparse.csr_matrix, list[s
     Equal to vectorising `article_terms` one by one; done in bulk because it dominates the clustering time.
     """
     counts, terms = _term_counts(articles)
-    counts.data = (1.0 + np.log(counts.data)) * (1.0 + np.log((1.0 + len(articles)) / (1.0 + counts.getnnz(axis=0))))[counts.indices]
+    idf = 1.0 + np.log((1.0 + len(articles)) / (1.0 + counts.getnnz(axis=0)))
+    counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
     norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
     return sparse.csr_matrix(sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ counts), terms
 
@@ -302,10 +303,14 @@ def _rare_candidates(rare: sparse.csr_matrix, common: np.ndarray, hours: np.ndar
 
 def _common_candidates(common: np.ndarray, params: StoryParams) -> np.ndarray:
     """Pairs that could reach the threshold on common terms alone (few, by the choice of D)."""
-    strong = np.flatnonzero(common * common.max(initial=0.0) >= params.threshold - 1e-9)
-    i, j = np.triu_indices(len(strong), k=1)
-    keep = common[strong[i]] * common[strong[j]] >= params.threshold - 1e-9
-    return np.stack([strong[i][keep], strong[j][keep]], axis=1).astype(np.int64)
+    order = np.argsort(-common, kind="stable")
+    norms = common[order]
+    need = (params.threshold - 1e-9) / np.maximum(norms, 1e-12)
+    partners = np.maximum(np.searchsorted(-norms, -need, side="right") - np.arange(len(norms)) - 1, 0)
+    first = np.repeat(np.arange(len(norms)), partners)
+    offset = np.arange(partners.sum()) - np.repeat(np.cumsum(partners) - partners, partners)
+    pairs = np.sort(np.stack([order[first], order[first + 1 + offset]], axis=1), axis=1)
+    return pairs.astype(np.int64)
 
 
 def _verified(matrix: sparse.csr_matrix, pairs: np.ndarray, hours: np.ndarray, params: StoryParams) -> np.ndarray:
