@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir '.[postgres]' \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin digest \
  && mkdir -p /data && chown digest /data
 COPY templates ./templates
