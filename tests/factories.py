@@ -45,3 +45,25 @@ def seed(engine, now: datetime, *, articles: int = 12, subscribers: int = 5, **s
                                                  for i in range(1, articles + 1)], now=now)
         store.upsert_subscribers(session, subscribers=[subscriber(f"reader{i}@example.com", name=f"Reader {i}", **sub_kw)
                                                        for i in range(1, subscribers + 1)], now=now)
+
+
+def send_day(engine, settings, clock=None, **kw):
+    """run_day over a real SmtpMailer for the edition of NOW's date, closing the pool afterwards."""
+    import asyncio
+
+    from digest.pipeline import run_day
+    from digest.send import SmtpMailer
+    from tests.conftest import NOW
+
+    async def go():
+        mailer = SmtpMailer(settings.smtp, local_hostname="news.example.com")
+        try:
+            return await run_day(engine, settings, mailer, NOW.date(), clock=clock or (lambda: NOW), **kw)
+        finally:
+            await mailer.close()
+    return asyncio.run(go())
+
+
+def edition_counts(engine, key: str = "daily:2026-11-27") -> dict[str, int]:
+    with store.read_session(engine) as session:
+        return store.edition_counts(session, edition_id=store.find_edition(session, key=key).id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import subprocess
 from dataclasses import replace
@@ -11,12 +10,9 @@ from datetime import timedelta
 import pytest
 
 from benchmarks.sink import SMTP_SINK, SmtpSink
-from digest import store
 from digest.errors import SendAborted
-from digest.pipeline import run_day
-from digest.send import SmtpMailer
 from tests.conftest import NOW
-from tests.factories import seed
+from tests.factories import edition_counts, seed, send_day
 
 pytestmark = pytest.mark.skipif(SMTP_SINK is None, reason="smtp-sink not installed (Debian package postfix)")
 
@@ -25,20 +21,8 @@ def relay(settings, port, **smtp):
     return replace(settings, smtp=replace(settings.smtp, port=port, connections=2, **smtp))
 
 
-def send(engine, settings, clock=lambda: NOW, **kw):
-    async def go():
-        mailer = SmtpMailer(settings.smtp, local_hostname="news.example.com")
-        try:
-            return await run_day(engine, settings, mailer, NOW.date(), clock=clock, **kw)
-        finally:
-            await mailer.close()
-    return asyncio.run(go())
-
-
-def counts(engine):
-    with store.read_session(engine) as session:
-        edition = store.find_edition(session, key="daily:2026-11-27")
-        return store.edition_counts(session, edition_id=edition.id)
+send = send_day
+counts = edition_counts
 
 
 def test_421_on_connect_defers_then_completes_when_the_relay_recovers(engine, settings):

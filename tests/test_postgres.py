@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from dataclasses import replace
 from datetime import timedelta
@@ -12,10 +11,9 @@ import pytest
 from digest import store
 from digest.errors import StoreError
 from digest.lock import exclusive
-from digest.pipeline import dry_run_day, run_day
-from digest.send import SmtpMailer
+from digest.pipeline import dry_run_day
 from tests.conftest import NOW
-from tests.factories import seed
+from tests.factories import edition_counts, seed, send_day
 from tests.pg import BIN, TempPostgres
 
 pytestmark = pytest.mark.skipif(BIN is None, reason="PostgreSQL binaries absent (Debian package postgresql; "
@@ -44,19 +42,8 @@ def pg_engine(pg_settings):
     engine.dispose()
 
 
-def send(engine, settings, clock=lambda: NOW, **kw):
-    async def go():
-        mailer = SmtpMailer(settings.smtp, local_hostname="news.example.com")
-        try:
-            return await run_day(engine, settings, mailer, NOW.date(), clock=clock, **kw)
-        finally:
-            await mailer.close()
-    return asyncio.run(go())
-
-
-def counts(engine):
-    with store.read_session(engine) as session:
-        return store.edition_counts(session, edition_id=store.find_edition(session, key="daily:2026-11-27").id)
+send = send_day
+counts = edition_counts
 
 
 def test_edition_once_and_resume_sends_nothing(pg_engine, pg_settings, smtpd):
