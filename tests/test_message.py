@@ -88,3 +88,19 @@ def test_no_header_injection_from_data(field, evil):
 
 def test_clean_header_collapses_control_characters():
     assert clean_header("a\r\nb\tc\x00d  e") == "a b c d e"
+
+
+def test_qp_fill_equals_encoding_the_substituted_text():
+    import random
+
+    from digest.message import _qp, qp_fill
+
+    rng = random.Random(5)
+    alphabet = ["a", "é", " ", "=", "\n", "\t", ".", "x" * 90, "<p>", "__M1__", "__M2__", "\r\n", "  \n"]
+    for _ in range(300):
+        template = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 60)))
+        values = {"__M1__": rng.choice(["", "Zoë", "https://x.example/u/T?a=1&b=2", "y" * 120]), "__M2__": "v = 1 "}
+        expected = template
+        for marker, value in values.items():
+            expected = expected.replace(marker, value)
+        assert qp_fill(template, values) == _qp(expected)

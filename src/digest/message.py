@@ -7,6 +7,7 @@ Header values built from data pass through `clean_header`, so no name or title c
 from __future__ import annotations
 
 import binascii
+from collections.abc import Mapping
 import re
 import secrets
 from datetime import datetime
@@ -30,13 +31,14 @@ def make_message_id(domain: str, hint: str = "") -> str:
     return f"<{local}@{domain}>"
 
 
-def build_message(*, sender: SenderSettings, to_email: str, to_name: str, subject: str, text: str,
-                  html: str | None, unsubscribe_url: str, unsubscribe_token: str, message_id: str,
+def build_message(*, sender: SenderSettings, to_email: str, to_name: str, subject: str, text: str | bytes,
+                  html: str | bytes | None, unsubscribe_url: str, unsubscribe_token: str, message_id: str,
                   date: datetime) -> bytes:
     """The message as it goes on the wire (CRLF, quoted-printable parts, lines ≤ 76 characters).
 
     Assembled directly rather than through `email.message.EmailMessage`, which costs milliseconds per
     message: the headers shared by a variant are built once (cached) and each subscriber adds theirs.
+    `text` and `html` may come already quoted-printable encoded (bytes, from `qp_fill`).
     """
     domain = sender.from_address.rpartition("@")[2]
     own = (
@@ -47,10 +49,12 @@ def build_message(*, sender: SenderSettings, to_email: str, to_name: str, subjec
         f" <mailto:unsubscribe@{domain}?subject={clean_header(unsubscribe_token)}>\r\n"
     ).encode("ascii")
     head, boundary = _shared_head(sender, clean_header(subject), html is not None)
+    text_bytes = text if isinstance(text, bytes) else _qp(text)
     if html is None:
-        return own + head + _qp(text)
-    return b"".join((own, head, b"--", boundary, b"\r\n", TEXT_PART, _qp(text), b"\r\n--", boundary, b"\r\n",
-                     HTML_PART, _qp(html), b"\r\n--", boundary, b"--\r\n"))
+        return own + head + text_bytes
+    html_bytes = html if isinstance(html, bytes) else _qp(html)
+    return b"".join((own, head, b"--", boundary, b"\r\n", TEXT_PART, text_bytes, b"\r\n--", boundary, b"\r\n",
+                     HTML_PART, html_bytes, b"\r\n--", boundary, b"--\r\n"))
 
 
 TEXT_PART = b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
@@ -89,6 +93,43 @@ def _encoded_phrase(text: str) -> str:
     if text.isascii():
         return text if re.fullmatch(r"[A-Za-z0-9 !#$%&'*+/=?^_`{|}~.-]*", text) else '"' + text.replace('"', "'") + '"'
     return Header(text, "utf-8").encode()
+
+
+def qp_fill(template: str, values: Mapping[str, str]) -> bytes:
+    """`_qp(template with each marker replaced by its value)`, but the lines without a marker are encoded
+    once per template (cached) and only the few lines holding a marker are encoded per message."""
+    out = []
+    for chunk in _qp_plan(template, tuple(values)):
+        if isinstance(chunk, bytes):
+            out.append(chunk)
+        else:
+            for marker, value in values.items():
+                chunk = chunk.replace(marker, value)
+            out.append(_qp(chunk))
+    return b"".join(out)
+
+
+@lru_cache(maxsize=512)
+def _qp_plan(template: str, markers: tuple[str, ...]) -> tuple[bytes | str, ...]:
+    """The template as encoded runs of plain lines (bytes) and raw lines holding a marker (str).
+
+    Quoted-printable encodes each line on its own, so encoding whole lines separately gives the same bytes.
+    """
+    lines = template.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    plan: list[bytes | str] = []
+    plain: list[str] = []
+    for i, line in enumerate(lines):
+        piece = line if i == len(lines) - 1 else line + "\n"
+        if any(marker in line for marker in markers):
+            if plain:
+                plan.append(_qp("".join(plain)))
+                plain = []
+            plan.append(piece)
+        else:
+            plain.append(piece)
+    if plain:
+        plan.append(_qp("".join(plain)))
+    return tuple(p for p in plan if p)
 
 
 def _qp(body: str) -> bytes:

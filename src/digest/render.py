@@ -151,6 +151,12 @@ def personalize(variant: RenderedVariant, person: Personal) -> tuple[str, str | 
     return text, html_part
 
 
+def personal_values(person: Personal) -> tuple[dict[str, str], dict[str, str]]:
+    """marker → value for the text part (verbatim) and for the HTML part (escaped)."""
+    text = {marker: getattr(person, name) for name, marker in PLACEHOLDERS.items()}
+    return text, {marker: html.escape(value, quote=True) for marker, value in text.items()}
+
+
 def _substitute(template: str, values: Mapping[str, str], *, escape: bool) -> str:
     for name, marker in PLACEHOLDERS.items():
         value = values[name]

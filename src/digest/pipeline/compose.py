@@ -10,10 +10,11 @@ from datetime import datetime
 from digest import store
 from digest.config import Settings
 from digest.errors import ConfigError
-from digest.message import build_message, dkim_key, make_message_id, sign
+from digest.message import build_message, dkim_key, make_message_id, qp_fill, sign
 from digest.models import ArticleRecord, DeliveryItem, SubscriberRecord
 from digest.pipeline.plan import EditionPlan
-from digest.render import Entry, Personal, RenderedVariant, Renderer, build_content, personalize
+from digest.render import (Entry, Personal, RenderedVariant, Renderer, build_content, personal_values,
+                           personalize)
 from digest.select import Selection
 from digest.send import OutgoingMessage
 from digest.tokens import make_token
@@ -35,7 +36,10 @@ class Composer:
 
     def compose(self, *, delivery_id: int, sub: SubscriberRecord, vkey: str, entries: Sequence[Entry],
                 now: datetime) -> OutgoingMessage:
-        subject, text, html = self.parts(sub=sub, vkey=vkey, entries=entries, delivery_id=delivery_id)
+        if self.settings.web.click_tracking:
+            subject, text, html = self.parts(sub=sub, vkey=vkey, entries=entries, delivery_id=delivery_id)
+        else:
+            subject, text, html = self.encoded_parts(sub=sub, vkey=vkey, entries=entries)
         links = self.links(sub.id)
         domain = self.settings.sender_domain
         message_id = make_message_id(domain, f"{self.plan.key}.{delivery_id}")
@@ -47,18 +51,31 @@ class Composer:
         bounce = make_token(self.settings.secret_key, "bounce", delivery_id, self.settings.sender.list_id)
         return OutgoingMessage(f"bounces+{bounce}@{domain}", sub.email, message_id, data)
 
-    def parts(self, *, sub: SubscriberRecord, vkey: str, entries: Sequence[Entry], delivery_id: int | None = None
-              ) -> tuple[str, str, str | None]:
-        """(subject, text, html) for one subscriber; the variant is rendered on first use only.
+    def encoded_parts(self, *, sub: SubscriberRecord, vkey: str, entries: Sequence[Entry]
+                      ) -> tuple[str, bytes, bytes | None]:
+        """(subject, text, html) with the bodies already quoted-printable: only the lines holding a
+        subscriber's values are encoded per message; the rest once per variant."""
+        variant = self._variant(sub, vkey, entries)
+        text_values, html_values = personal_values(Personal(name=sub.name, **self.links(sub.id)))
+        html = qp_fill(variant.html, html_values) if variant.html is not None else None
+        return variant.subject, qp_fill(variant.text, text_values), html
 
-        With `[web] click_tracking` and a delivery, item links go through /c/ (see `track_clicks`).
-        """
+    def _variant(self, sub: SubscriberRecord, vkey: str, entries: Sequence[Entry]) -> RenderedVariant:
         variant = self.variants.get(vkey)
         if variant is None:
             content = build_content(key=vkey, fmt=sub.format, edition_key=self.plan.key, period=self.plan.period,
                                     cutoff=self.plan.cutoff, entries=entries, tz=self.settings.tz, day=self.plan.day)
             variant = self.variants[vkey] = self.renderer.render_variant(content)
             self.article_urls[vkey] = {a.url: a.id for _, lead, also in entries for a in (lead, *also)}
+        return variant
+
+    def parts(self, *, sub: SubscriberRecord, vkey: str, entries: Sequence[Entry], delivery_id: int | None = None
+              ) -> tuple[str, str, str | None]:
+        """(subject, text, html) for one subscriber; the variant is rendered on first use only.
+
+        With `[web] click_tracking` and a delivery, item links go through /c/ (see `track_clicks`).
+        """
+        variant = self._variant(sub, vkey, entries)
         text, html = personalize(variant, Personal(name=sub.name, **self.links(sub.id)))
         if self.settings.web.click_tracking and delivery_id is not None:
             text, html = track_clicks(text, html, self.click_targets(sub.id, delivery_id, self.article_urls[vkey]))
