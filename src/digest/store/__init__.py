@@ -1,0 +1,63 @@
+"""The engine, sessions and every SQL statement. Functions take `session` first, keyword-only after.
+
+Queries return plain records (`models.*Record`) or small tuples, never lazy ORM objects, to the pure stages.
+
+One module per role, all re-exported here so callers keep writing `from digest import store` and `store.X`:
+`engine` (engines, schema, sessions, the `_chunks` helper), `articles` (articles, engagement, trending signals),
+`subscribers`, `deliveries` (editions, deliveries and their reliability), `stories` (story assignments), `feeds`,
+and `reader` (what the web pages, sign-ups and bounce handling need).
+"""
+
+from __future__ import annotations
+
+from sqlmodel import select  # callers (and tests) reach these through `store.`, as they did when store was one module
+
+from digest.models import Engagement
+from digest.store.engine import (
+    open_engine, session_scope, read_session,
+)
+from digest.store.articles import (
+    ARTICLE_FIELDS, upsert_articles, article_ids_by_url, known_article_ids, add_engagement, count_engagement,
+    list_articles, ARTICLE, RECORD_COLUMNS, candidate_articles, engagement_signals, reference_views,
+    articles_by_id, engagement_for, add_trending_signals, trending_signals, upsert_article_rows,
+)
+from digest.store.subscribers import (
+    SUBSCRIBER_FIELDS, upsert_subscribers, list_subscribers, find_subscriber, delete_subscriber,
+    due_subscribers, subscriber_statuses,
+)
+from digest.store.deliveries import (
+    DELIVERY, find_edition, ensure_edition, mark_edition, planned_subscriber_ids, carried_articles,
+    add_deliveries, add_delivery, sendable_deliveries, claim, pending_deliveries, delivery_items,
+    subscribers_by_id, OUTCOME_FIELDS, record_outcomes, record_outcome, recover_interrupted, edition_counts,
+    edition_problems, editions_for_date, latest_edition_date, extend_deadline, expire_remaining,
+    requeue_unknown, send_slots, editions_with_due_retries, failure_reasons, oldest_pending,
+)
+from digest.store.stories import (
+    story_assignments, save_story_assignments,
+)
+from digest.store.feeds import (
+    add_feed, find_feed, list_feeds, remove_feed, record_feed_fetch,
+)
+from digest.store.reader import (
+    ping, subscriber_by_id, known_topics_and_countries, set_subscriber_status, update_preferences,
+    add_pending_subscriber, confirm_subscriber, subscriber_delivery, delivery_links, delivery_by_message_id,
+    delivery_by_id, record_bounce, recent_outcomes,
+)
+
+__all__ = [
+    "open_engine", "session_scope", "read_session", "ARTICLE_FIELDS", "upsert_articles", "article_ids_by_url",
+    "known_article_ids", "add_engagement", "count_engagement", "list_articles", "ARTICLE", "RECORD_COLUMNS",
+    "candidate_articles", "engagement_signals", "reference_views", "articles_by_id", "engagement_for",
+    "add_trending_signals", "trending_signals", "upsert_article_rows", "SUBSCRIBER_FIELDS",
+    "upsert_subscribers", "list_subscribers", "find_subscriber", "delete_subscriber", "due_subscribers",
+    "subscriber_statuses", "DELIVERY", "find_edition", "ensure_edition", "mark_edition",
+    "planned_subscriber_ids", "carried_articles", "add_deliveries", "add_delivery", "sendable_deliveries",
+    "claim", "pending_deliveries", "delivery_items", "subscribers_by_id", "OUTCOME_FIELDS", "record_outcomes",
+    "record_outcome", "recover_interrupted", "edition_counts", "edition_problems", "editions_for_date",
+    "latest_edition_date", "extend_deadline", "expire_remaining", "requeue_unknown", "send_slots",
+    "editions_with_due_retries", "failure_reasons", "oldest_pending", "story_assignments",
+    "save_story_assignments", "add_feed", "find_feed", "list_feeds", "remove_feed", "record_feed_fetch", "ping",
+    "subscriber_by_id", "known_topics_and_countries", "set_subscriber_status", "update_preferences",
+    "add_pending_subscriber", "confirm_subscriber", "subscriber_delivery", "delivery_links",
+    "delivery_by_message_id", "delivery_by_id", "record_bounce", "recent_outcomes", "Engagement", "select"
+]

@@ -1,0 +1,282 @@
+"""Editions and deliveries: planning an edition's deliveries, claiming them for sending, recording outcomes,
+recovering interrupted sends, deadlines and expiry, operator retries, send slots and the status queries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, insert, or_, update
+from sqlmodel import Session, select
+
+from digest.models import (
+    CARRIED, Delivery, DeliveryItem, DeliveryStatus, Edition, EditionStatus, Subscriber, SubscriberRecord,
+    SubscriberStatus, subscriber_record,
+)
+from digest.store.engine import _chunks
+
+
+DELIVERY = Delivery.__table__  # bulk writes go through Core: the ORM's per-row bookkeeping costs milliseconds
+
+
+# ── editions and deliveries ─────────────────────────────────────────────────────────────────────────
+
+def find_edition(session: Session, *, key: str) -> Edition | None:
+    return session.exec(select(Edition).where(Edition.key == key)).first()
+
+
+def ensure_edition(session: Session, *, key: str, period: str, date: str, cutoff_at: datetime,
+                   now: datetime) -> Edition:
+    edition = find_edition(session, key=key)
+    if edition is None:
+        edition = Edition(key=key, period=period, date=date, cutoff_at=cutoff_at, created_at=now)
+        session.add(edition)
+        session.flush()
+    return edition
+
+
+def mark_edition(session: Session, *, edition_id: int, status: EditionStatus, now: datetime) -> None:
+    edition = session.get(Edition, edition_id)
+    edition.status = status
+    if status == EditionStatus.sending and edition.started_at is None:
+        edition.started_at = now
+    if status == EditionStatus.done:
+        edition.finished_at = now
+    session.flush()
+
+
+def planned_subscriber_ids(session: Session, *, edition_id: int, subscriber_ids: Sequence[int]) -> set[int]:
+    query = select(Delivery.subscriber_id).where(Delivery.edition_id == edition_id,
+                                                 Delivery.subscriber_id.in_(list(subscriber_ids)))
+    return set(session.exec(query).all())
+
+
+def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude_edition: int | None = None
+                     ) -> dict[int, tuple[set[int], set[str]]]:
+    """For each subscriber: the article ids and story keys already sent (or on their way) to them."""
+    query = (select(Delivery.subscriber_id, DeliveryItem.article_id, DeliveryItem.story_key)
+             .join(DeliveryItem, DeliveryItem.delivery_id == Delivery.id)
+             .where(Delivery.subscriber_id.in_(list(subscriber_ids)), Delivery.status.in_(CARRIED)))
+    if exclude_edition is not None:
+        query = query.where(Delivery.edition_id != exclude_edition)
+    found: dict[int, tuple[set[int], set[str]]] = defaultdict(lambda: (set(), set()))
+    for sub_id, article_id, story_key in session.exec(query):
+        found[sub_id][0].add(article_id)
+        found[sub_id][1].add(story_key)
+    return found
+
+
+def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple], now: datetime) -> int:
+    """Insert many deliveries and their items in two statements.
+
+    `planned` holds (subscriber_id, status, variant_key, error, items), items as dicts of DeliveryItem fields.
+    """
+    if not planned:
+        return 0
+    conn = session.connection()
+    rows = [{"edition_id": edition_id, "subscriber_id": sub_id, "status": status, "attempts": 0,
+             "variant_key": vkey, "error": error, "created_at": now, "updated_at": now}
+            for sub_id, status, vkey, error, _ in planned]
+    ids = [r.id for r in conn.execute(insert(DELIVERY).returning(DELIVERY.c.id, sort_by_parameter_order=True), rows)]
+    items = [{"delivery_id": delivery_id, **item} for delivery_id, (*_, plan_items) in zip(ids, planned)
+             for item in plan_items]
+    if items:
+        conn.execute(insert(DeliveryItem.__table__), items)
+    return len(ids)
+
+
+def add_delivery(session: Session, *, edition_id: int, subscriber_id: int, status: DeliveryStatus,
+                 variant_key: str | None, items: Sequence[DeliveryItem | dict], error: str | None, now: datetime
+                 ) -> None:
+    fields = ("article_id", "story_key", "section", "position", "score", "why")
+    rows = [i if isinstance(i, dict) else {f: getattr(i, f) for f in fields} for i in items]
+    add_deliveries(session, edition_id=edition_id, planned=[(subscriber_id, status, variant_key, error, rows)],
+                   now=now)
+
+
+def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: datetime,
+                        retry_deferred: bool = False, subscriber_ids: Sequence[int] | None = None) -> list[Delivery]:
+    """Up to `size` deliveries a run may send now: queued ones, and deferred ones whose retry time has come."""
+    deferred = Delivery.status == DeliveryStatus.deferred
+    if not retry_deferred:
+        deferred = deferred & (Delivery.next_attempt_at <= now)
+    query = select(Delivery).where(Delivery.edition_id == edition_id,
+                                   or_(Delivery.status == DeliveryStatus.queued, deferred))
+    if subscriber_ids is not None:
+        query = query.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
+    return list(session.exec(query.order_by(Delivery.id).limit(size)))
+
+
+def claim(session: Session, *, message_ids: dict[int, str], now: datetime) -> dict[int, int]:
+    """Move each still-sendable delivery to `sending` with its Message-ID: {claimed id: attempts}."""
+    if not message_ids:
+        return {}
+    conn = session.connection()
+    claimed: dict[int, int] = {}
+    for chunk in _chunks(list(message_ids), 500):
+        result = conn.execute(
+            update(DELIVERY)
+            .where(DELIVERY.c.id.in_(chunk), DELIVERY.c.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred]))
+            .values(status=DeliveryStatus.sending, attempts=DELIVERY.c.attempts + 1, updated_at=now)
+            .returning(DELIVERY.c.id, DELIVERY.c.attempts))
+        claimed.update({row.id: row.attempts for row in result})
+    if claimed:
+        conn.execute(update(DELIVERY).where(DELIVERY.c.id == bindparam("b_id"))
+                     .values(message_id=bindparam("b_message_id")),
+                     [{"b_id": i, "b_message_id": message_ids[i]} for i in claimed])
+    return claimed
+
+
+def pending_deliveries(session: Session, *, edition_id: int, include_deferred: bool) -> list[Delivery]:
+    """What a run would send now, without claiming anything (for dry runs)."""
+    statuses = [DeliveryStatus.queued] + ([DeliveryStatus.deferred] if include_deferred else [])
+    query = select(Delivery).where(Delivery.edition_id == edition_id, Delivery.status.in_(statuses))
+    return list(session.exec(query.order_by(Delivery.id)))
+
+
+def delivery_items(session: Session, *, delivery_ids: Sequence[int]) -> dict[int, list[DeliveryItem]]:
+    found: dict[int, list[DeliveryItem]] = defaultdict(list)
+    for chunk in _chunks(list(delivery_ids), 500):
+        query = select(DeliveryItem).where(DeliveryItem.delivery_id.in_(chunk)).order_by(DeliveryItem.position)
+        for item in session.exec(query):
+            found[item.delivery_id].append(item)
+    return found
+
+
+def subscribers_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, SubscriberRecord]:
+    found: dict[int, SubscriberRecord] = {}
+    for chunk in _chunks(list(set(ids)), 500):
+        rows = session.connection().execute(select(Subscriber.__table__).where(Subscriber.__table__.c.id.in_(chunk)))
+        found.update({row.id: subscriber_record(row) for row in rows})
+    return found
+
+
+OUTCOME_FIELDS = ("status", "smtp_code", "smtp_reply", "error", "next_attempt_at", "sent_at")
+
+
+def record_outcomes(session: Session, *, outcomes: Sequence[dict], now: datetime) -> None:
+    """Write many outcomes in one statement: dicts with `id` and any of OUTCOME_FIELDS (others become NULL)."""
+    if not outcomes:
+        return
+    params = [{"b_id": o["id"], "b_updated_at": now, **{f"b_{k}": o.get(k) for k in OUTCOME_FIELDS}}
+              for o in outcomes]
+    session.connection().execute(
+        update(DELIVERY).where(DELIVERY.c.id == bindparam("b_id"))
+        .values(updated_at=bindparam("b_updated_at"), **{k: bindparam(f"b_{k}") for k in OUTCOME_FIELDS}), params)
+
+
+def record_outcome(session: Session, *, delivery_id: int, status: DeliveryStatus, now: datetime,
+                   smtp_code: int | None = None, smtp_reply: str | None = None, error: str | None = None,
+                   next_attempt_at: datetime | None = None) -> None:
+    record_outcomes(session, outcomes=[{
+        "id": delivery_id, "status": status, "smtp_code": smtp_code, "smtp_reply": smtp_reply, "error": error,
+        "next_attempt_at": next_attempt_at, "sent_at": now if status == DeliveryStatus.sent else None}], now=now)
+
+
+def recover_interrupted(session: Session, *, now: datetime) -> list[int]:
+    """Rows left in `sending` by a dead process: the message may have gone out, so they become `unknown`.
+
+    Call it only while holding the sender lock: then no live process is sending.
+    """
+    ids = list(session.exec(select(Delivery.id).where(Delivery.status == DeliveryStatus.sending)))
+    for chunk in _chunks(ids, 500):
+        session.exec(update(Delivery).where(Delivery.id.in_(chunk)).values(
+            status=DeliveryStatus.unknown, updated_at=now,
+            error="interrupted while sending: the message may or may not have been delivered"))
+    return ids
+
+
+def edition_counts(session: Session, *, edition_id: int) -> dict[str, int]:
+    query = select(Delivery.status, func.count()).where(Delivery.edition_id == edition_id).group_by(Delivery.status)
+    return {str(status): n for status, n in session.exec(query)}
+
+
+def edition_problems(session: Session, *, edition_id: int, limit: int = 50) -> list[tuple[str, str, int | None, str]]:
+    """(email, status, smtp code, error) of deliveries that did not end sent or skipped."""
+    query = (select(Subscriber.email, Delivery.status, Delivery.smtp_code, Delivery.error)
+             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+             .where(Delivery.edition_id == edition_id,
+                    Delivery.status.not_in([DeliveryStatus.sent, DeliveryStatus.skipped]))
+             .order_by(Delivery.id).limit(limit))
+    return [(e, str(s), c, err or "") for e, s, c, err in session.exec(query)]
+
+
+def editions_for_date(session: Session, *, date: str) -> list[Edition]:
+    return list(session.exec(select(Edition).where(Edition.date == date).order_by(Edition.key)))
+
+
+def latest_edition_date(session: Session) -> str | None:
+    return session.exec(select(Edition.date).order_by(Edition.created_at.desc()).limit(1)).first()
+
+
+# ── reliability: deadlines, operator retries, slots, status, the sender lock ────────────────────────
+
+def extend_deadline(session: Session, *, edition_id: int, deadline: datetime) -> datetime:
+    """An edition's deadline only ever moves later (an operator's `digest send` restarts the clock)."""
+    edition = session.get(Edition, edition_id)
+    if edition.deadline_at is None or edition.deadline_at < deadline:
+        edition.deadline_at = deadline
+        session.flush()
+    return edition.deadline_at
+
+
+def expire_remaining(session: Session, *, edition_id: int, now: datetime) -> list[int]:
+    """Queued and deferred deliveries of an edition whose deadline passed become `expired`."""
+    ids = list(session.exec(select(Delivery.id).where(
+        Delivery.edition_id == edition_id,
+        Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred]))))
+    for chunk in _chunks(ids, 500):
+        session.exec(update(Delivery).where(Delivery.id.in_(chunk)).values(
+            status=DeliveryStatus.expired, updated_at=now, next_attempt_at=None,
+            error="the edition's deadline passed before it could be sent"))
+    return ids
+
+
+def requeue_unknown(session: Session, *, edition_id: int, now: datetime,
+                    subscriber_ids: Sequence[int] | None = None) -> list[int]:
+    """`unknown` → `queued`: only ever on an operator's explicit request (`send --retry-unknown`)."""
+    query = select(Delivery.id).where(Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.unknown)
+    if subscriber_ids is not None:
+        query = query.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
+    ids = list(session.exec(query))
+    for chunk in _chunks(ids, 500):
+        session.exec(update(Delivery).where(Delivery.id.in_(chunk)).values(
+            status=DeliveryStatus.queued, updated_at=now, error="requeued by the operator after an unknown outcome"))
+    return ids
+
+
+def send_slots(session: Session) -> list[tuple[str, str | None, str, str]]:
+    """Distinct (frequency, weekday, timezone, send_at) of active subscribers: the daemon's send slots."""
+    query = (select(Subscriber.frequency, Subscriber.weekday, Subscriber.timezone, Subscriber.send_at)
+             .where(Subscriber.status == SubscriberStatus.active).distinct())
+    return [(str(f), w, tz, at) for f, w, tz, at in session.exec(query)]
+
+
+def editions_with_due_retries(session: Session, *, now: datetime) -> list[Edition]:
+    query = (select(Edition).join(Delivery, Delivery.edition_id == Edition.id)
+             .where(Delivery.status == DeliveryStatus.deferred, Delivery.next_attempt_at <= now).distinct())
+    return list(session.exec(query.order_by(Edition.id)))
+
+
+def failure_reasons(session: Session, *, edition_id: int, limit: int = 5) -> list[tuple[str, int | None, str, int]]:
+    """The most common (status, SMTP code, error) among deliveries that did not end sent or skipped."""
+    query = (select(Delivery.status, Delivery.smtp_code, Delivery.error, func.count())
+             .where(Delivery.edition_id == edition_id,
+                    Delivery.status.not_in([DeliveryStatus.sent, DeliveryStatus.skipped]))
+             .group_by(Delivery.status, Delivery.smtp_code, Delivery.error)
+             .order_by(func.count().desc()).limit(limit))
+    return [(str(st), code, err or "", n) for st, code, err, n in session.exec(query)]
+
+
+def oldest_pending(session: Session, *, edition_id: int) -> datetime | None:
+    query = select(func.min(Delivery.created_at)).where(
+        Delivery.edition_id == edition_id,
+        Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred, DeliveryStatus.sending]))
+    value = session.exec(query).one()
+    if value is not None and value.tzinfo is None:
+        from datetime import timezone
+
+        value = value.replace(tzinfo=timezone.utc)
+    return value

@@ -1,0 +1,122 @@
+"""The engine and sessions: opening a store (SQLite pragmas, the read-only engine), creating the schema and adding
+the columns a newer version appended, `session_scope` and `read_session`, and the `_chunks` helper every query
+module uses to keep IN lists short.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, SQLModel, create_engine
+
+from digest.errors import StoreError
+
+
+# ── engine ──────────────────────────────────────────────────────────────────────────────────────────
+
+def open_engine(url: str, *, readonly: bool = False) -> Engine:
+    """An engine for `url`; a new SQLite file gets its schema. `readonly` never writes a byte."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        engine = create_engine(url, pool_pre_ping=True)
+        if readonly:
+            engine = engine.execution_options(postgresql_readonly=True)
+    elif readonly:
+        engine = _sqlite_readonly(parsed.database)
+    else:
+        engine = _sqlite_readwrite(parsed.database)
+    if not readonly:
+        _create_schema(engine, url)
+    elif missing := _missing_columns(engine):
+        raise StoreError(f"the store was made by an older digest (no column {missing[0]}): open it read-write once "
+                         "(e.g. `digest feeds list` or `digest serve`) to add the new columns")
+    return engine
+
+
+def _sqlite_readwrite(database: str | None) -> Engine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{database or ':memory:'}", connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(conn, _record):
+        cur = conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    return engine
+
+
+def _sqlite_readonly(database: str | None) -> Engine:
+    if not database or database == ":memory:" or not Path(database).is_file():
+        raise StoreError(f"no store at {database}: run `digest demo` or `digest ingest` first")
+    uri = f"file:{Path(database).resolve()}?mode=ro"
+    return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+
+
+def _create_schema(engine: Engine, url: str) -> None:
+    try:
+        SQLModel.metadata.create_all(engine)
+        _add_missing_columns(engine)
+    except OperationalError as exc:
+        raise StoreError(f"cannot open store {make_url(url).render_as_string(hide_password=True)}: {exc.orig}") from None
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the nullable columns a newer version appended to an existing table (a store keeps working)."""
+    from sqlalchemy import text
+
+    for name in _missing_columns(engine):
+        table, column = name.split(".")
+        kind = SQLModel.metadata.tables[table].columns[column].type.compile(dialect=engine.dialect)
+        with engine.begin() as conn:
+            conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {kind}'))
+
+
+def _missing_columns(engine: Engine) -> list[str]:
+    """Each nullable model column ("table.column") that an existing table lacks; new tables do not count."""
+    from sqlalchemy import inspect
+
+    try:
+        inspector = inspect(engine)
+        tables = [t for t in SQLModel.metadata.sorted_tables if inspector.has_table(t.name)]
+        present = {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in tables}
+    except OperationalError:
+        return []  # not a store we can read: the first query says why
+    return [f"{t.name}.{c.name}" for t in tables for c in t.columns if c.name not in present[t.name] and c.nullable]
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session that never commits: for previews and dry runs."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+        finally:
+            session.expunge_all()  # what was read stays readable after the session ends
+            session.rollback()
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
