@@ -131,3 +131,14 @@ def test_cli_on_postgres(pg_settings, smtpd, tmp_path):
     digest("send", "--date", "2026-11-27")
     status = json.loads(digest("status", "--date", "2026-11-27", "--json"))
     assert status["counts"] == {"sent": 20} and len(smtpd.handler.messages) == 20
+
+
+def test_migrations_give_the_models_schema_on_postgres(server):
+    from sqlalchemy import create_engine
+
+    from digest.store.migrate import schema_diff, upgrade
+
+    engine = create_engine(server.create_database(f"digest_{next(NAMES)}"))
+    assert upgrade(engine) == (None, "0001")
+    assert schema_diff(engine) == []
+    engine.dispose()

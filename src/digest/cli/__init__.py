@@ -4,8 +4,7 @@ Every DigestError becomes one line on stderr and exit 1; usage errors exit 2; `s
 delivery ended other than sent or skipped.
 """
 
-from digest.cli import bounces, content, delivery, feeds, people, web  # noqa: F401  (each module registers its commands)
-from digest.cli import stories  # noqa: F401  (registers `digest stories`)
+from digest.cli import bounces, content, db, delivery, feeds, people, stories, web  # noqa: F401  (each registers its commands)
 from digest.cli.base import app
 
 __all__ = ["app", "main"]

@@ -63,8 +63,17 @@ def _sqlite_readonly(database: str | None) -> Engine:
 
 
 def _create_schema(engine: Engine, url: str) -> None:
+    """A new store gets the models' schema and is stamped at the newest migration; an existing one is left
+    to `digest db upgrade` (only the nullable columns a newer version appended are added here)."""
+    from sqlalchemy import inspect
+
     try:
+        new = not inspect(engine).get_table_names()
         SQLModel.metadata.create_all(engine)
+        if new:
+            from digest.store.migrate import stamp_head
+
+            stamp_head(engine)
         _add_missing_columns(engine)
     except OperationalError as exc:
         raise StoreError(f"cannot open store {make_url(url).render_as_string(hide_password=True)}: {exc.orig}") from None

@@ -1,0 +1,63 @@
+"""Schema migrations (Alembic): `upgrade`, the current revision, and the difference from the models.
+
+A new store gets the models' schema directly and is stamped at the newest revision; a store made before
+migrations existed (no `alembic_version` table, tables present) is taken as the first revision.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+
+BASELINE = "0001"
+
+
+def _config(connection):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(files("digest") / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the store to `revision`: (revision before, revision after)."""
+    from alembic import command
+
+    before = current(engine)
+    with engine.begin() as conn:
+        tables = set(inspect(conn).get_table_names())
+        if before is None and tables - {"alembic_version"}:
+            command.stamp(_config(conn), BASELINE)  # made by `create_all` before migrations existed
+        command.upgrade(_config(conn), revision)
+    return before, current(engine)
+
+
+def stamp_head(engine: Engine) -> None:
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.stamp(_config(conn), "head")
+
+
+def current(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def schema_diff(engine: Engine) -> list:
+    """What differs between the store's schema and the models (empty when they agree)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import digest.models  # noqa: F401
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(context, SQLModel.metadata)
