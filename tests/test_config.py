@@ -76,3 +76,11 @@ def test_bad_environment_value_names_the_variable(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_addresses_must_be_ascii():
+    from digest.config import EMAIL_RE
+
+    assert EMAIL_RE.match("o'brien+news@example.com")
+    assert not EMAIL_RE.match("jörg@example.com")
+    assert not EMAIL_RE.match("a b@example.com")

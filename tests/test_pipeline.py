@@ -115,3 +115,20 @@ def test_recording_mailer_gets_what_smtp_would(engine, settings):
     reports = asyncio.run(run_day(engine, settings, mailer, NOW.date(), clock=lambda: NOW))
     assert reports[0].counts == {"sent": 2}
     assert {m.recipient for m in mailer.messages} == {"reader1@example.com", "reader2@example.com"}
+
+
+def test_a_reader_whose_message_cannot_be_built_fails_alone(engine, smtp_settings, smtpd):
+    """An address that slipped past validation (here: written straight into the store) fails that delivery
+    with the reason; everyone else in the batch is still sent."""
+    from tests.factories import subscriber
+
+    seed(engine, NOW, subscribers=2)
+    with store.session_scope(engine) as session:
+        store.upsert_subscribers(session, subscribers=[subscriber("jörg@example.com", name="Jörg")], now=NOW)
+    reports, _ = send(engine, smtp_settings)
+    assert reports[0].counts == {"sent": 2, "failed": 1}
+    assert sorted(r for m in smtpd.handler.messages for r in m.rcpt_tos) == ["reader1@example.com",
+                                                                             "reader2@example.com"]
+    with store.read_session(engine) as session:
+        [(_, status, _, error)] = store.edition_problems(session, edition_id=1)
+    assert status == "failed" and error.startswith("cannot build the message")

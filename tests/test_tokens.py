@@ -34,3 +34,8 @@ def test_extra_is_bound():
 def test_bad_tokens_read_as_none(mutate):
     token = make_token(KEY, "unsubscribe", 42, LIST)
     assert read_token(KEY, "unsubscribe", mutate(token), LIST) is None
+
+
+def test_non_ascii_tokens_read_as_none():
+    assert read_token(KEY, "unsubscribe", "MTo.é", LIST) is None
+    assert read_token(KEY, "unsubscribe", "ü.ü", LIST) is None

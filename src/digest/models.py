@@ -95,7 +95,7 @@ class DeliveryStatus(StrEnum):
 
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "queued": frozenset({"sending", "skipped", "expired"}),
+    "queued": frozenset({"sending", "skipped", "expired", "failed"}),  # failed: no message can be built
     "sending": frozenset({"sent", "deferred", "failed", "bounced", "unknown"}),
     "deferred": frozenset({"sending", "expired"}),
     "unknown": frozenset({"queued", "bounced"}),  # a bounce report shows it was accepted, then bounced

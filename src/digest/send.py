@@ -181,8 +181,11 @@ class SmtpMailer:
                     return failure
             result, usable = await self._transact(conn, message)
             if reused and result.error == "disconnected" and result.phase in ("mail", "rcpt"):
-                conn, failure = await self._open()  # a stale idle connection: one fresh try
+                await self._quit(conn)  # a stale idle connection (no DATA was sent): one fresh try
+                conn, failure = await self._open()
                 if failure:
+                    if failure.phase in ("auth", "tls"):
+                        self.fatal = failure
                     return failure
                 result, usable = await self._transact(conn, message)
             await self._release(conn, usable)

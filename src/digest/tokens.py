@@ -37,4 +37,4 @@ def read_token(key: str, purpose: str, token: str, list_id: str) -> tuple[int, s
     except (ValueError, UnicodeDecodeError):
         return None
     expected = _mac(key, f"{purpose}:{list_id}:{subscriber_id}:{extra}")
-    return (subscriber_id, extra) if hmac.compare_digest(mac, expected) else None
+    return (subscriber_id, extra) if hmac.compare_digest(mac.encode(), expected.encode()) else None

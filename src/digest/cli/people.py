@@ -102,7 +102,12 @@ def subscribers_remove(ctx: typer.Context, email: Annotated[str, typer.Argument(
         address = normalize_email(email)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    with store.session_scope(engine_for(ctx.obj.settings)) as session:
-        if not store.delete_subscriber(session, email=address):
-            raise InputError(f"no subscriber {address}")
+    from digest.lock import exclusive
+
+    settings = ctx.obj.settings
+    engine = engine_for(settings)
+    with exclusive(engine, "sender", wait=settings.send.lock_wait_seconds):  # never while a batch is in flight
+        with store.session_scope(engine) as session:
+            if not store.delete_subscriber(session, email=address):
+                raise InputError(f"no subscriber {address}")
     typer.echo(f"removed {address}")

@@ -139,8 +139,15 @@ class EditionSender:
                                          error=f"{reason} at send time")
                     log_transition(self.report.key, d.id, sub.email, "skipped", reason=reason)
                     continue
-                msg = self.composer.compose(delivery_id=d.id, sub=sub, vkey=d.variant_key or "",
-                                            entries=entries.get(d.variant_key, ()), now=now)
+                try:
+                    msg = self.composer.compose(delivery_id=d.id, sub=sub, vkey=d.variant_key or "",
+                                                entries=entries.get(d.variant_key, ()), now=now)
+                except (UnicodeError, ValueError) as exc:  # this reader's data cannot make a message
+                    reason = f"cannot build the message: {type(exc).__name__}: {exc}"[:500]
+                    store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.failed, now=now,
+                                         error=reason)
+                    log_transition(self.report.key, d.id, sub.email, "failed", reason=reason)
+                    continue
                 jobs.append((d.id, msg))
             claimed = store.claim(session, message_ids={i: m.message_id for i, m in jobs}, now=now)
             store.mark_edition(session, edition_id=self.edition_id, status=EditionStatus.sending, now=now)
@@ -150,7 +157,10 @@ class EditionSender:
         return jobs
 
     async def _send(self, jobs: list[tuple[int, OutgoingMessage, int]]) -> None:
-        results = await asyncio.gather(*(self.mailer.send(m) for _, m, _ in jobs))
+        results = [r if isinstance(r, SendResult) else
+                   SendResult(None, f"{type(r).__name__}: {r}", "data", "internal error")  # outcome unknown
+                   for r in await asyncio.gather(*(self.mailer.send(m) for _, m, _ in jobs),
+                                                 return_exceptions=True)]
         self.report.attempted += len(jobs)
         stop = None
         now = self.clock()
