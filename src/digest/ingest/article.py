@@ -188,3 +188,11 @@ def _image(value: object) -> str | None:
         return canonical_url(str(value))
     except ValueError:
         return None
+
+
+def page_article(values: dict, *, url: str | None, local_url: str | None, default_tz, now) -> ArticleDraft:
+    """A page's article: at the address given, else the page's own, else its file's (ValueError when none)."""
+    values["url"] = url or values.get("url") or local_url
+    if not values["url"]:
+        raise ValueError("url: the page names none (give one with --url)")
+    return build_article(values, default_tz=default_tz, now=now, allow_file_url=bool(local_url))

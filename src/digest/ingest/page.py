@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, tzinfo
 
-from digest.ingest.article import Batch, Rejected, build_article
+from digest.ingest.article import Batch, Rejected, page_article
 from digest.ingest.normalize import parse_time
 
 QUIET = ("trafilatura", "htmldate", "courlan", "justext", "readability")
@@ -22,10 +22,7 @@ def parse_html_page(name: str, data: bytes, *, default_tz: tzinfo, now: datetime
     """The page's article, or its rejection (no main text found, no title, no address)."""
     try:
         values = _extract(data, url)
-        values["url"] = url or values.get("url") or local_url
-        if not values["url"]:
-            raise ValueError("url: the page names none (give one with --url)")
-        article = build_article(values, default_tz=default_tz, now=now, allow_file_url=bool(local_url))
+        article = page_article(values, url=url, local_url=local_url, default_tz=default_tz, now=now)
     except ValueError as exc:
         return Batch(name, rejected=(Rejected(name, "page", str(exc)),))
     return Batch(name, articles=(article,))

@@ -19,7 +19,7 @@ from digest.ingest.detect import FORMATS, detect_format
 from digest.ingest.feed import parse_feed
 from digest.ingest.fetch import fetch
 from digest.ingest.page import parse_html_page
-from digest.ingest.tabular import articles_from_rows, rows_from_bytes
+from digest.ingest.tabular import articles_from_rows, read_file, rows_from_bytes
 from digest.ingest.textpage import parse_text_page
 
 
@@ -68,14 +68,4 @@ def parse_document(name: str, data: bytes, options: SourceOptions, *, content_ty
 
 
 def _read_file(path: Path, max_bytes: int) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > max(max_bytes, 512 * 1024 * 1024):
-            raise InputError(f"{path}: too large ({size} bytes)")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    return read_file(path, max(max_bytes, 512 * 1024 * 1024))

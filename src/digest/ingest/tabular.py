@@ -36,16 +36,23 @@ def detect_format(path: Path, forced: str = "auto") -> str:
 
 def read_rows(path: Path, fmt: str = "auto") -> Iterator[Row]:
     """Rows of a CSV (header row), JSON (a list of objects) or JSON Lines file, with 1-based line numbers."""
+    data = read_file(path)
+    fmt = detect_format(path, fmt)
+    yield from rows_from_bytes(str(path), data, fmt, tab=path.suffix.lower() == ".tsv")
+
+
+def read_file(path: Path, max_bytes: int | None = None) -> bytes:
+    """A file's bytes, or InputError naming it: missing, a directory, unreadable or over `max_bytes`."""
     try:
-        fmt = detect_format(path, fmt)
-        data = path.read_bytes()
+        if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
+            raise InputError(f"{path}: too large ({size} bytes)")
+        return path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a directory") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    yield from rows_from_bytes(str(path), data, fmt, tab=path.suffix.lower() == ".tsv")
 
 
 def rows_from_bytes(name: str, data: bytes, fmt: str, *, tab: bool = False) -> Iterator[Row]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
-from digest.ingest.article import Batch, Rejected, TrendingHeadline, build_article
+from digest.ingest.article import Batch, Rejected, TrendingHeadline, page_article
 from digest.ingest.normalize import clean_text, parse_time
 
 DATE_KEYS = re.compile(r"^(updated|created|published|posted|date|last updated|first published)\s*:\s*(.+)$", re.I)
@@ -35,10 +35,7 @@ def parse_text_page(name: str, data: bytes, *, default_tz: tzinfo, now: datetime
     blocks = _blocks(_decode(data))
     try:
         values, trending = _read_page(blocks, default_tz)
-        values["url"] = url or values.get("url") or local_url
-        if not values["url"]:
-            raise ValueError("url: the page names none (give one with --url)")
-        article = build_article(values, default_tz=default_tz, now=now, allow_file_url=bool(local_url))
+        article = page_article(values, url=url, local_url=local_url, default_tz=default_tz, now=now)
     except ValueError as exc:
         return Batch(name, rejected=(Rejected(name, "page", str(exc)),))
     heads = tuple(TrendingHeadline(title, rank, region, article.url, article.source, article.published_at)
