@@ -19,15 +19,15 @@ from digest.store.engine import (
 from digest.store.articles import (
     ARTICLE_FIELDS, upsert_articles, article_ids_by_url, known_article_ids, add_engagement, count_engagement,
     list_articles, ARTICLE, RECORD_COLUMNS, candidate_articles, engagement_signals, reference_views,
-    articles_by_id, engagement_for, add_trending_signals, trending_signals, upsert_article_rows,
+    articles_by_id, add_trending_signals, trending_signals, upsert_article_rows,
 )
 from digest.store.subscribers import (
     SUBSCRIBER_FIELDS, upsert_subscribers, list_subscribers, find_subscriber, delete_subscriber,
-    due_subscribers, subscriber_statuses,
+    due_subscribers,
 )
 from digest.store.deliveries import (
     DELIVERY, find_edition, ensure_edition, mark_edition, planned_subscriber_ids, carried_articles,
-    add_deliveries, add_delivery, sendable_deliveries, claim, pending_deliveries, delivery_items,
+    add_deliveries, sendable_deliveries, claim, pending_deliveries, delivery_items,
     subscribers_by_id, OUTCOME_FIELDS, record_outcomes, record_outcome, recover_interrupted, edition_counts,
     edition_problems, editions_for_date, latest_edition_date, extend_deadline, expire_remaining,
     requeue_unknown, send_slots, editions_with_due_retries, failure_reasons, oldest_pending,
@@ -47,11 +47,11 @@ from digest.store.reader import (
 __all__ = [
     "open_engine", "session_scope", "read_session", "ARTICLE_FIELDS", "upsert_articles", "article_ids_by_url",
     "known_article_ids", "add_engagement", "count_engagement", "list_articles", "ARTICLE", "RECORD_COLUMNS",
-    "candidate_articles", "engagement_signals", "reference_views", "articles_by_id", "engagement_for",
+    "candidate_articles", "engagement_signals", "reference_views", "articles_by_id",
     "add_trending_signals", "trending_signals", "upsert_article_rows", "SUBSCRIBER_FIELDS",
     "upsert_subscribers", "list_subscribers", "find_subscriber", "delete_subscriber", "due_subscribers",
-    "subscriber_statuses", "DELIVERY", "find_edition", "ensure_edition", "mark_edition",
-    "planned_subscriber_ids", "carried_articles", "add_deliveries", "add_delivery", "sendable_deliveries",
+    "DELIVERY", "find_edition", "ensure_edition", "mark_edition",
+    "planned_subscriber_ids", "carried_articles", "add_deliveries", "sendable_deliveries",
     "claim", "pending_deliveries", "delivery_items", "subscribers_by_id", "OUTCOME_FIELDS", "record_outcomes",
     "record_outcome", "recover_interrupted", "edition_counts", "edition_problems", "editions_for_date",
     "latest_edition_date", "extend_deadline", "expire_remaining", "requeue_unknown", "send_slots",

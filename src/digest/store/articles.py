@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Float, case, column, func, insert, update, values
 from sqlmodel import Session, select
 
-from digest.models import UTCDateTime, Article, ArticleRecord, Engagement, EngagementRecord, article_record
+from digest.models import UTCDateTime, Article, ArticleRecord, Engagement, article_record
 from digest.models import TrendingSignal
 from digest.store.engine import _chunks
 
@@ -173,16 +173,6 @@ def articles_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, Article
     for chunk in _chunks(list(set(ids)), 500):
         found.update({a.id: article_record(a) for a in session.exec(select(Article).where(Article.id.in_(chunk)))})
     return found
-
-
-def engagement_for(session: Session, *, article_ids: Sequence[int], start: datetime, end: datetime
-                   ) -> list[EngagementRecord]:
-    rows: list[EngagementRecord] = []
-    for chunk in _chunks(list(article_ids), 500):
-        query = select(Engagement).where(Engagement.article_id.in_(chunk), Engagement.hour >= start,
-                                         Engagement.hour < end)
-        rows.extend(EngagementRecord(e.article_id, e.hour, str(e.kind), e.count) for e in session.exec(query))
-    return rows
 
 
 # ── trending signals, and article rows in bulk (moved from "feeds and trending signals") ────────────

@@ -87,15 +87,6 @@ def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple
     return len(ids)
 
 
-def add_delivery(session: Session, *, edition_id: int, subscriber_id: int, status: DeliveryStatus,
-                 variant_key: str | None, items: Sequence[DeliveryItem | dict], error: str | None, now: datetime
-                 ) -> None:
-    fields = ("article_id", "story_key", "section", "position", "score", "why")
-    rows = [i if isinstance(i, dict) else {f: getattr(i, f) for f in fields} for i in items]
-    add_deliveries(session, edition_id=edition_id, planned=[(subscriber_id, status, variant_key, error, rows)],
-                   now=now)
-
-
 def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: datetime,
                         retry_deferred: bool = False, subscriber_ids: Sequence[int] | None = None) -> list[Delivery]:
     """Up to `size` deliveries a run may send now: queued ones, and deferred ones whose retry time has come."""

@@ -92,11 +92,3 @@ def due_subscribers(session: Session, *, period: str, weekday: str, emails: Sequ
     if slot is not None:
         query = query.where(Subscriber.timezone == slot[0], Subscriber.send_at == slot[1])
     return [subscriber_record(s) for s in session.exec(query.order_by(Subscriber.id).limit(limit))]
-
-
-def subscriber_statuses(session: Session, *, ids: Iterable[int]) -> dict[int, str]:
-    found: dict[int, str] = {}
-    for chunk in _chunks(list(set(ids)), 500):
-        found.update({i: str(s) for i, s in session.exec(
-            select(Subscriber.id, Subscriber.status).where(Subscriber.id.in_(chunk)))})
-    return found
