@@ -139,6 +139,6 @@ def test_migrations_give_the_models_schema_on_postgres(server):
     from digest.store.migrate import schema_diff, upgrade
 
     engine = create_engine(server.create_database(f"digest_{next(NAMES)}"))
-    assert upgrade(engine) == (None, "0001")
+    assert upgrade(engine) == (None, "0002")
     assert schema_diff(engine) == []
     engine.dispose()

@@ -137,6 +137,16 @@ class BouncesSettings:
 
 
 @dataclass(frozen=True)
+class ScaleSettings:
+    engine: str = "embedded"  # embedded: one process sends | procrastinate: `digest worker` processes send shards
+    shard_size: int = 1000  # subscribers per shard task
+    concurrency: int = 2  # shards one `digest worker` sends at once (overridden by --concurrency)
+    heartbeat_seconds: float = 10.0  # how often a worker tells PostgreSQL it is alive
+    stalled_seconds: float = 60.0  # a worker silent this long is dead: its jobs are recovered and retried
+    recover_seconds: int = 15  # how often (seconds, dividing 60) the cluster looks for stalled jobs
+
+
+@dataclass(frozen=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
@@ -150,6 +160,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
+    scale: ScaleSettings = field(default_factory=ScaleSettings)
     secret_key: str = dataclasses.field(default="", repr=False)  # DIGEST_SECRET_KEY only
     events_token: str = dataclasses.field(default="", repr=False)  # DIGEST_EVENTS_TOKEN only: POST /events
     base_dir: Path = field(default_factory=Path.cwd)
@@ -221,6 +232,7 @@ def _section_classes() -> dict[str, type]:
         "store": StoreSettings, "smtp": SmtpSettings, "sender": SenderSettings, "schedule": ScheduleSettings,
         "selection": SelectionSettings, "send": SendSettings, "render": RenderSettings, "log": LogSettings,
         "feeds": FeedsSettings, "web": WebSettings, "dkim": DkimSettings, "bounces": BouncesSettings,
+        "scale": ScaleSettings,
     }
 
 
@@ -319,6 +331,7 @@ def _validate(s: Settings, origin: str) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise bad("schedule", "timezone", f"unknown time zone {s.schedule.timezone!r}") from None
     _validate_selection(s.selection, bad)
+    _validate_scale(s, bad)
     if s.send.batch_size < 1:
         raise bad("send", "batch_size", "must be at least 1")
     if s.send.deadline_hours <= 0:
@@ -331,6 +344,22 @@ def _validate(s: Settings, origin: str) -> None:
         raise bad("log", "level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log.level!r}")
     _validate_feeds(s.feeds, bad)
     _validate_reader_side(s, bad)
+
+
+def _validate_scale(s: Settings, bad) -> None:
+    scale = s.scale
+    if scale.engine not in ("embedded", "procrastinate"):
+        raise bad("scale", "engine", f"must be embedded or procrastinate, got {scale.engine!r}")
+    if scale.engine == "procrastinate" and not s.store.url.startswith("postgresql"):
+        raise bad("scale", "engine", "procrastinate needs a PostgreSQL store: set [store] url (or "
+                  "DIGEST_STORE_URL) to postgresql+psycopg://...")
+    for key in ("shard_size", "concurrency"):
+        if getattr(scale, key) < 1:
+            raise bad("scale", key, "must be at least 1")
+    if not 0 < scale.heartbeat_seconds < scale.stalled_seconds:
+        raise bad("scale", "stalled_seconds", "must be greater than heartbeat_seconds (both positive)")
+    if scale.recover_seconds < 1 or 60 % scale.recover_seconds:
+        raise bad("scale", "recover_seconds", f"must divide 60 (1, 2, 3, 5, 10, 15, 20, 30), got {scale.recover_seconds}")
 
 
 def _validate_feeds(feeds: FeedsSettings, bad) -> None:

@@ -190,6 +190,16 @@ class Delivery(SQLModel, table=True):
     updated_at: datetime = utc_field()
     sent_at: datetime | None = utc_field(nullable=True)
     next_attempt_at: datetime | None = utc_field(nullable=True)
+    claimed_by: str | None = None  # who claimed it for sending: NULL = the embedded sender, "job:N" = a worker's job
+
+
+class RateLimit(SQLModel, table=True):
+    """A relay's send rate shared by every worker (PostgreSQL): the next free slot, in the database's clock."""
+
+    name: str = Field(primary_key=True)
+    rate: float  # messages per second now (halved on 421/4.7.x, recovering towards `target`)
+    target: float  # the configured rate
+    next_slot: float = 0.0  # epoch seconds at which the next reservation may start
 
 
 class DeliveryItem(SQLModel, table=True):

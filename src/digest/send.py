@@ -155,10 +155,10 @@ class _Connection:
 class SmtpMailer:
     """aiosmtplib over a pool of reused connections, with a rate limit shared by all of them."""
 
-    def __init__(self, settings: SmtpSettings, *, local_hostname: str) -> None:
+    def __init__(self, settings: SmtpSettings, *, local_hostname: str, bucket: TokenBucket | None = None) -> None:
         self.settings = settings
         self.local_hostname = settings.local_hostname or local_hostname
-        self.bucket = TokenBucket(settings.rate_per_second)
+        self.bucket = bucket or TokenBucket(settings.rate_per_second)  # workers pass one shared through PostgreSQL
         self.slots = asyncio.Semaphore(settings.connections)
         self.idle: list[_Connection] = []
         self.opened = 0  # connections opened, for tests and the summary

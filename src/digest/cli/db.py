@@ -15,8 +15,13 @@ def db_upgrade(ctx: typer.Context):
     """Apply the migrations the store has not had yet (SQLite and PostgreSQL)."""
     from digest.store.migrate import upgrade
 
-    before, after = upgrade(engine_for(ctx.obj.settings))
+    settings = ctx.obj.settings
+    before, after = upgrade(engine_for(settings))
     typer.echo(f"store at revision {after}" + (f" (was {before})" if before != after else " (already there)"))
+    if settings.scale.engine == "procrastinate":
+        from digest.cli.cluster import apply_queue_schema
+
+        typer.echo("procrastinate's queue schema " + ("applied" if apply_queue_schema(settings) else "already there"))
 
 
 @db_app.command("current")

@@ -104,6 +104,13 @@ def send(ctx: typer.Context,
     if not settings.secret_key:
         raise ConfigError("DIGEST_SECRET_KEY is not set: it signs the unsubscribe and preference links")
     configure_logging(settings, verbose=verbose)
+    if settings.scale.engine == "procrastinate":
+        from digest.cli.cluster import enqueue_day
+
+        if limit is not None or retry_deferred:
+            raise ConfigError("--limit and --retry-deferred send in this process: with [scale] engine = "
+                              "\"procrastinate\" the workers send (drop the option)")
+        return enqueue_day(settings, day, emails, retry_unknown=retry_unknown)
     engine = engine_for(settings)
 
     async def go(stop):
@@ -225,7 +232,9 @@ def _print_status(summary: dict) -> None:
 
 @app.command()
 def run(ctx: typer.Context):
-    """The daemon: send each day's editions at [schedule] send_at; stop with SIGTERM or Ctrl-C."""
+    """The daemon: send each day's editions at [schedule] send_at; stop with SIGTERM or Ctrl-C.
+
+    With [scale] engine = "procrastinate" it plans editions and queues their shards for `digest worker`s."""
     import logging
 
     from digest.errors import ConfigError
@@ -234,6 +243,15 @@ def run(ctx: typer.Context):
     settings = ctx.obj.settings
     if not settings.secret_key:
         raise ConfigError("DIGEST_SECRET_KEY is not set: it signs the unsubscribe and preference links")
+    if settings.scale.engine == "procrastinate":  # the cluster's scheduler: a worker on the periodic queue
+        import asyncio
+
+        from digest.cluster import run_worker
+
+        configure_logging(settings)
+        asyncio.run(run_worker(engine_for(settings), settings, now_utc, queues=("periodic",), concurrency=1,
+                               name="digest-run"))
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_daemon(engine_for(settings), settings, now_utc)
 

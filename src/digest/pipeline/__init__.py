@@ -25,7 +25,8 @@ from digest.pipeline.plan import (EditionPlan, Selector, due_pages, edition_plan
 from digest.select import variant_key
 from digest.send import Mailer
 
-__all__ = ["DryRunLine", "EditionReport", "Progress", "dry_run_day", "edition_plans", "retry_due", "run_day"]
+__all__ = ["DryRunLine", "EditionReport", "Progress", "dry_run_day", "edition_plans", "finish_editions", "plan_day",
+           "retry_due", "run_day", "send_shard"]
 
 UNFINISHED = ("queued", "sending", "deferred")
 
@@ -56,14 +57,9 @@ async def run_day(engine: Engine, settings: Settings, mailer: Mailer, day: date,
         with store.session_scope(engine) as session:
             for delivery_id in store.recover_interrupted(session, now=clock()):
                 log_transition("-", delivery_id, "", "unknown", reason="interrupted while sending")
-        deadline = (due_at or clock()) + timedelta(hours=settings.send.deadline_hours)
         reports = []
-        for plan in edition_plans(settings, day, slot=slot, periods=periods):
-            edition_id, planned = plan_edition(engine, settings, plan, now=clock(), emails=emails, deadline=deadline)
-            if not edition_id:
-                continue
-            if retry_unknown:
-                _requeue_unknown(engine, plan.key, edition_id, emails, clock)
+        for plan, edition_id, planned in plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at,
+                                                  slot=slot, periods=periods, retry_unknown=retry_unknown):
             report = await _send_plan(engine, settings, mailer, plan, edition_id, clock=clock, emails=emails,
                                       limit=limit, retry_deferred=retry_deferred, progress=progress, stop=stop)
             report.planned = planned
@@ -71,6 +67,70 @@ async def run_day(engine: Engine, settings: Settings, mailer: Mailer, day: date,
             if limit is not None:
                 limit = max(0, limit - report.attempted)
     return reports
+
+
+def plan_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, emails: Sequence[str] = (),
+             due_at: datetime | None = None, slot: tuple[str, str] | None = None,
+             periods: Sequence[str] = ("daily", "weekly"), retry_unknown: bool = False
+             ) -> list[tuple[EditionPlan, int, int]]:
+    """Write the delivery rows of the editions due on `day`: (plan, edition id, rows planned now) for each.
+
+    The embedded sender then sends them in this process; with workers, `digest.cluster` enqueues shards.
+    """
+    deadline = (due_at or clock()) + timedelta(hours=settings.send.deadline_hours)
+    found = []
+    for plan in edition_plans(settings, day, slot=slot, periods=periods):
+        edition_id, planned = plan_edition(engine, settings, plan, now=clock(), emails=emails, deadline=deadline)
+        if not edition_id:
+            continue
+        if retry_unknown:
+            _requeue_unknown(engine, plan.key, edition_id, emails, clock)
+        found.append((plan, edition_id, planned))
+    return found
+
+
+async def send_shard(engine: Engine, settings: Settings, mailer: Mailer, edition_id: int, id_range: tuple[int, int],
+                     *, claimed_by: str, clock: Clock, stop: threading.Event | None = None,
+                     composers: dict[int, Composer] | None = None) -> EditionReport:
+    """A worker's part of an edition: the sendable deliveries of subscribers `id_range` = (first, last).
+
+    Same batches, claims, outcomes and deadline as the embedded sender, without its store-wide lock:
+    claims are atomic, so workers never send the same row, and rows this job left in `sending` when an
+    earlier run of it died become `unknown` first (never resent). `composers` keeps each edition's rendered
+    variants across the shards one worker process sends, so premailer runs once per variant per worker.
+    """
+    with store.session_scope(engine) as session:
+        for delivery_id in store.recover_interrupted(session, now=clock(), claimed_by=claimed_by):
+            log_transition("-", delivery_id, "", "unknown", reason=f"{claimed_by} died while sending")
+        edition = store.edition_by_id(session, edition_id=edition_id)
+    if edition is None:
+        return EditionReport(f"edition {edition_id} (gone)")
+    composers = {} if composers is None else composers
+    if edition_id not in composers:
+        while len(composers) >= 4:
+            composers.pop(next(iter(composers)))
+        day = date.fromisoformat(edition.date)
+        composers[edition_id] = Composer(settings, edition_plans(settings, day, periods=(str(edition.period),))[0])
+    sender = EditionSender(engine, settings, mailer, composers[edition_id], edition_id, clock,
+                           deadline=edition.deadline_at, stop=stop, claimed_by=claimed_by, id_range=id_range)
+    try:
+        await sender.run()
+    finally:
+        _finish(engine, sender.report, edition_id, clock)
+    return sender.report
+
+
+def finish_editions(engine: Engine, clock: Clock) -> list[str]:
+    """Mark `done` the editions still `sending` with nothing left to send (workers finish shards in any order)."""
+    with store.read_session(engine) as session:
+        sending = [(e.id, e.key) for e in store.editions_in_status(session, status=EditionStatus.sending)]
+    done = []
+    for edition_id, key in sending:
+        report = EditionReport(key)
+        _finish(engine, report, edition_id, clock)
+        if not any(report.counts.get(s) for s in UNFINISHED):
+            done.append(key)
+    return done
 
 
 async def retry_due(engine: Engine, settings: Settings, mailer: Mailer, *, clock: Clock,

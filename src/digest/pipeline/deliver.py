@@ -89,6 +89,8 @@ class EditionSender:
     progress: Progress = field(default_factory=Progress)
     deadline: datetime | None = None
     stop: threading.Event | None = None  # set by a signal handler: finish the batch, then return
+    claimed_by: str | None = None  # a worker's job ("job:N"); None = the embedded sender
+    id_range: tuple[int, int] | None = None  # a shard: only these (first, last) subscriber ids
     report: EditionReport = field(init=False)
     sender_side: int = 0
 
@@ -127,7 +129,8 @@ class EditionSender:
         now = self.clock()
         with store.session_scope(self.engine) as session:
             batch = store.sendable_deliveries(session, edition_id=self.edition_id, size=room, now=now,
-                                              retry_deferred=retry_deferred, subscriber_ids=subscriber_ids)
+                                              retry_deferred=retry_deferred, subscriber_ids=subscriber_ids,
+                                              id_range=self.id_range)
             if not batch:
                 return None
             entries, subs = batch_context(session, batch, known=self.composer.variants)
@@ -149,7 +152,8 @@ class EditionSender:
                     log_transition(self.report.key, d.id, sub.email, "failed", reason=reason)
                     continue
                 jobs.append((d.id, msg))
-            claimed = store.claim(session, message_ids={i: m.message_id for i, m in jobs}, now=now)
+            claimed = store.claim(session, message_ids={i: m.message_id for i, m in jobs}, now=now,
+                                  claimed_by=self.claimed_by)
             store.mark_edition(session, edition_id=self.edition_id, status=EditionStatus.sending, now=now)
         jobs = [(i, m, claimed[i]) for i, m in jobs if i in claimed]
         for delivery_id, msg, _ in jobs:

@@ -26,12 +26,13 @@ from digest.store.subscribers import (
     due_subscribers,
 )
 from digest.store.deliveries import (
-    DELIVERY, find_edition, ensure_edition, mark_edition, planned_subscriber_ids, carried_articles,
+    DELIVERY, find_edition, edition_by_id, editions_in_status, shard_ranges, ensure_edition, mark_edition, planned_subscriber_ids, carried_articles,
     add_deliveries, sendable_deliveries, claim, pending_deliveries, delivery_items,
     subscribers_by_id, OUTCOME_FIELDS, record_outcomes, record_outcome, recover_interrupted, edition_counts,
     edition_problems, editions_for_date, latest_edition_date, extend_deadline, expire_remaining,
     requeue_unknown, send_slots, editions_with_due_retries, failure_reasons, oldest_pending,
 )
+from digest.store import ratelimit
 from digest.store.stories import (
     story_assignments, save_story_assignments,
 )
@@ -50,7 +51,7 @@ __all__ = [
     "candidate_articles", "engagement_signals", "reference_views", "articles_by_id",
     "add_trending_signals", "trending_signals", "upsert_article_rows", "SUBSCRIBER_FIELDS",
     "upsert_subscribers", "list_subscribers", "find_subscriber", "delete_subscriber", "due_subscribers",
-    "DELIVERY", "find_edition", "ensure_edition", "mark_edition",
+    "DELIVERY", "find_edition", "edition_by_id", "editions_in_status", "shard_ranges", "ensure_edition", "mark_edition",
     "planned_subscriber_ids", "carried_articles", "add_deliveries", "sendable_deliveries",
     "claim", "pending_deliveries", "delivery_items", "subscribers_by_id", "OUTCOME_FIELDS", "record_outcomes",
     "record_outcome", "recover_interrupted", "edition_counts", "edition_problems", "editions_for_date",
@@ -59,5 +60,5 @@ __all__ = [
     "save_story_assignments", "add_feed", "find_feed", "list_feeds", "remove_feed", "record_feed_fetch", "ping",
     "subscriber_by_id", "known_topics_and_countries", "set_subscriber_status", "update_preferences",
     "add_pending_subscriber", "confirm_subscriber", "subscriber_delivery", "delivery_links",
-    "delivery_by_message_id", "delivery_by_id", "record_bounce", "recent_outcomes", "Engagement", "select"
+    "delivery_by_message_id", "delivery_by_id", "record_bounce", "recent_outcomes", "Engagement", "select", "ratelimit"
 ]

@@ -37,6 +37,14 @@ def ensure_edition(session: Session, *, key: str, period: str, date: str, cutoff
     return edition
 
 
+def edition_by_id(session: Session, *, edition_id: int) -> Edition | None:
+    return session.get(Edition, edition_id)
+
+
+def editions_in_status(session: Session, *, status: EditionStatus) -> list[Edition]:
+    return list(session.exec(select(Edition).where(Edition.status == status).order_by(Edition.id)))
+
+
 def mark_edition(session: Session, *, edition_id: int, status: EditionStatus, now: datetime) -> None:
     edition = session.get(Edition, edition_id)
     edition.status = status
@@ -87,21 +95,48 @@ def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple
     return len(ids)
 
 
-def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: datetime,
-                        retry_deferred: bool = False, subscriber_ids: Sequence[int] | None = None) -> list[Delivery]:
-    """Up to `size` deliveries a run may send now: queued ones, and deferred ones whose retry time has come."""
+def _sendable(now: datetime, retry_deferred: bool):
+    """Queued deliveries, and deferred ones whose retry time has come (any deferred one if `retry_deferred`)."""
     deferred = Delivery.status == DeliveryStatus.deferred
     if not retry_deferred:
         deferred = deferred & (Delivery.next_attempt_at <= now)
-    query = select(Delivery).where(Delivery.edition_id == edition_id,
-                                   or_(Delivery.status == DeliveryStatus.queued, deferred))
+    return or_(Delivery.status == DeliveryStatus.queued, deferred)
+
+
+def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: datetime,
+                        retry_deferred: bool = False, subscriber_ids: Sequence[int] | None = None,
+                        id_range: tuple[int, int] | None = None) -> list[Delivery]:
+    """Up to `size` deliveries a run may send now; `id_range` = a shard's (first, last) subscriber ids."""
+    query = select(Delivery).where(Delivery.edition_id == edition_id, _sendable(now, retry_deferred))
     if subscriber_ids is not None:
         query = query.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
+    if id_range is not None:
+        query = query.where(Delivery.subscriber_id.between(*id_range))
     return list(session.exec(query.order_by(Delivery.id).limit(size)))
 
 
-def claim(session: Session, *, message_ids: dict[int, str], now: datetime) -> dict[int, int]:
-    """Move each still-sendable delivery to `sending` with its Message-ID: {claimed id: attempts}."""
+def shard_ranges(session: Session, *, edition_id: int, size: int, now: datetime, retries_only: bool = False
+                 ) -> list[tuple[int, int]]:
+    """The edition's sendable deliveries (`retries_only`: deferred ones now due) cut into (first, last)
+    subscriber-id ranges of about `size` each."""
+    which = ((Delivery.status == DeliveryStatus.deferred) & (Delivery.next_attempt_at <= now)) if retries_only \
+        else _sendable(now, False)
+    numbered = (select(Delivery.subscriber_id.label("sid"),
+                       func.row_number().over(order_by=Delivery.subscriber_id).label("n"))
+                .where(Delivery.edition_id == edition_id, which).subquery())
+    starts = list(session.exec(select(numbered.c.sid).where((numbered.c.n - 1) % size == 0).order_by(numbered.c.n)))
+    if not starts:
+        return []
+    last = session.exec(select(func.max(numbered.c.sid))).one()
+    return [(first, nxt - 1) for first, nxt in zip(starts, starts[1:])] + [(starts[-1], last)]
+
+
+def claim(session: Session, *, message_ids: dict[int, str], now: datetime,
+          claimed_by: str | None = None) -> dict[int, int]:
+    """Move each still-sendable delivery to `sending` with its Message-ID: {claimed id: attempts}.
+
+    `claimed_by` names the worker job (None: the embedded sender), so that only its own rows are recovered.
+    """
     if not message_ids:
         return {}
     conn = session.connection()
@@ -110,7 +145,8 @@ def claim(session: Session, *, message_ids: dict[int, str], now: datetime) -> di
         result = conn.execute(
             update(DELIVERY)
             .where(DELIVERY.c.id.in_(chunk), DELIVERY.c.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred]))
-            .values(status=DeliveryStatus.sending, attempts=DELIVERY.c.attempts + 1, updated_at=now)
+            .values(status=DeliveryStatus.sending, attempts=DELIVERY.c.attempts + 1, updated_at=now,
+                    claimed_by=claimed_by)
             .returning(DELIVERY.c.id, DELIVERY.c.attempts))
         claimed.update({row.id: row.attempts for row in result})
     if claimed:
@@ -166,12 +202,15 @@ def record_outcome(session: Session, *, delivery_id: int, status: DeliveryStatus
         "next_attempt_at": next_attempt_at, "sent_at": now if status == DeliveryStatus.sent else None}], now=now)
 
 
-def recover_interrupted(session: Session, *, now: datetime) -> list[int]:
-    """Rows left in `sending` by a dead process: the message may have gone out, so they become `unknown`.
+def recover_interrupted(session: Session, *, now: datetime, claimed_by: str | None = None) -> list[int]:
+    """Rows left in `sending` by a dead sender: the message may have gone out, so they become `unknown`.
 
-    Call it only while holding the sender lock: then no live process is sending.
+    `claimed_by` None: the embedded sender's rows; call it only while holding the sender lock (then no live
+    process is sending them). "job:N": the rows of a worker job that procrastinate found stalled.
+    Workers' rows are never touched by the embedded sender's recovery, nor one job's by another's.
     """
-    ids = list(session.exec(select(Delivery.id).where(Delivery.status == DeliveryStatus.sending)))
+    owner = Delivery.claimed_by.is_(None) if claimed_by is None else Delivery.claimed_by == claimed_by
+    ids = list(session.exec(select(Delivery.id).where(Delivery.status == DeliveryStatus.sending, owner)))
     for chunk in _chunks(ids, 500):
         session.exec(update(Delivery).where(Delivery.id.in_(chunk)).values(
             status=DeliveryStatus.unknown, updated_at=now,

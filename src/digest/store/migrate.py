@@ -14,6 +14,11 @@ from sqlalchemy.engine import Engine
 BASELINE = "0001"
 
 
+def keep_name(name, type_, _parent) -> bool:
+    """procrastinate's tables share the database but are its own (its schema is applied by `digest.cluster`)."""
+    return not (type_ == "table" and name and name.startswith("procrastinate_"))
+
+
 def _config(connection):
     from alembic.config import Config
 
@@ -59,5 +64,5 @@ def schema_diff(engine: Engine) -> list:
     import digest.models  # noqa: F401
 
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": keep_name})
         return compare_metadata(context, SQLModel.metadata)

@@ -1,0 +1,150 @@
+"""`digest worker` processes on PostgreSQL: one edition fanned out as shards into Postfix's smtp-sink.
+
+    .venv/bin/python benchmarks/cluster.py                      # 20,000 readers: one process, 1 worker, 2 workers
+    .venv/bin/python benchmarks/cluster.py --subscribers 5000 --workers 2
+
+Starts a PostgreSQL server in a temporary directory (tests/pg.py) and smtp-sink (dumping what it accepts),
+seeds one edition's worth of readers, and times it to the last delivery: first the embedded `digest send`,
+then `digest send` queueing shards for N already-running `digest worker` processes. The helpers here are
+also what tests/test_workers.py drives (with a worker SIGKILLed partway through).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.chaos import digest, seed  # noqa: E402
+from benchmarks.sink import SmtpSink  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+UNFINISHED = ("queued", "sending", "deferred")
+
+
+def environment(url: str, port: int, *, workers: bool = True, rate: float = 0.0, batch: int = 50,
+                shard: int = 1000, stalled: float = 60.0, heartbeat: float = 10.0, recover: int = 15) -> dict:
+    return {**os.environ, "DIGEST_STORE_URL": url, "DIGEST_SECRET_KEY": "cluster-key",
+            "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(port), "DIGEST_SMTP_TLS": "none",
+            "DIGEST_SMTP_CONNECTIONS": "4", "DIGEST_SMTP_RATE_PER_SECOND": str(rate),
+            "DIGEST_SEND_BATCH_SIZE": str(batch), "DIGEST_SCHEDULE_TIMEZONE": "UTC",
+            "DIGEST_SCHEDULE_SEND_AT": "07:00", "DIGEST_LOG_LEVEL": "WARNING",
+            "DIGEST_SCALE_ENGINE": "procrastinate" if workers else "embedded",
+            "DIGEST_SCALE_SHARD_SIZE": str(shard), "DIGEST_SCALE_STALLED_SECONDS": str(stalled),
+            "DIGEST_SCALE_HEARTBEAT_SECONDS": str(heartbeat), "DIGEST_SCALE_RECOVER_SECONDS": str(recover)}
+
+
+def start_worker(env: dict, name: str, concurrency: int = 2, log: Path | None = None) -> subprocess.Popen:
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "digest", "--config", str(ROOT / "config.toml"), "worker",
+                             "--concurrency", str(concurrency), "--name", name], env=env, stdout=out, stderr=out)
+
+
+def query(url: str, sql: str) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def counts(url: str) -> dict[str, int]:
+    return dict(query(url, "SELECT status, count(*) FROM delivery GROUP BY status"))
+
+
+def statuses(url: str) -> dict[str, str]:
+    return dict(query(url, "SELECT s.email, d.status FROM delivery d JOIN subscriber s ON s.id = d.subscriber_id"))
+
+
+def wait_until(predicate, timeout: float, what: str, poll: float = 0.1) -> float:
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"{what}: not after {timeout:.0f} s")
+        time.sleep(poll)
+    return time.monotonic() - start
+
+
+def finished(url: str, expected: int):
+    def done() -> bool:
+        found = counts(url)
+        return sum(found.values()) >= expected and not any(found.get(s) for s in UNFINISHED)
+    return done
+
+
+def stop(procs: list[subprocess.Popen]) -> list[int]:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    return [proc.wait(30) for proc in procs]
+
+
+def run_embedded(url: str, port: int, subscribers: int, day: date, work: Path) -> float:
+    env = environment(url, port, workers=False)
+    seed(work, env, subscribers, day)
+    start = time.monotonic()
+    done = digest(env, "send", "--date", day.isoformat())
+    if done.returncode:
+        raise SystemExit(f"digest send failed: {done.stderr}")
+    return time.monotonic() - start
+
+
+def run_workers(url: str, port: int, subscribers: int, day: date, work: Path, workers: int, concurrency: int) -> float:
+    env = environment(url, port)
+    seed(work, env, subscribers, day)
+    procs = [start_worker(env, f"bench-{i}", concurrency, work / f"worker{i}.log") for i in range(workers)]
+    try:
+        time.sleep(3)  # started and listening, as they would be in production
+        start = time.monotonic()
+        done = digest(env, "send", "--date", day.isoformat())
+        if done.returncode:
+            raise SystemExit(f"digest send failed: {done.stderr}")
+        wait_until(finished(url, subscribers), 600, "edition finished", poll=0.05)
+        return time.monotonic() - start
+    finally:
+        stop(procs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tempfile
+
+    from tests.pg import TempPostgres
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=20000)
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args(argv)
+    day = date.today()
+    pg = TempPostgres().start()
+    rows = []
+    try:
+        for label, workers in [("one process (embedded `digest send`)", 0)] + \
+                              [(f"{n} worker{'s' if n > 1 else ''} × concurrency {args.concurrency}", n)
+                               for n in args.workers]:
+            url = pg.create_database(f"bench_{workers}")
+            with SmtpSink(dump=False) as sink, tempfile.TemporaryDirectory() as work:
+                seconds = (run_embedded(url, sink.port, args.subscribers, day, Path(work)) if not workers else
+                           run_workers(url, sink.port, args.subscribers, day, Path(work), workers, args.concurrency))
+            found = counts(url)
+            if found.get("sent") != args.subscribers:
+                raise SystemExit(f"{label}: expected {args.subscribers} sent, got {found}")
+            rows.append((label, seconds, args.subscribers / seconds))
+            print(f"{label:<42} {seconds:7.1f} s  {args.subscribers / seconds:7.0f} msg/s", flush=True)
+    finally:
+        pg.stop()
+    base = rows[0][2]
+    for label, _, rate in rows[1:]:
+        print(f"{label}: {rate / base:.2f}× one process")
+    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

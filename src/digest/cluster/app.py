@@ -1,0 +1,240 @@
+"""The procrastinate app: the shard task, the cluster's periodic tasks, enqueueing, and running a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+
+from digest import store
+from digest.cluster.bucket import SharedBucket
+from digest.config import Settings
+from digest.errors import ConfigError
+from digest.lock import exclusive
+from digest.pipeline import finish_editions, plan_day, send_shard
+from digest.pipeline.deliver import Clock, log_transition
+from digest.pipeline.ingest import poll_job
+from digest.schedule import due_slots
+from digest.send import Mailer, SmtpMailer
+
+log = logging.getLogger("digest.cluster")
+SEND, PERIODIC = "send", "periodic"  # queues: shards; the cluster's periodic work
+SHARD_TASK = "digest.send_shard"
+
+
+@dataclass
+class Runtime:
+    """What a worker process's tasks share: one engine, one SMTP pool, one stop signal."""
+
+    engine: Engine
+    settings: Settings
+    mailer: Mailer
+    clock: Clock
+    stop: threading.Event
+    composers: dict = field(default_factory=dict)  # edition id → its Composer (variants rendered once)
+
+
+def conninfo(settings: Settings) -> str:
+    url = make_url(settings.store.url)
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError("[scale] engine = \"procrastinate\" needs a PostgreSQL store ([store] url)")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def build_app(settings: Settings):
+    """The procrastinate App for this store, with digest's tasks registered."""
+    from procrastinate import App, PsycopgConnector
+
+    app = App(connector=PsycopgConnector(conninfo=conninfo(settings), min_size=1, max_size=4),
+              periodic_defaults={"max_delay": 600})
+    _register(app, settings)
+    return app
+
+
+def _register(app, settings: Settings) -> None:
+    scale = settings.scale
+
+    @app.task(name=SHARD_TASK, queue=SEND, pass_context=True)
+    async def send_shard_task(context, edition_id: int, first: int, last: int) -> dict:
+        rt: Runtime = context.additional_context["runtime"]
+        report = await send_shard(rt.engine, rt.settings, rt.mailer, edition_id, (first, last),
+                                  claimed_by=f"job:{context.job.id}", clock=rt.clock, stop=rt.stop,
+                                  composers=rt.composers)
+        if report.interrupted:  # the worker is stopping: what is left goes to another worker
+            await enqueue_shards(context.app, edition_id, [(first, last)])
+        log.info("shard %s %d-%d: %d attempted, %s", report.key, first, last, report.attempted,
+                 ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items())))
+        return {"attempted": report.attempted, "stopped": report.stopped}
+
+    @app.periodic(cron=f"*/{settings.schedule.tick_minutes} * * * *", periodic_id="tick")
+    @app.task(name="digest.tick", queue=PERIODIC, queueing_lock="digest.tick", pass_context=True)
+    async def tick(context, timestamp: int) -> int:
+        rt: Runtime = context.additional_context["runtime"]
+        return await cluster_tick(context.app, rt.engine, rt.settings, rt.clock)
+
+    @app.periodic(cron=f"*/{settings.feeds.poll_minutes} * * * *", periodic_id="poll-feeds")
+    @app.task(name="digest.poll_feeds", queue=PERIODIC, queueing_lock="digest.poll_feeds", pass_context=True)
+    async def poll_feeds(context, timestamp: int) -> None:
+        rt: Runtime = context.additional_context["runtime"]
+        await asyncio.to_thread(poll_job(rt.engine, rt.settings, rt.clock))
+
+    @app.periodic(cron=f"* * * * * */{scale.recover_seconds}", periodic_id="recover")
+    @app.task(name="digest.recover", queue=PERIODIC, queueing_lock="digest.recover", pass_context=True)
+    async def recover(context, timestamp: int) -> int:
+        rt: Runtime = context.additional_context["runtime"]
+        return await recover_stalled(context.app, rt.engine, rt.settings, rt.clock)
+
+
+# ── enqueueing ──────────────────────────────────────────────────────────────────────────────────────
+
+async def enqueue_shards(app, edition_id: int, ranges: Sequence[tuple[int, int]]) -> int:
+    """One shard job per range; a range already waiting in the queue is not queued twice."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    queued = 0
+    for first, last in ranges:
+        name = f"shard:{edition_id}:{first}-{last}"
+        try:
+            await app.configure_task(SHARD_TASK, lock=name, queueing_lock=name).defer_async(
+                edition_id=edition_id, first=first, last=last)
+            queued += 1
+        except AlreadyEnqueued:
+            pass
+    return queued
+
+
+async def enqueue_edition(app, engine: Engine, settings: Settings, edition_id: int, *, now: datetime,
+                          retries: bool = False) -> int:
+    """Shards for every delivery of the edition that may be sent now (`retries`: the due deferred ones only)."""
+    with store.read_session(engine) as session:
+        ranges = store.shard_ranges(session, edition_id=edition_id, size=settings.scale.shard_size, now=now,
+                                    retries_only=retries)
+    return await enqueue_shards(app, edition_id, ranges)
+
+
+async def plan_and_enqueue(app, engine: Engine, settings: Settings, day: date, *, clock: Clock,
+                           emails: Sequence[str] = (), due_at: datetime | None = None,
+                           slot: tuple[str, str] | None = None, periods: Sequence[str] = ("daily", "weekly"),
+                           retry_unknown: bool = False, always: bool = True) -> list[tuple[str, int, int]]:
+    """Plan the editions due on `day` (one planner at a time) and enqueue their shards: (key, planned, shards).
+
+    `always` False (the periodic tick): enqueue only when rows were planned now; by hand (`digest send`),
+    shards are enqueued for whatever is sendable, so an operator can always resume an edition.
+    """
+    with exclusive(engine, "planner", wait=settings.send.lock_wait_seconds):
+        plans = await asyncio.to_thread(plan_day, engine, settings, day, clock=clock, emails=emails, due_at=due_at,
+                                        slot=slot, periods=periods, retry_unknown=retry_unknown)
+    done = []
+    for plan, edition_id, planned in plans:
+        # shards already cover the rows planned before: only new rows (or a first plan) need new ones
+        shards = await enqueue_edition(app, engine, settings, edition_id, now=clock()) if planned or always else 0
+        done.append((plan.key, planned, shards))
+    return done
+
+
+# ── periodic work ───────────────────────────────────────────────────────────────────────────────────
+
+async def cluster_tick(app, engine: Engine, settings: Settings, clock: Clock) -> int:
+    """Plan the send slots that are due and enqueue their shards; enqueue the retries that are due."""
+    with store.read_session(engine) as session:
+        slots = store.send_slots(session)
+    shards = 0
+    for slot in due_slots(slots, clock(), lookback=timedelta(hours=settings.send.deadline_hours)):
+        for key, planned, n in await plan_and_enqueue(app, engine, settings, slot.day, clock=clock,
+                                                      due_at=slot.due_at, slot=(slot.timezone, slot.send_at),
+                                                      periods=(slot.period,), always=False):
+            shards += n
+            if planned or n:
+                log.info("edition %s: %d planned, %d shards queued", key, planned, n)
+    with store.read_session(engine) as session:
+        retrying = [e.id for e in store.editions_with_due_retries(session, now=clock())]
+    for edition_id in retrying:
+        shards += await enqueue_edition(app, engine, settings, edition_id, now=clock(), retries=True)
+    for key in finish_editions(engine, clock):
+        log.info("edition %s: done", key)
+    return shards
+
+
+async def recover_stalled(app, engine: Engine, settings: Settings, clock: Clock) -> int:
+    """Shards of workers that stopped sending heartbeats: their `sending` rows become `unknown` (the message
+    may have gone out), and the job is retried so another worker sends what is still queued."""
+    stalled = await app.job_manager.get_stalled_jobs(task_name=SHARD_TASK,
+                                                     seconds_since_heartbeat=settings.scale.stalled_seconds)
+    for job in stalled:
+        owner = f"job:{job.id}"
+        with store.session_scope(engine) as session:
+            ids = store.recover_interrupted(session, now=clock(), claimed_by=owner)
+        for delivery_id in ids:
+            log_transition("-", delivery_id, "", "unknown", reason=f"{owner}'s worker died while sending")
+        await _retry(app, job)
+        log.warning("shard %s of a dead worker: %d in flight now unknown, the rest retried", owner, len(ids))
+    return len(stalled)
+
+
+async def _retry(app, job) -> None:
+    """procrastinate's own retry; if the same range is already waiting in the queue, that job will send it."""
+    from procrastinate.exceptions import UniqueViolation
+    from procrastinate.jobs import Status
+
+    try:
+        await app.job_manager.retry_job(job)
+    except UniqueViolation:
+        await app.job_manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
+
+
+# ── the queue's schema and the worker ───────────────────────────────────────────────────────────────
+
+async def ensure_queue_schema(app, engine: Engine) -> bool:
+    """Apply procrastinate's schema to the store's database if it is not there yet (True if applied)."""
+    with exclusive(engine, "queue-schema", wait=60):
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is not None:
+                return False
+        await app.schema_manager.apply_schema_async()
+        return True
+
+
+async def run_worker(engine: Engine, settings: Settings, clock: Clock, *, concurrency: int,
+                     queues: Sequence[str] = (SEND, PERIODIC), name: str | None = None) -> None:
+    """Send shards (and run the cluster's periodic work) until SIGTERM or SIGINT.
+
+    On a signal the shards in flight finish their batch, re-queue what is left, and the worker exits.
+    """
+    from procrastinate.worker import Worker
+
+    app = build_app(settings)
+    stop = threading.Event()
+    bucket = SharedBucket(engine, settings.smtp.rate_per_second)
+    mailer = SmtpMailer(settings.smtp, local_hostname=settings.sender_domain, bucket=bucket)
+    runtime = Runtime(engine, settings, mailer, clock, stop)
+    async with app.open_async():
+        await ensure_queue_schema(app, engine)
+        worker = Worker(app, queues=list(queues), name=name, concurrency=concurrency, install_signal_handlers=False,
+                        additional_context={"runtime": runtime}, delete_jobs="successful",
+                        update_heartbeat_interval=settings.scale.heartbeat_seconds,
+                        stalled_worker_timeout=settings.scale.stalled_seconds)
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            log.info("received %s: finishing the batches in flight, then stopping", signal.Signals(signum).name)
+            stop.set()
+            worker.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+        log.info("digest worker: queues %s, concurrency %d", ",".join(queues), concurrency)
+        try:
+            await worker.run()
+        finally:
+            await mailer.close()
+
+
+__all__ = ["Runtime", "build_app", "enqueue_edition", "ensure_queue_schema", "plan_and_enqueue",
+           "recover_stalled", "run_worker"]

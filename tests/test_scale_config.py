@@ -1,0 +1,32 @@
+"""`[scale]`: the worker engine needs PostgreSQL, and misconfiguration is one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from digest.config import load_settings
+from digest.errors import ConfigError
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"DIGEST_SCALE_ENGINE": "celery"}, "[scale] engine: must be embedded or procrastinate"),
+    ({"DIGEST_SCALE_ENGINE": "procrastinate"}, "[scale] engine: procrastinate needs a PostgreSQL store"),
+    ({"DIGEST_SCALE_SHARD_SIZE": "0"}, "[scale] shard_size: must be at least 1"),
+    ({"DIGEST_SCALE_RECOVER_SECONDS": "7"}, "[scale] recover_seconds: must divide 60"),
+    ({"DIGEST_SCALE_STALLED_SECONDS": "5"}, "[scale] stalled_seconds: must be greater than heartbeat_seconds"),
+])
+def test_bad_scale_settings_name_the_key(env, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_settings(ROOT / "config.toml", environ={"DIGEST_STORE_URL": "sqlite:///x.db", **env})
+
+
+def test_worker_without_the_procrastinate_engine_is_one_line(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "DIGEST_STORE_URL": f"sqlite:///{tmp_path / 'd.db'}", "DIGEST_SECRET_KEY": "k"}
+    done = subprocess.run([sys.executable, "-m", "digest", "--config", str(ROOT / "config.toml"), "worker"],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0 and "[scale] engine: workers need \"procrastinate\"" in done.stderr

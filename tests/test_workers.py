@@ -1,0 +1,154 @@
+"""Scale-out on a real PostgreSQL server: `digest worker` processes sending one edition's shards into smtp-sink.
+
+The workers are real processes running procrastinate; one of them is SIGKILLed partway through an edition.
+"""
+
+from __future__ import annotations
+
+import itertools
+import signal
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from benchmarks.chaos import digest, seed
+from benchmarks.cluster import counts, environment, finished, query, start_worker, statuses, stop, wait_until
+from benchmarks.sink import SMTP_SINK, SmtpSink
+from tests.pg import BIN, TempPostgres
+
+pytestmark = [
+    pytest.mark.skipif(BIN is None, reason="PostgreSQL binaries absent (Debian package postgresql; .ci/run installs it)"),
+    pytest.mark.skipif(SMTP_SINK is None, reason="smtp-sink absent (Debian package postfix; .ci/run installs it)"),
+]
+NAMES = itertools.count()
+READERS = 5000
+DAY = date.today()
+
+
+@pytest.fixture(scope="module")
+def server():
+    pg = TempPostgres().start()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture
+def url(server):
+    return server.create_database(f"workers_{next(NAMES)}")
+
+
+@pytest.fixture
+def sink():
+    with SmtpSink(dump=True) as s:
+        yield s
+
+
+def _logs(tmp_path: Path) -> str:
+    return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(tmp_path.glob("worker*.log")))
+
+
+def test_two_workers_send_each_reader_exactly_one_message(url, sink, tmp_path):
+    env = environment(url, sink.port, shard=500)
+    seed(tmp_path, env, READERS, DAY)
+    workers = [start_worker(env, f"w{i}", 2, tmp_path / f"worker{i}.log") for i in range(2)]
+    try:
+        queued = digest(env, "send", "--date", DAY.isoformat())
+        assert queued.returncode == 0, queued.stderr
+        assert "10 shards queued" in queued.stdout
+        wait_until(finished(url, READERS), 240, f"edition finished\n{_logs(tmp_path)}")
+    finally:
+        codes = stop(workers)
+    assert codes == [0, 0], _logs(tmp_path)  # SIGTERM: a clean exit
+    received = sink.received()
+    assert counts(url) == {"sent": READERS}
+    assert len(received) == READERS and set(received.values()) == {1}
+    owners = dict(statuses_by_owner(url))
+    assert len(owners) == 10 and all(o.startswith("job:") for o in owners)  # every row claimed by a shard job
+    done = digest(env, "send", "--date", DAY.isoformat())  # again: nothing left, nothing queued
+    assert done.returncode == 0 and "0 shards queued" in done.stdout
+
+
+def statuses_by_owner(url: str) -> list[tuple[str, int]]:
+    return query(url, "SELECT claimed_by, count(*) FROM delivery GROUP BY claimed_by")
+
+
+MID_SHARD = """
+SELECT count(*) FROM procrastinate_jobs j
+ WHERE j.worker_id = {worker} AND j.status = 'doing'
+   AND EXISTS (SELECT 1 FROM delivery d WHERE d.claimed_by = 'job:' || j.id AND d.status = 'sending')
+   AND (SELECT count(*) FROM delivery d WHERE d.status = 'queued'
+         AND d.subscriber_id BETWEEN (j.args->>'first')::int AND (j.args->>'last')::int) >= 50
+"""
+
+
+def test_a_killed_worker_leaves_no_duplicates_and_nothing_queued(url, sink, tmp_path):
+    env = environment(url, sink.port, shard=250, rate=400, heartbeat=1, stalled=4, recover=2)
+    seed(tmp_path, env, READERS, DAY)
+    queued = digest(env, "send", "--date", DAY.isoformat())
+    assert queued.returncode == 0, queued.stderr
+    victim = start_worker(env, "victim", 2, tmp_path / "worker0.log")
+    wait_until(lambda: query(url, "SELECT count(*) FROM procrastinate_workers")[0][0] == 1, 60, "victim started")
+    [(victim_id,)] = query(url, "SELECT id FROM procrastinate_workers")
+    survivor = start_worker(env, "survivor", 2, tmp_path / "worker1.log")
+    try:
+        wait_until(lambda: counts(url).get("sent", 0) >= READERS // 4, 120, f"a quarter sent\n{_logs(tmp_path)}")
+        # the worst moment: the victim has messages on the wire and most of its shard still to send
+        wait_until(lambda: query(url, MID_SHARD.format(worker=victim_id))[0][0] > 0, 60, "victim mid-shard",
+                   poll=0.005)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        wait_until(finished(url, READERS), 240, f"edition finished after the kill\n{_logs(tmp_path)}")
+    finally:
+        codes = stop([survivor])
+    assert codes == [0], _logs(tmp_path)
+    assert "of a dead worker" in (tmp_path / "worker1.log").read_text()  # found stalled, recovered, retried
+    rows = statuses(url)
+    received = sink.received()
+    found = counts(url)
+    assert len(rows) == READERS and set(found) <= {"sent", "unknown"}  # nothing queued, sending or deferred
+    assert max(received.values()) == 1  # nobody got two messages
+    assert all(received[e] == 1 for e, s in rows.items() if s == "sent")
+    assert all(rows[r] in ("sent", "unknown") for r in received)
+    # only what the dead worker had on the wire is unknown: at most its concurrency × batch size
+    assert found.get("unknown", 0) <= 2 * 50, found
+    assert found["sent"] >= READERS - 2 * 50
+
+
+def test_the_rate_limit_is_shared_through_postgres(url):
+    """Two workers' reservations queue behind each other on the database's clock; a 421 halves it for all."""
+    from digest import store
+
+    first, second = store.open_engine(url), store.open_engine(url)  # two processes' engines
+    try:
+        with first.begin() as conn:
+            wait_a, rate_a = store.ratelimit.reserve(conn, name="smtp", count=10, target=10.0)
+        with second.begin() as conn:
+            wait_b, _ = store.ratelimit.reserve(conn, name="smtp", count=10, target=10.0)
+        assert wait_a < 0.1 and rate_a == 10.0
+        assert 0.9 < wait_b - wait_a <= 1.0  # the ten sends ahead of it take one second at 10/s
+        with first.begin() as conn:
+            assert store.ratelimit.throttle(conn, name="smtp") == 5.0  # 10/s, halved
+        with second.begin() as conn:
+            _, rate = store.ratelimit.reserve(conn, name="smtp", count=1, target=10.0)
+            _, recovering = store.ratelimit.reserve(conn, name="smtp", count=1, target=10.0)
+        assert rate == 5.0 and recovering == pytest.approx(5.1)  # the other worker slows down too, then recovers
+    finally:
+        first.dispose()
+        second.dispose()
+
+
+def test_db_upgrade_applies_the_queue_schema_once_and_the_models_still_match(url, tmp_path):
+    from digest import store
+    from digest.store.migrate import schema_diff
+
+    env = environment(url, 25)
+    first = digest(env, "db", "upgrade")
+    again = digest(env, "db", "upgrade")
+    assert first.returncode == 0 and "queue schema applied" in first.stdout, first.stderr
+    assert again.returncode == 0 and "queue schema already there" in again.stdout
+    engine = store.open_engine(url)
+    try:
+        assert schema_diff(engine) == []  # procrastinate's tables live beside ours and are not ours to diff
+    finally:
+        engine.dispose()
