@@ -137,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{label}: expected {args.subscribers} sent, got {found}")
             rows.append((label, seconds, args.subscribers / seconds))
             print(f"{label:<42} {seconds:7.1f} s  {args.subscribers / seconds:7.0f} msg/s", flush=True)
+        for table in ("delivery", "deliveryitem"):
+            [(n, total, indexes)] = query(url, f"SELECT count(*), pg_total_relation_size('{table}'), "
+                                               f"pg_indexes_size('{table}') FROM {table}")
+            print(f"{table}: {n} rows, {total / n:.0f} bytes/row with indexes ({indexes / n:.0f} of them indexes)")
     finally:
         pg.stop()
     base = rows[0][2]

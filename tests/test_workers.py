@@ -152,3 +152,40 @@ def test_db_upgrade_applies_the_queue_schema_once_and_the_models_still_match(url
         assert schema_diff(engine) == []  # procrastinate's tables live beside ours and are not ours to diff
     finally:
         engine.dispose()
+
+
+def test_the_cluster_tick_plans_due_slots_once_and_queues_their_shards(url, settings):
+    """The periodic tick (run by whichever worker procrastinate hands it to): due editions are planned and
+    sharded; the next tick plans nothing and queues nothing more; shards for due retries only."""
+    import asyncio
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from digest import store
+    from digest.cluster.app import build_app, cluster_tick, ensure_queue_schema
+    from tests.conftest import NOW
+    from tests.factories import seed as seed_store
+
+    cluster = replace(settings, store=replace(settings.store, url=url),
+                      scale=replace(settings.scale, engine="procrastinate", shard_size=3))
+    engine = store.open_engine(url)
+    seed_store(engine, NOW, subscribers=7)
+
+    async def ticks():
+        queue = build_app(cluster)
+        async with queue.open_async():
+            await ensure_queue_schema(queue, engine)
+            before = await cluster_tick(queue, engine, cluster, lambda: NOW - timedelta(minutes=5))
+            first = await cluster_tick(queue, engine, cluster, lambda: NOW + timedelta(minutes=1))
+            second = await cluster_tick(queue, engine, cluster, lambda: NOW + timedelta(minutes=2))
+            return before, first, second
+
+    try:
+        before, first, second = asyncio.run(ticks())
+        assert (before, first, second) == (0, 3, 0)  # not yet due; 7 readers in shards of 3; nothing new
+        jobs = query(url, "SELECT args->>'first', args->>'last', status FROM procrastinate_jobs "
+                          "WHERE task_name = 'digest.send_shard' ORDER BY id")
+        assert [(int(a), int(b), s) for a, b, s in jobs] == [(1, 3, "todo"), (4, 6, "todo"), (7, 7, "todo")]
+        assert counts(url) == {"queued": 7}
+    finally:
+        engine.dispose()
