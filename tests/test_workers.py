@@ -67,6 +67,17 @@ def test_two_workers_send_each_reader_exactly_one_message(url, sink, tmp_path):
     assert len(owners) == 10 and all(o.startswith("job:") for o in owners)  # every row claimed by a shard job
     done = digest(env, "send", "--date", DAY.isoformat())  # again: nothing left, nothing queued
     assert done.returncode == 0 and "0 shards queued" in done.stdout
+    status = digest(env, "status", "--date", DAY.isoformat(), "--json")
+    assert status.returncode == 0, status.stderr
+    assert '"failed"' not in status.stdout and '"workers_alive": 0' in status.stdout  # both stopped
+
+
+def run_sql(url: str, script: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        for statement in filter(str.strip, script.split(";")):
+            conn.execute(statement)
 
 
 def statuses_by_owner(url: str) -> list[tuple[str, int]]:
@@ -154,38 +165,93 @@ def test_db_upgrade_applies_the_queue_schema_once_and_the_models_still_match(url
         engine.dispose()
 
 
-def test_the_cluster_tick_plans_due_slots_once_and_queues_their_shards(url, settings):
-    """The periodic tick (run by whichever worker procrastinate hands it to): due editions are planned and
-    sharded; the next tick plans nothing and queues nothing more; shards for due retries only."""
+@pytest.fixture
+def cluster(url, settings):
+    """In-process: the cluster's settings, a store with 7 readers, and a function running `go(app, engine)`
+    inside an open procrastinate app whose queue schema is applied."""
     import asyncio
     from dataclasses import replace
-    from datetime import timedelta
 
     from digest import store
-    from digest.cluster.app import build_app, cluster_tick, ensure_queue_schema
+    from digest.cluster.app import build_app, ensure_queue_schema
     from tests.conftest import NOW
     from tests.factories import seed as seed_store
 
-    cluster = replace(settings, store=replace(settings.store, url=url),
-                      scale=replace(settings.scale, engine="procrastinate", shard_size=3))
+    config = replace(settings, store=replace(settings.store, url=url),
+                     scale=replace(settings.scale, engine="procrastinate", shard_size=3))
     engine = store.open_engine(url)
     seed_store(engine, NOW, subscribers=7)
 
-    async def ticks():
-        queue = build_app(cluster)
-        async with queue.open_async():
-            await ensure_queue_schema(queue, engine)
-            before = await cluster_tick(queue, engine, cluster, lambda: NOW - timedelta(minutes=5))
-            first = await cluster_tick(queue, engine, cluster, lambda: NOW + timedelta(minutes=1))
-            second = await cluster_tick(queue, engine, cluster, lambda: NOW + timedelta(minutes=2))
-            return before, first, second
+    def run(go):
+        async def main():
+            queue = build_app(config)
+            async with queue.open_async():
+                await ensure_queue_schema(queue, engine)
+                return await go(queue, engine, config)
+        return asyncio.run(main())
 
-    try:
-        before, first, second = asyncio.run(ticks())
-        assert (before, first, second) == (0, 3, 0)  # not yet due; 7 readers in shards of 3; nothing new
-        jobs = query(url, "SELECT args->>'first', args->>'last', status FROM procrastinate_jobs "
-                          "WHERE task_name = 'digest.send_shard' ORDER BY id")
-        assert [(int(a), int(b), s) for a, b, s in jobs] == [(1, 3, "todo"), (4, 6, "todo"), (7, 7, "todo")]
-        assert counts(url) == {"queued": 7}
-    finally:
-        engine.dispose()
+    yield run
+    engine.dispose()
+
+
+def test_the_cluster_tick_plans_due_slots_once_and_queues_their_shards(cluster, url):
+    """The periodic tick (run by whichever worker procrastinate hands it to): due editions are planned and
+    sharded; the next tick plans nothing and queues nothing more; then shards for due retries only."""
+    from datetime import timedelta
+
+    from digest.cluster.app import cluster_tick
+    from tests.conftest import NOW
+
+    async def ticks(queue, engine, config):
+        at = [NOW - timedelta(minutes=5), NOW + timedelta(minutes=1), NOW + timedelta(minutes=2)]
+        return [await cluster_tick(queue, engine, config, lambda t=t: t) for t in at]
+
+    assert cluster(ticks) == [0, 3, 0]  # not yet due; 7 readers in shards of 3; nothing new
+    jobs = query(url, "SELECT args->>'first', args->>'last', status FROM procrastinate_jobs "
+                      "WHERE task_name = 'digest.send_shard' ORDER BY id")
+    assert [(int(a), int(b), s) for a, b, s in jobs] == [(1, 3, "todo"), (4, 6, "todo"), (7, 7, "todo")]
+    assert counts(url) == {"queued": 7}
+    run_sql(url, "UPDATE delivery SET status = 'sent' WHERE subscriber_id <> 5; "
+                 "UPDATE delivery SET status = 'deferred', next_attempt_at = '2026-11-27 07:30+00' "
+                 "WHERE subscriber_id = 5; DELETE FROM procrastinate_jobs")
+
+    async def retry_ticks(queue, engine, config):
+        early = await cluster_tick(queue, engine, config, lambda: NOW + timedelta(minutes=10))
+        due = await cluster_tick(queue, engine, config, lambda: NOW + timedelta(minutes=40))
+        return early, due
+
+    assert cluster(retry_ticks) == (0, 1)  # the retry is not due at 07:10; at 07:40 one shard for it
+    assert query(url, "SELECT args->>'first', args->>'last' FROM procrastinate_jobs") == [("5", "5")]
+
+
+def test_recovery_marks_only_dead_or_finished_jobs_rows_unknown(cluster, url):
+    """A job whose worker stopped its heartbeat is retried and its rows in `sending` become `unknown`; so do
+    rows whose job ended without recording them; a live worker's rows are left alone."""
+    from digest.cluster.app import cluster_tick, recover_stalled
+    from tests.conftest import NOW
+
+    async def plan(queue, engine, config):
+        return await cluster_tick(queue, engine, config, lambda: NOW)
+
+    assert cluster(plan) == 3
+    [live, dead, gone] = [row[0] for row in query(url, "SELECT id FROM procrastinate_jobs ORDER BY id")]
+    run_sql(url, f"""
+        INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()), (now() - interval '10 minutes');
+        UPDATE procrastinate_jobs SET status = 'doing', worker_id = (SELECT min(id) FROM procrastinate_workers)
+         WHERE id = {live};
+        UPDATE procrastinate_jobs SET status = 'doing', worker_id = (SELECT max(id) FROM procrastinate_workers)
+         WHERE id = {dead};
+        UPDATE procrastinate_jobs SET status = 'failed' WHERE id = {gone};
+        UPDATE delivery SET status = 'sending', claimed_by = 'job:{live}' WHERE subscriber_id = 1;
+        UPDATE delivery SET status = 'sending', claimed_by = 'job:{dead}' WHERE subscriber_id = 4;
+        UPDATE delivery SET status = 'sending', claimed_by = 'job:{gone}' WHERE subscriber_id = 7;
+        UPDATE delivery SET status = 'sending', claimed_by = NULL WHERE subscriber_id = 2""")
+
+    async def recover(queue, engine, config):
+        return await recover_stalled(queue, engine, config, lambda: NOW)
+
+    assert cluster(recover) == 1
+    rows = dict(query(url, "SELECT subscriber_id, status FROM delivery WHERE subscriber_id IN (1, 2, 4, 7)"))
+    assert rows == {1: "sending", 2: "sending", 4: "unknown", 7: "unknown"}  # 2: the embedded sender's own
+    assert dict(query(url, f"SELECT id, status FROM procrastinate_jobs WHERE id IN ({dead}, {live})")) == \
+        {dead: "todo", live: "doing"}  # the dead worker's shard goes back to the queue

@@ -196,6 +196,10 @@ class SmtpMailer:
     def throttle(self) -> None:
         self.bucket.throttle()
 
+    def retry_after_failure(self) -> None:
+        """A long-lived worker tries the relay again for each new shard after an AUTH or TLS failure."""
+        self.fatal = None
+
     async def close(self) -> None:
         while self.idle:
             await self._quit(self.idle.pop())

@@ -191,6 +191,10 @@ def status(ctx: typer.Context,
     for doc in docs:
         doc["total"] = sum(doc["counts"].values())
     summary = _merge(day, docs)
+    if settings.scale.engine == "procrastinate":
+        from digest.cluster import queue_status
+
+        summary["queue"] = queue_status(engine_for(settings, readonly=True), settings)
     if json_out:
         emit_json(summary)
         return
@@ -217,6 +221,10 @@ def _print_status(summary: dict) -> None:
         table.add_row(doc["edition"], doc["status"], *(str(doc["counts"].get(s, 0)) for s in statuses),
                       str(doc["total"]))
     console.print(table)
+    if queue := summary.get("queue"):
+        shards = queue["shards"]
+        console.print(f"  shards: {shards.get('todo', 0)} waiting, {shards.get('doing', 0)} being sent, "
+                      f"{shards.get('failed', 0)} failed; {queue['workers_alive']} workers alive", highlight=False)
     for doc in summary["editions"]:
         if doc["oldest_pending"]:
             console.print(f"  {doc['edition']}: oldest pending delivery queued at "

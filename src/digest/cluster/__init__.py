@@ -8,7 +8,9 @@ Periodic work (due editions, retries, feed polling, dead workers' shards) is pro
 tasks, deferred once per tick for the whole cluster. See docs/scaling.md.
 """
 
-from digest.cluster.app import build_app, enqueue_edition, ensure_queue_schema, plan_and_enqueue, run_worker
+from digest.cluster.app import (build_app, enqueue_edition, ensure_queue_schema, plan_and_enqueue, queue_status,
+                                run_worker)
 from digest.cluster.bucket import SharedBucket
 
-__all__ = ["SharedBucket", "build_app", "enqueue_edition", "ensure_queue_schema", "plan_and_enqueue", "run_worker"]
+__all__ = ["SharedBucket", "build_app", "enqueue_edition", "ensure_queue_schema", "plan_and_enqueue", "queue_status",
+           "run_worker"]

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 from digest import store
 from digest.cluster.bucket import SharedBucket
 from digest.config import Settings
-from digest.errors import ConfigError
+from digest.errors import ConfigError, SendAborted
 from digest.lock import exclusive
 from digest.pipeline import finish_editions, plan_day, send_shard
 from digest.pipeline.deliver import Clock, log_transition
@@ -64,9 +64,16 @@ def _register(app, settings: Settings) -> None:
     @app.task(name=SHARD_TASK, queue=SEND, pass_context=True)
     async def send_shard_task(context, edition_id: int, first: int, last: int) -> dict:
         rt: Runtime = context.additional_context["runtime"]
-        report = await send_shard(rt.engine, rt.settings, rt.mailer, edition_id, (first, last),
-                                  claimed_by=f"job:{context.job.id}", clock=rt.clock, stop=rt.stop,
-                                  composers=rt.composers)
+        if isinstance(rt.mailer, SmtpMailer):
+            rt.mailer.retry_after_failure()
+        try:
+            report = await send_shard(rt.engine, rt.settings, rt.mailer, edition_id, (first, last),
+                                      claimed_by=f"job:{context.job.id}", clock=rt.clock, stop=rt.stop,
+                                      composers=rt.composers)
+        except SendAborted as exc:  # the relay refuses us (AUTH, policy): the rest of the range stays queued
+            log.error("shard %d-%d of edition %d stopped: %s; after fixing the relay, `digest send` re-queues it",
+                      first, last, edition_id, exc)
+            return {"attempted": 0, "stopped": str(exc)}
         if report.interrupted:  # the worker is stopping: what is left goes to another worker
             await enqueue_shards(context.app, edition_id, [(first, last)])
         log.info("shard %s %d-%d: %d attempted, %s", report.key, first, last, report.attempted,
@@ -168,14 +175,37 @@ async def recover_stalled(app, engine: Engine, settings: Settings, clock: Clock)
     stalled = await app.job_manager.get_stalled_jobs(task_name=SHARD_TASK,
                                                      seconds_since_heartbeat=settings.scale.stalled_seconds)
     for job in stalled:
-        owner = f"job:{job.id}"
-        with store.session_scope(engine) as session:
-            ids = store.recover_interrupted(session, now=clock(), claimed_by=owner)
-        for delivery_id in ids:
-            log_transition("-", delivery_id, "", "unknown", reason=f"{owner}'s worker died while sending")
+        ids = _unknown(engine, f"job:{job.id}", clock, "'s worker died while sending")
         await _retry(app, job)
-        log.warning("shard %s of a dead worker: %d in flight now unknown, the rest retried", owner, len(ids))
+        log.warning("shard job:%d of a dead worker: %d in flight now unknown, the rest retried", job.id, len(ids))
+    await _sweep_orphans(app, engine, clock)
     return len(stalled)
+
+
+def _unknown(engine: Engine, owner: str, clock: Clock, why: str) -> list[int]:
+    with store.session_scope(engine) as session:
+        ids = store.recover_interrupted(session, now=clock(), claimed_by=owner)
+    for delivery_id in ids:
+        log_transition("-", delivery_id, "", "unknown", reason=f"{owner}{why}")
+    return ids
+
+
+async def _sweep_orphans(app, engine: Engine, clock: Clock) -> None:
+    """Rows in `sending` whose job is no longer running (it failed on an unexpected error, or was deleted):
+    nothing will ever record their outcome, so they become `unknown`. A job is `doing` while it sends."""
+    from procrastinate.jobs import Status
+
+    with store.read_session(engine) as session:
+        owners = store.sending_owners(session)
+    for owner in owners:
+        job_id = int(owner.removeprefix("job:")) if owner.startswith("job:") else None
+        if job_id is None:
+            continue
+        jobs = list(await app.job_manager.list_jobs_async(id=job_id))
+        if jobs and jobs[0].status == Status.DOING.value:
+            continue
+        ids = _unknown(engine, owner, clock, " ended without recording its batch")
+        log.warning("shard %s ended with %d deliveries still sending: now unknown", owner, len(ids))
 
 
 async def _retry(app, job) -> None:
@@ -187,6 +217,18 @@ async def _retry(app, job) -> None:
         await app.job_manager.retry_job(job)
     except UniqueViolation:
         await app.job_manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
+
+
+def queue_status(engine: Engine, settings: Settings) -> dict:
+    """Shard jobs per procrastinate status, and the workers whose heartbeat is recent (for `digest status`)."""
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None:
+            return {"shards": {}, "workers_alive": 0}
+        shards = dict(conn.execute(text("SELECT status::text, count(*) FROM procrastinate_jobs "
+                                        "WHERE task_name = :task GROUP BY status"), {"task": SHARD_TASK}).all())
+        alive = conn.execute(text("SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > "
+                                  "now() - make_interval(secs => :s)"), {"s": settings.scale.stalled_seconds}).scalar()
+    return {"shards": shards, "workers_alive": alive}
 
 
 # ── the queue's schema and the worker ───────────────────────────────────────────────────────────────
@@ -236,5 +278,5 @@ async def run_worker(engine: Engine, settings: Settings, clock: Clock, *, concur
             await mailer.close()
 
 
-__all__ = ["Runtime", "build_app", "enqueue_edition", "ensure_queue_schema", "plan_and_enqueue",
+__all__ = ["Runtime", "queue_status", "build_app", "enqueue_edition", "ensure_queue_schema", "plan_and_enqueue",
            "recover_stalled", "run_worker"]

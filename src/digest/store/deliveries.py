@@ -218,6 +218,13 @@ def recover_interrupted(session: Session, *, now: datetime, claimed_by: str | No
     return ids
 
 
+def sending_owners(session: Session) -> list[str]:
+    """The worker jobs ("job:N") that have deliveries in `sending` now."""
+    query = select(Delivery.claimed_by).where(Delivery.status == DeliveryStatus.sending,
+                                              Delivery.claimed_by.is_not(None)).distinct()
+    return list(session.exec(query))
+
+
 def edition_counts(session: Session, *, edition_id: int) -> dict[str, int]:
     query = select(Delivery.status, func.count()).where(Delivery.edition_id == edition_id).group_by(Delivery.status)
     return {str(status): n for status, n in session.exec(query)}
