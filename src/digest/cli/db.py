@@ -1,10 +1,12 @@
-"""Commands about the store's schema: `digest db upgrade`, `digest db current`."""
+"""Commands about the store: `digest db upgrade`, `digest db current`, `digest db prune`."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from digest.cli.base import DigestGroup, app, engine_for
+from digest.cli.base import DigestGroup, app, engine_for, now_utc
 
 db_app = typer.Typer(cls=DigestGroup, no_args_is_help=True, help="The store's schema (Alembic migrations).")
 app.add_typer(db_app, name="db")
@@ -30,3 +32,21 @@ def db_current(ctx: typer.Context):
     from digest.store.migrate import current
 
     typer.echo(current(engine_for(ctx.obj.settings)) or "none (run `digest db upgrade`)")
+
+
+@db_app.command("prune")
+def db_prune(ctx: typer.Context,
+             keep_days: Annotated[int, typer.Option("--keep-days", help="Keep editions dated in the last N days.")],
+             dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be deleted.")] = False):
+    """Delete finished editions older than --keep-days with their delivery rows (retention; see docs/scaling.md)."""
+    from digest.pipeline.retention import prune
+
+    settings = ctx.obj.settings
+    verb = "would delete" if dry_run else "deleted"
+
+    def line(key: str, deliveries: int, items: int) -> None:
+        typer.echo(f"{key}: {verb} {deliveries} deliveries" + ("" if dry_run else f", {items} items"))
+
+    editions, deliveries, items = prune(engine_for(settings), settings, today=now_utc().astimezone(settings.tz).date(),
+                                        keep_days=keep_days, dry_run=dry_run, on_edition=line)
+    typer.echo(f"{verb} {editions} editions, {deliveries} deliveries" + ("" if dry_run else f", {items} items"))

@@ -30,7 +30,7 @@ from digest.store.deliveries import (
     add_deliveries, sendable_deliveries, claim, pending_deliveries, delivery_items,
     subscribers_by_id, OUTCOME_FIELDS, record_outcomes, record_outcome, recover_interrupted, edition_counts,
     edition_problems, editions_for_date, latest_edition_date, extend_deadline, expire_remaining,
-    requeue_unknown, sending_owners, send_slots, editions_with_due_retries, failure_reasons, oldest_pending,
+    requeue_unknown, sending_owners, prunable_editions, delete_edition_rows, delete_edition, send_slots, editions_with_due_retries, failure_reasons, oldest_pending,
 )
 from digest.store import ratelimit
 from digest.store.stories import (
@@ -55,7 +55,7 @@ __all__ = [
     "planned_subscriber_ids", "carried_articles", "add_deliveries", "sendable_deliveries",
     "claim", "pending_deliveries", "delivery_items", "subscribers_by_id", "OUTCOME_FIELDS", "record_outcomes",
     "record_outcome", "recover_interrupted", "edition_counts", "edition_problems", "editions_for_date",
-    "latest_edition_date", "extend_deadline", "expire_remaining", "requeue_unknown", "sending_owners", "send_slots",
+    "latest_edition_date", "extend_deadline", "expire_remaining", "requeue_unknown", "sending_owners", "prunable_editions", "delete_edition_rows", "delete_edition", "send_slots",
     "editions_with_due_retries", "failure_reasons", "oldest_pending", "story_assignments",
     "save_story_assignments", "add_feed", "find_feed", "list_feeds", "remove_feed", "record_feed_fetch", "ping",
     "subscriber_by_id", "known_topics_and_countries", "set_subscriber_status", "update_preferences",

@@ -284,6 +284,32 @@ def requeue_unknown(session: Session, *, edition_id: int, now: datetime,
     return ids
 
 
+def prunable_editions(session: Session, *, before: str) -> list[Edition]:
+    """Editions dated before `before` (ISO date) with nothing left to send: what retention may delete."""
+    open_rows = select(Delivery.id).where(Delivery.edition_id == Edition.id,
+                                         Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.sending,
+                                                              DeliveryStatus.deferred]))
+    query = select(Edition).where(Edition.date < before, ~open_rows.exists()).order_by(Edition.date, Edition.id)
+    return list(session.exec(query))
+
+
+def delete_edition_rows(session: Session, *, edition_id: int, chunk: int = 5000) -> tuple[int, int]:
+    """Delete up to `chunk` of the edition's deliveries with their items: (deliveries, items) deleted.
+
+    Call it until it returns (0, 0), committing in between, then delete the edition itself."""
+    conn = session.connection()
+    ids = [r[0] for r in conn.execute(select(DELIVERY.c.id).where(DELIVERY.c.edition_id == edition_id).limit(chunk))]
+    if not ids:
+        return 0, 0
+    items = conn.execute(DeliveryItem.__table__.delete().where(DeliveryItem.__table__.c.delivery_id.in_(ids))).rowcount
+    conn.execute(DELIVERY.delete().where(DELIVERY.c.id.in_(ids)))
+    return len(ids), items
+
+
+def delete_edition(session: Session, *, edition_id: int) -> None:
+    session.connection().execute(Edition.__table__.delete().where(Edition.__table__.c.id == edition_id))
+
+
 def send_slots(session: Session) -> list[tuple[str, str | None, str, str]]:
     """Distinct (frequency, weekday, timezone, send_at) of active subscribers: the daemon's send slots."""
     query = (select(Subscriber.frequency, Subscriber.weekday, Subscriber.timezone, Subscriber.send_at)
