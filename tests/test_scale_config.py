@@ -30,3 +30,16 @@ def test_worker_without_the_procrastinate_engine_is_one_line(tmp_path):
                           env=env, capture_output=True, text=True)
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0 and "[scale] engine: workers need \"procrastinate\"" in done.stderr
+
+
+def test_an_unreachable_postgres_is_one_line(tmp_path):
+    from benchmarks.sink import free_port
+
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/digest"  # nobody listens there
+    env = {"PATH": "/usr/bin:/bin", "DIGEST_STORE_URL": url, "DIGEST_SCALE_ENGINE": "procrastinate",
+           "DIGEST_SECRET_KEY": "k"}
+    for command in (["worker"], ["send"]):
+        done = subprocess.run([sys.executable, "-m", "digest", "--config", str(ROOT / "config.toml"), *command],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: cannot open store postgresql")

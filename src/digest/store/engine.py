@@ -76,7 +76,8 @@ def _create_schema(engine: Engine, url: str) -> None:
             stamp_head(engine)
         _add_missing_columns(engine)
     except OperationalError as exc:
-        raise StoreError(f"cannot open store {make_url(url).render_as_string(hide_password=True)}: {exc.orig}") from None
+        reason = " ".join(str(exc.orig).split())  # one line, whatever the driver wrote
+        raise StoreError(f"cannot open store {make_url(url).render_as_string(hide_password=True)}: {reason}") from None
 
 
 def _add_missing_columns(engine: Engine) -> None:
