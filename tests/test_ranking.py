@@ -128,3 +128,26 @@ def test_group_stories_merges_reprints_only():
     storm = next(g for g in groups if len(g.articles) == 2)
     assert storm.key == "s1"  # the earliest article names the story: stable as the story grows
     assert storm.lead.id == 2  # the most complete article leads
+
+
+def test_a_sources_trending_box_names_trending_stories_after_the_accelerating_ones():
+    """The guide: a site's own "Trending" list counts as a trending signal for the stories it names."""
+    from dataclasses import replace
+
+    from digest.ranking import named_trending, signals_from_events
+
+    surge, named_a, named_b, quiet = (record(i, NOW - 20 * H, title=t) for i, t in
+                                      [(1, "Surge"), (2, "Cockpit Confusion: Inside the Crash"),
+                                       (3, "Markets Rally"), (4, "Quiet")])
+    events = [views(1, NOW - 20 * H + h * H, 5) for h in range(17)] + [views(1, NOW - 3 * H + h * H, 60)
+                                                                       for h in range(3)]
+    published = {r.id: r.published_at for r in (surge, named_a, named_b, quiet)}
+    signals = signals_from_events(events, published, now=NOW, params=P)
+    box = [(None, "COCKPIT confusion — inside the crash", 2), (3, "Markets rally!", 1),
+           (None, "Not among the candidates", 3)]
+    named = named_trending(box, {r.id: r.title for r in (surge, named_a, named_b, quiet)})
+    assert named == {2: 2, 3: 1}  # by title words (any case, punctuation), or by the linked article
+    ranking = rank(stories(surge, named_a, named_b, quiet), replace(signals, named=named), now=NOW, params=P)
+    assert [s.story.key for s in ranking.trending] == ["s1", "s3", "s2"]  # z first, then the box's order
+    assert ranking.trending[1].why()["source_trending_rank"] == 1 and ranking.trending[0].trending_z >= 2
+    assert "s4" not in [s.story.key for s in ranking.trending]

@@ -44,11 +44,13 @@ class StoryScore:
     trending_z: float | None = None
     recent_views: int = 0
     expected_views: float = 0.0
+    source_trending_rank: int | None = None  # its place in a source's own "Trending" box, if one lists it
 
     def why(self) -> dict:
         return {"basis": self.basis, "score": round(self.score, 4), "engagement": round(self.engagement, 4),
                 "coverage": self.coverage, "trending_z": None if self.trending_z is None else round(self.trending_z, 3),
-                "recent_views": self.recent_views, "expected_views": round(self.expected_views, 3)}
+                "recent_views": self.recent_views, "expected_views": round(self.expected_views, 3),
+                "source_trending_rank": self.source_trending_rank}
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,24 @@ class Signals:
     recent: Mapping[int, int]  # views in the last `trending_window_hours`
     baseline: Mapping[int, int]  # views in the `baseline_hours` before that
     curve: Mapping[int, float]  # age in hours → median views older articles had in their hours (age − w, age]
+    named: Mapping[int, int] = field(default_factory=dict)  # article id → its rank in a source's "Trending" box
+
+
+def title_key(title: str) -> str:
+    """Lower-cased words only: how a trending box's headline is matched to an article's title."""
+    return " ".join("".join(c if c.isalnum() else " " for c in title.lower()).split())
+
+
+def named_trending(headlines: Sequence[tuple[int | None, str, int]], titles: Mapping[int, str]) -> dict[int, int]:
+    """article id → best rank, for (linked article id or None, headline, rank) from sources' trending boxes,
+    matched to the candidates' `titles` by article id, else by `title_key`."""
+    by_key = {title_key(t): i for i, t in titles.items()}
+    named: dict[int, int] = {}
+    for article_id, headline, place in headlines:
+        found = article_id if article_id in titles else by_key.get(title_key(headline))
+        if found is not None:
+            named[found] = min(place, named.get(found, place))
+    return named
 
 
 def decay_factors(start: datetime, now: datetime, half_life_hours: float) -> list[tuple[datetime, float]]:
@@ -137,16 +157,20 @@ def rank(stories: Sequence[Story], events: Sequence[EngagementRecord] | Signals,
     signals = events
     trend = trending_z_scores(stories, signals, now=now, params=params)
     use_engagement = any(v > 0 for v in signals.engagement.values())
-    scored = [_score_story(s, signals.engagement, trend, now, params, use_engagement) for s in stories]
+    scored = [_score_story(s, signals.engagement, trend, now, params, use_engagement, signals.named)
+              for s in stories]
     top = sorted(scored, key=lambda s: (-s.score, -s.story.lead.published_at.timestamp(), s.story.key))
-    trending = [s for s in scored if s.trending_z is not None and s.recent_views >= params.trending_min_views
-                and s.trending_z >= params.trending_min_z]
-    trending.sort(key=lambda s: (-s.trending_z, -s.engagement, s.story.key))
+    accelerating = {id(s) for s in scored if s.trending_z is not None and s.recent_views >= params.trending_min_views
+                    and s.trending_z >= params.trending_min_z}
+    # acceleration first (highest z); then what only a source's own trending box names, in its order
+    trending = [s for s in scored if id(s) in accelerating or s.source_trending_rank is not None]
+    trending.sort(key=lambda s: (id(s) not in accelerating, -(s.trending_z or 0.0) if id(s) in accelerating else 0.0,
+                                 s.source_trending_rank or 0, -s.engagement, s.story.key))
     return Ranking(top=tuple(top), trending=tuple(trending))
 
 
 def _score_story(story: Story, engagement: Mapping[int, float], trend: Mapping[int, tuple[float, int, float]],
-                 now: datetime, params: RankParams, use_engagement: bool) -> StoryScore:
+                 now: datetime, params: RankParams, use_engagement: bool, named: Mapping[int, int]) -> StoryScore:
     story = story.led_by(engagement)  # the most engaged article represents the story
     coverage = len(story.sources) or 1
     total = 0.0
@@ -159,9 +183,10 @@ def _score_story(story: Story, engagement: Mapping[int, float], trend: Mapping[i
     score = total * math.log2(1 + coverage) if use_engagement else float(coverage)
     best = max((trend[a.id] for a in story.articles if a.id in trend), default=None)
     z, x, lam = best if best else (None, 0, 0.0)
+    place = min((named[a.id] for a in story.articles if a.id in named), default=None)
     return StoryScore(story=story, score=score, engagement=total, coverage=coverage,
                       basis="engagement" if use_engagement else "coverage", trending_z=z, recent_views=x,
-                      expected_views=lam)
+                      expected_views=lam, source_trending_rank=place)
 
 
 def trending_z_scores(stories: Sequence[Story], signals: Sequence[EngagementRecord] | Signals, *, now: datetime,

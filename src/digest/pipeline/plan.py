@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from digest import store
 from digest.config import Settings, parse_hhmm
 from digest.models import WEEKDAYS, DeliveryStatus, SubscriberRecord
-from digest.ranking import (Ranking, RankParams, Signals, age_at_end, decay_factors, median_curve,
+from digest.ranking import (Ranking, RankParams, Signals, age_at_end, decay_factors, median_curve, named_trending,
                             rank)
 from digest.select import Diversity, Selection, select_for, variant_key
 from digest.stories import Story, StoryParams, group_stories
@@ -58,7 +58,10 @@ def rank_params(settings: Settings, plan: EditionPlan) -> RankParams:
 def edition_ranking(session, settings: Settings, plan: EditionPlan) -> Ranking:
     articles = store.candidate_articles(session, start=plan.window_start, end=plan.cutoff)
     params = rank_params(settings, plan)
-    return rank(edition_stories(session, settings, articles), edition_signals(session, plan, params), now=plan.cutoff,
+    signals = edition_signals(session, plan, params)
+    boxes = store.trending_signals(session, start=plan.window_start, end=plan.cutoff)  # sources' "Trending" boxes
+    named = named_trending([(b.article_id, b.title, b.rank) for b in boxes], {a.id: a.title for a in articles})
+    return rank(edition_stories(session, settings, articles), replace(signals, named=named), now=plan.cutoff,
                 params=params)
 
 
