@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/chaos.py                      # long form: 2,000 subscribers, 20 kills
     .venv/bin/python benchmarks/chaos.py --subscribers 300 --kills 3   # the short form `make test` runs
+    .venv/bin/python benchmarks/chaos.py --store-url postgresql+psycopg://...   # an empty database of your own
 
 Sends one edition to Postfix's smtp-sink (which writes every message it accepts to a file), kills
 `digest send` with SIGKILL several times while it sends, restarts it, then lets it finish. It asserts:
@@ -16,7 +17,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,12 +26,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.sink import SmtpSink  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
+from sqlalchemy.exc import DBAPIError  # noqa: E402
+from sqlalchemy.pool import NullPool  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def environment(work: Path, port: int, batch: int, rate: float) -> dict[str, str]:
-    return {**os.environ, "DIGEST_STORE_URL": f"sqlite:///{work / 'digest.db'}", "DIGEST_SECRET_KEY": "chaos-key",
+def environment(url: str, port: int, batch: int, rate: float) -> dict[str, str]:
+    return {**os.environ, "DIGEST_STORE_URL": url, "DIGEST_SECRET_KEY": "chaos-key",
             "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(port), "DIGEST_SMTP_TLS": "none",
             "DIGEST_SMTP_CONNECTIONS": "4", "DIGEST_SMTP_RATE_PER_SECOND": str(rate),
             "DIGEST_SEND_BATCH_SIZE": str(batch), "DIGEST_SCHEDULE_TIMEZONE": "UTC",
@@ -61,21 +65,20 @@ def seed(work: Path, env: dict, subscribers: int, day: date) -> None:
             raise SystemExit(f"seeding failed: {done.stderr}")
 
 
-def in_flight(db: Path) -> set[int]:
+def in_flight(db: Engine) -> set[int]:
     """Ids of the deliveries in `sending`."""
-    if not db.exists():
-        return set()
-    with sqlite3.connect(db) as conn:
-        return {row[0] for row in conn.execute("SELECT id FROM delivery WHERE status = 'sending'")}
+    with db.connect() as conn:
+        return {row[0] for row in conn.execute(text("SELECT id FROM delivery WHERE status = 'sending'"))}
 
 
-def statuses(db: Path) -> dict[str, str]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT s.email, d.status FROM delivery d JOIN subscriber s ON s.id = d.subscriber_id")
-        return dict(rows.fetchall())
+def statuses(db: Engine) -> dict[str, str]:
+    with db.connect() as conn:
+        rows = conn.execute(text("SELECT s.email, d.status FROM delivery d JOIN subscriber s "
+                                 "ON s.id = d.subscriber_id"))
+        return {email: status for email, status in rows}
 
 
-def kill_loop(env: dict, db: Path, day: date, kills: int, batch: int, rng: random.Random) -> list[int]:
+def kill_loop(env: dict, db: Engine, day: date, kills: int, batch: int, rng: random.Random) -> list[int]:
     """Start the sender, SIGKILL it at a random moment, `kills` times; returns rows in flight at each kill."""
     windows = []
     for _ in range(kills):
@@ -96,20 +99,20 @@ def kill_loop(env: dict, db: Path, day: date, kills: int, batch: int, rng: rando
     return windows
 
 
-def _wait_until_sending(db: Path, proc: subprocess.Popen, rng: random.Random, stale: set[int],
+def _wait_until_sending(db: Engine, proc: subprocess.Popen, rng: random.Random, stale: set[int],
                         limit: float = 30.0) -> None:
     deadline = time.monotonic() + limit
     while proc.poll() is None and time.monotonic() < deadline:
         try:
             if in_flight(db) - stale:
                 break
-        except sqlite3.OperationalError:  # the schema may not exist yet
+        except DBAPIError:  # the schema may not exist yet
             pass
         time.sleep(0.02)
     time.sleep(rng.uniform(0.0, 0.2))
 
 
-def check(sink: SmtpSink, db: Path, subscribers: int, kills: int, batch: int, windows: list[int]) -> list[str]:
+def check(sink: SmtpSink, db: Engine, subscribers: int, kills: int, batch: int, windows: list[int]) -> list[str]:
     received = sink.received()
     rows = statuses(db)
     problems = []
@@ -142,24 +145,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--rate", type=float, default=150.0, help="messages/s, so kills land mid-send")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--store-url", default=None, help="an empty store (default: a new SQLite file)")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     day = date(2026, 11, 27)
     with tempfile.TemporaryDirectory(prefix="digest-chaos-") as tmp, SmtpSink(dump=True) as sink:
         work = Path(tmp)
-        env = environment(work, sink.port, args.batch, args.rate)
+        url = args.store_url or f"sqlite:///{work / 'digest.db'}"
+        env = environment(url, sink.port, args.batch, args.rate)
         seed(work, env, args.subscribers, day)
-        windows = kill_loop(env, work / "digest.db", day, args.kills, args.batch, rng)
+        db = create_engine(url, poolclass=NullPool)  # a connection per look, as a separate process would
+        windows = kill_loop(env, db, day, args.kills, args.batch, rng)
         final = digest(env, "send", "--date", day.isoformat(), timeout=600)
         time.sleep(0.5)  # let smtp-sink finish writing its last dump files
-        rows = statuses(work / "digest.db")
+        rows = statuses(db)
         counts = {s: list(rows.values()).count(s) for s in sorted(set(rows.values()))}
         received = sink.received()
         print(f"chaos: {args.subscribers} subscribers, {args.kills} kills (rows in flight at each: {windows}), "
               f"batch {args.batch}")
         print(f"relay received {sum(received.values())} messages for {len(received)} readers; "
               f"final run exit {final.returncode}; statuses {counts}")
-        problems = check(sink, work / "digest.db", args.subscribers, args.kills, args.batch, windows)
+        problems = check(sink, db, args.subscribers, args.kills, args.batch, windows)
+        db.dispose()
     for problem in problems:
         print(f"FAIL: {problem}")
     print("chaos: all properties hold" if not problems else f"chaos: {len(problems)} properties violated")

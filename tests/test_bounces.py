@@ -20,6 +20,8 @@ from digest.tokens import make_token
 from tests.conftest import NOW, SHARED
 from tests.factories import article, seed, subscriber
 
+pytestmark = pytest.mark.store
+
 FIXTURE = SHARED / "postfix-dsn.mbox"
 FIXTURE_MESSAGE_ID = "<179582432380.10079.6571558956572985645@news.example.com>"
 
@@ -84,6 +86,7 @@ def test_the_real_postfix_report_parses():
     assert report.verp_tokens == ()  # sent from root@localhost: no VERP address anywhere
 
 
+@pytest.mark.sqlite_only("never opens the store: the settings give the secret key")
 def test_verp_token_is_found_in_the_envelope_fields(settings):
     [report] = parse_report(dsn(sender=verp(settings, 42)))
     assert report.verp_tokens == (make_token(settings.secret_key, "bounce", 42, settings.sender.list_id),)

@@ -1,16 +1,15 @@
 """The command line through Typer's runner: help, bad config, bad input, and the send path against a real aiosmtpd.
 
-Every test works in its own directory with its own SQLite file; the environment is passed explicitly on each call.
+Every test works in its own directory with its own store (the tests marked `store` run on a SQLite file and on a
+PostgreSQL database); the environment is passed explicitly on each call.
 """
 
 from __future__ import annotations
 
 import csv
-import gc
 import json
 import os
 import re
-import sqlite3
 import traceback
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -22,7 +21,7 @@ from typer.testing import CliRunner
 
 from digest import store
 from digest.cli import app
-from tests.conftest import NOW, ROOT, SHARED
+from tests.conftest import NOW, ROOT, SHARED, store_state
 from tests.factories import seed
 from tests.smtpd import FaultHandler, ThreadedSMTPServer
 
@@ -39,13 +38,13 @@ ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 class Digest:
     """`digest(*args, env=None)`: run the CLI in the test's directory with the test's environment."""
 
-    def __init__(self, tmp_path: Path, port: int | None = None) -> None:
+    def __init__(self, tmp_path: Path, store_url: str, port: int | None = None) -> None:
         self.tmp = tmp_path
-        self.db = tmp_path / "digest.db"
+        self.url = store_url
         self.runner = CliRunner()
         self.env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("DIGEST_")}
         self.env.update({
-            "DIGEST_STORE_URL": f"sqlite:///{self.db}",
+            "DIGEST_STORE_URL": store_url,
             "DIGEST_SECRET_KEY": "test-secret-key",
             "DIGEST_RENDER_TEMPLATES": str(ROOT / "templates" / "email"),
             "DIGEST_SCHEDULE_TIMEZONE": "UTC",
@@ -73,22 +72,25 @@ class Digest:
         path.write_text(text, encoding="utf-8")
         return path
 
-    def db_bytes(self) -> bytes:
-        gc.collect()  # engines the CLI left behind close their SQLite connections
-        return self.db.read_bytes()
+    def state(self):
+        return store_state(self.url)
 
     def query(self, sql: str):
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(self.url, poolclass=NullPool)
         try:
-            return conn.execute(sql).fetchall()
+            with engine.connect() as conn:
+                return conn.execute(text(sql)).all()
         finally:
-            conn.close()
+            engine.dispose()
 
 
 @pytest.fixture
-def digest(tmp_path, monkeypatch):
+def digest(tmp_path, monkeypatch, store_url):
     monkeypatch.chdir(tmp_path)  # no ./config.toml unless a test writes one
-    return Digest(tmp_path)
+    return Digest(tmp_path, store_url)
 
 
 @pytest.fixture
@@ -98,11 +100,11 @@ def smtpd():
 
 
 @pytest.fixture
-def seeded(tmp_path, monkeypatch, smtpd):
+def seeded(tmp_path, monkeypatch, smtpd, store_url):
     """Five daily subscribers and twelve fresh articles for DAY; the CLI points at the test SMTP server."""
     monkeypatch.chdir(tmp_path)
-    cli = Digest(tmp_path, port=smtpd.port)
-    engine = store.open_engine(f"sqlite:///{cli.db}")
+    cli = Digest(tmp_path, store_url, port=smtpd.port)
+    engine = store.open_engine(store_url)
     seed(engine, NOW, subscribers=5)
     engine.dispose()
     return cli
@@ -169,12 +171,16 @@ def test_missing_config_file_is_one_line(digest):
     one_error(digest("--config", digest.tmp / "absent.toml", "status"), "absent.toml")
 
 
-def test_config_file_is_read_and_environment_overrides_it(digest):
-    other = digest.tmp / "from-file.db"
-    path = digest.write("good.toml", f'[store]\nurl = "sqlite:///{other}"\n[schedule]\ntimezone = "Asia/Tokyo"\n')
+@pytest.mark.store
+def test_config_file_is_read_and_environment_overrides_it(digest, new_store_url, backend):
+    other = new_store_url()
+    path = digest.write("good.toml", f'[store]\nurl = "{other}"\n[schedule]\ntimezone = "Asia/Tokyo"\n')
     env = {"DIGEST_STORE_URL": None, "DIGEST_SCHEDULE_TIMEZONE": None}
     assert digest("--config", path, "subscribers", "add", "a@example.com", env=env).exit_code == 0
-    assert other.is_file() and not digest.db.exists()
+    if backend == "sqlite":
+        assert not (digest.tmp / "digest.db").exists()
+    assert [s["email"] for s in digest.json("subscribers", "list", env={"DIGEST_STORE_URL": other})] == \
+        ["a@example.com"]
     # the env variable wins over the file: the default store is empty
     assert digest("--config", path, "subscribers", "add", "b@example.com").exit_code == 0
     assert [s["email"] for s in digest.json("subscribers", "list")] == ["b@example.com"]
@@ -185,6 +191,7 @@ def test_config_file_is_read_and_environment_overrides_it(digest):
 
 # ── subscribers ───────────────────────────────────────────────────────────────────────────────────────
 
+@pytest.mark.store
 def test_subscribers_add_list_remove(digest):
     result = digest("subscribers", "add", "Alice.Smith@Example.COM", "--name", "Alice Smith",
                     "--topics", "Politics;science", "--countries", "Germany,Japan", "--frequency", "weekly",
@@ -215,6 +222,7 @@ def test_subscribers_add_list_remove(digest):
     one_error(digest("subscribers", "remove", "nobody@example.com"), "nobody@example.com")
 
 
+@pytest.mark.store
 @pytest.mark.parametrize("args, needle", [
     (["not-an-email"], "email"),
     (["a@b"], "email"),
@@ -249,6 +257,7 @@ def _subscribers_csv(digest, name: str, n: int, *, bad: dict[int, dict] | None =
     return path
 
 
+@pytest.mark.store
 def test_subscribers_import_upserts_by_email(digest):
     good = _subscribers_csv(digest, "subs.csv", 50)
     result = digest("subscribers", "import", good)
@@ -267,6 +276,7 @@ def test_subscribers_import_upserts_by_email(digest):
     assert all(s["name"].endswith("(renamed)") for s in subs)
 
 
+@pytest.mark.store
 @pytest.mark.parametrize("bad, needle", [
     ({"email": "not-an-email"}, "email"),
     ({"timezone": "Atlantis/Capital"}, "Atlantis/Capital"),
@@ -281,6 +291,7 @@ def test_subscribers_import_with_a_bad_row_stores_nothing(digest, bad, needle):
 
 # ── ingest and articles ───────────────────────────────────────────────────────────────────────────────
 
+@pytest.mark.store
 def test_ingest_shared_csv_with_a_map(digest):
     result = digest("ingest", NEWS_CSV, "--map", NEWS_MAP)
     assert result.exit_code == 0, result.output
@@ -305,6 +316,7 @@ def _jsonl(digest, name: str, rows: list[dict]) -> Path:
     return digest.write(name, "".join(json.dumps(r) + "\n" for r in rows))
 
 
+@pytest.mark.store
 def test_ingest_jsonl_strips_tracking_and_rejects_bad_rows_whole(digest):
     good = _jsonl(digest, "good.jsonl", [
         {"url": "https://WWW.Example.com/world/story-1?id=5&utm_source=twitter&utm_medium=social#top",
@@ -332,6 +344,7 @@ def test_ingest_jsonl_strips_tracking_and_rejects_bad_rows_whole(digest):
     assert sorted(a["title"] for a in digest.json("articles", "list")) == ["First story", "Second story"]
 
 
+@pytest.mark.store
 def test_ingest_bad_map_and_missing_file(digest):
     one_error(digest("ingest", NEWS_CSV, "--map", "headline=title"), "headline")
     one_error(digest("ingest", digest.tmp / "nope.csv"), "nope.csv")
@@ -344,6 +357,7 @@ def _engagement(digest) -> tuple[int, int]:
     return total, rows
 
 
+@pytest.mark.store
 def test_events_import(digest):
     articles = _jsonl(digest, "a.jsonl", [
         {"url": f"https://news.example.com/a/{i}", "title": f"Story {i}", "published": "2026-11-27T01:00:00Z"}
@@ -370,8 +384,9 @@ def test_events_import(digest):
 
 # ── preview, dry run, send, status ────────────────────────────────────────────────────────────────────
 
+@pytest.mark.store
 def test_preview_formats_touch_nothing(seeded, smtpd):
-    before = seeded.db_bytes()
+    before = seeded.state()
     html = seeded("preview", "--date", DAY, "--format", "html")
     assert html.exit_code == 0, html.output
     assert "<html" in html.stdout.lower() and "Story number" in html.stdout
@@ -400,30 +415,38 @@ def test_preview_formats_touch_nothing(seeded, smtpd):
 
     one_error(seeded("preview", "--date", DAY, "--subscriber", "unknown@example.com"), "unknown@example.com")
 
-    assert seeded.db_bytes() == before
+    assert seeded.state() == before
     assert smtpd.handler.messages == [] and smtpd.handler.ehlo_names == []
 
 
-def test_preview_without_a_store_is_one_line(digest):
-    one_error(digest("preview"), "digest.db")
-    assert not digest.db.exists()
+@pytest.mark.store
+def test_preview_without_a_store_is_one_line(digest, backend, request):
+    if backend == "sqlite":
+        one_error(digest("preview"), "digest.db")
+        assert not (digest.tmp / "digest.db").exists()
+    else:  # a database that does not exist on the server
+        absent = request.getfixturevalue("postgres_server").url("absent")
+        for command in (["preview"], ["status"], ["send", "--dry-run"], ["subscribers", "list"]):
+            one_error(digest(*command, env={"DIGEST_STORE_URL": absent}), "absent", "does not exist")
 
 
+@pytest.mark.store
 def test_send_dry_run_writes_and_sends_nothing(seeded, smtpd):
-    before = seeded.db_bytes()
+    before = seeded.state()
     result = seeded("send", "--date", DAY, "--dry-run")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     for i in range(1, 6):
         assert sum(f"reader{i}@example.com" in line for line in lines) == 1, result.stdout
     assert any(line.startswith("dry run") and "nothing sent" in line for line in lines), result.stdout
-    assert seeded.db_bytes() == before
+    assert seeded.state() == before
     assert smtpd.handler.messages == [] and smtpd.handler.ehlo_names == []
     # and without a secret key a dry run still works (no link is sent anywhere)
     assert seeded("send", "--date", DAY, "--dry-run", env={"DIGEST_SECRET_KEY": None}).exit_code == 0
-    assert seeded.db_bytes() == before
+    assert seeded.state() == before
 
 
+@pytest.mark.store
 def test_send_delivers_once_and_status_agrees(seeded, smtpd):
     result = seeded("send", "--date", DAY)
     assert result.exit_code == 0, result.output
@@ -446,12 +469,13 @@ def test_send_delivers_once_and_status_agrees(seeded, smtpd):
     assert table.exit_code == 0 and f"daily:{DAY}" in table.stdout
 
 
-def test_send_with_a_refused_recipient_exits_3(tmp_path, monkeypatch):
+@pytest.mark.store
+def test_send_with_a_refused_recipient_exits_3(tmp_path, monkeypatch, store_url):
     monkeypatch.chdir(tmp_path)
     handler = FaultHandler(rcpt_replies={"reader3@example.com": "550 5.1.1 unknown"})
     with ThreadedSMTPServer(handler) as server:
-        cli = Digest(tmp_path, port=server.port)
-        engine = store.open_engine(f"sqlite:///{cli.db}")
+        cli = Digest(tmp_path, store_url, port=server.port)
+        engine = store.open_engine(store_url)
         seed(engine, NOW, subscribers=5)
         engine.dispose()
         result = cli("send", "--date", DAY)
@@ -466,6 +490,7 @@ def test_send_with_a_refused_recipient_exits_3(tmp_path, monkeypatch):
         assert [(p["email"], p["smtp_code"]) for p in problems] == [("reader3@example.com", 550)]
 
 
+@pytest.mark.store
 def test_send_needs_the_secret_key(seeded, smtpd):
     one_error(seeded("send", "--date", DAY, env={"DIGEST_SECRET_KEY": None}), "DIGEST_SECRET_KEY")
     assert smtpd.handler.messages == [] and smtpd.handler.ehlo_names == []
@@ -476,6 +501,7 @@ def test_bad_date_is_one_line(seeded, command):
     one_error(seeded(*command, "--date", "2026-13-40"), "2026-13-40")
 
 
+@pytest.mark.store
 def test_status_without_an_edition_is_one_line(seeded):
     one_error(seeded("status", "--date", "2020-01-01"), "2020-01-01")
 

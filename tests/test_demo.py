@@ -13,11 +13,12 @@ from email.parser import BytesParser
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import BACKENDS, PG_ABSENT, ROOT
+from tests.pg import BIN
 
 
-def digest(tmp_path, *args, secret=None):
-    env = {**os.environ, "DIGEST_STORE_URL": f"sqlite:///{tmp_path / 'digest.db'}"}
+def digest(tmp_path, url, *args, secret=None):
+    env = {**os.environ, "DIGEST_STORE_URL": url}
     env.pop("DIGEST_SECRET_KEY", None)
     if secret:
         env["DIGEST_SECRET_KEY"] = secret
@@ -25,11 +26,20 @@ def digest(tmp_path, *args, secret=None):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def demo_run(request, tmp_path_factory):
+    """The demo, once per backend: its directory, its store's URL and the first run."""
     tmp = tmp_path_factory.mktemp("demo")
-    first = digest(tmp, "demo", "--var", str(tmp / "var"))
-    return tmp, first
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp / 'digest.db'}"
+    elif BIN is None:
+        pytest.skip(PG_ABSENT)
+    else:
+        databases = request.getfixturevalue("postgres_databases")
+        url = databases.store()
+        request.addfinalizer(databases.drop_all)
+    first = digest(tmp, url, "demo", "--var", str(tmp / "var"))
+    return tmp, url, first
 
 
 def outbox(tmp):
@@ -38,10 +48,10 @@ def outbox(tmp):
 
 
 def test_demo_sends_one_message_per_subscriber_with_stories(demo_run):
-    tmp, run = demo_run
+    tmp, url, run = demo_run
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stdout + run.stderr
-    status = json.loads(digest(tmp, "status", "--json").stdout)
+    status = json.loads(digest(tmp, url, "status", "--json").stdout)
     messages = outbox(tmp)
     assert status["counts"]["sent"] == len(messages) >= 20
     assert status["counts"].get("skipped", 0) >= 1  # the subscribers whose filters match nothing
@@ -51,7 +61,7 @@ def test_demo_sends_one_message_per_subscriber_with_stories(demo_run):
 
 
 def test_demo_messages_are_inlined_multipart(demo_run):
-    tmp, _ = demo_run
+    tmp, url, _ = demo_run
     for msg in outbox(tmp):
         parts = {p.get_content_type(): p.get_content() for p in msg.walk() if not p.is_multipart()}
         assert "text/plain" in parts
@@ -65,20 +75,20 @@ def test_demo_messages_are_inlined_multipart(demo_run):
 
 
 def test_demo_twice_sends_nothing_new(demo_run):
-    tmp, _ = demo_run
+    tmp, url, _ = demo_run
     before = len(outbox(tmp))
-    again = digest(tmp, "demo", "--var", str(tmp / "var"))
+    again = digest(tmp, url, "demo", "--var", str(tmp / "var"))
     assert again.returncode == 0, again.stderr
     assert "received 0 messages" in again.stdout
     key = (tmp / "var" / "secret.key").read_text()
-    send = digest(tmp, "send", secret=key)  # the relay in config.toml is never contacted: nothing is queued
+    send = digest(tmp, url, "send", secret=key)  # the relay in config.toml is never contacted: nothing is queued
     assert len(outbox(tmp)) == before
     assert re.search(r"daily:\S+: \d+ sent", send.stdout), send.stdout + send.stderr
 
 
 def test_demo_includes_the_seed_article(demo_run):
-    tmp, _ = demo_run
-    listing = json.loads(digest(tmp, "articles", "list", "--json").stdout)
+    tmp, url, _ = demo_run
+    listing = json.loads(digest(tmp, url, "articles", "list", "--json").stdout)
     seed = [a for a in listing if a["title"] == "Kim Jong Un Backs Russia's Stand on Ukraine"]
     assert seed and seed[0]["location"] == "Seoul" and seed[0]["country"] == "South Korea"
     assert len(listing) > 100

@@ -14,7 +14,8 @@ from digest.errors import SendAborted
 from tests.conftest import NOW
 from tests.factories import edition_counts, seed, send_day
 
-pytestmark = pytest.mark.skipif(SMTP_SINK is None, reason="smtp-sink not installed (Debian package postfix)")
+pytestmark = [pytest.mark.store,
+              pytest.mark.skipif(SMTP_SINK is None, reason="smtp-sink not installed (Debian package postfix)")]
 
 
 def relay(settings, port, **smtp):

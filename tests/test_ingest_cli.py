@@ -8,7 +8,6 @@ import logging
 import os
 import re
 import shutil
-import sqlite3
 import traceback
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from typer.testing import CliRunner
 from digest.cli import app
 from tests.conftest import ROOT, SHARED
 
+pytestmark = pytest.mark.store
+
 FEEDS = Path(__file__).parent / "data" / "feeds"
 NEWS_CSV = SHARED / "news-articles-2017-02-07_08.csv"
 NEWS_MAP = "title=title,url=article_source_link,published=publish_date,summary=subtitle,body=text"
@@ -25,12 +26,12 @@ SUMMARY = re.compile(r"^ingested (\d+) new, (\d+) updated, (\d+) unchanged, (\d+
 
 
 class Digest:
-    """Run the CLI with its own SQLite file and a clean DIGEST_* environment; query the file afterwards."""
+    """Run the CLI with its own store and a clean DIGEST_* environment; query the store afterwards."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp, self.db = tmp_path, tmp_path / "digest.db"
+    def __init__(self, tmp_path: Path, store_url: str) -> None:
+        self.tmp, self.url = tmp_path, store_url
         self.env = {k: None for k in os.environ if k.startswith("DIGEST_")}
-        self.env.update({"DIGEST_STORE_URL": f"sqlite:///{self.db}", "DIGEST_SCHEDULE_TIMEZONE": "UTC",
+        self.env.update({"DIGEST_STORE_URL": store_url, "DIGEST_SCHEDULE_TIMEZONE": "UTC",
                          "DIGEST_RENDER_TEMPLATES": str(ROOT / "templates" / "email")})
 
     def __call__(self, *args, env=None):
@@ -47,10 +48,17 @@ class Digest:
         assert match, result.output
         return tuple(int(n) for n in match.groups())
 
-    def query(self, sql: str, *params):
+    def query(self, sql: str):
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
         gc.collect()
-        with sqlite3.connect(self.db) as conn:
-            return conn.execute(sql, params).fetchall()
+        engine = create_engine(self.url, poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(text(sql))]
+        finally:
+            engine.dispose()
 
     def articles(self) -> dict[str, dict]:
         result = self("articles", "list", "--json")
@@ -59,8 +67,8 @@ class Digest:
 
 
 @pytest.fixture
-def digest(tmp_path):
-    return Digest(tmp_path)
+def digest(tmp_path, store_url):
+    return Digest(tmp_path, store_url)
 
 
 def test_the_shared_csv_loads_completely_and_a_rerun_changes_nothing(digest):
@@ -125,7 +133,7 @@ def test_a_changed_item_is_updated_in_place_and_a_moved_link_follows_its_guid(di
     assert set(rows) == {"https://up.example.com/a", "https://up.example.com/b-moved"}  # no duplicate
     assert rows["https://up.example.com/a"][0] == ids["https://up.example.com/a"]
     assert rows["https://up.example.com/a"][1] == "Second version, corrected."
-    assert rows["https://up.example.com/a"][2] > "2026"  # the update time is when we saw the change
+    assert str(rows["https://up.example.com/a"][2]) > "2026"  # the update time is when we saw the change
     assert rows["https://up.example.com/b-moved"][0] == ids["https://up.example.com/b"]
     assert digest.counts(digest("ingest", v1)) == (0, 0, 2, 0)
 

@@ -52,6 +52,7 @@ def test_fetch_sends_a_descriptive_user_agent_and_honours_validators(httpserver,
     assert "rss+xml" in request.headers["Accept"]
 
 
+@pytest.mark.store
 def test_registered_feeds_are_polled_with_conditional_get(httpserver, fast, engine):
     httpserver.expect_request("/feed.xml").respond_with_handler(conditional)
     url = httpserver.url_for("/feed.xml")
@@ -71,6 +72,7 @@ def test_registered_feeds_are_polled_with_conditional_get(httpserver, fast, engi
     assert all(a.country == "Portugal" and "news" in a.topics for a in articles)
 
 
+@pytest.mark.store
 def test_a_failing_feed_records_its_error_and_the_others_still_poll(httpserver, fast, engine):
     httpserver.expect_request("/gone.xml").respond_with_data("nope", status=404)
     httpserver.expect_request("/page.html").respond_with_data((FEEDS / "article.html").read_bytes(),
@@ -137,12 +139,13 @@ def test_connection_refused_is_one_line(fast):
     _fails(f"http://127.0.0.1:{port}/feed.xml", fast, "cannot connect")
 
 
-def test_ingest_urls_from_the_command_line(httpserver, tmp_path):
+@pytest.mark.store
+def test_ingest_urls_from_the_command_line(httpserver, tmp_path, store_url):
     httpserver.expect_request("/feed.xml").respond_with_data(RSS, content_type="application/rss+xml")
     httpserver.expect_request("/story").respond_with_data((FEEDS / "article.html").read_bytes(),
                                                           content_type="text/html; charset=utf-8")
     httpserver.expect_request("/missing").respond_with_data("", status=404)
-    digest = Digest(tmp_path)
+    digest = Digest(tmp_path, store_url)
     result = digest("ingest", httpserver.url_for("/feed.xml"), httpserver.url_for("/story"),
                     httpserver.url_for("/missing"))
     assert result.exit_code == 1
@@ -152,10 +155,11 @@ def test_ingest_urls_from_the_command_line(httpserver, tmp_path):
     assert again.exit_code == 0 and digest.counts(again) == (0, 0, 4, 0)
 
 
-def test_feeds_poll_and_list_from_the_command_line(httpserver, tmp_path):
+@pytest.mark.store
+def test_feeds_poll_and_list_from_the_command_line(httpserver, tmp_path, store_url):
     httpserver.expect_request("/feed.xml").respond_with_handler(conditional)
     httpserver.expect_request("/down.xml").respond_with_data("", status=503)
-    digest = Digest(tmp_path)
+    digest = Digest(tmp_path, store_url)
     for path in ("/feed.xml", "/down.xml"):
         assert digest("feeds", "add", httpserver.url_for(path)).exit_code == 0
     polled = digest("feeds", "poll")
@@ -166,6 +170,7 @@ def test_feeds_poll_and_list_from_the_command_line(httpserver, tmp_path):
     assert "not_modified" in digest("feeds", "poll").stdout
 
 
+@pytest.mark.store
 def test_ingest_sources_uses_the_redirected_address_for_pages(httpserver, fast, engine):
     httpserver.expect_request("/old").respond_with_data("", status=301, headers={"Location": "/new"})
     httpserver.expect_request("/new").respond_with_data(b"A headline for the text page\n\nA paragraph of text.",
@@ -177,7 +182,8 @@ def test_ingest_sources_uses_the_redirected_address_for_pages(httpserver, fast, 
     assert article.url == httpserver.url_for("/new") and article.title == "A headline for the text page"
 
 
-def test_the_daemon_job_polls_and_never_raises(httpserver, fast, engine, tmp_path):
+@pytest.mark.store
+def test_the_daemon_job_polls_and_never_raises(httpserver, fast, engine, tmp_path, backend, request):
     from digest.pipeline.ingest import poll_job
 
     httpserver.expect_request("/feed.xml").respond_with_data(RSS, content_type="application/rss+xml")
@@ -185,8 +191,13 @@ def test_the_daemon_job_polls_and_never_raises(httpserver, fast, engine, tmp_pat
         store.add_feed(session, url=httpserver.url_for("/feed.xml"), topics=[], country=None, now=NOW)
     [poll] = poll_job(engine, fast, lambda: NOW)()
     assert poll.status == FeedStatus.ok
-    broken = store.open_engine(f"sqlite:///{tmp_path / 'other.db'}")
-    broken.dispose()
-    (tmp_path / "other.db").unlink()
-    (tmp_path / "other.db").mkdir()  # the store cannot be opened: logged, not raised
+    if backend == "sqlite":
+        broken = store.open_engine(f"sqlite:///{tmp_path / 'other.db'}")
+        broken.dispose()
+        (tmp_path / "other.db").unlink()
+        (tmp_path / "other.db").mkdir()  # the store cannot be opened: logged, not raised
+    else:
+        from sqlalchemy import create_engine
+
+        broken = create_engine(request.getfixturevalue("postgres_server").url("absent"))  # no such database
     assert poll_job(broken, fast, lambda: NOW)() == []

@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from digest import store
@@ -82,6 +83,7 @@ def test_no_parser_raises_and_nothing_unsafe_comes_out(data, fmt):
         assert rejected.reason and "\n" not in rejected.reason
 
 
+@pytest.mark.store
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=mutated())

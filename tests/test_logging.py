@@ -7,8 +7,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import NOW, ROOT
 from tests.factories import seed
+
+pytestmark = pytest.mark.store
 
 
 def test_send_logs_each_transition_as_json(engine, settings, smtpd, tmp_path):

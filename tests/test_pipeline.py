@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 from email import message_from_bytes, policy
 
+import pytest
+
 from digest import render, store
 from digest.pipeline import dry_run_day, run_day
 from digest.send import RecordingMailer, SmtpMailer
-from tests.conftest import NOW
+from tests.conftest import NOW, store_state
 from tests.factories import seed
+
+pytestmark = pytest.mark.store
 
 
 def send(engine, settings, day=NOW.date(), **kw):
@@ -94,16 +98,15 @@ def test_each_message_parses_back_with_its_headers(engine, smtp_settings, smtpd)
     assert smtpd.handler.messages[0].mail_from.startswith("bounces+")
 
 
-def test_dry_run_writes_nothing_and_connects_nowhere(engine, settings, smtpd, tmp_path):
+def test_dry_run_writes_nothing_and_connects_nowhere(engine, settings, smtpd):
     seed(engine, NOW, subscribers=4)
     engine.dispose()
-    db = tmp_path / "digest.db"
-    before = db.read_bytes()
+    before = store_state(settings.store.url)
     lines = []
     ro = store.open_engine(settings.store.url, readonly=True)
     reports = dry_run_day(ro, settings, NOW.date(), clock=lambda: NOW, on_line=lines.append)
     ro.dispose()
-    assert db.read_bytes() == before
+    assert store_state(settings.store.url) == before
     assert smtpd.handler.messages == [] and smtpd.handler.ehlo_names == []
     assert len(lines) == 4 and all(line.size > 1000 for line in lines)
     assert reports[0].counts == {"would send": 4}

@@ -1,9 +1,8 @@
-"""The same store, pipeline and reliability code on a real PostgreSQL server started in a temporary directory."""
+"""PostgreSQL-only checks on the session's real server (see tests/conftest.py): the store, pipeline and
+reliability modules run on both backends already; these add the advisory sender lock and a few end-to-end runs."""
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,34 +11,27 @@ from digest import store
 from digest.errors import StoreError
 from digest.lock import exclusive
 from digest.pipeline import dry_run_day
-from tests.conftest import NOW
+from tests.conftest import NOW, PG_ABSENT
 from tests.factories import edition_counts, seed, send_day
-from tests.pg import BIN, TempPostgres
+from tests.pg import BIN
 
-pytestmark = pytest.mark.skipif(BIN is None, reason="PostgreSQL binaries absent (Debian package postgresql; "
-                                                    ".ci/run installs it)")
-NAMES = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def server():
-    pg = TempPostgres().start()
-    yield pg
-    pg.stop()
+pytestmark = pytest.mark.skipif(BIN is None, reason=PG_ABSENT)
 
 
 @pytest.fixture
-def pg_settings(server, smtp_settings):
-    url = server.create_database(f"digest_{next(NAMES)}")
-    return replace(smtp_settings, store=replace(smtp_settings.store, url=url))
+def backend():
+    return "postgres"  # every store in this module is a fresh database on the session's server
 
 
 @pytest.fixture
-def pg_engine(pg_settings):
-    engine = store.open_engine(pg_settings.store.url)
+def pg_settings(smtp_settings):
+    return smtp_settings
+
+
+@pytest.fixture
+def pg_engine(engine):
     assert engine.dialect.name == "postgresql"
-    yield engine
-    engine.dispose()
+    return engine
 
 
 send = send_day
@@ -96,12 +88,6 @@ def test_sender_lock_is_an_advisory_lock(pg_engine):
         pass
 
 
-def test_sql_signals_match_python_on_postgres(pg_engine, pg_settings):
-    from tests.test_signals import test_sql_signals_match_the_python_definition
-
-    test_sql_signals_match_the_python_definition(pg_engine, pg_settings)
-
-
 def test_cli_on_postgres(pg_settings, smtpd, tmp_path):
     import json
 
@@ -131,14 +117,3 @@ def test_cli_on_postgres(pg_settings, smtpd, tmp_path):
     digest("send", "--date", "2026-11-27")
     status = json.loads(digest("status", "--date", "2026-11-27", "--json"))
     assert status["counts"] == {"sent": 20} and len(smtpd.handler.messages) == 20
-
-
-def test_migrations_give_the_models_schema_on_postgres(server):
-    from sqlalchemy import create_engine
-
-    from digest.store.migrate import schema_diff, upgrade
-
-    engine = create_engine(server.create_database(f"digest_{next(NAMES)}"))
-    assert upgrade(engine) == (None, "0002")
-    assert schema_diff(engine) == []
-    engine.dispose()

@@ -13,6 +13,8 @@ from digest.pipeline.retention import min_keep_days, prune
 from tests.conftest import NOW
 from tests.factories import seed, send_day
 
+pytestmark = pytest.mark.store
+
 
 def _keys(engine) -> list[str]:
     from sqlalchemy import text

@@ -323,6 +323,7 @@ def counts(engine) -> dict[str, int]:
         return store.edition_counts(session, edition_id=1)
 
 
+@pytest.mark.store
 def test_run_day_records_each_outcome_and_retries_only_what_is_due(engine, smtp_settings, smtpd):
     h = smtpd.handler
     h.rcpt_replies["reader2@example.com"] = "550 5.1.1 unknown user"
@@ -359,6 +360,7 @@ def test_run_day_records_each_outcome_and_retries_only_what_is_due(engine, smtp_
     assert len(h.messages) == 3
 
 
+@pytest.mark.store
 def test_policy_rejections_stop_the_edition_and_leave_the_rest_queued(engine, smtp_settings, smtpd):
     settings = replace(smtp_settings, send=replace(smtp_settings.send, batch_size=1))
     for i in range(1, 7):

@@ -14,6 +14,8 @@ from digest.ranking import signals_from_events
 from tests.conftest import NOW
 from tests.factories import article
 
+pytestmark = pytest.mark.store
+
 
 def test_sql_signals_match_the_python_definition(engine, settings):
     rng = random.Random(3)

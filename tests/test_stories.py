@@ -243,6 +243,7 @@ def news_store(engine, settings):
     return engine
 
 
+@pytest.mark.store
 def test_no_digest_from_the_shared_sample_carries_one_event_twice(news_store, settings):
     clock = lambda: datetime(2017, 2, 8, 7, 0, tzinfo=timezone.utc)  # noqa: E731
     mailer = RecordingMailer()
@@ -274,6 +275,7 @@ def _stored(session) -> dict[str, object]:
     return {sid: by_url[a.url] for sid, a in news().items()}
 
 
+@pytest.mark.store
 def test_stories_and_preview_json_show_the_stories_and_why(news_store, settings, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     for name, value in {"DIGEST_STORE_URL": settings.store.url, "DIGEST_SCHEDULE_TIMEZONE": "UTC",

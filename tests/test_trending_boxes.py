@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from digest import store
 from digest.models import TrendingSignal
 from digest.pipeline.plan import edition_plans, edition_ranking
 from tests.conftest import NOW
 from tests.factories import seed
+
+pytestmark = pytest.mark.store
 
 
 def test_headlines_a_page_lists_as_trending_become_trending_stories(engine, settings):

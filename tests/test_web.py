@@ -24,6 +24,8 @@ from digest.web import create_app
 from tests.conftest import NOW
 from tests.factories import seed
 
+pytestmark = pytest.mark.store
+
 EVENTS_TOKEN = "events-test-token"
 
 
@@ -502,25 +504,26 @@ def test_serve_needs_the_secret_key(engine, settings):
         create_app(replace(settings, secret_key=""), engine)
 
 
-def test_an_older_store_gets_the_new_subscriber_columns(settings, tmp_path):
+def test_an_older_store_gets_the_new_subscriber_columns(store_url):
     """A store made before consent and pause existed: read-only opening says what to do, read-write adds them."""
-    import sqlite3
+    from sqlalchemy import text
 
     from digest.errors import StoreError
 
-    path = tmp_path / "old.db"
-    store.open_engine(f"sqlite:///{path}").dispose()
-    with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO subscriber (email, name, status, topics, countries, frequency, send_at, timezone, "
-                   "max_items, format, created_at, updated_at) VALUES ('old@example.org', '', 'active', '[]', '[]', "
-                   "'daily', '07:00', 'UTC', 10, 'html', '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
+    made = store.open_engine(store_url)
+    with made.begin() as db:
+        db.execute(text("INSERT INTO subscriber (email, name, status, topics, countries, frequency, send_at, "
+                        "timezone, max_items, format, created_at, updated_at) VALUES ('old@example.org', '', "
+                        "'active', '[]', '[]', 'daily', '07:00', 'UTC', 10, 'html', '2026-01-01 00:00:00', "
+                        "'2026-01-01 00:00:00')"))
         for column in ("consent_at", "consent_source", "paused_until"):
-            db.execute(f"ALTER TABLE subscriber DROP COLUMN {column}")
+            db.execute(text(f"ALTER TABLE subscriber DROP COLUMN {column}"))
+    made.dispose()
     with pytest.raises(StoreError, match="older digest .*subscriber.consent_at"):
-        store.open_engine(f"sqlite:///{path}", readonly=True)
-    engine = store.open_engine(f"sqlite:///{path}")
+        store.open_engine(store_url, readonly=True)
+    engine = store.open_engine(store_url)
     with store.read_session(engine) as session:
         old = store.find_subscriber(session, email="old@example.org")
     assert (old.status, old.consent_at, old.paused_until) == ("active", None, None)
     engine.dispose()
-    store.open_engine(f"sqlite:///{path}", readonly=True).dispose()
+    store.open_engine(store_url, readonly=True).dispose()

@@ -21,8 +21,9 @@ from tests.factories import seed
 CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api",
                                      reason="playwright is not installed (pip install -e '.[test]')")
-pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
-                                reason=f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
+pytestmark = [pytest.mark.store,
+              pytest.mark.skipif(shutil.which(CHROMIUM) is None,
+                                 reason=f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")]
 
 
 class Served:

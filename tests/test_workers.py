@@ -15,7 +15,7 @@ import pytest
 from benchmarks.chaos import digest, seed
 from benchmarks.cluster import counts, environment, finished, query, start_worker, statuses, stop, wait_until
 from benchmarks.sink import SMTP_SINK, SmtpSink
-from tests.pg import BIN, TempPostgres
+from tests.pg import BIN
 
 pytestmark = [
     pytest.mark.skipif(BIN is None, reason="PostgreSQL binaries absent (Debian package postgresql; .ci/run installs it)"),
@@ -26,16 +26,9 @@ READERS = 5000
 DAY = date.today()
 
 
-@pytest.fixture(scope="module")
-def server():
-    pg = TempPostgres().start()
-    yield pg
-    pg.stop()
-
-
 @pytest.fixture
-def url(server):
-    return server.create_database(f"workers_{next(NAMES)}")
+def url(postgres_server):  # the session's server (tests/conftest.py), a database of its own
+    return postgres_server.create_database(f"workers_{next(NAMES)}")
 
 
 @pytest.fixture

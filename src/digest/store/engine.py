@@ -27,6 +27,7 @@ def open_engine(url: str, *, readonly: bool = False) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
         if readonly:
             engine = engine.execution_options(postgresql_readonly=True)
+            _check_connects(engine, url)
     elif readonly:
         engine = _sqlite_readonly(parsed.database)
     else:
@@ -76,8 +77,20 @@ def _create_schema(engine: Engine, url: str) -> None:
             stamp_head(engine)
         _add_missing_columns(engine)
     except OperationalError as exc:
-        reason = " ".join(str(exc.orig).split())  # one line, whatever the driver wrote
-        raise StoreError(f"cannot open store {make_url(url).render_as_string(hide_password=True)}: {reason}") from None
+        raise _cannot_open(url, exc) from None
+
+
+def _check_connects(engine: Engine, url: str) -> None:
+    """A server store that cannot be reached (no such database, server down) is one clear error, read-only too."""
+    try:
+        engine.connect().close()
+    except OperationalError as exc:
+        raise _cannot_open(url, exc) from None
+
+
+def _cannot_open(url: str, exc: OperationalError) -> StoreError:
+    reason = " ".join(str(exc.orig).split())  # one line, whatever the driver wrote
+    return StoreError(f"cannot open store {make_url(url).render_as_string(hide_password=True)}: {reason}")
 
 
 def _add_missing_columns(engine: Engine) -> None:
