@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/cluster.py                      # 20,000 readers: one process, 1 worker, 2 workers
     .venv/bin/python benchmarks/cluster.py --subscribers 5000 --workers 2
+    .venv/bin/python benchmarks/cluster.py --subscribers 5000 --workers 2 --rate 200   # the shared rate limit
 
 Starts a PostgreSQL server in a temporary directory (tests/pg.py) and smtp-sink (dumping what it accepts),
 seeds one edition's worth of readers, and times it to the last delivery: first the embedded `digest send`,
@@ -78,6 +79,13 @@ def finished(url: str, expected: int):
     return done
 
 
+def sending_rate(url: str) -> float:
+    """Messages per second between the first and the last recorded send (planning excluded)."""
+    [(n, span)] = query(url, "SELECT count(*), extract(epoch FROM max(sent_at) - min(sent_at)) FROM delivery "
+                             "WHERE status = 'sent'")
+    return (n - 1) / float(span) if span else 0.0
+
+
 def stop(procs: list[subprocess.Popen]) -> list[int]:
     for proc in procs:
         if proc.poll() is None:
@@ -85,8 +93,8 @@ def stop(procs: list[subprocess.Popen]) -> list[int]:
     return [proc.wait(30) for proc in procs]
 
 
-def run_embedded(url: str, port: int, subscribers: int, day: date, work: Path) -> float:
-    env = environment(url, port, workers=False)
+def run_embedded(url: str, port: int, subscribers: int, day: date, work: Path, rate: float = 0.0) -> float:
+    env = environment(url, port, workers=False, rate=rate)
     seed(work, env, subscribers, day)
     start = time.monotonic()
     done = digest(env, "send", "--date", day.isoformat())
@@ -95,8 +103,9 @@ def run_embedded(url: str, port: int, subscribers: int, day: date, work: Path) -
     return time.monotonic() - start
 
 
-def run_workers(url: str, port: int, subscribers: int, day: date, work: Path, workers: int, concurrency: int) -> float:
-    env = environment(url, port)
+def run_workers(url: str, port: int, subscribers: int, day: date, work: Path, workers: int, concurrency: int,
+                rate: float = 0.0) -> float:
+    env = environment(url, port, rate=rate)
     seed(work, env, subscribers, day)
     procs = [start_worker(env, f"bench-{i}", concurrency, work / f"worker{i}.log") for i in range(workers)]
     try:
@@ -120,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", type=int, default=20000)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="[smtp] rate_per_second for every run (0: unlimited); the cluster shares it")
     args = parser.parse_args(argv)
     day = date.today()
     pg = TempPostgres().start()
@@ -130,13 +141,16 @@ def main(argv: list[str] | None = None) -> int:
                                for n in args.workers]:
             url = pg.create_database(f"bench_{workers}")
             with SmtpSink(dump=False) as sink, tempfile.TemporaryDirectory() as work:
-                seconds = (run_embedded(url, sink.port, args.subscribers, day, Path(work)) if not workers else
-                           run_workers(url, sink.port, args.subscribers, day, Path(work), workers, args.concurrency))
+                seconds = (run_embedded(url, sink.port, args.subscribers, day, Path(work), args.rate)
+                           if not workers else
+                           run_workers(url, sink.port, args.subscribers, day, Path(work), workers, args.concurrency,
+                                       args.rate))
             found = counts(url)
             if found.get("sent") != args.subscribers:
                 raise SystemExit(f"{label}: expected {args.subscribers} sent, got {found}")
             rows.append((label, seconds, args.subscribers / seconds))
-            print(f"{label:<42} {seconds:7.1f} s  {args.subscribers / seconds:7.0f} msg/s", flush=True)
+            print(f"{label:<42} {seconds:7.1f} s  {args.subscribers / seconds:7.0f} msg/s  "
+                  f"(sending: {sending_rate(url):.0f} msg/s from first to last sent_at)", flush=True)
         for table in ("delivery", "deliveryitem"):
             [(n, total, indexes)] = query(url, f"SELECT count(*), pg_total_relation_size('{table}'), "
                                                f"pg_indexes_size('{table}') FROM {table}")

@@ -43,3 +43,24 @@ def test_an_unreachable_postgres_is_one_line(tmp_path):
                               env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode == 1
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: cannot open store postgresql")
+
+
+@pytest.mark.parametrize("key, minutes, ok", [
+    ("SCHEDULE_TICK_MINUTES", "7", False), ("SCHEDULE_TICK_MINUTES", "15", True),
+    ("FEEDS_POLL_MINUTES", "90", False), ("FEEDS_POLL_MINUTES", "120", True),
+])
+def test_worker_periodic_intervals_must_be_cron_expressible(key, minutes, ok):
+    """procrastinate runs the cluster's periodic work by cron: `*/7` would fire at :56 and again at :00."""
+    from digest.config import cron_every
+
+    environ = {"DIGEST_STORE_URL": "postgresql+psycopg://u@h/db", "DIGEST_SCALE_ENGINE": "procrastinate",
+               f"DIGEST_{key}": minutes}
+    if ok:
+        settings = load_settings(ROOT / "config.toml", environ=environ)
+        section, name = key.lower().split("_", 1)
+        assert cron_every(getattr(getattr(settings, section), name)) in ("*/15 * * * *", "0 */2 * * *")
+    else:
+        with pytest.raises(ConfigError, match=rf"\[{key.split('_')[0].lower()}\] .*must divide an hour"):
+            load_settings(ROOT / "config.toml", environ=environ)
+    assert load_settings(ROOT / "config.toml", environ={**environ, "DIGEST_SCALE_ENGINE": "embedded",
+                                                        "DIGEST_STORE_URL": "sqlite:///x.db"})  # any interval

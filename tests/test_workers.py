@@ -248,3 +248,85 @@ def test_recovery_marks_only_dead_or_finished_jobs_rows_unknown(cluster, url):
     assert rows == {1: "sending", 2: "sending", 4: "unknown", 7: "unknown"}  # 2: the embedded sender's own
     assert dict(query(url, f"SELECT id, status FROM procrastinate_jobs WHERE id IN ({dead}, {live})")) == \
         {dead: "todo", live: "doing"}  # the dead worker's shard goes back to the queue
+
+
+def test_the_tick_requeues_rows_whose_shard_jobs_are_gone(cluster, url):
+    """A shard job that failed for good (or was deleted, or never enqueued because the scheduler died after
+    planning) leaves rows `queued`; the next tick finds an edition with sendable rows and no live shard, and
+    queues shards for them. While any shard of the edition is live, it queues nothing more."""
+    from datetime import timedelta
+
+    from digest.cluster.app import cluster_tick
+    from tests.conftest import NOW
+
+    def at(minutes):
+        async def tick(queue, engine, config):
+            return await cluster_tick(queue, engine, config, lambda: NOW + timedelta(minutes=minutes))
+        return tick
+
+    assert cluster(at(0)) == 3
+    run_sql(url, "UPDATE procrastinate_jobs SET status = 'failed' WHERE args->>'first' = '1'; "
+                 "UPDATE delivery SET status = 'sent' WHERE subscriber_id > 3")
+    assert cluster(at(1)) == 0  # two shards still waiting: the edition is in hand
+    run_sql(url, "UPDATE procrastinate_jobs SET status = 'succeeded' WHERE status = 'todo'")
+    assert cluster(at(2)) == 1  # nothing live now, and subscribers 1-3 still queued
+    assert query(url, "SELECT args->>'first', args->>'last' FROM procrastinate_jobs WHERE status = 'todo'") == \
+        [("1", "3")]
+    assert cluster(at(3)) == 0
+
+
+def test_the_tick_expires_an_edition_past_its_deadline_and_finishes_it(cluster, url, settings):
+    """No shard is running to notice the deadline: the tick expires what is left (never a row in flight)
+    and marks the edition done; an edition whose rows were all skipped is finished too."""
+    from datetime import timedelta
+
+    from digest.cluster.app import cluster_tick
+    from tests.conftest import NOW
+
+    def at(moment):
+        async def tick(queue, engine, config):
+            return await cluster_tick(queue, engine, config, lambda: moment)
+        return tick
+
+    assert cluster(at(NOW)) == 3
+    run_sql(url, "DELETE FROM procrastinate_jobs; UPDATE delivery SET status = 'sent' WHERE subscriber_id <= 2; "
+                 "UPDATE delivery SET status = 'unknown' WHERE subscriber_id = 3")
+    late = NOW + timedelta(hours=settings.send.deadline_hours, minutes=1)
+    assert cluster(at(late)) == 0
+    assert counts(url) == {"sent": 2, "unknown": 1, "expired": 4}
+    assert query(url, "SELECT status, finished_at IS NOT NULL FROM edition") == [("done", True)]
+    run_sql(url, "UPDATE edition SET status = 'planned', finished_at = NULL; "
+                 "UPDATE delivery SET status = 'skipped' WHERE status = 'expired'")
+    assert cluster(at(NOW + timedelta(minutes=10))) == 0
+    assert query(url, "SELECT status FROM edition") == [("done",)]
+
+
+def test_a_workers_leftover_sends_expire_with_their_window_and_a_throttle_shrinks_the_block(url):
+    """SharedBucket: sends reserved but not used before their window closed are not carried into another
+    worker's time (the next send reserves afresh); a 421 gives up the block, and blocks follow the rate."""
+    import asyncio
+
+    from digest import store
+    from digest.cluster.bucket import SharedBucket
+
+    engine = store.open_engine(url)
+    try:
+        bucket = SharedBucket(engine, rate=20.0)
+        reservations = []
+        reserve = bucket._reserve
+        bucket._reserve = lambda count: reservations.append(count) or reserve(count)
+
+        async def sends():
+            await bucket.take()  # reserves 2 (a tenth of a second at 20/s), uses 1
+            await asyncio.sleep(0.3)  # its window (0.1 s) has closed
+            await bucket.take()  # so this reserves again instead of using the leftover
+            await bucket.take()  # the second of that block
+            bucket.throttle()  # 20/s → 10/s: the rest of the block is given up
+            await bucket.take()
+            await bucket.take()
+
+        asyncio.run(sends())
+        assert reservations == [2, 2, 1, 1]  # after the throttle, blocks of one at 10/s
+        assert bucket.rate == pytest.approx(10.0 * 1.02)  # each reservation lets the shared rate recover
+    finally:
+        engine.dispose()

@@ -358,8 +358,22 @@ def _validate_scale(s: Settings, bad) -> None:
             raise bad("scale", key, "must be at least 1")
     if not 0 < scale.heartbeat_seconds < scale.stalled_seconds:
         raise bad("scale", "stalled_seconds", "must be greater than heartbeat_seconds (both positive)")
+    for section, key in (("schedule", "tick_minutes"), ("feeds", "poll_minutes")):
+        minutes = getattr(getattr(s, section), key)
+        if scale.engine == "procrastinate" and minutes >= 1 and cron_every(minutes) is None:
+            raise bad(section, key, f"with workers it must divide an hour (1-30) or a day (60, 120, 180, 240, "
+                      f"360, 480, 720, 1440): the cluster schedules it with cron; got {minutes}")
     if scale.recover_seconds < 1 or 60 % scale.recover_seconds:
         raise bad("scale", "recover_seconds", f"must divide 60 (1, 2, 3, 5, 10, 15, 20, 30), got {scale.recover_seconds}")
+
+
+def cron_every(minutes: int) -> str | None:
+    """A cron line firing every `minutes`, or None when cron cannot say it (it must divide an hour or a day)."""
+    if 0 < minutes < 60 and 60 % minutes == 0:
+        return f"*/{minutes} * * * *"
+    if minutes % 60 == 0 and 0 < minutes // 60 <= 24 and 24 % (minutes // 60) == 0:
+        return f"0 */{minutes // 60} * * *"
+    return None
 
 
 def _validate_feeds(feeds: FeedsSettings, bad) -> None:

@@ -8,16 +8,17 @@ import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from digest import store
 from digest.cluster.bucket import SharedBucket
-from digest.config import Settings
+from digest.config import Settings, cron_every
 from digest.errors import ConfigError, SendAborted
 from digest.lock import exclusive
+from digest.models import EditionStatus
 from digest.pipeline import finish_editions, plan_day, send_shard
 from digest.pipeline.deliver import Clock, log_transition
 from digest.pipeline.ingest import poll_job
@@ -27,6 +28,7 @@ from digest.send import Mailer, SmtpMailer
 log = logging.getLogger("digest.cluster")
 SEND, PERIODIC = "send", "periodic"  # queues: shards; the cluster's periodic work
 SHARD_TASK = "digest.send_shard"
+SHARD_RETRIES = 3  # an unexpected error: retried after 5, 25, 125 s, then failed (the tick re-queues its rows)
 
 
 @dataclass
@@ -59,9 +61,14 @@ def build_app(settings: Settings):
 
 
 def _register(app, settings: Settings) -> None:
+    from procrastinate import RetryStrategy
+
     scale = settings.scale
 
-    @app.task(name=SHARD_TASK, queue=SEND, pass_context=True)
+    # a shard that fails on something unexpected (the store restarting, a bug) is retried by procrastinate with
+    # the same job id: its rows left `sending` become `unknown` first, so a retry never sends twice
+    @app.task(name=SHARD_TASK, queue=SEND, pass_context=True,
+              retry=RetryStrategy(max_attempts=SHARD_RETRIES, exponential_wait=5))
     async def send_shard_task(context, edition_id: int, first: int, last: int) -> dict:
         rt: Runtime = context.additional_context["runtime"]
         if isinstance(rt.mailer, SmtpMailer):
@@ -80,20 +87,23 @@ def _register(app, settings: Settings) -> None:
                  ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items())))
         return {"attempted": report.attempted, "stopped": report.stopped}
 
-    @app.periodic(cron=f"*/{settings.schedule.tick_minutes} * * * *", periodic_id="tick")
-    @app.task(name="digest.tick", queue=PERIODIC, queueing_lock="digest.tick", pass_context=True)
+    # periodic: deferred once per cron tick across the cluster; `lock` also keeps two runs from overlapping
+    @app.periodic(cron=cron_every(settings.schedule.tick_minutes), periodic_id="tick")
+    @app.task(name="digest.tick", queue=PERIODIC, lock="digest.tick", queueing_lock="digest.tick", pass_context=True)
     async def tick(context, timestamp: int) -> int:
         rt: Runtime = context.additional_context["runtime"]
         return await cluster_tick(context.app, rt.engine, rt.settings, rt.clock)
 
-    @app.periodic(cron=f"*/{settings.feeds.poll_minutes} * * * *", periodic_id="poll-feeds")
-    @app.task(name="digest.poll_feeds", queue=PERIODIC, queueing_lock="digest.poll_feeds", pass_context=True)
+    @app.periodic(cron=cron_every(settings.feeds.poll_minutes), periodic_id="poll-feeds")
+    @app.task(name="digest.poll_feeds", queue=PERIODIC, lock="digest.poll_feeds", queueing_lock="digest.poll_feeds",
+              pass_context=True)
     async def poll_feeds(context, timestamp: int) -> None:
         rt: Runtime = context.additional_context["runtime"]
         await asyncio.to_thread(poll_job(rt.engine, rt.settings, rt.clock))
 
     @app.periodic(cron=f"* * * * * */{scale.recover_seconds}", periodic_id="recover")
-    @app.task(name="digest.recover", queue=PERIODIC, queueing_lock="digest.recover", pass_context=True)
+    @app.task(name="digest.recover", queue=PERIODIC, lock="digest.recover", queueing_lock="digest.recover",
+              pass_context=True)
     async def recover(context, timestamp: int) -> int:
         rt: Runtime = context.additional_context["runtime"]
         return await recover_stalled(context.app, rt.engine, rt.settings, rt.clock)
@@ -132,12 +142,15 @@ async def plan_and_enqueue(app, engine: Engine, settings: Settings, day: date, *
                            retry_unknown: bool = False, always: bool = True) -> list[tuple[str, int, int]]:
     """Plan the editions due on `day` (one planner at a time) and enqueue their shards: (key, planned, shards).
 
-    `always` False (the periodic tick): enqueue only when rows were planned now; by hand (`digest send`),
-    shards are enqueued for whatever is sendable, so an operator can always resume an edition.
+    `always` False (the periodic tick): enqueue only when rows were planned now (the tick's own resume step
+    covers the rest); by hand (`digest send`), shards are enqueued for whatever is sendable.
     """
-    with exclusive(engine, "planner", wait=settings.send.lock_wait_seconds):
-        plans = await asyncio.to_thread(plan_day, engine, settings, day, clock=clock, emails=emails, due_at=due_at,
-                                        slot=slot, periods=periods, retry_unknown=retry_unknown)
+    def plan() -> list:  # in a thread: the planner lock may wait, and planning is database work
+        with exclusive(engine, "planner", wait=settings.send.lock_wait_seconds):
+            return plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at, slot=slot,
+                            periods=periods, retry_unknown=retry_unknown)
+
+    plans = await asyncio.to_thread(plan)
     done = []
     for plan, edition_id, planned in plans:
         # shards already cover the rows planned before: only new rows (or a first plan) need new ones
@@ -149,7 +162,7 @@ async def plan_and_enqueue(app, engine: Engine, settings: Settings, day: date, *
 # ── periodic work ───────────────────────────────────────────────────────────────────────────────────
 
 async def cluster_tick(app, engine: Engine, settings: Settings, clock: Clock) -> int:
-    """Plan the send slots that are due and enqueue their shards; enqueue the retries that are due."""
+    """Plan the send slots that are due and enqueue their shards, then look after every unfinished edition."""
     with store.read_session(engine) as session:
         slots = store.send_slots(session)
     shards = 0
@@ -160,13 +173,58 @@ async def cluster_tick(app, engine: Engine, settings: Settings, clock: Clock) ->
             shards += n
             if planned or n:
                 log.info("edition %s: %d planned, %d shards queued", key, planned, n)
-    with store.read_session(engine) as session:
-        retrying = [e.id for e in store.editions_with_due_retries(session, now=clock())]
-    for edition_id in retrying:
-        shards += await enqueue_edition(app, engine, settings, edition_id, now=clock(), retries=True)
-    for key in finish_editions(engine, clock):
+    shards += await resume_editions(app, engine, settings, clock)
+    for key in await asyncio.to_thread(finish_editions, engine, clock):
         log.info("edition %s: done", key)
     return shards
+
+
+async def resume_editions(app, engine: Engine, settings: Settings, clock: Clock) -> int:
+    """No row is left `queued` for ever, whatever happened to the job that was to send it.
+
+    For each unfinished edition: past its deadline, what is left expires (a shard checks the deadline only
+    while it runs); with shards still live, only the deferred rows now due get shards; with none live, every
+    sendable row does (a shard job that failed for good, a scheduler killed between planning and enqueueing,
+    a job an operator deleted).
+    """
+    now = clock()
+    with store.read_session(engine) as session:
+        editions = [(e.id, e.key, _aware(e.deadline_at))
+                    for e in store.editions_in_status(session, status=(EditionStatus.planned, EditionStatus.sending))]
+    live = await _editions_with_live_shards(app)
+    shards = 0
+    for edition_id, key, deadline in editions:
+        if deadline is not None and now > deadline:
+            ids = await asyncio.to_thread(_expire, engine, edition_id, key, now)
+            if ids:
+                log.warning("edition %s: deadline passed, %d deliveries not sent are now expired", key, len(ids))
+            continue
+        retries = edition_id in live
+        n = await enqueue_edition(app, engine, settings, edition_id, now=now, retries=retries)
+        if n and not retries:
+            log.warning("edition %s: %d shards queued for rows no shard job was going to send", key, n)
+        shards += n
+    return shards
+
+
+async def _editions_with_live_shards(app) -> set[int]:
+    """Editions that have a shard job waiting or running."""
+    rows = await app.connector.execute_query_all_async(
+        "SELECT DISTINCT (args->>'edition_id')::bigint AS edition_id FROM procrastinate_jobs "
+        "WHERE task_name = %(task)s AND status IN ('todo', 'doing')", task=SHARD_TASK)
+    return {row["edition_id"] for row in rows}
+
+
+def _expire(engine: Engine, edition_id: int, key: str, now: datetime) -> list[int]:
+    with store.session_scope(engine) as session:
+        ids = store.expire_remaining(session, edition_id=edition_id, now=now)
+    for delivery_id in ids:
+        log_transition(key, delivery_id, "", "expired", reason="deadline passed")
+    return ids
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
 async def recover_stalled(app, engine: Engine, settings: Settings, clock: Clock) -> int:
@@ -175,7 +233,7 @@ async def recover_stalled(app, engine: Engine, settings: Settings, clock: Clock)
     stalled = await app.job_manager.get_stalled_jobs(task_name=SHARD_TASK,
                                                      seconds_since_heartbeat=settings.scale.stalled_seconds)
     for job in stalled:
-        ids = _unknown(engine, f"job:{job.id}", clock, "'s worker died while sending")
+        ids = await asyncio.to_thread(_unknown, engine, f"job:{job.id}", clock, "'s worker died while sending")
         await _retry(app, job)
         log.warning("shard job:%d of a dead worker: %d in flight now unknown, the rest retried", job.id, len(ids))
     await _sweep_orphans(app, engine, clock)
@@ -204,7 +262,7 @@ async def _sweep_orphans(app, engine: Engine, clock: Clock) -> None:
         jobs = list(await app.job_manager.list_jobs_async(id=job_id))
         if jobs and jobs[0].status == Status.DOING.value:
             continue
-        ids = _unknown(engine, owner, clock, " ended without recording its batch")
+        ids = await asyncio.to_thread(_unknown, engine, owner, clock, " ended without recording its batch")
         log.warning("shard %s ended with %d deliveries still sending: now unknown", owner, len(ids))
 
 
@@ -279,4 +337,4 @@ async def run_worker(engine: Engine, settings: Settings, clock: Clock, *, concur
 
 
 __all__ = ["Runtime", "queue_status", "build_app", "enqueue_edition", "ensure_queue_schema", "plan_and_enqueue",
-           "recover_stalled", "run_worker"]
+           "recover_stalled", "resume_editions", "run_worker"]

@@ -121,9 +121,11 @@ async def send_shard(engine: Engine, settings: Settings, mailer: Mailer, edition
 
 
 def finish_editions(engine: Engine, clock: Clock) -> list[str]:
-    """Mark `done` the editions still `sending` with nothing left to send (workers finish shards in any order)."""
+    """Mark `done` the editions with nothing left to send: workers finish shards in any order, and an
+    edition whose every row was skipped (or expired) never had a shard to finish it."""
     with store.read_session(engine) as session:
-        sending = [(e.id, e.key) for e in store.editions_in_status(session, status=EditionStatus.sending)]
+        sending = [(e.id, e.key) for e in store.editions_in_status(
+            session, status=(EditionStatus.planned, EditionStatus.sending))]
     done = []
     for edition_id, key in sending:
         report = EditionReport(key)

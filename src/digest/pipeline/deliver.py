@@ -139,7 +139,7 @@ class EditionSender:
                 sub = subs[d.subscriber_id]
                 if reason := hold_reason(sub, self.composer.plan.day):
                     store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.skipped, now=now,
-                                         error=f"{reason} at send time")
+                                         error=f"{reason} at send time", expect=store.SENDABLE)
                     log_transition(self.report.key, d.id, sub.email, "skipped", reason=reason)
                     continue
                 try:
@@ -148,7 +148,7 @@ class EditionSender:
                 except (UnicodeError, ValueError) as exc:  # this reader's data cannot make a message
                     reason = f"cannot build the message: {type(exc).__name__}: {exc}"[:500]
                     store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.failed, now=now,
-                                         error=reason)
+                                         error=reason, expect=store.SENDABLE)
                     log_transition(self.report.key, d.id, sub.email, "failed", reason=reason)
                     continue
                 jobs.append((d.id, msg))

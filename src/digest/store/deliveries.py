@@ -19,6 +19,8 @@ from digest.store.engine import _chunks
 
 
 DELIVERY = Delivery.__table__  # bulk writes go through Core: the ORM's per-row bookkeeping costs milliseconds
+SENDABLE = (DeliveryStatus.queued, DeliveryStatus.deferred)
+IN_FLIGHT = (DeliveryStatus.sending, DeliveryStatus.unknown)  # a send's outcome may land on these
 
 
 # ── editions and deliveries ─────────────────────────────────────────────────────────────────────────
@@ -41,15 +43,17 @@ def edition_by_id(session: Session, *, edition_id: int) -> Edition | None:
     return session.get(Edition, edition_id)
 
 
-def editions_in_status(session: Session, *, status: EditionStatus) -> list[Edition]:
-    return list(session.exec(select(Edition).where(Edition.status == status).order_by(Edition.id)))
+def editions_in_status(session: Session, *, status: EditionStatus | Sequence[EditionStatus]) -> list[Edition]:
+    statuses = [status] if isinstance(status, EditionStatus) else list(status)
+    return list(session.exec(select(Edition).where(Edition.status.in_(statuses)).order_by(Edition.id)))
 
 
 def mark_edition(session: Session, *, edition_id: int, status: EditionStatus, now: datetime) -> None:
     edition = session.get(Edition, edition_id)
     edition.status = status
-    if status == EditionStatus.sending and edition.started_at is None:
-        edition.started_at = now
+    if status == EditionStatus.sending:
+        edition.started_at = edition.started_at or now
+        edition.finished_at = None  # rows planned after it looked done (a later time zone's slot)
     if status == EditionStatus.done:
         edition.finished_at = now
     session.flush()
@@ -144,7 +148,7 @@ def claim(session: Session, *, message_ids: dict[int, str], now: datetime,
     for chunk in _chunks(list(message_ids), 500):
         result = conn.execute(
             update(DELIVERY)
-            .where(DELIVERY.c.id.in_(chunk), DELIVERY.c.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred]))
+            .where(DELIVERY.c.id.in_(chunk), DELIVERY.c.status.in_(list(SENDABLE)))
             .values(status=DeliveryStatus.sending, attempts=DELIVERY.c.attempts + 1, updated_at=now,
                     claimed_by=claimed_by)
             .returning(DELIVERY.c.id, DELIVERY.c.attempts))
@@ -183,23 +187,38 @@ def subscribers_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, Subs
 OUTCOME_FIELDS = ("status", "smtp_code", "smtp_reply", "error", "next_attempt_at", "sent_at")
 
 
-def record_outcomes(session: Session, *, outcomes: Sequence[dict], now: datetime) -> None:
-    """Write many outcomes in one statement: dicts with `id` and any of OUTCOME_FIELDS (others become NULL)."""
+def record_outcomes(session: Session, *, outcomes: Sequence[dict], now: datetime,
+                    expect: Sequence[DeliveryStatus] = IN_FLIGHT) -> int:
+    """Write many outcomes in one statement: dicts with `id` and any of OUTCOME_FIELDS (others become NULL).
+
+    Only rows still in an `expect`ed status change: a send's outcome lands on the row it claimed (or on the
+    `unknown` a recovery made of it, which the outcome corrects), never on a row another process has since
+    moved on. Returns the rows written.
+    """
     if not outcomes:
-        return
+        return 0
     params = [{"b_id": o["id"], "b_updated_at": now, **{f"b_{k}": o.get(k) for k in OUTCOME_FIELDS}}
               for o in outcomes]
-    session.connection().execute(
-        update(DELIVERY).where(DELIVERY.c.id == bindparam("b_id"))
+    result = session.connection().execute(
+        update(DELIVERY).where(DELIVERY.c.id == bindparam("b_id"), or_(*(DELIVERY.c.status == s for s in expect)))
         .values(updated_at=bindparam("b_updated_at"), **{k: bindparam(f"b_{k}") for k in OUTCOME_FIELDS}), params)
+    return result.rowcount
 
 
 def record_outcome(session: Session, *, delivery_id: int, status: DeliveryStatus, now: datetime,
                    smtp_code: int | None = None, smtp_reply: str | None = None, error: str | None = None,
-                   next_attempt_at: datetime | None = None) -> None:
-    record_outcomes(session, outcomes=[{
+                   next_attempt_at: datetime | None = None, expect: Sequence[DeliveryStatus] = IN_FLIGHT) -> bool:
+    return record_outcomes(session, outcomes=[{
         "id": delivery_id, "status": status, "smtp_code": smtp_code, "smtp_reply": smtp_reply, "error": error,
-        "next_attempt_at": next_attempt_at, "sent_at": now if status == DeliveryStatus.sent else None}], now=now)
+        "next_attempt_at": next_attempt_at, "sent_at": now if status == DeliveryStatus.sent else None}], now=now,
+        expect=expect) == 1
+
+
+def _move(session: Session, where, *, values: dict) -> list[int]:
+    """One guarded UPDATE … RETURNING id: the status condition is part of the statement, so a row another
+    process changed between a read and this write is left alone (no read-then-write race)."""
+    result = session.connection().execute(update(DELIVERY).where(*where).values(**values).returning(DELIVERY.c.id))
+    return sorted(row.id for row in result)
 
 
 def recover_interrupted(session: Session, *, now: datetime, claimed_by: str | None = None) -> list[int]:
@@ -209,13 +228,10 @@ def recover_interrupted(session: Session, *, now: datetime, claimed_by: str | No
     process is sending them). "job:N": the rows of a worker job that procrastinate found stalled.
     Workers' rows are never touched by the embedded sender's recovery, nor one job's by another's.
     """
-    owner = Delivery.claimed_by.is_(None) if claimed_by is None else Delivery.claimed_by == claimed_by
-    ids = list(session.exec(select(Delivery.id).where(Delivery.status == DeliveryStatus.sending, owner)))
-    for chunk in _chunks(ids, 500):
-        session.exec(update(Delivery).where(Delivery.id.in_(chunk)).values(
-            status=DeliveryStatus.unknown, updated_at=now,
-            error="interrupted while sending: the message may or may not have been delivered"))
-    return ids
+    owner = DELIVERY.c.claimed_by.is_(None) if claimed_by is None else DELIVERY.c.claimed_by == claimed_by
+    return _move(session, [DELIVERY.c.status == DeliveryStatus.sending, owner], values={
+        "status": DeliveryStatus.unknown, "updated_at": now,
+        "error": "interrupted while sending: the message may or may not have been delivered"})
 
 
 def sending_owners(session: Session) -> list[str]:
@@ -261,27 +277,19 @@ def extend_deadline(session: Session, *, edition_id: int, deadline: datetime) ->
 
 def expire_remaining(session: Session, *, edition_id: int, now: datetime) -> list[int]:
     """Queued and deferred deliveries of an edition whose deadline passed become `expired`."""
-    ids = list(session.exec(select(Delivery.id).where(
-        Delivery.edition_id == edition_id,
-        Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred]))))
-    for chunk in _chunks(ids, 500):
-        session.exec(update(Delivery).where(Delivery.id.in_(chunk)).values(
-            status=DeliveryStatus.expired, updated_at=now, next_attempt_at=None,
-            error="the edition's deadline passed before it could be sent"))
-    return ids
+    return _move(session, [DELIVERY.c.edition_id == edition_id, DELIVERY.c.status.in_(list(SENDABLE))], values={
+        "status": DeliveryStatus.expired, "updated_at": now, "next_attempt_at": None,
+        "error": "the edition's deadline passed before it could be sent"})
 
 
 def requeue_unknown(session: Session, *, edition_id: int, now: datetime,
                     subscriber_ids: Sequence[int] | None = None) -> list[int]:
     """`unknown` → `queued`: only ever on an operator's explicit request (`send --retry-unknown`)."""
-    query = select(Delivery.id).where(Delivery.edition_id == edition_id, Delivery.status == DeliveryStatus.unknown)
+    where = [DELIVERY.c.edition_id == edition_id, DELIVERY.c.status == DeliveryStatus.unknown]
     if subscriber_ids is not None:
-        query = query.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
-    ids = list(session.exec(query))
-    for chunk in _chunks(ids, 500):
-        session.exec(update(Delivery).where(Delivery.id.in_(chunk)).values(
-            status=DeliveryStatus.queued, updated_at=now, error="requeued by the operator after an unknown outcome"))
-    return ids
+        where.append(DELIVERY.c.subscriber_id.in_(list(subscriber_ids)))
+    return _move(session, where, values={"status": DeliveryStatus.queued, "updated_at": now,
+                                         "error": "requeued by the operator after an unknown outcome"})
 
 
 def prunable_editions(session: Session, *, before: str) -> list[Edition]:
