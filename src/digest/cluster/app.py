@@ -8,7 +8,7 @@ import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
@@ -20,7 +20,7 @@ from digest.errors import ConfigError, SendAborted
 from digest.lock import exclusive
 from digest.models import EditionStatus
 from digest.pipeline import finish_editions, plan_day, send_shard
-from digest.pipeline.deliver import Clock, log_transition
+from digest.pipeline.deliver import Clock, expire_edition, log_transition
 from digest.pipeline.ingest import poll_job
 from digest.schedule import due_slots
 from digest.send import Mailer, SmtpMailer
@@ -189,13 +189,13 @@ async def resume_editions(app, engine: Engine, settings: Settings, clock: Clock)
     """
     now = clock()
     with store.read_session(engine) as session:
-        editions = [(e.id, e.key, _aware(e.deadline_at))
+        editions = [(e.id, e.key, e.deadline_at)
                     for e in store.editions_in_status(session, status=(EditionStatus.planned, EditionStatus.sending))]
     live = await _editions_with_live_shards(app)
     shards = 0
     for edition_id, key, deadline in editions:
         if deadline is not None and now > deadline:
-            ids = await asyncio.to_thread(_expire, engine, edition_id, key, now)
+            ids = await asyncio.to_thread(expire_edition, engine, edition_id, key, now)
             if ids:
                 log.warning("edition %s: deadline passed, %d deliveries not sent are now expired", key, len(ids))
             continue
@@ -213,18 +213,6 @@ async def _editions_with_live_shards(app) -> set[int]:
         "SELECT DISTINCT (args->>'edition_id')::bigint AS edition_id FROM procrastinate_jobs "
         "WHERE task_name = %(task)s AND status IN ('todo', 'doing')", task=SHARD_TASK)
     return {row["edition_id"] for row in rows}
-
-
-def _expire(engine: Engine, edition_id: int, key: str, now: datetime) -> list[int]:
-    with store.session_scope(engine) as session:
-        ids = store.expire_remaining(session, edition_id=edition_id, now=now)
-    for delivery_id in ids:
-        log_transition(key, delivery_id, "", "expired", reason="deadline passed")
-    return ids
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
 async def recover_stalled(app, engine: Engine, settings: Settings, clock: Clock) -> int:

@@ -50,7 +50,7 @@ class SharedBucket(TokenBucket):
 
     def block(self) -> int:
         """Sends to reserve at once: a tenth of a second at the rate last granted."""
-        return max(1, int(min(self.rate, self.target) / 10))
+        return max(1, int(self.rate / 10))
 
     def _reserve(self, count: int) -> tuple[float, float]:
         with self.engine.begin() as conn:

@@ -37,6 +37,15 @@ def log_transition(edition: str, delivery_id: int, email: str, status: str, **fi
         log.info("%s %s %s %s", edition, email, status, detail, extra={"fields": extra})
 
 
+def expire_edition(engine: Engine, edition_id: int, key: str, now: datetime) -> list[int]:
+    """The edition's deadline passed: what is still queued or deferred becomes `expired` (never a row in flight)."""
+    with store.session_scope(engine) as session:
+        ids = store.expire_remaining(session, edition_id=edition_id, now=now)
+    for delivery_id in ids:
+        log_transition(key, delivery_id, "", "expired", reason="deadline passed")
+    return ids
+
+
 def hold_reason(sub: SubscriberRecord, day: date) -> str | None:
     """Why this edition must not go to `sub` now (status and pause, re-checked at send time), or None."""
     if sub.status != "active":
@@ -119,11 +128,7 @@ class EditionSender:
         return self.report
 
     def _expire(self) -> None:
-        with store.session_scope(self.engine) as session:
-            ids = store.expire_remaining(session, edition_id=self.edition_id, now=self.clock())
-        self.report.expired = len(ids)
-        for delivery_id in ids:
-            log_transition(self.report.key, delivery_id, "", "expired", reason="deadline passed")
+        self.report.expired = len(expire_edition(self.engine, self.edition_id, self.report.key, self.clock()))
 
     def _prepare(self, room: int, subscriber_ids, retry_deferred: bool) -> list | None:
         now = self.clock()

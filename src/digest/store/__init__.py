@@ -28,7 +28,7 @@ from digest.store.subscribers import (
 from digest.store.deliveries import (
     DELIVERY, find_edition, edition_by_id, editions_in_status, shard_ranges, ensure_edition, mark_edition, planned_subscriber_ids, carried_articles,
     add_deliveries, sendable_deliveries, claim, pending_deliveries, delivery_items,
-    subscribers_by_id, OUTCOME_FIELDS, IN_FLIGHT, SENDABLE, record_outcomes, record_outcome, recover_interrupted, edition_counts,
+    subscribers_by_id, OUTCOME_FIELDS, SENDABLE, record_outcomes, record_outcome, recover_interrupted, edition_counts,
     edition_problems, editions_for_date, latest_edition_date, extend_deadline, expire_remaining,
     requeue_unknown, sending_owners, prunable_editions, delete_edition_rows, delete_edition, send_slots, editions_with_due_retries, failure_reasons, oldest_pending,
 )
@@ -53,7 +53,7 @@ __all__ = [
     "upsert_subscribers", "list_subscribers", "find_subscriber", "delete_subscriber", "due_subscribers",
     "DELIVERY", "find_edition", "edition_by_id", "editions_in_status", "shard_ranges", "ensure_edition", "mark_edition",
     "planned_subscriber_ids", "carried_articles", "add_deliveries", "sendable_deliveries",
-    "claim", "pending_deliveries", "delivery_items", "subscribers_by_id", "OUTCOME_FIELDS", "IN_FLIGHT", "SENDABLE", "record_outcomes",
+    "claim", "pending_deliveries", "delivery_items", "subscribers_by_id", "OUTCOME_FIELDS", "SENDABLE", "record_outcomes",
     "record_outcome", "recover_interrupted", "edition_counts", "edition_problems", "editions_for_date",
     "latest_edition_date", "extend_deadline", "expire_remaining", "requeue_unknown", "sending_owners", "prunable_editions", "delete_edition_rows", "delete_edition", "send_slots",
     "editions_with_due_retries", "failure_reasons", "oldest_pending", "story_assignments",

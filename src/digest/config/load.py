@@ -1,0 +1,110 @@
+"""Reading the settings: defaults, then the file, then `DIGEST_<SECTION>_<KEY>`, each value coerced to the
+type of its default; secrets only from the environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+
+from digest.config.rules import validate
+from digest.config.sections import (
+    BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, ScaleSettings, ScheduleSettings,
+    SelectionSettings, SenderSettings, SendSettings, Settings, SmtpSettings, StoreSettings, WebSettings,
+)
+from digest.errors import ConfigError
+
+SECRET_KEYS = {"password", "secret_key"}
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Defaults, then the file (when given or ./config.toml exists), then the environment."""
+    environ = os.environ if environ is None else environ
+    if path is None and Path("config.toml").is_file():
+        path = Path("config.toml")
+    data = _read_toml(path) if path else {}
+    origin = str(path) if path else "built-in defaults"
+    sections = {name: _build_section(name, data.pop(name, {}), origin, environ) for name in _section_classes()}
+    if data:
+        key = next(iter(data))
+        raise ConfigError(f"{origin}: unknown section or key {key!r}")
+    settings = Settings(
+        **sections,
+        secret_key=environ.get("DIGEST_SECRET_KEY", ""),
+        events_token=environ.get("DIGEST_EVENTS_TOKEN", ""),
+        base_dir=(path.resolve().parent if path else Path.cwd()),
+        source=origin,
+    )
+    validate(settings, origin)
+    return settings
+
+
+def _section_classes() -> dict[str, type]:
+    return {
+        "store": StoreSettings, "smtp": SmtpSettings, "sender": SenderSettings, "schedule": ScheduleSettings,
+        "selection": SelectionSettings, "send": SendSettings, "render": RenderSettings, "log": LogSettings,
+        "feeds": FeedsSettings, "web": WebSettings, "dkim": DkimSettings, "bounces": BouncesSettings,
+        "scale": ScaleSettings,
+    }
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _build_section(name: str, table: object, origin: str, environ: dict[str, str]):
+    cls = _section_classes()[name]
+    if not isinstance(table, dict):
+        raise ConfigError(f"{origin}: [{name}] must be a table")
+    values = {}
+    known = {f.name: f for f in fields(cls)}
+    for key, raw in table.items():
+        if key in SECRET_KEYS:
+            var = f"DIGEST_{name.upper()}_{key.upper()}"
+            raise ConfigError(f"{origin}: [{name}] {key}: secrets are not read from files; set {var}")
+        if key not in known:
+            raise ConfigError(f"{origin}: [{name}] {key}: unknown key")
+        values[key] = _coerce(raw, known[key].default, f"{origin}: [{name}] {key}")
+    for key, fld in known.items():
+        var = f"DIGEST_{name.upper()}_{key.upper()}"
+        if var in environ:
+            values[key] = _coerce_env(environ[var], fld.default, f"environment {var}")
+    return cls(**values)
+
+
+def _coerce(raw: object, default: object, where: str):
+    kind = type(default)
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+    elif kind is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+    elif kind is float:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+    elif isinstance(raw, str):
+        return raw
+    raise ConfigError(f"{where}: expected {kind.__name__}, got {raw!r}")
+
+
+def _coerce_env(raw: str, default: object, where: str):
+    kind = type(default)
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError
+            return lowered in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {raw!r}") from None

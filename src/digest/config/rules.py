@@ -1,0 +1,135 @@
+"""What a valid configuration is: each rule raises one line naming the file (or variable), section and key."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from digest.config.sections import EMAIL_RE, FeedsSettings, SelectionSettings, Settings, parse_hhmm
+from digest.errors import ConfigError
+
+
+def validate(s: Settings, origin: str) -> None:
+    def bad(section: str, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{origin}: [{section}] {key}: {problem}")
+
+    if s.smtp.tls not in {"starttls", "implicit", "none"}:
+        raise bad("smtp", "tls", f"must be starttls, implicit or none, got {s.smtp.tls!r}")
+    if not 0 < s.smtp.port < 65536:
+        raise bad("smtp", "port", f"must be 1-65535, got {s.smtp.port}")
+    for key in ("connections", "max_per_connection"):
+        if getattr(s.smtp, key) < 1:
+            raise bad("smtp", key, "must be at least 1")
+    for key in ("timeout", "data_timeout"):
+        if getattr(s.smtp, key) <= 0:
+            raise bad("smtp", key, "must be positive")
+    if s.smtp.username and s.smtp.tls == "none":
+        raise bad("smtp", "username", "AUTH is only sent over TLS: set tls to starttls or implicit")
+    if s.smtp.rate_per_second < 0:
+        raise bad("smtp", "rate_per_second", "must be 0 (no limit) or positive")
+    for key in ("from_address",) + (("reply_to",) if s.sender.reply_to else ()):
+        if not EMAIL_RE.match(getattr(s.sender, key)):
+            raise bad("sender", key, f"not an email address: {getattr(s.sender, key)!r}")
+    if not re.match(r"^https?://[^/\s]+", s.sender.base_url):
+        raise bad("sender", "base_url", f"must be an http(s) URL, got {s.sender.base_url!r}")
+    if not re.fullmatch(r"[A-Za-z0-9.-]+", s.sender.list_id):
+        raise bad("sender", "list_id", f"must look like a domain name, got {s.sender.list_id!r}")
+    try:
+        parse_hhmm(s.schedule.send_at)
+    except ValueError as exc:
+        raise bad("schedule", "send_at", str(exc)) from None
+    try:
+        ZoneInfo(s.schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise bad("schedule", "timezone", f"unknown time zone {s.schedule.timezone!r}") from None
+    _validate_selection(s.selection, bad)
+    _validate_scale(s, bad)
+    if s.send.batch_size < 1:
+        raise bad("send", "batch_size", "must be at least 1")
+    if s.send.deadline_hours <= 0:
+        raise bad("send", "deadline_hours", "must be positive")
+    if s.schedule.tick_minutes < 1:
+        raise bad("schedule", "tick_minutes", "must be at least 1")
+    if s.log.format not in ("text", "json"):
+        raise bad("log", "format", f"must be text or json, got {s.log.format!r}")
+    if s.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise bad("log", "level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log.level!r}")
+    _validate_feeds(s.feeds, bad)
+    _validate_reader_side(s, bad)
+
+
+def _validate_scale(s: Settings, bad) -> None:
+    scale = s.scale
+    if scale.engine not in ("embedded", "procrastinate"):
+        raise bad("scale", "engine", f"must be embedded or procrastinate, got {scale.engine!r}")
+    if scale.engine == "procrastinate" and not s.store.url.startswith("postgresql"):
+        raise bad("scale", "engine", "procrastinate needs a PostgreSQL store: set [store] url (or "
+                  "DIGEST_STORE_URL) to postgresql+psycopg://...")
+    for key in ("shard_size", "concurrency"):
+        if getattr(scale, key) < 1:
+            raise bad("scale", key, "must be at least 1")
+    if not 0 < scale.heartbeat_seconds < scale.stalled_seconds:
+        raise bad("scale", "stalled_seconds", "must be greater than heartbeat_seconds (both positive)")
+    for section, key in (("schedule", "tick_minutes"), ("feeds", "poll_minutes")):
+        minutes = getattr(getattr(s, section), key)
+        if scale.engine == "procrastinate" and minutes >= 1 and cron_every(minutes) is None:
+            raise bad(section, key, f"with workers it must divide an hour (1-30) or a day (60, 120, 180, 240, "
+                      f"360, 480, 720, 1440): the cluster schedules it with cron; got {minutes}")
+    if scale.recover_seconds < 1 or 60 % scale.recover_seconds:
+        raise bad("scale", "recover_seconds", f"must divide 60 (1, 2, 3, 5, 10, 15, 20, 30), got {scale.recover_seconds}")
+
+
+def cron_every(minutes: int) -> str | None:
+    """A cron line firing every `minutes`, or None when cron cannot say it (it must divide an hour or a day)."""
+    if 0 < minutes < 60 and 60 % minutes == 0:
+        return f"*/{minutes} * * * *"
+    if minutes % 60 == 0 and 0 < minutes // 60 <= 24 and 24 % (minutes // 60) == 0:
+        return f"0 */{minutes // 60} * * *"
+    return None
+
+
+def _validate_feeds(feeds: FeedsSettings, bad) -> None:
+    if feeds.poll_minutes < 1:
+        raise bad("feeds", "poll_minutes", "must be at least 1")
+    if feeds.timeout <= 0:
+        raise bad("feeds", "timeout", "must be positive")
+    if feeds.max_bytes < 1024:
+        raise bad("feeds", "max_bytes", "must be at least 1024")
+    if not feeds.user_agent.strip() or any(c in feeds.user_agent for c in "\r\n"):
+        raise bad("feeds", "user_agent", "must be one non-empty line")
+
+
+def _validate_reader_side(s: Settings, bad) -> None:
+    if not 0 < s.web.port < 65536:
+        raise bad("web", "port", f"must be 1-65535, got {s.web.port}")
+    if s.bounces.soft_threshold < 1:
+        raise bad("bounces", "soft_threshold", "must be at least 1")
+    dkim = {k: getattr(s.dkim, k) for k in ("selector", "domain", "private_key_path")}
+    if any(dkim.values()) and not all(dkim.values()):
+        missing = next(k for k, v in dkim.items() if not v)
+        raise bad("dkim", missing, "DKIM needs selector, domain and private_key_path together")
+    if s.dkim.enabled and not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*", s.dkim.selector):
+        raise bad("dkim", "selector", f"not a DNS label: {s.dkim.selector!r}")
+    domain = s.dkim.domain.lower()
+    if s.dkim.enabled and not (s.sender_domain.lower() == domain or s.sender_domain.lower().endswith("." + domain)):
+        raise bad("dkim", "domain", f"{s.dkim.domain!r} is not the From domain {s.sender_domain!r} or a parent of "
+                                    "it, so DMARC would not align")
+
+
+def _validate_selection(sel: SelectionSettings, bad) -> None:
+    for key in ("window_hours", "weekly_window_hours", "half_life_hours", "weekly_half_life_hours"):
+        if getattr(sel, key) <= 0:
+            raise bad("selection", key, "must be positive")
+    for key in ("max_items", "trending_window_hours", "trending_baseline_hours"):
+        if getattr(sel, key) < 1:
+            raise bad("selection", key, "must be at least 1")
+    if sel.trending_items < 0:
+        raise bad("selection", "trending_items", "must be 0 or more")
+    if not 0 < sel.story_threshold <= 1:
+        raise bad("selection", "story_threshold", f"must be in (0, 1], got {sel.story_threshold}")
+    if sel.story_window_hours <= 0:
+        raise bad("selection", "story_window_hours", "must be positive")
+    if not 0 <= sel.mmr_lambda <= 1:
+        raise bad("selection", "mmr_lambda", f"must be between 0 and 1, got {sel.mmr_lambda}")
+    if sel.topic_cap < 0:
+        raise bad("selection", "topic_cap", "must be 0 (no cap) or more")

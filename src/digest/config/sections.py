@@ -1,0 +1,192 @@
+"""The settings: one frozen dataclass per `[section]` of `config.toml`, defaults included."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+EMAIL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")  # ASCII: SMTP without SMTPUTF8
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = "sqlite:///var/digest.db"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 587
+    tls: str = "starttls"  # starttls | implicit | none
+    username: str = ""
+    local_hostname: str = ""  # default: the sender address's domain
+    timeout: float = 30.0  # connect and command replies
+    data_timeout: float = 600.0  # the reply after the final "." (RFC 5321 allows 10 minutes)
+    connections: int = 4
+    rate_per_second: float = 0.0  # 0 = no limit
+    max_per_connection: int = 100
+    validate_certs: bool = True
+    password: str = dataclasses.field(default="", repr=False)  # DIGEST_SMTP_PASSWORD only
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    from_name: str = "The Daily Digest"
+    from_address: str = "digest@example.com"
+    reply_to: str = ""
+    postal_address: str = "Example Media, 1 Example Street, Springfield"
+    list_id: str = "daily-digest.example.com"
+    list_name: str = "The Daily Digest"
+    base_url: str = "https://news.example.com"
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    send_at: str = "07:00"
+    timezone: str = "UTC"
+    misfire_grace_minutes: int = 120
+    tick_minutes: int = 5  # how often the daemon looks for subscribers whose local send time has come
+
+
+@dataclass(frozen=True)
+class SelectionSettings:
+    window_hours: float = 36.0
+    weekly_window_hours: float = 168.0
+    half_life_hours: float = 12.0
+    weekly_half_life_hours: float = 48.0
+    gravity: float = 0.0  # 0 = off; 1.5 divides by (age_h + 2)^1.5
+    weight_view: float = 1.0
+    weight_comment: float = 2.0
+    weight_click: float = 3.0
+    weight_share: float = 5.0
+    trending_window_hours: int = 3
+    trending_baseline_hours: int = 24
+    trending_min_views: int = 20
+    trending_min_z: float = 2.0
+    trending_items: int = 3
+    max_items: int = 10
+    story_threshold: float = 0.3  # average-linkage TF-IDF cosine for "same event"; see tests/data/story_pairs.csv
+    story_window_hours: float = 48.0  # articles further apart than this are never one story
+    mmr_lambda: float = 0.7  # maximal marginal relevance: 1 = rank order only, lower = more variety
+    topic_cap: int = 2  # stories per topic in one digest (0 = no cap)
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    batch_size: int = 100
+    retry_base_seconds: float = 300.0
+    retry_max_seconds: float = 3600.0
+    deadline_hours: float = 6.0  # from when an edition was due (daemon) or started by hand (`digest send`)
+    lock_wait_seconds: float = 30.0  # how long `digest send` waits for another sender to finish
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str = "text"  # text | json: one line per delivery transition either way
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    templates: str = "templates/email"
+
+
+@dataclass(frozen=True)
+class FeedsSettings:
+    poll_minutes: int = 30
+    timeout: float = 20.0  # seconds for the whole fetch of one feed or page
+    max_bytes: int = 5_000_000  # a bigger response (after decompression) is refused
+    user_agent: str = "digest/0.1 (newsletter digest feed reader; +https://news.example.com)"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"  # `digest serve` listens here; put a TLS-terminating proxy in front
+    port: int = 8000
+    templates: str = "templates/web"
+    click_tracking: bool = False  # opt-in: item links go through /c/ and count a click
+
+
+@dataclass(frozen=True)
+class DkimSettings:
+    selector: str = ""
+    domain: str = ""  # the From domain or a parent of it (DMARC alignment)
+    private_key_path: str = ""  # PEM; relative to the config file
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.selector and self.domain and self.private_key_path)
+
+
+@dataclass(frozen=True)
+class BouncesSettings:
+    soft_threshold: int = 3  # consecutive soft bounces that suppress a subscriber
+
+
+@dataclass(frozen=True)
+class ScaleSettings:
+    engine: str = "embedded"  # embedded: one process sends | procrastinate: `digest worker` processes send shards
+    shard_size: int = 1000  # subscribers per shard task
+    concurrency: int = 2  # shards one `digest worker` sends at once (overridden by --concurrency)
+    heartbeat_seconds: float = 10.0  # how often a worker tells PostgreSQL it is alive
+    stalled_seconds: float = 60.0  # a worker silent this long is dead: its jobs are recovered and retried
+    recover_seconds: int = 15  # how often (seconds, dividing 60) the cluster looks for stalled jobs
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: StoreSettings = field(default_factory=StoreSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    sender: SenderSettings = field(default_factory=SenderSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    selection: SelectionSettings = field(default_factory=SelectionSettings)
+    send: SendSettings = field(default_factory=SendSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    feeds: FeedsSettings = field(default_factory=FeedsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
+    bounces: BouncesSettings = field(default_factory=BouncesSettings)
+    scale: ScaleSettings = field(default_factory=ScaleSettings)
+    secret_key: str = dataclasses.field(default="", repr=False)  # DIGEST_SECRET_KEY only
+    events_token: str = dataclasses.field(default="", repr=False)  # DIGEST_EVENTS_TOKEN only: POST /events
+    base_dir: Path = field(default_factory=Path.cwd)
+    source: str = "built-in defaults"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.schedule.timezone)
+
+    @property
+    def send_time(self) -> time:
+        return parse_hhmm(self.schedule.send_at)
+
+    @property
+    def sender_domain(self) -> str:
+        return self.sender.from_address.rpartition("@")[2]
+
+    @property
+    def templates_dir(self) -> Path:
+        path = Path(self.render.templates)
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def web_templates_dir(self) -> Path:
+        path = Path(self.web.templates)
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def dkim_key_path(self) -> Path:
+        path = Path(self.dkim.private_key_path)
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def parse_hhmm(value: str) -> time:
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
+    if not match:
+        raise ValueError(f"expected HH:MM, got {value!r}")
+    return time(int(match[1]), int(match[2]))
