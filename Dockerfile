@@ -12,7 +12,6 @@ COPY src ./src
 RUN pip install --no-cache-dir '.[postgres]' \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin digest \
  && mkdir -p /data && chown digest /data
-COPY templates ./templates
 COPY config.toml ./config.toml
 
 USER digest

@@ -23,7 +23,7 @@ def test_repository_config_loads_and_matches_documented_defaults():
     assert s.store.url == "sqlite:///var/digest.db"
     assert s.smtp.tls == "starttls" and s.smtp.validate_certs
     assert s.selection.half_life_hours == 12 and s.selection.window_hours == 36
-    assert s.templates_dir == ROOT / "templates" / "email"
+    assert s.templates_dir == ROOT / "src" / "digest" / "templates" / "email"
 
 
 def test_no_file_means_built_in_defaults(tmp_path, monkeypatch):

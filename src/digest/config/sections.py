@@ -92,7 +92,7 @@ class LogSettings:
 
 @dataclass(frozen=True)
 class RenderSettings:
-    templates: str = "templates/email"
+    templates: str = ""  # empty: the templates shipped inside the package (digest/templates/email)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class FeedsSettings:
 class WebSettings:
     host: str = "127.0.0.1"  # `digest serve` listens here; put a TLS-terminating proxy in front
     port: int = 8000
-    templates: str = "templates/web"
+    templates: str = ""  # empty: the page templates shipped inside the package (digest/templates/web)
     click_tracking: bool = False  # opt-in: item links go through /c/ and count a click
 
 
@@ -171,18 +171,26 @@ class Settings:
 
     @property
     def templates_dir(self) -> Path:
-        path = Path(self.render.templates)
-        return path if path.is_absolute() else self.base_dir / path
+        return self._templates(self.render.templates, "email")
 
     @property
     def web_templates_dir(self) -> Path:
-        path = Path(self.web.templates)
+        return self._templates(self.web.templates, "web")
+
+    def _templates(self, configured: str, kind: str) -> Path:
+        """A configured folder (relative to the config file), else the package's own templates."""
+        if not configured:
+            return PACKAGE_TEMPLATES / kind
+        path = Path(configured)
         return path if path.is_absolute() else self.base_dir / path
 
     @property
     def dkim_key_path(self) -> Path:
         path = Path(self.dkim.private_key_path)
         return path if path.is_absolute() else self.base_dir / path
+
+
+PACKAGE_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 def parse_hhmm(value: str) -> time:
