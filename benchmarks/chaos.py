@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def environment(url: str, port: int, batch: int, rate: float) -> dict[str, str]:
-    return {**os.environ, "DIGEST_STORE_URL": url, "DIGEST_SECRET_KEY": "chaos-key",
+    return {**os.environ, "DIGEST_STORE_URL": url, "DIGEST_SECRET_KEY": "chaos-key" * 4,
             "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(port), "DIGEST_SMTP_TLS": "none",
             "DIGEST_SMTP_CONNECTIONS": "4", "DIGEST_SMTP_RATE_PER_SECOND": str(rate),
             "DIGEST_SEND_BATCH_SIZE": str(batch), "DIGEST_SCHEDULE_TIMEZONE": "UTC",

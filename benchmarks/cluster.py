@@ -32,7 +32,7 @@ UNFINISHED = ("queued", "sending", "deferred")
 
 def environment(url: str, port: int, *, workers: bool = True, rate: float = 0.0, batch: int = 50,
                 shard: int = 1000, stalled: float = 60.0, heartbeat: float = 10.0, recover: int = 15) -> dict:
-    return {**os.environ, "DIGEST_STORE_URL": url, "DIGEST_SECRET_KEY": "cluster-key",
+    return {**os.environ, "DIGEST_STORE_URL": url, "DIGEST_SECRET_KEY": "cluster-key" * 3,
             "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(port), "DIGEST_SMTP_TLS": "none",
             "DIGEST_SMTP_CONNECTIONS": "4", "DIGEST_SMTP_RATE_PER_SECOND": str(rate),
             "DIGEST_SEND_BATCH_SIZE": str(batch), "DIGEST_SCHEDULE_TIMEZONE": "UTC",

@@ -40,7 +40,7 @@ COUNTRIES = ["United States", "United Kingdom", "Germany", "India", "Brazil"]
 
 
 def env_for(work: Path, port: int) -> dict[str, str]:
-    return {**os.environ, "DIGEST_STORE_URL": f"sqlite:///{work / 'digest.db'}", "DIGEST_SECRET_KEY": "bench",
+    return {**os.environ, "DIGEST_STORE_URL": f"sqlite:///{work / 'digest.db'}", "DIGEST_SECRET_KEY": "bench" * 7,
             "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(port), "DIGEST_SMTP_TLS": "none",
             "DIGEST_SMTP_CONNECTIONS": "8", "DIGEST_SCHEDULE_TIMEZONE": "UTC", "DIGEST_SCHEDULE_SEND_AT": "07:00",
             "DIGEST_SEND_BATCH_SIZE": "500", "DIGEST_SMTP_MAX_PER_CONNECTION": "100000"}

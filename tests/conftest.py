@@ -101,7 +101,7 @@ def store_state(url: str):
 def settings(store_url):
     environ = {
         "DIGEST_STORE_URL": store_url,
-        "DIGEST_SECRET_KEY": "test-secret-key",
+        "DIGEST_SECRET_KEY": "test-secret-key-0123456789abcdef-0123",
         "DIGEST_SCHEDULE_TIMEZONE": "UTC",
         "DIGEST_SCHEDULE_SEND_AT": "07:00",
         "DIGEST_SMTP_HOST": "127.0.0.1",

@@ -45,7 +45,7 @@ class Digest:
         self.env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("DIGEST_")}
         self.env.update({
             "DIGEST_STORE_URL": store_url,
-            "DIGEST_SECRET_KEY": "test-secret-key",
+            "DIGEST_SECRET_KEY": "test-secret-key-0123456789abcdef-0123",
             "DIGEST_RENDER_TEMPLATES": str(ROOT / "templates" / "email"),
             "DIGEST_SCHEDULE_TIMEZONE": "UTC",
             "DIGEST_SCHEDULE_SEND_AT": "07:00",
@@ -110,9 +110,10 @@ def seeded(tmp_path, monkeypatch, smtpd, store_url):
     return cli
 
 
-def one_error(result, *needles: str) -> str:
-    """Exit 1, exactly one `error:` line on stderr (containing every needle), nothing else, no traceback."""
-    assert result.exit_code == 1, (result.exit_code, result.output)
+def one_error(result, *needles: str, code: int = 1) -> str:
+    """Exit `code` (1; 2 for usage errors), exactly one `error:` line on stderr (containing every needle), nothing
+    else, no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.output)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: "), result.stderr
@@ -164,7 +165,8 @@ def test_bad_config_file_is_one_line_naming_file_and_key(digest, toml, needles):
 
 def test_bad_environment_variable_is_one_line_naming_it(digest):
     one_error(digest("subscribers", "list", env={"DIGEST_SMTP_PORT": "abc"}), "DIGEST_SMTP_PORT", "abc")
-    one_error(digest("subscribers", "list", env={"DIGEST_SCHEDULE_TIMEZONE": "Nowhere/Atall"}), "timezone")
+    one_error(digest("subscribers", "list", env={"DIGEST_SCHEDULE_TIMEZONE": "Nowhere/Atall"}),
+              "DIGEST_SCHEDULE_TIMEZONE", "Nowhere/Atall")
 
 
 def test_missing_config_file_is_one_line(digest):
@@ -413,7 +415,7 @@ def test_preview_formats_touch_nothing(seeded, smtpd):
     result = seeded("preview", "--date", DAY, "--out", out)
     assert result.exit_code == 0 and out.read_text().lower().count("<html") == 1
 
-    one_error(seeded("preview", "--date", DAY, "--subscriber", "unknown@example.com"), "unknown@example.com")
+    one_error(seeded("preview", "--date", DAY, "--subscriber", "unknown@example.com"), "unknown@example.com", code=2)
 
     assert seeded.state() == before
     assert smtpd.handler.messages == [] and smtpd.handler.ehlo_names == []
@@ -498,7 +500,8 @@ def test_send_needs_the_secret_key(seeded, smtpd):
 
 @pytest.mark.parametrize("command", [["send"], ["send", "--dry-run"], ["preview"], ["status"]])
 def test_bad_date_is_one_line(seeded, command):
-    one_error(seeded(*command, "--date", "2026-13-40"), "2026-13-40")
+    for bad in ("2026-13-40", "26-11-27", "0001-01-01", "99999-01-01"):  # a usage error, as the README says: 2
+        one_error(seeded(*command, "--date", bad), "--date", bad, code=2)
 
 
 @pytest.mark.store
@@ -512,3 +515,101 @@ def test_usage_errors_exit_2(digest):
         result = digest(*args)
         assert result.exit_code == 2, (args, result.output)
         assert "Traceback" not in result.output
+        assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: "), (args, result.stderr)
+
+
+# ── mistakes a user makes are one line (issue 13, item 13) ────────────────────────────────────────────
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    """`digest subscribers list | head -1`: the reader went away; no error line, the status of a SIGPIPE."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    env["DIGEST_STORE_URL"] = f"sqlite:///{tmp_path / 'd.db'}"
+    rows = "".join(f"reader{i}@example.com,Reader {i}\n" for i in range(3000))  # far more than a pipe buffer
+    (tmp_path / "subs.csv").write_text("email,name\n" + rows)
+    run = [sys.executable, "-m", "digest"]
+    subprocess.run([*run, "subscribers", "import", "subs.csv"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=120)
+    for args in (["subscribers", "list"], ["subscribers", "list", "--json"], ["articles", "list", "--json"]):
+        shell = subprocess.run(["bash", "-c", " ".join(run + args) + " | head -1; exit ${PIPESTATUS[0]}"],
+                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert shell.stderr == "", (args, shell.stderr)
+        assert len(shell.stdout.splitlines()) == 1
+        # 141 as for `yes | head -1`; 0 when CPython's one large write was cut short without an error
+        assert shell.returncode in (0, 141), (args, shell.returncode)
+
+
+@pytest.mark.store
+def test_preview_to_an_unwritable_path_is_one_line(seeded):
+    before = seeded.state()
+    for out in ("/nonexistent/dir/x.html", str(seeded.tmp)):  # no such directory; a directory
+        one_error(seeded("preview", "--date", DAY, "--out", out), out, "cannot write")
+    assert seeded.state() == before
+
+
+@pytest.mark.store
+def test_send_for_an_unknown_subscriber_is_a_usage_error(seeded, smtpd):
+    before = seeded.state()
+    for extra in (["--dry-run"], []):
+        one_error(seeded("send", "--date", DAY, "--subscriber", "x@y.z", *extra), "x@y.z", code=2)
+        one_error(seeded("send", "--date", DAY, "--subscriber", "reader1@example.com", "--subscriber",
+                         "nobody@example.org", *extra), "nobody@example.org", code=2)
+        one_error(seeded("send", "--date", DAY, "--subscriber", "not-an-address", *extra), "not-an-address", code=2)
+    assert seeded.state() == before
+    assert smtpd.handler.messages == [] and smtpd.handler.ehlo_names == []
+    known = seeded("send", "--date", DAY, "--dry-run", "--subscriber", "reader2@example.com")
+    assert known.exit_code == 0 and "reader2@example.com" in known.stdout
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("DIGEST_SMTP_TIMEOUT", "nan"), ("DIGEST_SMTP_DATA_TIMEOUT", "inf"), ("DIGEST_SEND_DEADLINE_HOURS", "nan"),
+    ("DIGEST_SELECTION_WINDOW_HOURS", "inf"), ("DIGEST_SELECTION_WINDOW_HOURS", "1e300"),
+    ("DIGEST_SELECTION_WEEKLY_WINDOW_HOURS", "-Infinity"), ("DIGEST_SMTP_RATE_PER_SECOND", "NaN"),
+    ("DIGEST_SELECTION_WEIGHT_SHARE", "1e308"), ("DIGEST_SEND_RETRY_MAX_SECONDS", "1e12"),
+    ("DIGEST_SELECTION_MAX_ITEMS", "99999999999999999999"), ("DIGEST_SMTP_PORT", "70000"),
+    ("DIGEST_SCHEDULE_TIMEZONE", "Mars/Olympus"), ("DIGEST_STORE_URL", "not a url"), ("DIGEST_STORE_URL", "mysql://h/db"),
+])
+def test_a_bad_environment_value_names_the_variable_not_the_file(digest, variable, value):
+    digest.write("config.toml", '[smtp]\nhost = "relay.example.com"\n')  # a file is there: the value is not from it
+    for command in (["status"], ["send", "--dry-run"], ["preview"]):
+        line = one_error(digest(*command, env={variable: value}), f"environment {variable}:")
+        assert "config.toml" not in line, line
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+inf"])
+def test_non_finite_numbers_in_the_file_name_file_and_key(digest, value):
+    path = digest.write("bad.toml", f"[smtp]\ntimeout = {value}\n")
+    one_error(digest("--config", path, "status"), str(path), "[smtp] timeout", "finite")
+
+
+def test_the_secret_key_error_names_the_variable_that_exists(digest):
+    for section in ("web", "sender", "smtp"):
+        path = digest.write("bad.toml", f'[{section}]\nsecret_key = "x"\n')
+        line = one_error(digest("--config", path, "status"), str(path), f"[{section}] secret_key", "DIGEST_SECRET_KEY")
+        assert f"DIGEST_{section.upper()}_SECRET_KEY" not in line
+
+
+@pytest.mark.store
+def test_a_short_secret_key_is_refused(seeded, smtpd):
+    for key in ("k", "x" * 31, "é" * 15):  # 1, 31 and 30 bytes
+        for command in (["send", "--date", DAY], ["run"], ["serve"], ["status"]):
+            one_error(seeded(*command, env={"DIGEST_SECRET_KEY": key}), "DIGEST_SECRET_KEY", "32 bytes")
+    assert smtpd.handler.messages == []
+    assert seeded("send", "--date", DAY, env={"DIGEST_SECRET_KEY": "é" * 16}).exit_code == 0  # 32 bytes
+
+
+def test_a_file_that_is_not_a_store_is_one_line(digest):
+    (digest.tmp / "notes.db").write_text("not a database\n" * 100)
+    env = {"DIGEST_STORE_URL": f"sqlite:///{digest.tmp / 'notes.db'}"}
+    for command in (["status"], ["subscribers", "list"], ["subscribers", "add", "a@example.com"], ["preview"]):
+        one_error(digest(*command, env=env), "notes.db", "not a database")
+
+
+def test_other_bad_arguments_are_one_line(digest, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    one_error(digest("demo", "--var", blocked / "var"), "--var", str(blocked / "var"))
+    one_error(digest("db", "prune", "--keep-days", "99999999999"), "--keep-days", code=2)
+    one_error(digest("--bogus", "status"), "--bogus", code=2)

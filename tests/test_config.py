@@ -36,10 +36,10 @@ def test_environment_overrides_file_with_types(tmp_path):
     path = write(tmp_path, '[smtp]\nport = 2525\nhost = "relay.example.com"\n')
     s = load_settings(path, environ={"DIGEST_SMTP_PORT": "465", "DIGEST_SMTP_TLS": "implicit",
                                      "DIGEST_SMTP_VALIDATE_CERTS": "false", "DIGEST_SELECTION_GRAVITY": "1.5",
-                                     "DIGEST_SMTP_PASSWORD": "hunter2", "DIGEST_SECRET_KEY": "k"})
+                                     "DIGEST_SMTP_PASSWORD": "hunter2", "DIGEST_SECRET_KEY": "k" * 32})
     assert (s.smtp.host, s.smtp.port, s.smtp.tls, s.smtp.validate_certs) == ("relay.example.com", 465, "implicit", False)
     assert s.selection.gravity == 1.5
-    assert s.smtp.password == "hunter2" and s.secret_key == "k"
+    assert s.smtp.password == "hunter2" and s.secret_key == "k" * 32
     assert "hunter2" not in repr(s)
 
 

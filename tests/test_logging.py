@@ -18,7 +18,7 @@ pytestmark = pytest.mark.store
 def test_send_logs_each_transition_as_json(engine, settings, smtpd, tmp_path):
     seed(engine, NOW, subscribers=3)
     engine.dispose()
-    env = {**os.environ, "DIGEST_STORE_URL": settings.store.url, "DIGEST_SECRET_KEY": "k",
+    env = {**os.environ, "DIGEST_STORE_URL": settings.store.url, "DIGEST_SECRET_KEY": "k" * 32,
            "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(smtpd.port), "DIGEST_SMTP_TLS": "none",
            "DIGEST_SCHEDULE_TIMEZONE": "UTC", "DIGEST_LOG_FORMAT": "json"}
     done = subprocess.run([sys.executable, "-m", "digest", "--config", str(ROOT / "config.toml"), "send", "-v",

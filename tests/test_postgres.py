@@ -96,7 +96,7 @@ def test_cli_on_postgres(pg_settings, smtpd, tmp_path):
     from digest.cli import app
     from tests.conftest import ROOT
 
-    env = {"DIGEST_STORE_URL": pg_settings.store.url, "DIGEST_SECRET_KEY": "k", "DIGEST_SMTP_HOST": "127.0.0.1",
+    env = {"DIGEST_STORE_URL": pg_settings.store.url, "DIGEST_SECRET_KEY": "k" * 32, "DIGEST_SMTP_HOST": "127.0.0.1",
            "DIGEST_SMTP_PORT": str(smtpd.port), "DIGEST_SMTP_TLS": "none", "DIGEST_SCHEDULE_TIMEZONE": "UTC"}
     people = tmp_path / "people.csv"
     people.write_text("email,name\n" + "".join(f"p{i}@example.com,P {i}\n" for i in range(20)))

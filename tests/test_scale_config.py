@@ -25,7 +25,7 @@ def test_bad_scale_settings_name_the_key(env, message):
 
 
 def test_worker_without_the_procrastinate_engine_is_one_line(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "DIGEST_STORE_URL": f"sqlite:///{tmp_path / 'd.db'}", "DIGEST_SECRET_KEY": "k"}
+    env = {"PATH": "/usr/bin:/bin", "DIGEST_STORE_URL": f"sqlite:///{tmp_path / 'd.db'}", "DIGEST_SECRET_KEY": "k" * 32}
     done = subprocess.run([sys.executable, "-m", "digest", "--config", str(ROOT / "config.toml"), "worker"],
                           env=env, capture_output=True, text=True)
     assert done.returncode == 1
@@ -37,7 +37,7 @@ def test_an_unreachable_postgres_is_one_line(tmp_path):
 
     url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/digest"  # nobody listens there
     env = {"PATH": "/usr/bin:/bin", "DIGEST_STORE_URL": url, "DIGEST_SCALE_ENGINE": "procrastinate",
-           "DIGEST_SECRET_KEY": "k"}
+           "DIGEST_SECRET_KEY": "k" * 32}
     for command in (["worker"], ["send"]):
         done = subprocess.run([sys.executable, "-m", "digest", "--config", str(ROOT / "config.toml"), *command],
                               env=env, capture_output=True, text=True, timeout=60)

@@ -115,7 +115,7 @@ def test_second_holder_of_a_lock_is_refused(engine, backend):
 
 
 def _daemon(store_url, **extra):
-    env = {**os.environ, "DIGEST_STORE_URL": store_url, "DIGEST_SECRET_KEY": "k",
+    env = {**os.environ, "DIGEST_STORE_URL": store_url, "DIGEST_SECRET_KEY": "k" * 32,
            "DIGEST_SMTP_TLS": "none", "DIGEST_SCHEDULE_TIMEZONE": "UTC", **extra}
     return subprocess.Popen([sys.executable, "-m", "digest", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)

@@ -31,7 +31,7 @@ def demo_outbox(tmp_path_factory) -> list[bytes]:
     """Every message `digest demo` sends, exactly as the capture SMTP server received it."""
     tmp = tmp_path_factory.mktemp("spam")
     settings = load_settings(ROOT / "config.toml", environ={"DIGEST_STORE_URL": f"sqlite:///{tmp / 'digest.db'}",
-                                                            "DIGEST_SECRET_KEY": "spam-test-key"})
+                                                            "DIGEST_SECRET_KEY": "spam-test-key" * 3})
     (tmp / "var").mkdir()
     result = run_demo(settings, var=tmp / "var", day=NOW.date(), clock=lambda: NOW)
     box = mailbox.Maildir(str(result.outbox), factory=None, create=False)
@@ -122,7 +122,7 @@ class Images(HTMLParser):
 
 @pytest.fixture(scope="module")
 def largest(tmp_path_factory):
-    settings = load_settings(ROOT / "config.toml", environ={"DIGEST_SECRET_KEY": "k"})
+    settings = load_settings(ROOT / "config.toml", environ={"DIGEST_SECRET_KEY": "k" * 32})
     entries = worst_case_articles(MAX_ITEMS)
     content = build_content(key="v", fmt="html", edition_key="daily:2026-11-27", period="daily", cutoff=CUTOFF,
                             entries=entries, tz=timezone.utc)

@@ -2,7 +2,8 @@
 
 Sample data ships with the package (`demo_data/`): real articles (from the NewsArticles set and the seed
 page), re-dated so they are fresh for today's edition, synthetic engagement from a fixed random seed, and
-thirty subscribers with different preferences. Running it again sends nothing twice.
+thirty subscribers with different preferences. Running it again sends nothing twice. The links in the demo's
+emails point at the local `digest serve` (`[web] host` and `port`), so they work as they are.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import random
 import secrets
 from dataclasses import dataclass, replace
@@ -22,6 +24,7 @@ from sqlalchemy.engine import Engine
 from digest import store
 from digest.capture import CaptureServer
 from digest.config import Settings
+from digest.errors import InputError
 from digest.ingest.subscribers import load_subscribers
 from digest.ingest.tabular import article_from_row
 from digest.models import Article
@@ -37,14 +40,35 @@ def demo_paths(base: Path) -> dict[str, Path]:
     return {"outbox": base / "outbox", "preview": base / "preview.html", "secret": base / "secret.key"}
 
 
+def local_base_url(settings: Settings) -> str:
+    """Where `digest serve` answers on this machine with these settings (a wildcard host means loopback)."""
+    host = settings.web.host if settings.web.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.web.port}"
+
+
+def local_links(settings: Settings) -> Settings:
+    return replace(settings, sender=replace(settings.sender, base_url=local_base_url(settings)))
+
+
+def prepare_var(var: Path) -> None:
+    try:
+        var.mkdir(parents=True, exist_ok=True)
+        probe = var / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"--var {var}: cannot write there: {exc.strerror or exc}") from None
+
+
 def demo_secret(settings: Settings, path: Path) -> Settings:
     """The token key from DIGEST_SECRET_KEY, or a random one kept in var/ (never in the repository)."""
     if settings.secret_key:
         return settings
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not even briefly
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))  # 64 characters: well over the 32 bytes a key needs
     return replace(settings, secret_key=path.read_text().strip())
 
 
@@ -116,7 +140,8 @@ class DemoResult:
 def run_demo(settings: Settings, *, var: Path, day: date, clock: Clock, progress: Progress | None = None) -> DemoResult:
     """Seed, then send `day`'s editions through a capture server on a free loopback port."""
     paths = demo_paths(var)
-    settings = demo_secret(settings, paths["secret"])
+    prepare_var(var)
+    settings = local_links(demo_secret(settings, paths["secret"]))
     engine = store.open_engine(settings.store.url)
     seeded = seed(engine, settings, day, clock())
     with CaptureServer(paths["outbox"]) as server:

@@ -44,7 +44,7 @@ def _file_lock(engine: Engine, name: str, wait: float, poll: float) -> Iterator[
         yield
         return
     path = Path(f"{database}.{name}.lock")
-    with open(path, "a+") as fh:
+    with open(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+") as fh:  # owner only, like the store
         deadline = time.monotonic() + wait
         while True:
             try:

@@ -1,7 +1,9 @@
 """Shared pieces of the command line: the app, error handling, settings, dates, JSON.
 
-Every DigestError becomes one line on stderr and exit 1; usage errors exit 2; `send` exits 3 when some
-delivery ended other than sent or skipped.
+Every DigestError becomes one line on stderr and exit 1; usage errors (a bad option value, an unknown
+command, an unknown `--subscriber`, a bad `--date`) are one line too and exit 2; `send` exits 3 when some
+delivery ended other than sent or skipped. A reader that closes the pipe (`digest subscribers list | head -1`)
+ends the command quietly, with the status a process killed by SIGPIPE has.
 """
 
 from __future__ import annotations
@@ -17,17 +19,46 @@ import click
 import typer
 from typer.core import TyperGroup
 
+try:  # Typer ≥ 0.25 carries its own copy of click: its parser raises these
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError as ClickUsageError
+except ImportError:  # pragma: no cover - older Typer runs on click itself
+    from click.exceptions import NoArgsIsHelpError, UsageError as ClickUsageError
+
 from digest.errors import DigestError, InputError
 
 
+EXIT_USAGE = 2
+EXIT_PIPE = 128 + 13  # SIGPIPE: what a shell reports for `yes | head -1`
+
+
+class UsageError(DigestError):
+    """A bad argument (a date, an address that is no subscriber): one line, exit 2."""
+
+
 class DigestGroup(TyperGroup):
-    """Turns our errors (and any stray exception) into one clean line and exit 1."""
+    """Turns our errors (and any stray exception) into one clean line: exit 1, or 2 for usage errors."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except NoArgsIsHelpError:
+            raise
+        except ClickUsageError as exc:  # the top-level options (`digest --bogus`)
+            _usage_line(exc)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except UsageError as exc:
+            _fail(str(exc), code=EXIT_USAGE)
         except DigestError as exc:
             _fail(str(exc))
+        except NoArgsIsHelpError:
+            raise
+        except ClickUsageError as exc:
+            _usage_line(exc)
         except (typer.Exit, typer.Abort, getattr(typer, "TyperException", click.ClickException),
                 click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
@@ -37,14 +68,33 @@ class DigestGroup(TyperGroup):
             import os
             if os.environ.get("DIGEST_DEBUG"):
                 raise
-            _fail(f"internal error: {type(exc).__name__}: {exc} (set DIGEST_DEBUG=1 for the traceback)")
+            _fail(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+                  "(set DIGEST_DEBUG=1 for the traceback)")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, *, code: int = 1) -> None:
     lines = message.splitlines() or ["error"]
     for line in lines:
         typer.echo(f"error: {line}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
+
+
+def _usage_line(exc: ClickUsageError) -> None:
+    """Click's usage error as one line (it would print the usage, a hint and the error on three)."""
+    hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+    _fail(" ".join(exc.format_message().split()) + hint, code=exc.exit_code)
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader went away: nothing more can be written, and nothing is said (no traceback at exit either)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush then goes nowhere, silently
+    except (OSError, ValueError):
+        pass
+    raise typer.Exit(EXIT_PIPE)
 
 
 app = typer.Typer(cls=DigestGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -79,13 +129,39 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def parse_day(value: str | None, settings) -> date:
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9000, 12, 31)  # an edition's windows stay representable
+
+
+def parse_day(value: str | None, settings, *, option: str = "--date") -> date:
     if value is None:
         return now_utc().astimezone(settings.tz).date()
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value.strip())
     except ValueError:
-        raise InputError(f"--date: expected YYYY-MM-DD, got {value!r}") from None
+        raise UsageError(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise UsageError(f"{option}: {value!r} is out of range ({FIRST_DAY} to {LAST_DAY})")
+    return day
+
+
+def require_subscribers(settings, emails: list[str], *, option: str = "--subscriber") -> None:
+    """Each address must be a stored subscriber: naming someone unknown is a usage error (exit 2)."""
+    if not emails:
+        return
+    from digest import store
+
+    with store.read_session(engine_for(settings, readonly=True)) as session:
+        for email in emails:
+            if store.find_subscriber(session, email=email) is None:
+                raise UsageError(f"{option}: no subscriber {email!r} (see `digest subscribers list`)")
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """Write a command's output file; a path that cannot be written is one line naming it."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def engine_for(settings, *, readonly: bool = False):

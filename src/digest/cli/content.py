@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import app, articles_app, emit_json, engine_for, events_app, now_utc, parse_day
+from digest.cli.base import (
+    app, articles_app, emit_json, engine_for, events_app, now_utc, parse_day, require_subscribers, write_output,
+)
 from digest.errors import InputError
 
 
@@ -115,6 +117,7 @@ def preview(ctx: typer.Context,
         raise typer.BadParameter("expected html, text, eml or json", param_hint="--format")
     settings = ctx.obj.settings
     day = parse_day(date, settings)
+    require_subscribers(settings, [subscriber.strip()] if subscriber is not None else [])
     engine = engine_for(settings, readonly=True)
     result = render_preview(engine, settings, day, email=subscriber, now=now_utc())
     output = result.as_format(format)
@@ -123,7 +126,7 @@ def preview(ctx: typer.Context,
         if format != "html":
             output = result.as_format("html")
     if out:
-        out.write_bytes(output if isinstance(output, bytes) else output.encode())
+        write_output(out, output if isinstance(output, bytes) else output.encode())
         typer.echo(f"wrote {out}", err=True)
     else:
         typer.echo(output.decode() if isinstance(output, bytes) else output, nl=False)

@@ -36,7 +36,7 @@ def db_current(ctx: typer.Context):
 
 @db_app.command("prune")
 def db_prune(ctx: typer.Context,
-             keep_days: Annotated[int, typer.Option("--keep-days", help="Keep editions dated in the last N days.")],
+             keep_days: Annotated[int, typer.Option("--keep-days", max=36500, help="Keep editions dated in the last N days.")],
              dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be deleted.")] = False):
     """Delete finished editions older than --keep-days with their delivery rows (retention; see docs/scaling.md)."""
     from digest.pipeline.retention import prune

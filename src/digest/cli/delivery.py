@@ -10,7 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import app, configure_logging, emit_json, engine_for, now_utc, parse_day
+from digest.cli.base import (
+    UsageError, app, configure_logging, emit_json, engine_for, now_utc, parse_day, require_subscribers,
+)
 
 
 class LogProgress:
@@ -73,13 +75,12 @@ def stop_on_signals():
 def _emails(values: list[str] | None) -> list[str]:
     if not values:
         return []
-    from digest.errors import InputError
     from digest.ingest.subscribers import normalize_email
 
     try:
         return [normalize_email(v) for v in values]
     except ValueError as exc:
-        raise InputError(f"--subscriber: {exc}") from None
+        raise UsageError(f"--subscriber: {exc}") from None
 
 
 @app.command()
@@ -95,6 +96,7 @@ def send(ctx: typer.Context,
     settings = ctx.obj.settings
     day = parse_day(date, settings)
     emails = _emails(subscriber)
+    require_subscribers(settings, emails)
     if dry_run:
         return _dry_run(settings, day, emails)
     from digest.errors import ConfigError
@@ -268,7 +270,7 @@ def run(ctx: typer.Context):
 def demo(ctx: typer.Context,
          var: Annotated[Path, typer.Option("--var", help="Where the demo keeps its outbox and files.")] = Path("var")):
     """Seed sample data, send today's edition into a local capture SMTP server, print the status."""
-    from digest.demo import run_demo
+    from digest.demo import local_base_url, run_demo
     from digest.pipeline.preview import render_preview
 
     settings = ctx.obj.settings
@@ -281,9 +283,32 @@ def demo(ctx: typer.Context,
     preview_path = var / "preview.html"
     engine = engine_for(result.settings, readonly=True)
     preview_path.write_text(render_preview(engine, result.settings, day, email=None, now=now_utc()).html)
+    _demo_hints(ctx, settings, var, day, result, preview_path, local_base_url(settings))
+
+
+def _demo_hints(ctx, settings, var: Path, day, result, preview_path: Path, base_url: str) -> None:
+    """What to look at next; every command is printed so that it runs as it is, from this directory."""
+    import shlex
+
+    digest = " ".join(shlex.quote(part) for part in own_command(ctx.obj.config))
+    key = "" if settings.secret_key else f"DIGEST_SECRET_KEY=$(cat {shlex.quote(str(var / 'secret.key'))}) "
     typer.echo(f"messages: {result.outbox / 'new'}/  (one file per message)")
     typer.echo(f"preview:  {preview_path}  (open it in a browser)")
-    typer.echo(f"status:   digest status --date {day}")
-    if not settings.secret_key:
-        typer.echo(f"the demo's link-signing key is in {var / 'secret.key'}; to send by hand: "
-                   f"DIGEST_SECRET_KEY=$(cat {var / 'secret.key'}) digest send")
+    typer.echo(f"status:   {digest} status --date {day}")
+    typer.echo(f"pages:    {key}DIGEST_SENDER_BASE_URL={base_url} {digest} serve  "
+               f"(the links in the demo's emails lead to {base_url})")
+    typer.echo(f"send:     {key}{digest} send  (again: nothing is sent twice)")
+
+
+def own_command(config: Path | None) -> list[str]:
+    """How this very program was started, so a printed hint runs as printed (`digest` may not be on PATH)."""
+    import shutil
+
+    exe = Path(sys.argv[0])
+    if exe.name in ("__main__.py", "-m") or not exe.is_file():
+        argv = [sys.executable, "-m", "digest"]
+    elif (found := shutil.which("digest")) and Path(found).resolve() == exe.resolve():
+        argv = ["digest"]
+    else:
+        argv = [str(exe) if "/" in str(exe) else str(exe.resolve())]
+    return argv + (["--config", str(config)] if config else [])

@@ -3,6 +3,7 @@ type of its default; secrets only from the environment."""
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import fields
@@ -15,7 +16,9 @@ from digest.config.sections import (
 )
 from digest.errors import ConfigError
 
-SECRET_KEYS = {"password", "secret_key"}
+SECRET_VARIABLES = {"password": "DIGEST_SMTP_PASSWORD", "secret_key": "DIGEST_SECRET_KEY",
+                    "events_token": "DIGEST_EVENTS_TOKEN"}  # in any section of the file: only from the environment
+SECRET_KEYS = set(SECRET_VARIABLES)
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -25,7 +28,8 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         path = Path("config.toml")
     data = _read_toml(path) if path else {}
     origin = str(path) if path else "built-in defaults"
-    sections = {name: _build_section(name, data.pop(name, {}), origin, environ) for name in _section_classes()}
+    origins: dict[tuple[str, str], str] = {}  # (section, key) -> "environment DIGEST_…" when the value came from there
+    sections = {name: _build_section(name, data.pop(name, {}), origin, environ, origins) for name in _section_classes()}
     if data:
         key = next(iter(data))
         raise ConfigError(f"{origin}: unknown section or key {key!r}")
@@ -36,7 +40,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         base_dir=(path.resolve().parent if path else Path.cwd()),
         source=origin,
     )
-    validate(settings, origin)
+    validate(settings, origin, origins)
     return settings
 
 
@@ -61,16 +65,17 @@ def _read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _build_section(name: str, table: object, origin: str, environ: dict[str, str]):
+def _build_section(name: str, table: object, origin: str, environ: dict[str, str],
+                   origins: dict[tuple[str, str], str]):
     cls = _section_classes()[name]
     if not isinstance(table, dict):
         raise ConfigError(f"{origin}: [{name}] must be a table")
     values = {}
     known = {f.name: f for f in fields(cls)}
     for key, raw in table.items():
-        if key in SECRET_KEYS:
-            var = f"DIGEST_{name.upper()}_{key.upper()}"
-            raise ConfigError(f"{origin}: [{name}] {key}: secrets are not read from files; set {var}")
+        if key in SECRET_VARIABLES:
+            raise ConfigError(f"{origin}: [{name}] {key}: secrets are not read from files; "
+                              f"set {SECRET_VARIABLES[key]} in the environment")
         if key not in known:
             raise ConfigError(f"{origin}: [{name}] {key}: unknown key")
         values[key] = _coerce(raw, known[key].default, f"{origin}: [{name}] {key}")
@@ -78,6 +83,7 @@ def _build_section(name: str, table: object, origin: str, environ: dict[str, str
         var = f"DIGEST_{name.upper()}_{key.upper()}"
         if var in environ:
             values[key] = _coerce_env(environ[var], fld.default, f"environment {var}")
+            origins[(name, key)] = f"environment {var}"
     return cls(**values)
 
 
@@ -91,7 +97,7 @@ def _coerce(raw: object, default: object, where: str):
             return raw
     elif kind is float:
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            return float(raw)
+            return _finite(float(raw), raw, where)
     elif isinstance(raw, str):
         return raw
     raise ConfigError(f"{where}: expected {kind.__name__}, got {raw!r}")
@@ -105,6 +111,15 @@ def _coerce_env(raw: str, default: object, where: str):
             if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
                 raise ValueError
             return lowered in {"1", "true", "yes", "on"}
-        return kind(raw)
+        if kind is float:
+            return _finite(float(raw), raw, where)
+        return kind(raw.strip()) if kind is int else kind(raw)
     except ValueError:
         raise ConfigError(f"{where}: expected {kind.__name__}, got {raw!r}") from None
+
+
+def _finite(value: float, raw: object, where: str) -> float:
+    """TOML and float() both read nan and inf; no setting means either (a nan timeout times out every connect)."""
+    if not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {raw!r}")
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -9,9 +10,24 @@ from digest.config.sections import EMAIL_RE, FeedsSettings, SelectionSettings, S
 from digest.errors import ConfigError
 
 
-def validate(s: Settings, origin: str) -> None:
+MIN_SECRET_BYTES = 32  # HMAC-SHA256 keys: shorter ones can be guessed offline from any link a reader forwards
+TEN_YEARS = {"hours": 87_600, "minutes": 5_256_000, "seconds": 315_360_000}
+MAX_INT = 2**31 - 1  # what every store column holds
+MAX_FLOAT = 1e9
+
+
+def validate(s: Settings, origin: str, origins: dict[tuple[str, str], str] | None = None) -> None:
+    """`origins` names where a value came from when not from `origin` (the environment variable)."""
+    origins = origins or {}
+
     def bad(section: str, key: str, problem: str) -> ConfigError:
+        if (section, key) in origins:
+            return ConfigError(f"{origins[section, key]}: {problem}")
         return ConfigError(f"{origin}: [{section}] {key}: {problem}")
+
+    _validate_magnitudes(s, bad)
+    _validate_secrets(s)
+    _validate_store(s, bad)
 
     if s.smtp.tls not in {"starttls", "implicit", "none"}:
         raise bad("smtp", "tls", f"must be starttls, implicit or none, got {s.smtp.tls!r}")
@@ -56,6 +72,43 @@ def validate(s: Settings, origin: str) -> None:
         raise bad("log", "level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log.level!r}")
     _validate_feeds(s.feeds, bad)
     _validate_reader_side(s, bad)
+
+
+def _validate_magnitudes(s: Settings, bad) -> None:
+    """Every number in a range the code can compute with: durations at most ten years, counts fit a column."""
+    for section in dataclasses.fields(s):
+        group = getattr(s, section.name)
+        if not dataclasses.is_dataclass(group):
+            continue
+        for fld in dataclasses.fields(group):
+            value = getattr(group, fld.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            unit = next((u for u in TEN_YEARS if fld.name.endswith(u)), "seconds" if "timeout" in fld.name else None)
+            limit = TEN_YEARS[unit] if unit else (MAX_INT if isinstance(value, int) else MAX_FLOAT)
+            if abs(value) > limit:
+                what = f"{limit:,} {unit} (ten years)" if unit else f"{limit:,}"
+                raise bad(section.name, fld.name, f"must be at most {what}, got {value:,}")
+
+
+def _validate_store(s: Settings, bad) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    example = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
+    try:
+        backend = make_url(s.store.url).get_backend_name()
+    except ArgumentError:
+        raise bad("store", "url", f"not a database URL (expected {example})") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise bad("store", "url", f"{backend} is not supported (expected {example})")
+
+
+def _validate_secrets(s: Settings) -> None:
+    if s.secret_key and len(s.secret_key.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(f"environment DIGEST_SECRET_KEY: must be at least {MIN_SECRET_BYTES} bytes, got "
+                          f"{len(s.secret_key.encode())} (make one with: python3 -c 'import secrets; "
+                          "print(secrets.token_urlsafe(32))')")
 
 
 def _validate_scale(s: Settings, bad) -> None:

@@ -41,6 +41,7 @@ class SenderSettings:
     postal_address: str = "Example Media, 1 Example Street, Springfield"
     list_id: str = "daily-digest.example.com"
     list_name: str = "The Daily Digest"
+    weekly_name: str = "The Weekly Digest"  # the weekly edition's masthead and subject (empty: list_name)
     base_url: str = "https://news.example.com"
 
 

@@ -5,6 +5,7 @@ module uses to keep IN lists short.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 from digest.errors import StoreError
@@ -24,7 +25,7 @@ def open_engine(url: str, *, readonly: bool = False) -> Engine:
     """An engine for `url`; a new SQLite file gets its schema. `readonly` never writes a byte."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = _server_engine(url)
         if readonly:
             engine = engine.execution_options(postgresql_readonly=True)
             _check_connects(engine, url)
@@ -34,15 +35,23 @@ def open_engine(url: str, *, readonly: bool = False) -> Engine:
         engine = _sqlite_readwrite(parsed.database)
     if not readonly:
         _create_schema(engine, url)
-    elif missing := _missing_columns(engine):
+    elif missing := _readable_missing_columns(engine, url):
         raise StoreError(f"the store was made by an older digest (no column {missing[0]}): open it read-write once "
                          "(e.g. `digest feeds list` or `digest serve`) to add the new columns")
     return engine
 
 
+def _server_engine(url: str) -> Engine:
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:  # the driver is an extra: pip install 'digest[postgres]'
+        raise StoreError(f"cannot open store {make_url(url).render_as_string(hide_password=True)}: its driver "
+                         f"{exc.name} is not installed (pip install 'digest[postgres]')") from None
+
+
 def _sqlite_readwrite(database: str | None) -> Engine:
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(database))
     engine = create_engine(f"sqlite:///{database or ':memory:'}", connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -54,6 +63,18 @@ def _sqlite_readwrite(database: str | None) -> Engine:
         cur.close()
 
     return engine
+
+
+def _create_private(path: Path) -> None:
+    """A new store file is readable by its owner only (0600): it holds every reader's address. SQLite gives its
+    -wal and -shm files the database file's mode, and the lock files beside it are made 0600 too (digest.lock)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create store {path}: {exc.strerror or exc}") from None
 
 
 def _sqlite_readonly(database: str | None) -> Engine:
@@ -76,7 +97,14 @@ def _create_schema(engine: Engine, url: str) -> None:
 
             stamp_head(engine)
         _add_missing_columns(engine)
-    except OperationalError as exc:
+    except DatabaseError as exc:  # OperationalError, or a file that is not a database at all
+        raise _cannot_open(url, exc) from None
+
+
+def _readable_missing_columns(engine: Engine, url: str) -> list[str]:
+    try:
+        return _missing_columns(engine)
+    except DatabaseError as exc:  # e.g. a file that is not a database
         raise _cannot_open(url, exc) from None
 
 
@@ -88,7 +116,7 @@ def _check_connects(engine: Engine, url: str) -> None:
         raise _cannot_open(url, exc) from None
 
 
-def _cannot_open(url: str, exc: OperationalError) -> StoreError:
+def _cannot_open(url: str, exc: DatabaseError) -> StoreError:
     reason = " ".join(str(exc.orig).split())  # one line, whatever the driver wrote
     return StoreError(f"cannot open store {make_url(url).render_as_string(hide_password=True)}: {reason}")
 
@@ -113,7 +141,7 @@ def _missing_columns(engine: Engine) -> list[str]:
         tables = [t for t in SQLModel.metadata.sorted_tables if inspector.has_table(t.name)]
         present = {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in tables}
     except OperationalError:
-        return []  # not a store we can read: the first query says why
+        return []  # not a store we can read: the first query says why  # not a store we can read: the first query says why
     return [f"{t.name}.{c.name}" for t in tables for c in t.columns if c.name not in present[t.name] and c.nullable]
 
 
