@@ -613,3 +613,31 @@ def test_other_bad_arguments_are_one_line(digest, tmp_path):
     one_error(digest("demo", "--var", blocked / "var"), "--var", str(blocked / "var"))
     one_error(digest("db", "prune", "--keep-days", "99999999999"), "--keep-days", code=2)
     one_error(digest("--bogus", "status"), "--bogus", code=2)
+
+
+@pytest.mark.store
+def test_the_weekly_edition_has_its_own_name(tmp_path, monkeypatch, smtpd, store_url):
+    monkeypatch.chdir(tmp_path)
+    cli = Digest(tmp_path, store_url, port=smtpd.port)
+    engine = store.open_engine(store_url)
+    seed(engine, NOW, subscribers=2, frequency="weekly", weekday="fri")  # NOW is a Friday
+    engine.dispose()
+    for fmt in ("html", "text"):
+        preview = cli("preview", "--date", DAY, "--subscriber", "reader1@example.com", "--format", fmt)
+        assert preview.exit_code == 0, preview.output
+        assert "The Weekly Digest" in preview.stdout.replace("THE WEEKLY DIGEST", "The Weekly Digest")
+        assert "daily digest" not in preview.stdout.lower()
+    result = cli("send", "--date", DAY)
+    assert result.exit_code == 0 and f"weekly:{DAY}" in result.stdout, result.output
+    assert len(smtpd.handler.messages) == 2
+    for m in smtpd.handler.messages:
+        msg = message_from_bytes(m.data, policy=policy.default)
+        assert msg["Subject"].endswith("The Weekly Digest, week to Fri 27 Nov"), msg["Subject"]
+        html = msg.get_body(("html",)).get_content()
+        text = msg.get_body(("plain",)).get_content()
+        assert re.search(r'class="list-name"[^>]*>The Weekly Digest<', html), html[:2000]
+        assert text.replace("\r\n", "\n").lstrip().startswith("THE WEEKLY DIGEST\nThe week to Friday 27 November 2026"), repr(text[:80])
+        assert "Daily Digest" not in html + text
+    named = cli.write("named.toml", '[sender]\nlist_name = "Example News"\nweekly_name = "Example News Weekly"\n')
+    preview = cli("--config", named, "preview", "--date", DAY, "--subscriber", "reader2@example.com", "--format", "eml")
+    assert "Example News Weekly, week to" in message_from_bytes(preview.stdout_bytes, policy=policy.default)["Subject"]
