@@ -13,41 +13,7 @@ import typer
 from digest.cli.base import (
     UsageError, app, configure_logging, emit_json, engine_for, now_utc, parse_day, require_subscribers,
 )
-
-
-class LogProgress:
-    """Plain lines on stderr when not attached to a terminal (duck-types `pipeline.Progress`)."""
-
-    def start(self, key: str, total: int) -> None:
-        self.key, self.total, self.done, self.step = key, total, 0, max(1, total // 10)
-        typer.echo(f"{key}: {total} to send", err=True)
-
-    def advance(self, n: int) -> None:
-        before, self.done = self.done, self.done + n
-        if before // self.step != self.done // self.step:
-            typer.echo(f"{self.key}: {self.done}/{self.total}", err=True)
-
-    def finish(self) -> None:
-        pass
-
-
-class RichProgress:
-    def start(self, key: str, total: int) -> None:
-        from rich.progress import Progress as Bar
-
-        self.bar = Bar(transient=False)
-        self.bar.start()
-        self.task = self.bar.add_task(key, total=total or None)
-
-    def advance(self, n: int) -> None:
-        self.bar.advance(self.task, n)
-
-    def finish(self) -> None:
-        self.bar.stop()
-
-
-def make_progress():
-    return RichProgress() if sys.stderr.isatty() else LogProgress()
+from digest.cli.progress import make_progress, print_summary, report_doc
 
 
 @contextmanager
@@ -91,14 +57,18 @@ def send(ctx: typer.Context,
          limit: Annotated[Optional[int], typer.Option("--limit", min=0, help="Send at most N messages now.")] = None,
          retry_deferred: Annotated[bool, typer.Option("--retry-deferred", help="Retry deferred deliveries now, ignoring their backoff.")] = False,
          retry_unknown: Annotated[bool, typer.Option("--retry-unknown", help="Resend deliveries whose outcome is unknown (may duplicate).")] = False,
-         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One log line per delivery transition on stderr.")] = False):
-    """Send (or resume) the editions due on a date. Exit 3 when some delivery did not end sent or skipped."""
+         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One log line per delivery transition on stderr.")] = False,
+         json_out: Annotated[bool, typer.Option("--json", help="The summary as one JSON document on stdout.")] = False):
+    """Send (or resume) the editions due on a date. Exit 3 when some delivery did not end sent or skipped.
+
+    On a terminal a live bar shows count, rate and ETA (else plain progress lines on stderr); a summary per
+    edition follows."""
     settings = ctx.obj.settings
     day = parse_day(date, settings)
     emails = _emails(subscriber)
     require_subscribers(settings, emails)
     if dry_run:
-        return _dry_run(settings, day, emails)
+        return _dry_run(settings, day, emails, json_out=json_out)
     from digest.errors import ConfigError
     from digest.pipeline import run_day
     from digest.send import SmtpMailer
@@ -114,25 +84,28 @@ def send(ctx: typer.Context,
                               "\"procrastinate\" the workers send (drop the option)")
         return enqueue_day(settings, day, emails, retry_unknown=retry_unknown)
     engine = engine_for(settings)
+    progress = make_progress()
 
     async def go(stop):
         mailer = SmtpMailer(settings.smtp, local_hostname=settings.sender_domain)
         try:
             return await run_day(engine, settings, mailer, day, clock=now_utc, emails=emails, limit=limit,
                                  retry_deferred=retry_deferred, retry_unknown=retry_unknown,
-                                 progress=make_progress(), stop=stop)
+                                 progress=progress, stop=stop)
         finally:
             await mailer.close()
 
     with stop_on_signals() as stop:
         reports = asyncio.run(go(stop))
-    if not reports:
+    docs = [report_doc(r, progress.timings.get(r.key)) for r in reports]
+    if json_out:
+        emit_json({"date": day.isoformat(), "editions": docs, "clean": all(r.clean for r in reports),
+                   "stopped_by_signal": stop.is_set()})
+    elif not reports:
         typer.echo(f"no edition due on {day}: no active subscriber is due")
         return
-    for report in reports:
-        counts = ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items()))
-        typer.echo(f"{report.key}: {counts} ({report.attempted} attempted now, {report.variants} variants, "
-                   f"{report.inlined} inlined)")
+    else:
+        print_summary(docs, table=sys.stdout.isatty())
     if stop.is_set():
         typer.echo("stopped by a signal after the batch in flight; run `digest send` again to resume", err=True)
     if not all(r.clean for r in reports):
@@ -140,7 +113,7 @@ def send(ctx: typer.Context,
         raise typer.Exit(3)
 
 
-def _dry_run(settings, day, emails) -> None:
+def _dry_run(settings, day, emails, *, json_out: bool = False) -> None:
     from dataclasses import replace
     import secrets
 
@@ -150,13 +123,23 @@ def _dry_run(settings, day, emails) -> None:
         settings = replace(settings, secret_key=secrets.token_urlsafe(16))
     engine = engine_for(settings, readonly=True)
 
+    lines: list[dict] = []
+
     def line(entry) -> None:
-        if entry.skipped:
+        if json_out:
+            lines.append({"edition": entry.edition, "email": entry.email, "variant": entry.variant,
+                          "items": entry.items, "bytes": entry.size, "skipped": entry.skipped})
+        elif entry.skipped:
             typer.echo(f"{entry.edition}  {entry.email}  skipped: {entry.skipped}")
         else:
             typer.echo(f"{entry.edition}  {entry.email}  variant {entry.variant}  {entry.items} items  {entry.size} bytes")
 
     reports = dry_run_day(engine, settings, day, clock=now_utc, emails=emails, on_line=line)
+    if json_out:
+        emit_json({"date": day.isoformat(), "dry_run": True, "deliveries": lines,
+                   "editions": [{"edition": r.key, "counts": r.counts, "variants": r.variants, "inlined": r.inlined}
+                                for r in reports]})
+        return
     for report in reports:
         counts = ", ".join(f"{n} {s}" for s, n in report.counts.items())
         typer.echo(f"dry run {report.key}: {counts}, {report.variants} variants, {report.inlined} inlined; "
