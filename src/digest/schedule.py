@@ -73,6 +73,9 @@ def tick_job(engine: Engine, settings: Settings, clock: Clock, stop: threading.E
         except DigestError as exc:
             log.error("tick stopped: %s", exc)
             return []
+        except Exception as exc:  # a bug or the store gone: one line, and the next tick tries again
+            log.error("tick stopped: %s: %s", type(exc).__name__, " ".join(str(exc).split()))
+            return []
 
     return job
 

@@ -202,5 +202,7 @@ def configure_logging(settings, *, verbose: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log.level.upper() if verbose else "WARNING")
-    logging.getLogger("apscheduler").setLevel("WARNING" if not verbose else settings.log.level.upper())
+    # APScheduler's own lines (jobs added, run, "executed successfully", missed runs the tick catches up anyway)
+    # are its internals: the daemon logs what it did itself; APScheduler's errors still show
+    logging.getLogger("apscheduler").setLevel("ERROR")
 

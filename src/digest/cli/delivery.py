@@ -228,8 +228,6 @@ def run(ctx: typer.Context):
     """The daemon: send each day's editions at [schedule] send_at; stop with SIGTERM or Ctrl-C.
 
     With [scale] engine = "procrastinate" it plans editions and queues their shards for `digest worker`s."""
-    import logging
-
     from digest.errors import ConfigError
     from digest.schedule import run_daemon
 
@@ -245,7 +243,7 @@ def run(ctx: typer.Context):
         asyncio.run(run_worker(engine_for(settings), settings, now_utc, queues=("periodic",), concurrency=1,
                                name="digest-run"))
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)  # [log] format and level; the project's own lines, not APScheduler's
     run_daemon(engine_for(settings), settings, now_utc)
 
 

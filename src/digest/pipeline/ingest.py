@@ -133,7 +133,7 @@ def poll_feed(engine: Engine, settings: Settings, target: FeedTarget, now: datet
         result = _store_feed(engine, settings, target, fetched, now)
     except DigestError as exc:
         _record(engine, target, now, status=FeedStatus.error, error=str(exc).splitlines()[0])
-        log.warning("feed %s: %s", target.url, exc)
+        log.warning("feed %s: %s", target.url, str(exc).removeprefix(f"{target.url}: ").splitlines()[0])
         return FeedPoll(target.url, FeedStatus.error, error=str(exc))
     _record(engine, target, now, status=FeedStatus.ok, http_status=fetched.status, etag=fetched.etag,
             last_modified=fetched.last_modified, result=result)
@@ -170,7 +170,8 @@ def poll_job(engine: Engine, settings: Settings, clock: Callable[[], datetime]) 
             log.error("feed polling stopped: %s: %s", type(exc).__name__, exc)
             return []
         for poll in polls:
-            log.info("feed %s: %s %s", poll.url, poll.status, poll.error or poll.result)
+            if poll.status != FeedStatus.error:  # an error was logged once, as a warning, where it happened
+                log.info("feed %s: %s %s", poll.url, poll.status, poll.result or "")
         return polls
 
     return job
