@@ -17,11 +17,19 @@ COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 DIGEST_SERVICES = {name: s for name, s in COMPOSE["services"].items() if s.get("image") == "digest"}
 
 
+OPERATOR_VALUES = {  # what an operator sets (README, "Docker"): values the settings accept
+    "DIGEST_SECRET_KEY": "a-secret-key-of-at-least-32-bytes-0123456789",
+    "DIGEST_SENDER_FROM_ADDRESS": "digest@news.example.org",
+    "DIGEST_SENDER_BASE_URL": "https://news.example.org/digest",
+    "DIGEST_SENDER_LIST_ID": "digest.news.example.org",
+}
+
+
 def _environment(service: dict) -> dict[str, str]:
     """The service's environment as compose would pass it: ${VAR:-default} → default, other ${VAR...} → a value."""
     def value(text: str) -> str:
         text = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", text)
-        return re.sub(r"\$\{[^}]+\}", "placeholder", text)
+        return re.sub(r"\$\{([A-Z_]+)[^}]*\}", lambda m: OPERATOR_VALUES.get(m[1], "placeholder"), text)
 
     return {k: value(str(v)) for k, v in service["environment"].items()}
 
@@ -29,7 +37,7 @@ def _environment(service: dict) -> dict[str, str]:
 def test_compose_has_postgres_the_daemon_the_pages_and_two_workers():
     commands = {name: s["command"][0] for name, s in DIGEST_SERVICES.items()}
     assert "postgres" in COMPOSE["services"]
-    assert sorted(commands.values()) == ["db", "run", "serve", "worker", "worker"]
+    assert sorted(commands.values()) == ["db", "run", "serve", "subscribers", "worker", "worker"]
 
 
 @pytest.mark.parametrize("name", sorted(DIGEST_SERVICES))
