@@ -578,6 +578,12 @@ def test_a_bad_environment_value_names_the_variable_not_the_file(digest, variabl
         assert "config.toml" not in line, line
 
 
+def test_a_config_file_that_is_not_utf8_is_one_line(digest):
+    path = digest.tmp / "latin1.toml"
+    path.write_bytes('[sender]\nfrom_name = "Café"\n'.encode("latin-1"))
+    one_error(digest("--config", path, "status"), str(path), "UTF-8")
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+inf"])
 def test_non_finite_numbers_in_the_file_name_file_and_key(digest, value):
     path = digest.write("bad.toml", f"[smtp]\ntimeout = {value}\n")
