@@ -21,9 +21,7 @@ def validate(s: Settings, origin: str, origins: dict[tuple[str, str], str] | Non
     origins = origins or {}
 
     def bad(section: str, key: str, problem: str) -> ConfigError:
-        if (section, key) in origins:
-            return ConfigError(f"{origins[section, key]}: {problem}")
-        return ConfigError(f"{origin}: [{section}] {key}: {problem}")
+        return ConfigError(f"{origins.get((section, key), origin)}: [{section}] {key}: {problem}")
 
     _validate_magnitudes(s, bad)
     _validate_secrets(s)
