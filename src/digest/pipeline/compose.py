@@ -96,11 +96,14 @@ class Composer:
             return self._last_links[1]
         key, list_id, base = self.settings.secret_key, self.settings.sender.list_id, self.settings.sender.base_url
         slug = self.plan.key.replace(":", "-")
+
+        def signed(purpose: str, extra: str = "") -> str:
+            return make_token(key, purpose, subscriber_id, list_id, extra, ident)
+
         links = {
-            "unsubscribe_url": f"{base.rstrip('/')}/u/{make_token(key, 'unsubscribe', subscriber_id, list_id, ident=ident)}",
-            "preferences_url": f"{base.rstrip('/')}/p/{make_token(key, 'preferences', subscriber_id, list_id, ident=ident)}",
-            "archive_url": f"{base.rstrip('/')}/archive/{slug}/"
-                           f"{make_token(key, 'archive', subscriber_id, list_id, slug, ident)}",
+            "unsubscribe_url": f"{base.rstrip('/')}/u/{signed('unsubscribe')}",
+            "preferences_url": f"{base.rstrip('/')}/p/{signed('preferences')}",
+            "archive_url": f"{base.rstrip('/')}/archive/{slug}/{signed('archive', slug)}",
         }
         self._last_links = ((subscriber_id, ident), links)
         return links

@@ -38,8 +38,9 @@ log = logging.getLogger("digest.migrations")
 STATUS_RANK = ("complained", "bounced", "unsubscribed", "active", "pending")  # the merged status: first found
 KEEP_RANK = ("sent", "unknown", "sending", "bounced", "deferred", "queued", "failed", "skipped", "expired")
 
+STATUS = sa.Enum('active', 'pending', 'unsubscribed', 'bounced', 'complained', 'removed', name='subscriberstatus')
 subscriber = sa.table('subscriber', sa.column('id', sa.Integer), sa.column('email', sa.String),
-                      sa.column('status', sa.String), sa.column('consent_at', digest.models.UTCDateTime()),
+                      sa.column('status', STATUS), sa.column('consent_at', digest.models.UTCDateTime()),
                       sa.column('consent_source', sa.String), sa.column('token_key', sa.String))
 delivery = sa.table('delivery', sa.column('id', sa.Integer), sa.column('edition_id', sa.Integer),
                     sa.column('subscriber_id', sa.Integer), sa.column('status', sa.String))
