@@ -49,7 +49,7 @@ item = sa.table('deliveryitem', sa.column('id', sa.Integer), sa.column('delivery
 
 
 def _report(line: str) -> None:
-    log.warning(line)
+    log.info(line)
     report = context.config.attributes.get("report")
     if report is not None:
         report(line)
