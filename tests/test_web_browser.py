@@ -76,8 +76,8 @@ def page(browser):
 
 def link(settings, engine, purpose: str, email: str = "reader1@example.com") -> str:
     with store.read_session(engine) as session:
-        sub_id = store.find_subscriber(session, email=email).id
-    return f"/{purpose[0]}/{make_token(settings.secret_key, purpose, sub_id, settings.sender.list_id)}"
+        sub = store.find_subscriber(session, email=email)
+    return f"/{purpose[0]}/{make_token(settings.secret_key, purpose, sub.id, settings.sender.list_id, ident=sub.token_key)}"
 
 
 def reader(engine, email: str = "reader1@example.com"):

@@ -19,9 +19,9 @@ async def send_confirmation(settings: Settings, mailer: Mailer, sub: SubscriberR
 
 def confirmation_message(settings: Settings, sub: SubscriberRecord, *, now: datetime) -> OutgoingMessage:
     base, key, list_id = settings.sender.base_url.rstrip("/"), settings.secret_key, settings.sender.list_id
-    unsubscribe_token = make_token(key, "unsubscribe", sub.id, list_id)
+    unsubscribe_token = make_token(key, "unsubscribe", sub.id, list_id, ident=sub.token_key)
     context = {"lang": "en", "sender": settings.sender, "first_name": (sub.name.split() or [""])[0],
-               "confirm_url": f"{base}/confirm/{make_token(key, 'confirm', sub.id, list_id)}",
+               "confirm_url": f"{base}/confirm/{make_token(key, 'confirm', sub.id, list_id, ident=sub.token_key)}",
                "subject": f"Confirm your subscription to {settings.sender.list_name}"}
     env = make_environment(settings.templates_dir)
     domain = settings.sender_domain

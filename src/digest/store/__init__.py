@@ -23,7 +23,8 @@ from digest.store.articles import (
 )
 from digest.store.subscribers import (
     SUBSCRIBER_FIELDS, upsert_subscribers, list_subscribers, find_subscriber, delete_subscriber,
-    due_subscribers,
+    due_subscribers, UPSERT_COUNTS, subscriber_token_key, is_suppressed, erase_subscriber, delivery_token_key,
+    delivery_recipient,
 )
 from digest.store.deliveries import (
     DELIVERY, find_edition, edition_by_id, editions_in_status, shard_ranges, ensure_edition, mark_edition, planned_subscriber_ids, carried_articles,
@@ -51,6 +52,8 @@ __all__ = [
     "candidate_articles", "engagement_signals", "reference_views", "articles_by_id",
     "add_trending_signals", "trending_signals", "upsert_article_rows", "SUBSCRIBER_FIELDS",
     "upsert_subscribers", "list_subscribers", "find_subscriber", "delete_subscriber", "due_subscribers",
+    "UPSERT_COUNTS", "subscriber_token_key", "is_suppressed", "erase_subscriber", "delivery_token_key",
+    "delivery_recipient",
     "DELIVERY", "find_edition", "edition_by_id", "editions_in_status", "shard_ranges", "ensure_edition", "mark_edition",
     "planned_subscriber_ids", "carried_articles", "add_deliveries", "sendable_deliveries",
     "claim", "pending_deliveries", "delivery_items", "subscribers_by_id", "OUTCOME_FIELDS", "SENDABLE", "record_outcomes",
