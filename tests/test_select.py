@@ -64,8 +64,40 @@ def test_trending_section_never_repeats_a_top_story():
 def test_trending_backfills_top_when_it_runs_short():
     top = [entry(i) for i in range(1, 8)]
     sel = select_for(sub_record(max_items=4), ranking(top, [entry(1, z=9.0)]), sent_articles=set(),
+                     sent_stories={"s1"}, trending_items=3)  # the one trending story was sent already
+    assert keys(sel, "top") == ["s2", "s3", "s4", "s5"] and keys(sel, "trending") == []
+
+
+def test_a_trending_story_top_took_moves_to_trending_rather_than_leave_it_empty():
+    top = [entry(i) for i in range(1, 8)]
+    sel = select_for(sub_record(max_items=4), ranking(top, [entry(1, z=9.0)]), sent_articles=set(),
                      sent_stories=set(), trending_items=3)
-    assert keys(sel, "top") == ["s1", "s2", "s3", "s4"] and keys(sel, "trending") == []
+    assert keys(sel, "top") == ["s2", "s3", "s4"] and keys(sel, "trending") == ["s1"]
+    alone = select_for(sub_record(max_items=4), ranking(top[:1], [entry(1, z=9.0)]), sent_articles=set(),
+                       sent_stories=set(), trending_items=3)
+    assert keys(alone, "top") == ["s1"] and keys(alone, "trending") == []  # Top is never emptied for it
+    single = select_for(sub_record(max_items=1), ranking(top, [entry(1, z=9.0)]), sent_articles=set(),
+                        sent_stories=set(), trending_items=3)
+    assert keys(single) == ["s1"] and single.trending == ()
+
+
+def test_the_topic_cap_counts_each_section_and_never_empties_trending():
+    """Two topics, cap 2: Top uses both topics' caps; Trending still gets its three stories (the demo had 15
+    trending stories and an empty Trending section in 19 of 22 emails)."""
+    from digest.select import Diversity
+
+    politics = [entry(i, topics=("politics",)) for i in range(1, 10)]
+    business = [entry(i, topics=("business",)) for i in range(10, 20)]
+    trending = [entry(i, topics=("politics",), z=10.0 - i) for i in (5, 6, 7, 8)]
+    sel = select_for(sub_record(max_items=7), ranking(politics + business, trending), sent_articles=set(),
+                     sent_stories=set(), trending_items=3, diversity=Diversity(topic_cap=2))
+    assert keys(sel, "top") == ["s1", "s2", "s10", "s11"]
+    assert keys(sel, "trending") == ["s5", "s6", "s7"]  # the cap (2) gives way to fill the section
+    assert not set(keys(sel, "top")) & set(keys(sel, "trending"))
+    varied = select_for(sub_record(max_items=7), ranking(politics + business, trending + [entry(12, topics=(
+        "business",), z=1.0)]), sent_articles=set(), sent_stories=set(), trending_items=3,
+        diversity=Diversity(topic_cap=2))
+    assert keys(varied, "trending") == ["s5", "s6", "s12"]  # inside the section the cap still brings variety
 
 
 def test_already_sent_articles_and_stories_are_dropped():
