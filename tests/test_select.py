@@ -130,3 +130,17 @@ def test_variant_key_depends_on_content_and_format_only():
     assert variant_key("html", a.picks) == variant_key("html", b.picks)
     assert variant_key("html", a.picks) != variant_key("text", a.picks)
     assert variant_key("html", a.picks) != variant_key("html", a.picks[:1])
+
+
+def test_a_stored_story_without_an_http_link_never_reaches_a_reader():
+    """Stores filled before `ingest` refused pages without an address hold `file://` articles: never mailed."""
+    from dataclasses import replace
+
+    local = StoryScore(Story("local", (replace(record(1, NOW), url="file:///home/op/page.txt"),)), 99, 0.0, 1,
+                       "engagement")
+    web = Story("web", (record(2, NOW), replace(record(3, NOW, source="Other"), url="file:///home/op/other.html"),
+                        record(4, NOW, source="Third")))
+    sel = select_for(sub_record(max_items=5), ranking([local, StoryScore(web, 50, 0.0, 1, "engagement")]),
+                     sent_articles=set(), sent_stories=set(), trending_items=0)
+    assert keys(sel) == ["web"]
+    assert [a.id for a in sel.picks[0].entry.story.also] == [4]

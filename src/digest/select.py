@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from digest.models import SubscriberRecord
 from digest.ranking import Ranking, StoryScore
-from digest.stories import Story, story_similarity
+from digest.stories import Story, linkable, story_similarity
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,8 @@ def _eligible(entries: Iterable[StoryScore], sub: SubscriberRecord, sent_article
               sent_stories: set[str]) -> list[tuple[StoryScore, str]]:
     out = []
     for entry in entries:
-        if entry.story.key in sent_stories or entry.story.article_ids & sent_articles:
+        if entry.story.key in sent_stories or entry.story.article_ids & sent_articles or \
+                not linkable(entry.story.lead):
             continue
         reason = matches(entry, sub)
         if reason is not None:
