@@ -79,6 +79,9 @@ def test_a_trending_story_top_took_moves_to_trending_rather_than_leave_it_empty(
     single = select_for(sub_record(max_items=1), ranking(top, [entry(1, z=9.0)]), sent_articles=set(),
                         sent_stories=set(), trending_items=3)
     assert keys(single) == ["s1"] and single.trending == ()
+    two = select_for(sub_record(max_items=2), ranking(top, [entry(1, z=9.0)]), sent_articles=set(),
+                     sent_stories=set(), trending_items=3)
+    assert keys(two, "top") == ["s2"] and keys(two, "trending") == ["s1"]
 
 
 def test_the_topic_cap_counts_each_section_and_never_empties_trending():

@@ -7,8 +7,8 @@ stories' TF-IDF centroids. A per-topic cap (the representative's first topic) ke
 section; a topic the subscriber follows may fill its share, max(cap, ⌈max_items / topics followed⌉). The cap
 counts each section on its own and never empties one: Trending fills its slots past the cap when the capped
 choice runs short, and when every trending story the reader matches is in Top, the last one Top chose moves
-to Trending (Top keeps at least one story and is refilled), so a reader who matches a trending story always
-has a Trending section (when `max_items` > 1 and `trending_items` > 0).
+to Trending (Top keeps at least one story), so a reader who matches a trending story always has a Trending
+section (when `max_items` > 1 and `trending_items` > 0).
 """
 
 from __future__ import annotations
@@ -92,9 +92,9 @@ def select_for(sub: SubscriberRecord, ranking: Ranking, *, sent_articles: set[in
     chooser.take("trending", trending, k, lambda e: e.trending_z or 0.0)
     chooser.take("trending", trending, k - len(chooser.section("trending")), lambda e: e.trending_z or 0.0,
                  capped=False)  # the cap is for variety inside a section: it never leaves Trending short
+    chooser.take("top", top, limit - len(chooser.picks), lambda e: e.score)
     if k and not chooser.section("trending"):
         chooser.hand_over(trending)
-    chooser.take("top", top, limit - len(chooser.picks), lambda e: e.score)
     picks = [p for p in chooser.picks if p.section == "top"] + [p for p in chooser.picks if p.section == "trending"]
     return Selection(tuple(picks))
 
@@ -126,7 +126,7 @@ class _Chooser:
             self.topics[section, _topic(entry.story)] += 1
 
     def hand_over(self, trending: list[tuple[StoryScore, str]]) -> None:
-        """The last trending story Top chose moves to Trending, if Top keeps another (the caller refills it)."""
+        """The last trending story Top chose moves to Trending, if Top keeps another."""
         reasons = {entry.story.key: reason for entry, reason in trending}
         movable = [p for p in self.section("top") if p.entry.story.key in reasons]
         if not movable or len(self.section("top")) <= 1:
