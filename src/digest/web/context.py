@@ -26,15 +26,20 @@ class WebContext:
     clock: Callable[[], datetime]
     mailer: Mailer | None = None
     owns_mailer: bool = False
+    limits: object = None  # digest.web.guard.SignupLimits, set by create_app
 
     def read(self, purpose: str, token: str) -> tuple[int, str]:
         """(subscriber id, extra) of a genuine token for `purpose`; a 404 for anything else."""
-        found = None
-        if len(token) <= MAX_TOKEN:
-            found = read_token(self.settings.secret_key, purpose, token, self.settings.sender.list_id)
+        found = self.check(purpose, token)
         if found is None:
             raise HTTPException(404)
         return found
+
+    def check(self, purpose: str, token: object) -> tuple[int, str] | None:
+        """(subscriber id, extra) of a genuine token for `purpose`, else None."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN:
+            return None
+        return read_token(self.settings.secret_key, purpose, token, self.settings.sender.list_id)
 
     def token(self, purpose: str, subscriber_id: int, extra: str = "") -> str:
         return make_token(self.settings.secret_key, purpose, subscriber_id, self.settings.sender.list_id, extra)
