@@ -142,8 +142,8 @@ def count_click(session: Session, *, delivery_id: int, article_id: int, now: dat
     """Record the click on (delivery, article); True only the first time (an atomic insert-or-nothing)."""
     statement = _dialect_insert(session, CountedClick.__table__).values(
         delivery_id=delivery_id, article_id=article_id, clicked_at=now).on_conflict_do_nothing(
-        index_elements=["delivery_id", "article_id"])
-    return bool(session.exec(statement).rowcount)
+        index_elements=["delivery_id", "article_id"]).returning(CountedClick.__table__.c.id)
+    return session.exec(statement).first() is not None  # (rowcount is not reliable here on PostgreSQL)
 
 
 def queue_confirmation(session: Session, *, subscriber_id: int, email: str, now: datetime, window: timedelta
