@@ -28,7 +28,7 @@ log = logging.getLogger("digest.confirm")
 MAX_ATTEMPTS = 3  # temporary failures (4xx, no connection) before a confirmation is given up
 INTERRUPTED = timedelta(minutes=10)  # a row `sending` this long belongs to a sender that died
 URLISH = re.compile(r"://|\bwww\.|@|\b[\w-]+\.[a-z]{2,63}\b", re.IGNORECASE)
-MARKUP = set("<>&\"'`{}[]\\/|=*#%$^~")
+MARKUP = set("<>&\"`{}[]\\/|=*#%$^~")  # an apostrophe is a name's (O'Neill)
 MAX_NAME = 60
 
 

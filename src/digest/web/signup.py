@@ -22,7 +22,7 @@ from starlette.routing import Route
 from digest import store
 from digest.ingest.subscribers import normalize_email, subscriber_from
 from digest.models import SubscriberStatus
-from digest.pipeline.confirm import link_expired, send_confirmations
+from digest.pipeline.confirm import display_name, link_expired, send_confirmations
 from digest.web import guard
 from digest.web.context import WebContext, context
 
@@ -80,7 +80,8 @@ async def sign_up(ctx: WebContext, address: str, name: str, source: str) -> None
 
 def _queue(ctx: WebContext, email: str, name: str, source: str) -> bool:
     settings, now = ctx.settings, ctx.clock()
-    new = subscriber_from({"email": email, "name": name}, defaults={
+    # a name that looks like a URL or carried markup is not kept (cleaning would leave "Boss" of "<a>Boss</a>")
+    new = subscriber_from({"email": email, "name": display_name(name)}, defaults={
         "send_at": settings.schedule.send_at, "timezone": settings.schedule.timezone,
         "max_items": settings.selection.max_items})
     with store.session_scope(ctx.engine) as session:
