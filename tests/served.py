@@ -14,7 +14,8 @@ class Served:
         import uvicorn
 
         self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited by accepted connections:
+        self.socket.bind(("127.0.0.1", 0))  # no 40 ms Nagle/delayed-ACK stall between a response's head and body
         self.url = "http://127.0.0.1:%d" % self.socket.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
