@@ -358,3 +358,14 @@ def _quiet(smtpd, mailed: int) -> None:
     while len(smtpd.handler.messages) < mailed and time.monotonic() < deadline:
         time.sleep(0.002)
     time.sleep(0.01)
+
+
+@pytest.mark.parametrize("key, value", [("SIGNUP_LIMIT_IP", "lots"), ("SIGNUP_LIMIT_ADDRESS", "10/fortnight"),
+                                        ("CONFIRM_WINDOW_HOURS", "nan"), ("CONFIRM_LINK_DAYS", "0")])
+def test_bad_sign_up_settings_are_one_line_naming_the_key(key, value):
+    from digest.config import load_settings
+    from digest.errors import ConfigError
+    from tests.conftest import ROOT
+
+    with pytest.raises(ConfigError, match=key.lower()):
+        load_settings(ROOT / "config.toml", environ={f"DIGEST_WEB_{key}": value})
