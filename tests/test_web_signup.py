@@ -320,10 +320,10 @@ def test_the_answer_and_its_time_do_not_tell_who_is_subscribed(engine, smtp_sett
 
     seed(engine, NOW, subscribers=1)
     settings = limited(smtp_settings)
-    mailer = SmtpMailer(settings.smtp, local_hostname="news.example.com")
     times: dict[str, list[float]] = {"active": [], "new": []}
     bodies, mailed = set(), 0
-    with Served(create_app(settings, engine, mailer=mailer, clock=lambda: NOW)) as server:
+    # the app's own SMTP mailer (from [smtp], pointing at the test server), closed when uvicorn stops
+    with Served(create_app(settings, engine, clock=lambda: NOW)) as server:
         http = RawHttp(server.url)
         try:
             _, _, head, page = http.request("GET", "/digest/subscribe")
