@@ -13,7 +13,7 @@ from digest.store.migrate import current, schema_diff, upgrade
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.store
-HEAD = "0003"
+HEAD = "0004"
 
 
 def test_migrations_from_empty_give_the_models_schema(new_store_url):
@@ -25,7 +25,8 @@ def test_migrations_from_empty_give_the_models_schema(new_store_url):
 def test_a_store_at_the_first_revision_upgrades_to_the_workers_schema(new_store_url):
     engine = create_engine(new_store_url(empty=True))
     assert upgrade(engine, "0001") == (None, "0001")
-    assert {d[0] for d in schema_diff(engine)} == {"add_column", "add_table"}  # claimed_by, ratelimit
+    # claimed_by, ratelimit; the web tables (0004) and their indexes
+    assert {d[0] for d in schema_diff(engine)} == {"add_column", "add_table", "add_index"}
     assert upgrade(engine) == ("0001", HEAD)
     assert schema_diff(engine) == []
 

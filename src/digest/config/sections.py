@@ -109,6 +109,10 @@ class WebSettings:
     port: int = 8000
     templates: str = ""  # empty: the page templates shipped inside the package (digest/templates/web)
     click_tracking: bool = False  # opt-in: item links go through /c/ and count a click
+    signup_limit_ip: str = "10/hour"  # sign-ups accepted from one client address (`limits` notation, ";" between)
+    signup_limit_address: str = "3/day"  # sign-up requests acted on for one email address
+    confirm_window_hours: float = 24.0  # at most one confirmation email per address in this window
+    confirm_link_days: float = 7.0  # a confirmation link expires this long after it was issued
 
 
 @dataclass(frozen=True)

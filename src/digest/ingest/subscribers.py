@@ -98,7 +98,7 @@ def _timezone(value: object) -> str:
     name = str(value or "UTC").strip()
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory of tzdata
         raise ValueError(f"timezone: unknown time zone {name!r}") from None
     return name
 

@@ -45,6 +45,10 @@ from digest.store.reader import (
     add_pending_subscriber, confirm_subscriber, subscriber_delivery, delivery_links, delivery_by_message_id,
     delivery_by_id, record_bounce, recent_outcomes,
 )
+from digest.store.reader import (  # the web's sign-up queue and counted clicks
+    resubscribe, count_click, queue_confirmation, sendable_confirmations, claim_confirmation, record_confirmation,
+    interrupted_confirmations, confirmation_counts,
+)
 
 __all__ = [
     "open_engine", "session_scope", "read_session", "ARTICLE_FIELDS", "upsert_articles", "article_ids_by_url",
@@ -65,3 +69,5 @@ __all__ = [
     "add_pending_subscriber", "confirm_subscriber", "subscriber_delivery", "delivery_links",
     "delivery_by_message_id", "delivery_by_id", "record_bounce", "recent_outcomes", "Engagement", "select", "ratelimit"
 ]
+__all__ += ["resubscribe", "count_click", "queue_confirmation", "sendable_confirmations", "claim_confirmation",
+            "record_confirmation", "interrupted_confirmations", "confirmation_counts"]
