@@ -149,9 +149,10 @@ def test_a_relay_refusing_everyone_trips_the_breaker_and_blames_nobody(engine, s
     assert 30 <= len(tried) <= 30 + 2  # breaker_min_outcomes, plus what was on the wire when it tripped
 
 
-def test_a_relay_dropping_every_message_after_the_data_leaves_only_the_window_unknown(engine, settings):
+@pytest.mark.parametrize("drop", [".", "DATA"])  # hangs up after the final dot, or on DATA: maybe delivered
+def test_a_relay_dropping_every_message_after_the_data_leaves_only_the_window_unknown(engine, settings, drop):
     seed(engine, NOW, subscribers=300)
-    with SmtpSink(["-q", "."]) as sink:  # hangs up after the final dot: maybe delivered, so never resent
+    with SmtpSink(["-q", drop]) as sink:  # an unknown outcome is never resent by itself
         message, _ = aborted(engine, relay(settings, sink.port))
     assert "circuit breaker" in message and " messages unknown: " in message and "requeue" in message, message
     c = counts(engine)
@@ -166,6 +167,15 @@ def test_421_on_every_rcpt_trips_the_breaker_after_the_pool_has_slowed_down(engi
         message, _ = aborted(engine, replace(s, smtp=replace(s.smtp, port=sink.port)))
     assert "421" in message and "circuit breaker" in message, message
     assert counts(engine) == {"queued": 40} and readers(engine) == {"active": 40}
+
+
+def test_a_relay_timing_out_on_every_rcpt_trips_the_breaker(engine, settings):
+    seed(engine, NOW, subscribers=40)
+    s = with_send(relay(settings, 0, timeout=0.5), breaker_window=10, breaker_min_outcomes=6)
+    with SmtpSink(["-W", "RCPT:5"]) as sink:
+        message, took = aborted(engine, replace(s, smtp=replace(s.smtp, port=sink.port)))
+    assert "messages deferred: " in message and "circuit breaker" in message, message
+    assert counts(engine) == {"queued": 40} and took < 15
 
 
 def test_the_breaker_forgives_the_rows_of_earlier_batches_and_reactivates_their_readers(engine, settings):
@@ -274,3 +284,28 @@ def test_auth_failure_stops_without_burning_the_list(engine, settings, tls_conte
             send(engine, s)
         assert server.handler.messages == []
     untouched(engine, 5)  # nobody is blamed, no attempt counted; they go out once the password is fixed
+
+
+def test_a_worker_shard_has_the_same_breaker_and_leaves_its_range_queued(engine, settings):
+    """`digest worker` sends shards through `send_shard`, the same EditionSender: a storm stops the shard."""
+    import asyncio
+
+    from digest.pipeline import plan_day, send_shard
+    from digest.send import SmtpMailer
+
+    seed(engine, NOW, subscribers=120)
+    [(_, edition_id, planned)] = plan_day(engine, settings, NOW.date(), clock=lambda: NOW)
+    assert planned == 120
+    with SmtpSink(STORMS["550 5.1.1 on every RCPT"][0]) as sink:
+        s = relay(settings, sink.port)
+
+        async def shard():
+            mailer = SmtpMailer(s.smtp, local_hostname="news.example.com")
+            try:
+                return await send_shard(engine, s, mailer, edition_id, (1, 10_000), claimed_by="job:7",
+                                        clock=lambda: NOW)
+            finally:
+                await mailer.close()
+        with pytest.raises(SendAborted, match="circuit breaker"):
+            asyncio.run(shard())
+    assert counts(engine) == {"queued": 120} and readers(engine) == {"active": 120}
