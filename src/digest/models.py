@@ -90,6 +90,9 @@ class DeliveryStatus(StrEnum):
         deferred ─▶ sending (retry when due)   queued | deferred ─▶ expired (deadline passed)
         unknown ─▶ queued (only `digest send --retry-unknown`, an operator's decision)
         sent | unknown ─▶ bounced (a bounce report arrived later: `digest bounces import`)
+        sending ─▶ queued | deferred (as before the claim: the message never left, or the circuit breaker held it)
+        failed | bounced ─▶ queued (the circuit breaker's storm, or `digest deliveries requeue`: the operator's)
+        unknown ─▶ queued (also `digest deliveries requeue --status unknown`, the operator's decision)
     """
 
     queued = "queued"
@@ -105,11 +108,12 @@ class DeliveryStatus(StrEnum):
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"sending", "skipped", "expired", "failed"}),  # failed: no message can be built
-    "sending": frozenset({"sent", "deferred", "failed", "bounced", "unknown"}),
+    "sending": frozenset({"sent", "deferred", "failed", "bounced", "unknown", "queued"}),  # queued: never left
     "deferred": frozenset({"sending", "expired"}),
     "unknown": frozenset({"queued", "bounced"}),  # a bounce report shows it was accepted, then bounced
     "sent": frozenset({"bounced"}),  # an asynchronous bounce report (`digest bounces import`)
-    "failed": frozenset(), "bounced": frozenset(), "skipped": frozenset(),
+    "failed": frozenset({"queued"}), "bounced": frozenset({"queued"}),  # the breaker, or the operator's requeue
+    "skipped": frozenset(),
     "expired": frozenset(),
 }
 

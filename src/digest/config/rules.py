@@ -56,6 +56,7 @@ def validate(s: Settings, origin: str) -> None:
         raise bad("log", "level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log.level!r}")
     _validate_feeds(s.feeds, bad)
     _validate_reader_side(s, bad)
+    _validate_breaker(s, bad)
 
 
 def _validate_scale(s: Settings, bad) -> None:
@@ -151,3 +152,19 @@ def _validate_signup(s: Settings, bad) -> None:
         raise bad("web", "confirm_window_hours", "must be between 0 and 8760")
     if not 0 < s.web.confirm_link_days <= 365:
         raise bad("web", "confirm_link_days", "must be more than 0 and at most 365")
+
+
+def _validate_breaker(s: Settings, bad) -> None:
+    """The relay's circuit breakers: failed connects in a row, and one failure dominating the recent outcomes."""
+    if not 1 <= s.smtp.connect_failures <= 100:
+        raise bad("smtp", "connect_failures", f"must be 1-100, got {s.smtp.connect_failures}")
+    if not 0 <= s.smtp.connect_backoff_seconds <= 600:
+        raise bad("smtp", "connect_backoff_seconds", f"must be 0-600, got {s.smtp.connect_backoff_seconds}")
+    send = s.send
+    if not 0 <= send.breaker_window <= 100_000:
+        raise bad("send", "breaker_window", f"must be 0 (no breaker) to 100000, got {send.breaker_window}")
+    if send.breaker_window and not 1 <= send.breaker_min_outcomes <= send.breaker_window:
+        raise bad("send", "breaker_min_outcomes", f"must be 1 to breaker_window ({send.breaker_window}), "
+                  f"got {send.breaker_min_outcomes}")
+    if not 0.5 < send.breaker_threshold <= 1:
+        raise bad("send", "breaker_threshold", f"must be above 0.5 and at most 1, got {send.breaker_threshold}")

@@ -30,6 +30,8 @@ class SmtpSettings:
     rate_per_second: float = 0.0  # 0 = no limit
     max_per_connection: int = 100
     validate_certs: bool = True
+    connect_failures: int = 3  # failed connects in a row (refused, no greeting, 421) that stop the run
+    connect_backoff_seconds: float = 1.0  # the pool's wait after a failed connect, doubling each time
     password: str = dataclasses.field(default="", repr=False)  # DIGEST_SMTP_PASSWORD only
 
 
@@ -82,6 +84,9 @@ class SendSettings:
     retry_max_seconds: float = 3600.0
     deadline_hours: float = 6.0  # from when an edition was due (daemon) or started by hand (`digest send`)
     lock_wait_seconds: float = 30.0  # how long `digest send` waits for another sender to finish
+    breaker_window: int = 100  # the circuit breaker looks at this run's last N outcomes (0 = no breaker)
+    breaker_min_outcomes: int = 30  # ... once it has seen at least this many
+    breaker_threshold: float = 0.9  # ... and pauses the edition when this share of them is one same failure
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from digest.store.deliveries import (
     edition_problems, editions_for_date, latest_edition_date, extend_deadline, expire_remaining,
     requeue_unknown, sending_owners, prunable_editions, delete_edition_rows, delete_edition, send_slots, editions_with_due_retries, failure_reasons, oldest_pending,
 )
+from digest.store.deliveries import REQUEUEABLE, release, requeue_outcomes
 from digest.store import ratelimit
 from digest.store.stories import (
     story_assignments, save_story_assignments,
