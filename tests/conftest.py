@@ -20,7 +20,7 @@ from tests.pg import BIN, Databases, TempPostgres
 from tests.smtpd import ThreadedSMTPServer
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT / "tests" / "data"  # copies of ../shared/data: the repository stands alone
+SHARED = ROOT / "tests" / "data"  # copies of the shared sample data: the repository stands alone
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=timezone.utc)  # the default edition's send time in tests
 BACKENDS = ("sqlite", "postgres")
 PG_ABSENT = "PostgreSQL binaries absent (Debian package postgresql; .ci/run installs it)"

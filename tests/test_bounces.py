@@ -31,10 +31,12 @@ def fixture_bytes() -> bytes:
 
 
 def dsn(*, status: str = "5.1.1", sender: str = "root@localhost", message_id: str = FIXTURE_MESSAGE_ID,
-        action: str = "failed") -> bytes:
-    """The real Postfix report, with the status, the envelope sender and the returned Message-ID swapped."""
+        action: str = "failed", recipient: str = "reader@remote.example") -> bytes:
+    """The real Postfix report, with the status, the envelope sender, the recipient and the returned Message-ID
+    swapped."""
     data = fixture_bytes()
     for old, new in ((b"5.3.0", status.encode()), (b"Action: failed", f"Action: {action}".encode()),
+                     (b"reader@remote.example", recipient.encode()),
                      (b"X-Postfix-Sender: rfc822; root@localhost", f"X-Postfix-Sender: rfc822; {sender}".encode()),
                      (b"Return-Path: <root@localhost>", f"Return-Path: <{sender}>".encode()),
                      (FIXTURE_MESSAGE_ID.encode(), message_id.encode())):
@@ -42,9 +44,26 @@ def dsn(*, status: str = "5.1.1", sender: str = "root@localhost", message_id: st
     return data
 
 
+def owner(settings, delivery_id: int) -> tuple[str, str]:
+    """(recipient, token identity) of a delivery; ("reader@remote.example", "") when there is none."""
+    engine = store.open_engine(settings.store.url)
+    try:
+        with store.read_session(engine) as session:
+            return (store.delivery_recipient(session, delivery_id=delivery_id) or "reader@remote.example",
+                    store.delivery_token_key(session, delivery_id=delivery_id) or "")
+    finally:
+        engine.dispose()
+
+
 def verp(settings, delivery_id: int) -> str:
-    token = make_token(settings.secret_key, "bounce", delivery_id, settings.sender.list_id)
+    token = make_token(settings.secret_key, "bounce", delivery_id, settings.sender.list_id,
+                       ident=owner(settings, delivery_id)[1])
     return f"bounces+{token}@{settings.sender_domain}"
+
+
+def bounce_of(settings, delivery_id: int, **kw) -> bytes:
+    """The report a relay sends back about that delivery: its VERP address, its recipient."""
+    return dsn(sender=verp(settings, delivery_id), recipient=owner(settings, delivery_id)[0], **kw)
 
 
 def sent(engine, email: str, day: int, *, message_id: str | None = None) -> tuple[int, int]:
@@ -88,7 +107,7 @@ def test_the_real_postfix_report_parses():
 
 @pytest.mark.sqlite_only("never opens the store: the settings give the secret key")
 def test_verp_token_is_found_in_the_envelope_fields(settings):
-    [report] = parse_report(dsn(sender=verp(settings, 42)))
+    [report] = parse_report(dsn(sender=f"bounces+{make_token(settings.secret_key, 'bounce', 42, settings.sender.list_id)}@x.org"))
     assert report.verp_tokens == (make_token(settings.secret_key, "bounce", 42, settings.sender.list_id),)
 
 
@@ -132,7 +151,7 @@ def test_read_mailbox_refuses_a_directory_that_is_not_a_maildir(tmp_path):
 
 def test_hard_bounce_by_verp_marks_bounced_and_suppresses_at_once(engine, settings):
     _, delivery_id = sent(engine, "gone@remote.example", 27)
-    summary = import_bounces(engine, settings, [dsn(sender=verp(settings, delivery_id))], now=NOW)
+    summary = import_bounces(engine, settings, [bounce_of(settings, delivery_id)], now=NOW)
     assert (summary.recorded, summary.suppressed, dict(summary.kinds)) == (1, ["gone@remote.example"], {"hard": 1})
     assert state(engine, delivery_id) == ("bounced", "bounced")
     with store.read_session(engine) as session:
@@ -142,7 +161,7 @@ def test_hard_bounce_by_verp_marks_bounced_and_suppresses_at_once(engine, settin
 
 def test_importing_the_same_reports_twice_changes_nothing_more(engine, settings):
     _, delivery_id = sent(engine, "gone@remote.example", 27)
-    report = dsn(status="5.2.2", sender=verp(settings, delivery_id))
+    report = bounce_of(settings, delivery_id, status="5.2.2")
     import_bounces(engine, settings, [report], now=NOW)
     again = import_bounces(engine, settings, [report, report], now=NOW)
     assert (again.recorded, again.repeated) == (0, 2)
@@ -159,7 +178,7 @@ def test_the_fixture_matches_by_returned_message_id_and_a_soft_bounce_does_not_s
 def test_soft_bounces_suppress_after_the_threshold(engine, settings):
     ids = [sent(engine, "full@remote.example", day)[1] for day in (25, 26, 27)]
     for n, delivery_id in enumerate(ids, start=1):
-        summary = import_bounces(engine, settings, [dsn(status="5.2.2", sender=verp(settings, delivery_id))], now=NOW)
+        summary = import_bounces(engine, settings, [bounce_of(settings, delivery_id, status="5.2.2")], now=NOW)
         assert summary.suppressed == (["full@remote.example"] if n == settings.bounces.soft_threshold else [])
     assert state(engine, ids[-1]) == ("bounced", "bounced")
 
@@ -167,13 +186,13 @@ def test_soft_bounces_suppress_after_the_threshold(engine, settings):
 def test_a_delivery_that_went_through_resets_the_soft_count(engine, settings):
     first, _, third = [sent(engine, "flaky@remote.example", day)[1] for day in (25, 26, 27)]
     for delivery_id in (first, third):
-        import_bounces(engine, settings, [dsn(status="4.4.7", sender=verp(settings, delivery_id))], now=NOW)
+        import_bounces(engine, settings, [bounce_of(settings, delivery_id, status="4.4.7")], now=NOW)
     assert state(engine, third) == ("bounced", "active")
 
 
 def test_policy_bounces_never_suppress(engine, settings):
     ids = [sent(engine, "strict@remote.example", day)[1] for day in range(20, 26)]
-    summary = import_bounces(engine, settings, [dsn(status="5.7.1", sender=verp(settings, i)) for i in ids], now=NOW)
+    summary = import_bounces(engine, settings, [bounce_of(settings, i, status="5.7.1") for i in ids], now=NOW)
     assert (summary.recorded, summary.suppressed, dict(summary.kinds)) == (6, [], {"policy": 6})
     assert state(engine, ids[-1]) == ("bounced", "active")
 
@@ -183,9 +202,9 @@ def test_forged_or_unknown_reports_change_nothing(engine, settings):
     token = make_token(settings.secret_key, "bounce", delivery_id, settings.sender.list_id)
     forged = [dsn(sender=f"bounces+{token[:-2]}xx@{settings.sender_domain}"),  # tampered MAC
               dsn(sender=f"bounces+{make_token('other-key', 'bounce', delivery_id, settings.sender.list_id)}@x.org"),
-              dsn(sender=verp(settings, 9999)),  # a genuine token for no delivery
+              bounce_of(settings, 9999),  # a genuine token for no delivery
               fixture_bytes(),  # recipient known, but no VERP token and a Message-ID we never sent
-              dsn(action="delayed", sender=verp(settings, delivery_id))]  # not a failure
+              bounce_of(settings, delivery_id, action="delayed")]  # not a failure
     summary = import_bounces(engine, settings, forged, now=NOW)
     assert (summary.recorded, summary.unmatched, summary.ignored) == (0, 4, 1)
     assert state(engine, delivery_id) == ("sent", "active")
@@ -198,7 +217,7 @@ def test_a_bounce_for_a_delivery_never_sent_changes_nothing(engine, settings):
         edition = store.ensure_edition(session, key="daily:2026-11-27", period="daily", date="2026-11-27",
                                        cutoff_at=NOW, now=NOW)
         delivery_id = delivery_row(session, edition.id, sub.id, DeliveryStatus.skipped, None)
-    summary = import_bounces(engine, settings, [dsn(sender=verp(settings, delivery_id))], now=NOW)
+    summary = import_bounces(engine, settings, [bounce_of(settings, delivery_id)], now=NOW)
     assert summary.unmatched == 1 and state(engine, delivery_id) == ("skipped", "active")
 
 
@@ -224,7 +243,7 @@ def test_a_bounce_of_this_edition_keeps_the_reader_out_of_a_queued_one(engine, s
             article(102, NOW + timedelta(hours=21), title="Orchestra announces winter season", summary="Soon.")])
     plan_edition(engine, settings, edition_plans(settings, tomorrow)[0], now=NOW)  # both queued
     box = mailbox.Maildir(str(tmp_path / "bounces"), create=True)
-    box.add(dsn(sender=bounced.envelope_from, message_id="<not-ours@example.org>"))
+    box.add(dsn(sender=bounced.envelope_from, message_id="<not-ours@example.org>", recipient=bounced.recipient))
     summary = import_bounces(engine, settings, read_mailbox(tmp_path / "bounces"), now=NOW)
     assert summary.suppressed == ["reader1@example.com"]
     reports, mailer = send(engine, settings, tomorrow)
@@ -262,7 +281,7 @@ def test_bounces_import_command(tmp_path, settings, engine):
 
     _, delivery_id = sent(engine, "gone@remote.example", 27)
     mbox = mailbox.mbox(str(tmp_path / "bounces.mbox"))
-    mbox.add(dsn(sender=verp(settings, delivery_id)))
+    mbox.add(bounce_of(settings, delivery_id))
     mbox.add(fixture_bytes())
     mbox.flush()
     env = {"DIGEST_STORE_URL": settings.store.url, "DIGEST_SECRET_KEY": settings.secret_key}

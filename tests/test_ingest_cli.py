@@ -83,7 +83,8 @@ def test_the_shared_csv_loads_completely_and_a_rerun_changes_nothing(digest):
 
 def test_the_seed_page(digest):
     seed = SHARED / "seed-article.txt"
-    result = digest("ingest", seed)
+    address = "https://www.devdiscourse.com/article/headlines/kim-backs-russia"
+    result = digest("ingest", seed, "--url", address)
     assert result.exit_code == 0, result.output
     assert digest.counts(result) == (1, 0, 0, 0)
     article = digest.articles()["Kim Jong Un Backs Russia's Stand on Ukraine"]
@@ -94,7 +95,8 @@ def test_the_seed_page(digest):
     assert len(article["body"].split("\n\n")) == 4
     signals = digest.query("SELECT rank, title, region, source FROM trendingsignal ORDER BY rank")
     assert [(r, reg) for r, _t, reg, _s in signals] == [(1, "Global"), (2, "Global"), (3, "Colombia"), (4, "Global")]
-    again = digest("ingest", seed)
+    assert article["url"] == address
+    again = digest("ingest", seed, "--url", address)
     assert digest.counts(again) == (0, 0, 1, 0)
     assert len(digest.query("SELECT id FROM trendingsignal")) == 4
 
@@ -172,7 +174,7 @@ def test_a_bad_export_row_stores_nothing_from_that_export_but_other_sources_go_i
 def test_forced_format_and_usage_errors(digest):
     text_copy = digest.tmp / "page.dat"
     shutil.copy(SHARED / "seed-article.txt", text_copy)
-    result = digest("ingest", "--format", "text", text_copy)
+    result = digest("ingest", "--format", "text", text_copy, "--url", "https://e.example/a")
     assert result.exit_code == 0 and digest.counts(result) == (1, 0, 0, 0)
     assert digest("ingest", "--format", "pdf", text_copy).exit_code == 2
     assert digest("ingest", "--url", "https://e.example/a", text_copy, text_copy).exit_code == 2
@@ -192,3 +194,63 @@ def test_feeds_add_and_list(digest):
     assert bad.exit_code == 1 and bad.stderr.startswith("error: feeds add: not an http(s) URL")
     assert digest("feeds", "remove", "https://news.example.com/rss").exit_code == 0
     assert digest("feeds", "remove", "https://news.example.com/rss").exit_code == 1
+
+
+def test_junk_is_refused_in_one_line_each_and_the_other_sources_still_go_in(digest):
+    import gzip
+    import random
+
+    junk = digest.tmp / "junk.bin"
+    junk.write_bytes(random.Random(11).randbytes(2_000_000))
+    packed = digest.tmp / "feed.xml.gz"  # a feed, but compressed: bytes, not text
+    packed.write_bytes(gzip.compress((FEEDS / "rss20.xml").read_bytes()))
+    bare_cr = digest.tmp / "notes.txt"  # a bare CR once crashed detection and stopped the sources after it
+    bare_cr.write_bytes(b"Minutes of the meeting held today\rpart two of the line\nmore text\n")
+    result = digest("ingest", junk, packed, bare_cr, FEEDS / "atom10.xml")
+    assert result.exit_code == 1
+    assert digest.counts(result)[0] == 2  # atom10.xml's two items, stored after the three bad sources
+    lines = result.stderr.splitlines()
+    assert lines.count(f"error: {junk}: not a feed, article page, CSV or JSON file (binary data)") == 1
+    assert lines.count(f"error: {packed}: not a feed, article page, CSV or JSON file (binary data)") == 1
+    assert [line for line in lines if str(bare_cr) in line] == [
+        f"rejected: {bare_cr}: page: url: the page names no http(s) address (give it with --url)"]
+    assert len(lines) == 3 and "internal error" not in result.output
+
+
+def test_no_file_url_is_ever_stored_or_mailed(digest):
+    page = digest.tmp / "saved-page.txt"
+    shutil.copy(SHARED / "seed-article.txt", page)
+    html = digest.tmp / "saved.html"
+    html.write_text("<html><head><title>Ports reopen</title></head><body><article><h1>Ports reopen</h1>"
+                    + "<p>Container ports along the coast reopened on Sunday after the strike ended. " * 5
+                    + "</p></article></body></html>")
+    feed = digest.tmp / "local.xml"
+    from datetime import datetime, timezone
+    from email.utils import format_datetime
+
+    date = format_datetime(datetime.now(timezone.utc).replace(hour=1, minute=0))  # in today's edition
+    feed.write_text('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>Local one</title>'
+                    f'<link>{page.resolve().as_uri()}</link></item><item><title>Web one</title><pubDate>{date}'
+                    '</pubDate><link>https://web.example/1</link></item></channel></rss>')
+    result = digest("ingest", page, html, feed)
+    assert result.exit_code == 1, result.output
+    stored = digest.query("SELECT url, guid FROM article") + digest.query("SELECT page_url, title FROM trendingsignal")
+    assert stored == [("https://web.example/1", "https://web.example/1")]
+    assert digest("subscribers", "add", "reader@example.org").exit_code == 0
+    preview = digest("preview", "--subscriber", "reader@example.org", "--format", "eml")
+    assert "Web one" in preview.stdout
+    assert "file:" not in preview.stdout and str(digest.tmp) not in preview.stdout
+
+
+def test_a_map_to_a_column_the_file_lacks_names_it(digest):
+    result = digest("ingest", NEWS_CSV, "--map", "title=nosuch,url=article_source_link,published=publish_date")
+    assert result.exit_code == 1
+    assert digest.counts(result) == (0, 0, 0, 0)
+    assert result.stderr.splitlines() == [
+        f"error: {NEWS_CSV}: --map title=nosuch: no such column (its columns: article_id, publish_date, "
+        "article_source_link, title, subtitle, text); nothing was stored"]
+    rows = digest.tmp / "rows.jsonl"
+    rows.write_text('{"link": "https://e.example/1", "headline": "One"}\n{"link": "https://e.example/2"}\n')
+    result = digest("ingest", rows, "--map", "url=link,title=heading")
+    assert result.stderr.splitlines() == [
+        f"error: {rows}: --map title=heading: no such column (its columns: link, headline); nothing was stored"]

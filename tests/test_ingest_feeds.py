@@ -161,3 +161,25 @@ def test_detect_format_of_the_shared_files():
     assert detect_format(b'{"url": "https://e.example/1"}\n{"url": "https://e.example/2"}\n') == "jsonl"
     assert detect_format(b'[{"url": "https://e.example/1"}]') == "json"
     assert detect_format(b"Hello, world. This is prose.\nMore prose.") == "text"
+
+
+@pytest.mark.parametrize("head", [b"title,url\rhttps://e.example/a,b\r", b"Some words here\rand more\n",
+                                  b"a\rb", b"x,y,z\r\n1,2,3\r\n"])
+def test_detection_reads_any_line_break(head):
+    from digest.ingest.detect import detect_format
+
+    assert detect_format(head, name="x") in ("csv", "text")
+
+
+def test_binary_bytes_are_not_text():
+    import gzip
+    import random
+
+    from digest.ingest.detect import looks_binary
+
+    assert looks_binary(random.Random(3).randbytes(10_000))
+    assert looks_binary(gzip.compress(b"<rss>" + b"x" * 5000 + b"</rss>"))
+    assert looks_binary("Feed in UTF-16 with a NUL\x00\x00\x00\x00\x00".encode("utf-16"))
+    for text in [(SHARED / "seed-article.txt").read_bytes(), "<rss>é</rss>".encode("utf-16"),
+                 "Grüße, \x0c café".encode("cp1252"), b"", b"a\x00" + b"b" * 200]:
+        assert not looks_binary(text)

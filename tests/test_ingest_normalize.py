@@ -135,3 +135,15 @@ def test_a_time_without_a_zone_uses_the_default():
 def test_unreadable_times_are_value_errors(raw):
     with pytest.raises(ValueError):
         parse_time(raw)
+
+
+def test_titles_lose_bidi_and_format_characters():
+    """Bidi embeddings, overrides, isolates and marks, and the other Cf characters, never reach a stored text
+    field; the zero-width joiner of an emoji sequence stays."""
+    from digest.ingest.normalize import FORMAT
+    from digest.message import FORMAT as HEADER_FORMAT
+
+    title = "\u202eevil\u202c \u2066title\u2069 \u200eL\u200fR \u061cx\u00ady\u2060z 👨\u200d👩\u200d👧"
+    assert clean_text(title) == "evil title LR xyz 👨\u200d👩\u200d👧"
+    assert clean_body("<p>\u202eabc\u202c \u2067d\u2069</p>") == "<p>abc d</p>"
+    assert FORMAT.pattern.rstrip("+") == HEADER_FORMAT.pattern.rstrip("+")

@@ -24,9 +24,11 @@ SEED_BODY = [
 ]
 
 
+SEED_URL = "https://www.devdiscourse.com/article/headlines/kim-backs-russia"
+
+
 def seed_batch(**kw):
-    return parse_document(str(SEED), SEED.read_bytes(), SourceOptions(now=NOW, **kw),
-                          local_url=SEED.resolve().as_uri())
+    return parse_document(str(SEED), SEED.read_bytes(), SourceOptions(now=NOW, **{"url": SEED_URL, **kw}))
 
 
 def test_seed_page_yields_exactly_the_listed_fields():
@@ -45,7 +47,14 @@ def test_seed_page_yields_exactly_the_listed_fields():
     assert article.body.split("\n\n") == SEED_BODY
     for boilerplate in ("TRENDING", "OPINION", "Left Menu", "Cockpit", "Devdiscourse", "Copyright", "Country:"):
         assert boilerplate not in article.body
-    assert article.url == SEED.resolve().as_uri()  # the dump names no address: the file is its identity
+    assert article.url == SEED_URL  # the dump names no address: --url gives it
+
+
+def test_a_page_without_an_address_is_refused_never_given_its_file_path():
+    batch = parse_document(str(SEED), SEED.read_bytes(), SourceOptions(now=NOW))
+    assert batch.articles == () and batch.trending == ()
+    [rejected] = batch.rejected
+    assert str(rejected) == f"{SEED}: page: url: the page names no http(s) address (give it with --url)"
 
 
 def test_seed_page_takes_an_address_when_given():
@@ -65,13 +74,13 @@ def test_seed_page_trending_headlines_with_their_regions():
 
 
 def test_a_text_page_without_a_title_is_one_rejection():
-    batch = parse_document("empty.txt", b"\n\n  \n", SourceOptions(now=NOW, fmt="text"), local_url="file:///empty.txt")
+    batch = parse_document("empty.txt", b"\n\n  \n", SourceOptions(now=NOW, fmt="text"))
     assert batch.articles == () and [r.position for r in batch.rejected] == ["page"]
 
 
 def test_html_article_page_through_trafilatura():
     path = FEEDS / "article.html"
-    batch = parse_document(str(path), path.read_bytes(), SourceOptions(now=NOW), local_url=path.resolve().as_uri())
+    batch = parse_document(str(path), path.read_bytes(), SourceOptions(now=NOW))
     assert batch.rejected == ()
     [article] = batch.articles
     assert article.title == "Ports reopen after strike ends"
@@ -90,5 +99,5 @@ def test_html_article_page_through_trafilatura():
 
 def test_html_without_article_text_is_one_rejection():
     batch = parse_document("nav.html", b"<html><body><nav><a href='/'>Home</a></nav></body></html>",
-                           SourceOptions(now=NOW), local_url="file:///nav.html")
+                           SourceOptions(now=NOW))
     assert batch.articles == () and [r.position for r in batch.rejected] == ["page"]

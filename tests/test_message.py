@@ -104,3 +104,67 @@ def test_qp_fill_equals_encoding_the_substituted_text():
         for marker, value in values.items():
             expected = expected.replace(marker, value)
         assert qp_fill(template, values) == _qp(expected)
+
+
+def test_format_characters_list_is_unicode_category_cf():
+    """FORMAT holds every Cf character of this Python's Unicode data except the joiners, and nothing assigned
+    that is not Cf."""
+    import sys
+    import unicodedata
+
+    from digest.message import FORMAT
+
+    for code in range(0x80, sys.maxunicode + 1):
+        char = chr(code)
+        category = unicodedata.category(char)
+        if category == "Cf" and char not in "\u200c\u200d":
+            assert FORMAT.fullmatch(char), hex(code)
+        elif FORMAT.fullmatch(char):
+            assert category == "Cn", hex(code)  # unassigned here, Cf in a later Unicode version
+
+
+@pytest.mark.parametrize("field", ["to_name", "subject"])
+def test_bidi_and_format_characters_never_reach_a_header(field):
+    evil = "\u202eGNP.exe\u202c \u2066a\u2069\u200e\u200fb\u061c\u200bc\ufeffd\u00ade\U000e0041"
+    data = build(**{field: evil})
+    msg = parse(data)
+    value = msg["To"].addresses[0].display_name if field == "to_name" else msg["Subject"]
+    assert value == "GNP.exe abcde"
+
+
+@pytest.mark.parametrize("name", ["Zoë Brandt", "Brandt, Zoë", "Jean-Élise Marie-Thérèse de la Fontaine-Dubois",
+                                  "山田 太郎", "O'Brien, Ann (editor)", "a\u200db", "=?utf-8?b?SGk=?="])
+def test_display_names_round_trip_through_the_modern_parser(name):
+    assert parse(build(to_name=name))["To"].addresses[0].display_name == name
+
+
+def test_ascii_fast_path_is_plain_formataddr():
+    head = build(to_name="Zoe Brandt").split(b"\r\n", 1)[0]
+    assert head == b"To: Zoe Brandt <zoe@example.com>"
+    assert build(to_name="Brandt, Zoe").split(b"\r\n", 1)[0] == b'To: "Brandt, Zoe" <zoe@example.com>'
+
+
+def test_headers_fold_whatever_the_name_and_subject():
+    """Random names and subjects: lines ≤ 998, encoded words ≤ 75, one address, and the text read back (RFC 2047
+    decoding) is what went in, without format characters and with spaces collapsed."""
+    import random
+    import re
+    import unicodedata
+    from email.header import decode_header, make_header
+    from email.utils import getaddresses
+
+    rng = random.Random(13)
+    alphabet = ["a", "Z", "é", "ß", " ", " ", "😀", "👨\u200d👩\u200d👧", "中", "\u202e", "\u2066", "\u200f", ",", ".",
+                '"', "'", "(", ")", "<", ">", "@", "\\", "=?", "?=", "=", "_", "x" * 70, "-", "ع", "\u0301", "\t"]
+    for _ in range(400):
+        name = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 300)))
+        subject = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 300)))
+        data = build(to_name=name, subject=subject, html=None)
+        head = data.split(b"\r\n\r\n")[0]
+        assert max(len(line) for line in head.split(b"\r\n")) <= 998
+        assert all(len(w) <= 75 for w in re.findall(rb"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=", head))
+        want = lambda s: " ".join("".join(c for c in s if unicodedata.category(c) != "Cf" or c == "\u200d").split())
+        [(raw, address)] = getaddresses(message_from_bytes(data, policy=policy.compat32).get_all("To"))
+        assert address == "zoe@example.com"
+        assert (str(make_header(decode_header(raw))) if raw else "") == want(name)
+        assert parse(data)["Subject"] == want(subject)

@@ -64,8 +64,43 @@ def test_trending_section_never_repeats_a_top_story():
 def test_trending_backfills_top_when_it_runs_short():
     top = [entry(i) for i in range(1, 8)]
     sel = select_for(sub_record(max_items=4), ranking(top, [entry(1, z=9.0)]), sent_articles=set(),
+                     sent_stories={"s1"}, trending_items=3)  # the one trending story was sent already
+    assert keys(sel, "top") == ["s2", "s3", "s4", "s5"] and keys(sel, "trending") == []
+
+
+def test_a_trending_story_top_took_moves_to_trending_rather_than_leave_it_empty():
+    top = [entry(i) for i in range(1, 8)]
+    sel = select_for(sub_record(max_items=4), ranking(top, [entry(1, z=9.0)]), sent_articles=set(),
                      sent_stories=set(), trending_items=3)
-    assert keys(sel, "top") == ["s1", "s2", "s3", "s4"] and keys(sel, "trending") == []
+    assert keys(sel, "top") == ["s2", "s3", "s4"] and keys(sel, "trending") == ["s1"]
+    alone = select_for(sub_record(max_items=4), ranking(top[:1], [entry(1, z=9.0)]), sent_articles=set(),
+                       sent_stories=set(), trending_items=3)
+    assert keys(alone, "top") == ["s1"] and keys(alone, "trending") == []  # Top is never emptied for it
+    single = select_for(sub_record(max_items=1), ranking(top, [entry(1, z=9.0)]), sent_articles=set(),
+                        sent_stories=set(), trending_items=3)
+    assert keys(single) == ["s1"] and single.trending == ()
+    two = select_for(sub_record(max_items=2), ranking(top, [entry(1, z=9.0)]), sent_articles=set(),
+                     sent_stories=set(), trending_items=3)
+    assert keys(two, "top") == ["s2"] and keys(two, "trending") == ["s1"]
+
+
+def test_the_topic_cap_counts_each_section_and_never_empties_trending():
+    """Two topics, cap 2: Top uses both topics' caps; Trending still gets its three stories (the demo had 15
+    trending stories and an empty Trending section in 19 of 22 emails)."""
+    from digest.select import Diversity
+
+    politics = [entry(i, topics=("politics",)) for i in range(1, 10)]
+    business = [entry(i, topics=("business",)) for i in range(10, 20)]
+    trending = [entry(i, topics=("politics",), z=10.0 - i) for i in (5, 6, 7, 8)]
+    sel = select_for(sub_record(max_items=7), ranking(politics + business, trending), sent_articles=set(),
+                     sent_stories=set(), trending_items=3, diversity=Diversity(topic_cap=2))
+    assert keys(sel, "top") == ["s1", "s2", "s10", "s11"]
+    assert keys(sel, "trending") == ["s5", "s6", "s7"]  # the cap (2) gives way to fill the section
+    assert not set(keys(sel, "top")) & set(keys(sel, "trending"))
+    varied = select_for(sub_record(max_items=7), ranking(politics + business, trending + [entry(12, topics=(
+        "business",), z=1.0)]), sent_articles=set(), sent_stories=set(), trending_items=3,
+        diversity=Diversity(topic_cap=2))
+    assert keys(varied, "trending") == ["s5", "s6", "s12"]  # inside the section the cap still brings variety
 
 
 def test_already_sent_articles_and_stories_are_dropped():
@@ -98,3 +133,17 @@ def test_variant_key_depends_on_content_and_format_only():
     assert variant_key("html", a.picks) == variant_key("html", b.picks)
     assert variant_key("html", a.picks) != variant_key("text", a.picks)
     assert variant_key("html", a.picks) != variant_key("html", a.picks[:1])
+
+
+def test_a_stored_story_without_an_http_link_never_reaches_a_reader():
+    """Stores filled before `ingest` refused pages without an address hold `file://` articles: never mailed."""
+    from dataclasses import replace
+
+    local = StoryScore(Story("local", (replace(record(1, NOW), url="file:///home/op/page.txt"),)), 99, 0.0, 1,
+                       "engagement")
+    web = Story("web", (record(2, NOW), replace(record(3, NOW, source="Other"), url="file:///home/op/other.html"),
+                        record(4, NOW, source="Third")))
+    sel = select_for(sub_record(max_items=5), ranking([local, StoryScore(web, 50, 0.0, 1, "engagement")]),
+                     sent_articles=set(), sent_stories=set(), trending_items=0)
+    assert keys(sel) == ["web"]
+    assert [a.id for a in sel.picks[0].entry.story.also] == [4]

@@ -27,6 +27,7 @@ from tests.factories import seed
 pytestmark = pytest.mark.store
 
 EVENTS_TOKEN = "events-test-token"
+BASE = "https://news.example.com/digest"  # [sender] base_url: the app answers under its path; paths below are relative
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def mailer():
 @pytest.fixture
 def client(engine, web_settings, mailer):
     with TestClient(create_app(web_settings, engine, mailer=mailer, clock=lambda: NOW),
-                    base_url="https://news.example.com", follow_redirects=False) as test_client:
+                    base_url=BASE, follow_redirects=False) as test_client:
         yield test_client
 
 
@@ -79,8 +80,19 @@ def subscriber(engine, email: str) -> Subscriber:
         return store.find_subscriber(session, email=email)
 
 
+def ident(settings, subscriber_id: int) -> str:
+    """The identity the subscriber's tokens are bound to ("" when there is no such subscriber)."""
+    engine = store.open_engine(settings.store.url)
+    try:
+        with store.read_session(engine) as session:
+            return store.subscriber_token_key(session, subscriber_id=subscriber_id) or ""
+    finally:
+        engine.dispose()
+
+
 def token(settings, purpose: str, subscriber_id: int, extra: str = "") -> str:
-    return make_token(settings.secret_key, purpose, subscriber_id, settings.sender.list_id, extra)
+    return make_token(settings.secret_key, purpose, subscriber_id, settings.sender.list_id, extra,
+                      ident(settings, subscriber_id))
 
 
 # ── one-click unsubscribe (RFC 8058) ────────────────────────────────────────────────────────────────
@@ -164,7 +176,7 @@ def test_forged_tokens_are_404_and_change_nothing(engine, client, outbox, web_se
 def test_a_genuine_token_for_a_deleted_subscriber_is_404(engine, client, outbox, web_settings):
     sub_id = subscriber(engine, "reader1@example.com").id
     with store.session_scope(engine) as session:
-        store.delete_subscriber(session, email="reader1@example.com")
+        store.delete_subscriber(session, email="reader1@example.com", now=NOW)
     assert client.post(f"/u/{token(web_settings, 'unsubscribe', sub_id)}").status_code == 404
     assert client.get(f"/p/{token(web_settings, 'preferences', sub_id)}").status_code == 404
 
@@ -355,7 +367,8 @@ def test_click_tracking_redirects_only_to_links_of_that_email(engine, tracking, 
         assert all(f"https://news.example.com/digest{link}" in text for link in set(links))
     message = next(m for m in sent.messages if m.recipient == "reader1@example.com")
     links = re.findall(r'href="https://news\.example\.com/digest(/c/[^"]+)"', html_part(message))
-    with TestClient(create_app(tracking, engine, mailer=mailer, clock=lambda: NOW), follow_redirects=False) as c:
+    with TestClient(create_app(tracking, engine, mailer=mailer, clock=lambda: NOW), base_url=BASE,
+                    follow_redirects=False) as c:
         response = c.get(links[0])
         assert response.status_code == 302
         assert re.fullmatch(r"https://news\.example\.com/a/\d+", response.headers["location"])
@@ -381,20 +394,31 @@ def store_article_ids(engine, delivery_id) -> set[int]:
 
 # ── double opt-in ───────────────────────────────────────────────────────────────────────────────────
 
+def sign_up(client, **data):
+    """POST /subscribe as a browser does: the form's CSRF token (and its cookie) from GET /subscribe first."""
+    page = client.get("/subscribe")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    return client.post("/subscribe", data={"csrf": found.group(1) if found else "", **data})
+
+
+def confirm_path(message) -> str:
+    body = parsed(message).get_body(("plain",)).get_content()
+    return re.search(r"https://news\.example\.com/digest(/confirm/\S+)", body).group(1)
+
+
 def test_double_opt_in(engine, client, mailer):
     page = client.get("/subscribe")
     assert page.status_code == 200 and '<label for="email">' in page.text
-    response = client.post("/subscribe", data={"email": "New.Reader@Example.ORG", "name": "New Reader",
-                                               "source": "homepage"})
+    response = sign_up(client, email="New.Reader@Example.ORG", name="New Reader", source="homepage")
     assert response.status_code == 200 and "Check your inbox" in response.text
     sub = subscriber(engine, "New.Reader@example.org")
     assert (sub.status, sub.consent_at, sub.consent_source) == ("pending", None, "web:/subscribe homepage")
     [message] = mailer.messages
     email = parsed(message)
-    assert message.recipient == "New.Reader@example.org" and email["List-Unsubscribe-Post"]
+    assert message.recipient == "new.reader@example.org" and email["List-Unsubscribe-Post"]
     assert email["Subject"] == "Confirm your subscription to The Daily Digest"
-    confirm = re.search(r"https://news\.example\.com/digest(/confirm/\S+)", email.get_body(("plain",)).get_content())
-    path = confirm.group(1)
+    assert "Hi New," in email.get_body(("plain",)).get_content()
+    path = confirm_path(message)
     for _ in range(2):  # scanners follow links: GET changes nothing
         assert "Confirm my subscription" in client.get(path).text
     assert subscriber(engine, "New.Reader@example.org").status == "pending"
@@ -410,25 +434,26 @@ def test_double_opt_in(engine, client, mailer):
 def test_signing_up_reveals_nothing_and_sends_nothing_to_active_or_suppressed(engine, client, mailer, outbox):
     with store.session_scope(engine) as session:
         store.find_subscriber(session, email="reader2@example.com").status = SubscriberStatus.bounced
-    new = client.post("/subscribe", data={"email": "someone@example.net"}).text
-    for email in ("reader1@example.com", "reader2@example.com"):
-        assert client.post("/subscribe", data={"email": email}).text == new
+        store.find_subscriber(session, email="reader3@example.com").status = SubscriberStatus.unsubscribed
+    new = sign_up(client, email="someone@example.net").text
+    for email in ("reader1@example.com", "reader2@example.com", "reader3@example.com"):
+        assert sign_up(client, email=email).text == new
     assert [m.recipient for m in mailer.messages] == ["someone@example.net"]
-    assert (status_of(engine, "reader1@example.com"), status_of(engine, "reader2@example.com")) == ("active", "bounced")
+    assert [status_of(engine, f"reader{n}@example.com") for n in (1, 2, 3)] == ["active", "bounced", "unsubscribed"]
 
 
 def test_a_pending_reader_gets_nothing_until_confirmed(engine, client, mailer, web_settings):
     seed(engine, NOW, subscribers=1)
-    client.post("/subscribe", data={"email": "pending@example.org"})
+    sign_up(client, email="pending@example.org")
     sent = RecordingMailer()
     asyncio.run(run_day(engine, web_settings, sent, NOW.date(), clock=lambda: NOW))
     assert [m.recipient for m in sent.messages] == ["reader1@example.com"]
 
 
 def test_sign_up_form_errors_and_the_honeypot(engine, client, mailer):
-    bad = client.post("/subscribe", data={"email": "not an address"})
+    bad = sign_up(client, email="not an address")
     assert bad.status_code == 400 and 'role="alert"' in bad.text and 'aria-invalid="true"' in bad.text
-    bot = client.post("/subscribe", data={"email": "bot@example.org", "website": "http://spam.example"})
+    bot = sign_up(client, email="bot@example.org", website="http://spam.example")
     assert bot.status_code == 200 and "Check your inbox" in bot.text
     assert mailer.messages == []
     with store.read_session(engine) as session:
@@ -438,7 +463,7 @@ def test_sign_up_form_errors_and_the_honeypot(engine, client, mailer):
 def test_confirm_link_of_an_unsubscribed_reader_is_404(engine, client, outbox, web_settings):
     sub = subscriber(engine, "reader1@example.com")
     client.post(f"/u/{token(web_settings, 'unsubscribe', sub.id)}")
-    path = f"/confirm/{token(web_settings, 'confirm', sub.id)}"
+    path = f"/confirm/{token(web_settings, 'confirm', sub.id, str(int(NOW.timestamp())))}"
     assert client.get(path).status_code == 404 and client.post(path).status_code == 404
     assert status_of(engine, "reader1@example.com") == "unsubscribed"
 
@@ -483,7 +508,7 @@ def test_bad_events_store_nothing(engine, client, outbox):
 
 
 def test_events_are_off_without_a_token(engine, settings):
-    with TestClient(create_app(settings, engine, mailer=RecordingMailer())) as c:
+    with TestClient(create_app(settings, engine, mailer=RecordingMailer()), base_url=BASE) as c:
         assert c.post("/events", content="[]", headers={"Authorization": "Bearer "}).status_code == 404
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
 from datetime import date
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -17,6 +16,7 @@ from digest.tokens import make_token
 from digest.web import create_app
 from tests.conftest import NOW
 from tests.factories import seed
+from tests.served import Served
 
 CHROMIUM = "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api",
@@ -24,32 +24,6 @@ playwright_api = pytest.importorskip("playwright.sync_api",
 pytestmark = [pytest.mark.store,
               pytest.mark.skipif(shutil.which(CHROMIUM) is None,
                                  reason=f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")]
-
-
-class Served:
-    """uvicorn in a thread, on a socket bound to 127.0.0.1:0 before it starts (no port race)."""
-
-    def __init__(self, app) -> None:
-        import uvicorn
-
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = "http://127.0.0.1:%d" % self.socket.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        for _ in range(200):
-            if self.server.started:
-                return self
-            self.thread.join(0.05)
-        raise RuntimeError("uvicorn did not start")
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.socket.close()
 
 
 @pytest.fixture
@@ -76,8 +50,9 @@ def page(browser):
 
 def link(settings, engine, purpose: str, email: str = "reader1@example.com") -> str:
     with store.read_session(engine) as session:
-        sub_id = store.find_subscriber(session, email=email).id
-    return f"/{purpose[0]}/{make_token(settings.secret_key, purpose, sub_id, settings.sender.list_id)}"
+        sub = store.find_subscriber(session, email=email)
+    prefix = urlsplit(settings.sender.base_url).path.rstrip("/")  # the app answers where the emails' links point
+    return f"{prefix}/{purpose[0]}/{make_token(settings.secret_key, purpose, sub.id, settings.sender.list_id, ident=sub.token_key)}"
 
 
 def reader(engine, email: str = "reader1@example.com"):
@@ -130,3 +105,30 @@ def test_unsubscribe_from_the_preference_page(page, served, settings, engine):
     page.get_by_role("heading", name="You are unsubscribed").wait_for()
     assert re.search(r"/u/[^/]+$", page.url)
     assert reader(engine, "reader2@example.com").status == "unsubscribed"
+
+
+def test_the_preference_centre_fits_a_small_phone(browser, served, settings, engine):
+    """390 CSS pixels wide (an iPhone 14): nothing sticks out sideways, the long time-zone list included."""
+    context = browser.new_context(java_script_enabled=True, viewport={"width": 390, "height": 844})
+    try:
+        phone = context.new_page()
+        phone.goto(served.url + link(settings, engine, "preferences"))
+        widths = phone.evaluate("() => [document.documentElement.scrollWidth, document.body.scrollWidth,"
+                                " Math.max(...[...document.querySelectorAll('fieldset, select')]"
+                                ".map(e => e.getBoundingClientRect().right))]")
+        assert max(widths) <= 390, widths
+        assert phone.get_by_label("Time zone").is_visible()
+    finally:
+        context.close()
+
+
+def test_an_unsubscribed_reader_resubscribes_from_the_preference_centre(page, served, settings, engine):
+    page.goto(served.url + link(settings, engine, "unsubscribe"))
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.get_by_role("heading", name="You are unsubscribed").wait_for()
+    assert reader(engine).status == "unsubscribed"
+    page.goto(served.url + link(settings, engine, "preferences"))
+    page.get_by_role("button", name="Resubscribe").click()
+    page.get_by_role("status").wait_for()
+    assert "subscribed again" in page.get_by_role("status").inner_text()
+    assert reader(engine).status == "active"

@@ -6,8 +6,10 @@ hold the same thing and nothing reads back naive.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from enum import StrEnum
@@ -55,6 +57,13 @@ class SubscriberStatus(StrEnum):
     unsubscribed = "unsubscribed"
     bounced = "bounced"
     complained = "complained"
+    removed = "removed"  # `subscribers remove`: the row stays (its history keeps "never twice"), never mailed
+
+
+# The statuses a reader is never mailed in, and that only an explicit `--resubscribe` (or their own double
+# opt-in) lifts: an import or `subscribers add` leaves them as they are.
+SUPPRESSED = (SubscriberStatus.unsubscribed, SubscriberStatus.bounced, SubscriberStatus.complained,
+              SubscriberStatus.removed)
 
 
 class Frequency(StrEnum):
@@ -81,6 +90,9 @@ class DeliveryStatus(StrEnum):
         deferred ─▶ sending (retry when due)   queued | deferred ─▶ expired (deadline passed)
         unknown ─▶ queued (only `digest send --retry-unknown`, an operator's decision)
         sent | unknown ─▶ bounced (a bounce report arrived later: `digest bounces import`)
+        sending ─▶ queued | deferred (as before the claim: the message never left, or the circuit breaker held it)
+        failed | bounced ─▶ queued (the circuit breaker's storm, or `digest deliveries requeue`: the operator's)
+        unknown ─▶ queued (also `digest deliveries requeue --status unknown`, the operator's decision)
     """
 
     queued = "queued"
@@ -96,11 +108,12 @@ class DeliveryStatus(StrEnum):
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "queued": frozenset({"sending", "skipped", "expired", "failed"}),  # failed: no message can be built
-    "sending": frozenset({"sent", "deferred", "failed", "bounced", "unknown"}),
+    "sending": frozenset({"sent", "deferred", "failed", "bounced", "unknown", "queued"}),  # queued: never left
     "deferred": frozenset({"sending", "expired"}),
     "unknown": frozenset({"queued", "bounced"}),  # a bounce report shows it was accepted, then bounced
     "sent": frozenset({"bounced"}),  # an asynchronous bounce report (`digest bounces import`)
-    "failed": frozenset(), "bounced": frozenset(), "skipped": frozenset(),
+    "failed": frozenset({"queued"}), "bounced": frozenset({"queued"}),  # the breaker, or the operator's requeue
+    "skipped": frozenset(),
     "expired": frozenset(),
 }
 
@@ -141,7 +154,19 @@ class Engagement(SQLModel, table=True):
     count: int = 0
 
 
+def new_token_key() -> str:
+    """A subscriber's random identity, mixed into every token made for them: never handed out twice."""
+    return secrets.token_urlsafe(16)
+
+
+def address_hash(email: str) -> str:
+    """The key of a suppression record: SHA-256 of the normalised (lower-case ASCII) address."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 class Subscriber(SQLModel, table=True):
+    # AUTOINCREMENT on SQLite: a removed or erased subscriber's id is never given to a newcomer
+    __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True, index=True)
     name: str = ""
@@ -159,6 +184,10 @@ class Subscriber(SQLModel, table=True):
     consent_at: datetime | None = utc_field(nullable=True)  # when a web sign-up was confirmed (double opt-in)
     consent_source: str | None = None  # where that sign-up came from, e.g. "web:/subscribe homepage"
     paused_until: date | None = None  # no editions dated before this day
+    # mixed into the MAC of every link and VERP token made for this subscriber (digest.tokens); NULL on a
+    # PostgreSQL store made before revision 0003 (sequence ids were never reused: the old links stay valid)
+    token_key: str | None = Field(default_factory=new_token_key, nullable=True,
+                                  sa_column_kwargs={"default": new_token_key})  # Core inserts too
 
 
 class Edition(SQLModel, table=True):
@@ -175,7 +204,8 @@ class Edition(SQLModel, table=True):
 
 
 class Delivery(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),)
+    # AUTOINCREMENT on SQLite: a VERP bounce token names a delivery id, which must never name another one
+    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"), {"sqlite_autoincrement": True})
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(foreign_key="edition.id", index=True)
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
@@ -258,6 +288,7 @@ class SubscriberRecord:
     max_items: int = 10
     format: str = "html"
     paused_until: date | None = None
+    token_key: str = ""  # the subscriber's identity in their tokens ("" only for links made before 0003)
 
 
 def article_record(a, story_key: str = "") -> ArticleRecord:
@@ -274,6 +305,7 @@ def subscriber_record(s: Subscriber) -> SubscriberRecord:
         id=s.id, email=s.email, name=s.name, status=str(s.status), topics=tuple(s.topics or ()),
         countries=tuple(s.countries or ()), frequency=str(s.frequency), weekday=s.weekday, send_at=s.send_at,
         timezone=s.timezone, max_items=s.max_items, format=str(s.format), paused_until=s.paused_until,
+        token_key=s.token_key or "",
     )
 
 
@@ -335,3 +367,61 @@ class TrendingSignal(SQLModel, table=True):
     region: str | None = None
     seen_at: datetime = utc_field(index=True)
     article_id: int | None = Field(default=None, foreign_key="article.id", index=True)
+
+
+class SuppressionReason(StrEnum):
+    unsubscribed = "unsubscribed"
+    bounced = "bounced"
+    complained = "complained"
+    removed = "removed"  # `subscribers remove`: the subscriber row and its history stay too
+    erased = "erased"  # `subscribers erase`: this record is all that is left of the address
+
+
+class Suppression(SQLModel, table=True):
+    """An address that must not be mailed again without a new consent, by the hash of its normalised form.
+
+    Written by `subscribers remove` and `subscribers erase`; an import or `subscribers add` of the address
+    leaves it suppressed unless the operator passes `--resubscribe` with a consent source.
+    """
+
+    email_hash: str = Field(primary_key=True)  # models.address_hash(normalised address)
+    reason: SuppressionReason
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()
+
+
+class ConfirmationStatus(StrEnum):
+    """A double opt-in email's row, written `queued` before the send (like every delivery):
+    queued ─▶ sending ─▶ sent | failed, and sending ─▶ queued on a temporary failure (retried by the sweep)."""
+
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    failed = "failed"
+
+
+class Confirmation(SQLModel, table=True):
+    """One confirmation email of a web sign-up. At most one per address per window; the link it carries
+    names `issued_at` (in its token) and expires after `[web] confirm_link_days`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(index=True)  # no foreign key: removing a subscriber keeps this trace
+    email: str = Field(index=True)
+    status: ConfirmationStatus = Field(default=ConfirmationStatus.queued, index=True)
+    attempts: int = 0
+    smtp_code: int | None = None
+    smtp_reply: str | None = None
+    message_id: str | None = None
+    created_at: datetime = utc_field(index=True)  # also the issue time carried by the link
+    updated_at: datetime = utc_field()
+    sent_at: datetime | None = utc_field(nullable=True)
+
+
+class CountedClick(SQLModel, table=True):
+    """A click that was counted: one per (delivery, article), so replays and scanners' prefetches count once."""
+
+    __table_args__ = (UniqueConstraint("delivery_id", "article_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(index=True)  # no foreign key: pruning an edition's deliveries keeps the counts
+    article_id: int
+    clicked_at: datetime = utc_field()

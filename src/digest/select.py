@@ -4,7 +4,11 @@ Diversity: maximal marginal relevance over stories, greedily, one story at a tim
     mmr(s) = λ · relevance(s) − (1 − λ) · max over already chosen c of similarity(s, c)
 relevance is the story's score (trending: its z) over the best eligible one, similarity the cosine of the
 stories' TF-IDF centroids. A per-topic cap (the representative's first topic) keeps one subject from filling a
-digest; a topic the subscriber follows may fill its share, max(cap, ⌈max_items / topics followed⌉).
+section; a topic the subscriber follows may fill its share, max(cap, ⌈max_items / topics followed⌉). The cap
+counts each section on its own and never empties one: Trending fills its slots past the cap when the capped
+choice runs short, and when every trending story the reader matches is in Top, the last one Top chose moves
+to Trending (Top keeps at least one story), so a reader who matches a trending story always has a Trending
+section (when `max_items` > 1 and `trending_items` > 0).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 
 from digest.models import SubscriberRecord
 from digest.ranking import Ranking, StoryScore
-from digest.stories import Story, story_similarity
+from digest.stories import Story, linkable, story_similarity
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,11 @@ def select_for(sub: SubscriberRecord, ranking: Ranking, *, sent_articles: set[in
     chooser = _Chooser(diversity, _topic_caps(sub, limit, diversity.topic_cap))
     chooser.take("top", top, limit - k, lambda e: e.score)
     chooser.take("trending", trending, k, lambda e: e.trending_z or 0.0)
+    chooser.take("trending", trending, k - len(chooser.section("trending")), lambda e: e.trending_z or 0.0,
+                 capped=False)  # the cap is for variety inside a section: it never leaves Trending short
     chooser.take("top", top, limit - len(chooser.picks), lambda e: e.score)
+    if k and not chooser.section("trending"):
+        chooser.hand_over(trending)
     picks = [p for p in chooser.picks if p.section == "top"] + [p for p in chooser.picks if p.section == "trending"]
     return Selection(tuple(picks))
 
@@ -99,22 +107,38 @@ class _Chooser:
     caps: Callable[[str], int]
     picks: list[Pick] = field(default_factory=list)
     chosen: list[Story] = field(default_factory=list)
-    topics: Counter = field(default_factory=Counter)
+    topics: Counter = field(default_factory=Counter)  # (section, topic) → stories chosen
     redundancy: dict[str, tuple[float, int]] = field(default_factory=dict)  # key → (max similarity, chosen seen)
 
+    def section(self, name: str) -> list[Pick]:
+        return [p for p in self.picks if p.section == name]
+
     def take(self, section: str, candidates: list[tuple[StoryScore, str]], n: int,
-             relevance: Callable[[StoryScore], float]) -> None:
+             relevance: Callable[[StoryScore], float], *, capped: bool = True) -> None:
         best_relevance = max((relevance(e) for e, _ in candidates), default=0.0)
         for _ in range(max(0, n)):
-            found = self._best(candidates, relevance, best_relevance)
+            found = self._best(section if capped else None, candidates, relevance, best_relevance)
             if found is None:
                 return
             (entry, reason), red = found
             self.picks.append(Pick(section, entry, reason, len(self.picks) + 1, red))
             self.chosen.append(entry.story)
-            self.topics[_topic(entry.story)] += 1
+            self.topics[section, _topic(entry.story)] += 1
 
-    def _best(self, candidates, relevance, best_relevance):
+    def hand_over(self, trending: list[tuple[StoryScore, str]]) -> None:
+        """The last trending story Top chose moves to Trending, if Top keeps another."""
+        reasons = {entry.story.key: reason for entry, reason in trending}
+        movable = [p for p in self.section("top") if p.entry.story.key in reasons]
+        if not movable or len(self.section("top")) <= 1:
+            return
+        pick = movable[-1]
+        self.picks[self.picks.index(pick)] = Pick("trending", pick.entry, reasons[pick.entry.story.key],
+                                                  pick.mmr_rank, pick.redundancy)
+        topic = _topic(pick.entry.story)
+        self.topics["top", topic] -= 1
+        self.topics["trending", topic] += 1
+
+    def _best(self, section, candidates, relevance, best_relevance):
         lam, best, best_mmr = self.diversity.mmr_lambda, None, -math.inf
         taken = {s.key for s in self.chosen}
         for candidate in candidates:  # best relevance first: stop once λ·relevance cannot win
@@ -122,7 +146,7 @@ class _Chooser:
             rel = relevance(candidate[0]) / best_relevance if best_relevance > 0 else 1.0
             if lam * rel <= best_mmr:
                 break
-            if story.key in taken or not self._room(story):
+            if story.key in taken or (section is not None and not self._room(section, story)):
                 continue
             red = self._redundancy(story)
             mmr = lam * rel - (1 - lam) * red
@@ -130,9 +154,9 @@ class _Chooser:
                 best, best_mmr = (candidate, red), mmr
         return best
 
-    def _room(self, story: Story) -> bool:
+    def _room(self, section: str, story: Story) -> bool:
         topic = _topic(story)
-        return not topic or self.caps(topic) <= 0 or self.topics[topic] < self.caps(topic)
+        return not topic or self.caps(topic) <= 0 or self.topics[section, topic] < self.caps(topic)
 
     def _redundancy(self, story: Story) -> float:
         value, seen = self.redundancy.get(story.key, (0.0, 0))
@@ -158,7 +182,8 @@ def _eligible(entries: Iterable[StoryScore], sub: SubscriberRecord, sent_article
               sent_stories: set[str]) -> list[tuple[StoryScore, str]]:
     out = []
     for entry in entries:
-        if entry.story.key in sent_stories or entry.story.article_ids & sent_articles:
+        if entry.story.key in sent_stories or entry.story.article_ids & sent_articles or \
+                not linkable(entry.story.lead):
             continue
         reason = matches(entry, sub)
         if reason is not None:

@@ -19,6 +19,7 @@ from digest.config import SmtpSettings
 from digest.models import DeliveryStatus
 
 ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+UNTRIED_PHASES = ("connect", "tls", "auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,11 @@ class SendResult:
     reply: str
     phase: str
     error: str | None = None  # "timeout", "disconnected", "refused", ... when there was no SMTP reply
+
+    @property
+    def untried(self) -> bool:
+        """Nothing of the message left this process: no connection, or TLS or AUTH failed before MAIL FROM."""
+        return self.phase in UNTRIED_PHASES
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,15 @@ def _classify_no_reply(result: SendResult) -> Verdict:
     if result.phase in ("tls", "auth"):
         return Verdict(DeliveryStatus.deferred, detail, stop=True)
     return Verdict(DeliveryStatus.deferred, detail)
+
+
+def connect_problem(result: SendResult, timeout: float) -> str:
+    """A connection failure in a few words: `connection refused`, `no greeting within 30 s`, `421 …`."""
+    if result.code is not None:
+        return f"{result.code} {result.reply}".strip()
+    return {"refused": "connection refused",
+            "timeout": f"no answer within {timeout:g} s ({result.reply or 'timeout'})",
+            "closed": "connection closed before the greeting"}.get(result.error or "", result.reply or "cannot connect")
 
 
 def next_attempt_at(now: datetime, attempts: int, *, base: float, cap: float,
@@ -163,29 +178,27 @@ class SmtpMailer:
         self.idle: list[_Connection] = []
         self.opened = 0  # connections opened, for tests and the summary
         self.fatal: SendResult | None = None  # auth or TLS failure: nothing more is tried
+        self.down: SendResult | None = None  # `connect_failures` failed connects in a row: nothing more is tried
+        self.failures = 0  # failed connects in a row
+        self.retry_at = 0.0  # monotonic time before which no new connection is tried (the pool's backoff)
+        self.probe = asyncio.Lock()  # after a failed connect, one connection tries at a time
 
     async def send(self, message: OutgoingMessage) -> SendResult:
-        if self.fatal:
-            return self.fatal
+        if self.fatal or self.down:
+            return self.fatal or self.down
         await self.bucket.take()
         async with self.slots:
-            if self.fatal:
-                return self.fatal
             conn = self.idle.pop() if self.idle else None
             reused = conn is not None
             if conn is None:
-                conn, failure = await self._open()
+                conn, failure = await self._connect()
                 if failure:
-                    if failure.phase in ("auth", "tls"):
-                        self.fatal = failure
                     return failure
             result, usable = await self._transact(conn, message)
             if reused and result.error == "disconnected" and result.phase in ("mail", "rcpt"):
                 await self._quit(conn)  # a stale idle connection (no DATA was sent): one fresh try
-                conn, failure = await self._open()
+                conn, failure = await self._connect()
                 if failure:
-                    if failure.phase in ("auth", "tls"):
-                        self.fatal = failure
                     return failure
                 result, usable = await self._transact(conn, message)
             await self._release(conn, usable)
@@ -193,12 +206,48 @@ class SmtpMailer:
                 self.bucket.recover()
             return result
 
+    async def _connect(self) -> tuple[_Connection | None, SendResult | None]:
+        """A new connection, or the failure that made the relay `down` (or AUTH/TLS `fatal`).
+
+        A failed connect is not a message's outcome: the whole pool waits (`connect_backoff_seconds`,
+        doubling), one connection tries at a time, and `connect_failures` failures in a row (refused, no
+        greeting, a 421 or 5xx greeting) mark the relay down: every send then returns that failure at once.
+        Attempts that were already under way when a failure was noted count with it, not after it.
+        """
+        while not (self.fatal or self.down):
+            if not self.failures:
+                seen = self.failures
+                conn, failure = await self._open()
+            else:
+                async with self.probe:
+                    if self.fatal or self.down or not self.failures:
+                        continue
+                    await asyncio.sleep(max(0.0, self.retry_at - time.monotonic()))
+                    seen = self.failures
+                    conn, failure = await self._open()
+            if failure is None:
+                self.failures = 0
+                return conn, None
+            if failure.phase in ("auth", "tls"):
+                self.fatal = failure
+            elif seen == self.failures:
+                self._note_connect_failure(failure)
+        return None, self.fatal or self.down
+
+    def _note_connect_failure(self, failure: SendResult) -> None:
+        self.failures += 1
+        if self.failures >= self.settings.connect_failures:
+            self.down = failure
+        else:
+            self.retry_at = time.monotonic() + self.settings.connect_backoff_seconds * 2 ** (self.failures - 1)
+
     def throttle(self) -> None:
         self.bucket.throttle()
 
     def retry_after_failure(self) -> None:
-        """A long-lived worker tries the relay again for each new shard after an AUTH or TLS failure."""
-        self.fatal = None
+        """A long-lived worker tries the relay again for each new shard after an AUTH, TLS or connection failure."""
+        self.fatal = self.down = None
+        self.failures = 0
 
     async def close(self) -> None:
         while self.idle:
@@ -220,8 +269,11 @@ class SmtpMailer:
             return None, SendResult(exc.code, exc.message, "connect")
         except aiosmtplib.SMTPTimeoutError as exc:
             return None, SendResult(None, str(exc), "connect", "timeout")
-        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError) as exc:
-            return None, SendResult(None, str(exc), "connect", "refused")
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            return None, SendResult(None, str(exc), "connect", "closed")
+        except (aiosmtplib.SMTPConnectError, OSError) as exc:
+            refused = isinstance(exc, ConnectionRefusedError) or isinstance(exc.__cause__, ConnectionRefusedError)
+            return None, SendResult(None, str(exc), "connect", "refused" if refused else "unreachable")
         except aiosmtplib.SMTPException as exc:  # STARTTLS not offered, and the like
             return None, SendResult(None, str(exc), "tls", "tls")
         self.opened += 1

@@ -73,10 +73,10 @@ class Story:
 
     @property
     def also(self) -> tuple[ArticleRecord, ...]:
-        """Up to three other articles, one per outlet, none from the representative's outlet."""
+        """Up to three other articles, one per outlet, none from the representative's outlet; http(s) links only."""
         seen, picked = {_outlet(self.lead)}, []
         for article in self.articles[1:]:
-            if _outlet(article) not in seen and len(picked) < 3:
+            if _outlet(article) not in seen and len(picked) < 3 and linkable(article):
                 seen.add(_outlet(article))
                 picked.append(article)
         return tuple(picked)
@@ -381,6 +381,11 @@ def _fresh_key(article_id: int, used: set[str]) -> str:
 
 def _published(article: ArticleRecord) -> tuple:
     return article.published_at, article.id
+
+
+def linkable(article: ArticleRecord) -> bool:
+    """An http(s) link a reader can follow (a store filled before ingestion refused `file://` may hold others)."""
+    return article.url.lower().startswith(("http://", "https://"))
 
 
 def _outlet(article: ArticleRecord) -> str:

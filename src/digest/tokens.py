@@ -1,7 +1,10 @@
-"""HMAC-SHA256 tokens for the links in an email: unsubscribe, preferences, archive.
+"""HMAC-SHA256 tokens for the links in an email: unsubscribe, preferences, archive, clicks, VERP bounces.
 
-A token names a purpose, a subscriber id and the list, never an email address, and does not expire.
-Forged, altered or foreign (other purpose, other list) tokens verify as None.
+A token names a purpose, an id (a subscriber's, or a delivery's for bounces) and the list, never an email
+address, and does not expire. Its MAC also covers the subscriber's `ident` (their random `token_key`): an id
+that was ever handed out again (SQLite reused ids before revision 0003) carries another ident, so a token made
+for the first holder verifies for nobody else. Forged, altered or foreign (other purpose, other list, other
+ident) tokens verify as None.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 
 
 def _b64(data: bytes) -> str:
@@ -19,22 +23,43 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _payload(purpose: str, list_id: str, subject_id: int, extra: str, ident: str) -> str:
+    base = f"{purpose}:{list_id}:{subject_id}:{extra}"
+    return f"v2\0{ident}\0{base}" if ident else base  # no ident: the links made before identities existed
+
+
 def _mac(key: str, payload: str) -> str:
     return _b64(hmac.new(key.encode(), payload.encode(), hashlib.sha256).digest()[:18])
 
 
-def make_token(key: str, purpose: str, subscriber_id: int, list_id: str, extra: str = "") -> str:
-    payload = f"{purpose}:{list_id}:{subscriber_id}:{extra}"
+def make_token(key: str, purpose: str, subscriber_id: int, list_id: str, extra: str = "", ident: str = "") -> str:
+    payload = _payload(purpose, list_id, subscriber_id, extra, ident)
     return f"{_b64(f'{subscriber_id}:{extra}'.encode())}.{_mac(key, payload)}"
 
 
-def read_token(key: str, purpose: str, token: str, list_id: str) -> tuple[int, str] | None:
-    """(subscriber id, extra) when `token` is genuine for this purpose and list, else None."""
+def token_subject(token: str) -> int | None:
+    """The id a token names, NOT verified: only to look up the ident that `read_token` then checks."""
+    try:
+        return int(_unb64(token.split(".", 1)[0]).decode().partition(":")[0])
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def read_token(key: str, purpose: str, token: str, list_id: str, ident: str = "") -> tuple[int, str] | None:
+    """(id, extra) when `token` is genuine for this purpose, list and ident, else None."""
     try:
         body, mac = token.split(".", 1)
         sub, _, extra = _unb64(body).decode().partition(":")
         subscriber_id = int(sub)
     except (ValueError, UnicodeDecodeError):
         return None
-    expected = _mac(key, f"{purpose}:{list_id}:{subscriber_id}:{extra}")
+    expected = _mac(key, _payload(purpose, list_id, subscriber_id, extra, ident))
     return (subscriber_id, extra) if hmac.compare_digest(mac.encode(), expected.encode()) else None
+
+
+def read_bound_token(key: str, purpose: str, token: str, list_id: str,
+                     ident_of: Callable[[int], str | None]) -> tuple[int, str] | None:
+    """`read_token` with the ident of whoever holds the id now (`ident_of(id)`: None when nobody does)."""
+    subject = token_subject(token)
+    ident = None if subject is None else ident_of(subject)
+    return None if ident is None else read_token(key, purpose, token, list_id, ident)

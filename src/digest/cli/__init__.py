@@ -5,6 +5,7 @@ delivery ended other than sent or skipped.
 """
 
 from digest.cli import bounces, cluster, content, db, delivery, feeds, people, stories, web  # noqa: F401  (each registers its commands)
+from digest.cli import deliveries  # noqa: F401  (digest deliveries requeue)
 from digest.cli.base import app
 
 __all__ = ["app", "main"]

@@ -27,6 +27,7 @@ def bounces_import(ctx: typer.Context,
     summary = import_bounces(engine_for(settings), settings, read_mailbox(path), now=now_utc())
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(summary.kinds.items())) or "none"
     typer.echo(f"read {summary.messages} messages: {summary.recorded} deliveries marked bounced ({kinds}), "
-               f"{summary.repeated} already recorded, {summary.unmatched} not ours, {summary.ignored} not a failure")
+               f"{summary.repeated} already recorded, {summary.unmatched} not ours, {summary.ignored} not a failure"
+               + (f", {summary.mismatched} naming another recipient (ignored)" if summary.mismatched else ""))
     for email in summary.suppressed:
         typer.echo(f"suppressed {email}")

@@ -23,7 +23,9 @@ def ingest(ctx: typer.Context,
     """Load articles; new ones are added, changed ones updated, identical ones left alone.
 
     Feeds and pages are taken item by item (each rejected item is reported); an export with a bad row is
-    refused whole. Exits 1 when anything was rejected or a source failed.
+    refused whole, and so is a source that is not text. A page needs an http(s) address (--url, or its own).
+    Export columns: url, title, guid, summary, body, source, author, location, country, topics, image_url,
+    published, updated (or the ones --map names). Exits 1 when anything was rejected or a source failed.
     """
     from digest.ingest.detect import FORMATS
     from digest.ingest.sources import SourceOptions

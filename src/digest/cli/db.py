@@ -18,7 +18,7 @@ def db_upgrade(ctx: typer.Context):
     from digest.store.migrate import upgrade
 
     settings = ctx.obj.settings
-    before, after = upgrade(engine_for(settings))
+    before, after = upgrade(engine_for(settings), report=typer.echo)
     typer.echo(f"store at revision {after}" + (f" (was {before})" if before != after else " (already there)"))
     if settings.scale.engine == "procrastinate":
         from digest.cli.cluster import apply_queue_schema

@@ -70,6 +70,7 @@ def validate(s: Settings, origin: str, origins: dict[tuple[str, str], str] | Non
         raise bad("log", "level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log.level!r}")
     _validate_feeds(s.feeds, bad)
     _validate_reader_side(s, bad)
+    _validate_breaker(s, bad)
 
 
 def _validate_magnitudes(s: Settings, bad) -> None:
@@ -153,6 +154,7 @@ def _validate_feeds(feeds: FeedsSettings, bad) -> None:
 def _validate_reader_side(s: Settings, bad) -> None:
     if not 0 < s.web.port < 65536:
         raise bad("web", "port", f"must be 1-65535, got {s.web.port}")
+    _validate_signup(s, bad)
     if s.bounces.soft_threshold < 1:
         raise bad("bounces", "soft_threshold", "must be at least 1")
     dkim = {k: getattr(s.dkim, k) for k in ("selector", "domain", "private_key_path")}
@@ -184,3 +186,36 @@ def _validate_selection(sel: SelectionSettings, bad) -> None:
         raise bad("selection", "mmr_lambda", f"must be between 0 and 1, got {sel.mmr_lambda}")
     if sel.topic_cap < 0:
         raise bad("selection", "topic_cap", "must be 0 (no cap) or more")
+
+
+# A rate in the `limits` library's notation ("10/hour", "3 per minute", "20/2 hours"; several with ";"), checked
+# here without importing `limits` (its import costs every command a large fraction of a second).
+_RATE = r"\s*\d+\s*(?:/|per)\s*(?:\d+\s*)?(?:second|minute|hour|day|month|year)s?\s*"
+RATES_RE = re.compile(rf"{_RATE}(?:[;,]{_RATE})*", re.IGNORECASE)
+
+
+def _validate_signup(s: Settings, bad) -> None:
+    for key in ("signup_limit_ip", "signup_limit_address"):
+        if not RATES_RE.fullmatch(getattr(s.web, key)):
+            raise bad("web", key, f"expected a rate like \"10/hour\" or \"3/minute;20/day\", got "
+                                  f"{getattr(s.web, key)!r}")
+    if not 0 <= s.web.confirm_window_hours <= 24 * 365:
+        raise bad("web", "confirm_window_hours", "must be between 0 and 8760")
+    if not 0 < s.web.confirm_link_days <= 365:
+        raise bad("web", "confirm_link_days", "must be more than 0 and at most 365")
+
+
+def _validate_breaker(s: Settings, bad) -> None:
+    """The relay's circuit breakers: failed connects in a row, and one failure dominating the recent outcomes."""
+    if not 1 <= s.smtp.connect_failures <= 100:
+        raise bad("smtp", "connect_failures", f"must be 1-100, got {s.smtp.connect_failures}")
+    if not 0 <= s.smtp.connect_backoff_seconds <= 600:
+        raise bad("smtp", "connect_backoff_seconds", f"must be 0-600, got {s.smtp.connect_backoff_seconds}")
+    send = s.send
+    if not 0 <= send.breaker_window <= 100_000:
+        raise bad("send", "breaker_window", f"must be 0 (no breaker) to 100000, got {send.breaker_window}")
+    if send.breaker_window and not 1 <= send.breaker_min_outcomes <= send.breaker_window:
+        raise bad("send", "breaker_min_outcomes", f"must be 1 to breaker_window ({send.breaker_window}), "
+                  f"got {send.breaker_min_outcomes}")
+    if not 0.5 < send.breaker_threshold <= 1:
+        raise bad("send", "breaker_threshold", f"must be above 0.5 and at most 1, got {send.breaker_threshold}")

@@ -30,6 +30,8 @@ class SmtpSettings:
     rate_per_second: float = 0.0  # 0 = no limit
     max_per_connection: int = 100
     validate_certs: bool = True
+    connect_failures: int = 3  # failed connects in a row (refused, no greeting, 421) that stop the run
+    connect_backoff_seconds: float = 1.0  # the pool's wait after a failed connect, doubling each time
     password: str = dataclasses.field(default="", repr=False)  # DIGEST_SMTP_PASSWORD only
 
 
@@ -83,6 +85,9 @@ class SendSettings:
     retry_max_seconds: float = 3600.0
     deadline_hours: float = 6.0  # from when an edition was due (daemon) or started by hand (`digest send`)
     lock_wait_seconds: float = 30.0  # how long `digest send` waits for another sender to finish
+    breaker_window: int = 100  # the circuit breaker looks at this run's last N outcomes (0 = no breaker)
+    breaker_min_outcomes: int = 30  # ... once it has seen at least this many
+    breaker_threshold: float = 0.9  # ... and pauses the edition when this share of them is one same failure
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,10 @@ class WebSettings:
     port: int = 8000
     templates: str = ""  # empty: the page templates shipped inside the package (digest/templates/web)
     click_tracking: bool = False  # opt-in: item links go through /c/ and count a click
+    signup_limit_ip: str = "10/hour"  # sign-ups accepted from one client address (`limits` notation, ";" between)
+    signup_limit_address: str = "3/day"  # sign-up requests acted on for one email address
+    confirm_window_hours: float = 24.0  # at most one confirmation email per address in this window
+    confirm_link_days: float = 7.0  # a confirmation link expires this long after it was issued
 
 
 @dataclass(frozen=True)

@@ -89,17 +89,16 @@ class Batch:
     trending: tuple[TrendingHeadline, ...] = ()
 
 
-def build_article(values: Mapping[str, object], *, default_tz: tzinfo, now: datetime,
-                  allow_file_url: bool = False) -> ArticleDraft:
+def build_article(values: Mapping[str, object], *, default_tz: tzinfo, now: datetime) -> ArticleDraft:
     """One whole article from `values` (keys from FIELDS; missing or empty means absent), or ValueError.
 
-    `allow_file_url` lets a page read from a local file that names no address keep its `file://` URI.
+    Its URL is http(s), always: it is the link every reader follows.
     """
     def get(field: str) -> object:
         value = values.get(field)
         return None if value == "" or value == [] else value
 
-    url = _url(str(get("url") or "").strip(), allow_file_url)
+    url = _url(str(get("url") or "").strip())
     title = clean_text(get("title")) or title_from_url(url)
     if not title:
         raise ValueError("title: missing")
@@ -147,11 +146,9 @@ def _unsafe(text: str) -> bool:
     return ("<" in text or "script:" in text.lower()) and bool(UNSAFE.search(text))
 
 
-def _url(raw: str, allow_file_url: bool) -> str:
+def _url(raw: str) -> str:
     if not raw:
         raise ValueError("url: missing")
-    if allow_file_url and raw.startswith("file:///"):
-        return raw
     try:
         return canonical_url(raw)
     except ValueError as exc:
@@ -190,9 +187,9 @@ def _image(value: object) -> str | None:
         return None
 
 
-def page_article(values: dict, *, url: str | None, local_url: str | None, default_tz, now) -> ArticleDraft:
-    """A page's article: at the address given, else the page's own, else its file's (ValueError when none)."""
-    values["url"] = url or values.get("url") or local_url
+def page_article(values: dict, *, url: str | None, default_tz, now) -> ArticleDraft:
+    """A page's article: at the address given, else the page's own (ValueError when neither is http(s))."""
+    values["url"] = url or values.get("url")
     if not values["url"]:
-        raise ValueError("url: the page names none (give one with --url)")
-    return build_article(values, default_tz=default_tz, now=now, allow_file_url=bool(local_url))
+        raise ValueError("url: the page names no http(s) address (give it with --url)")
+    return build_article(values, default_tz=default_tz, now=now)

@@ -41,6 +41,18 @@ def parse_events(rows: Iterable[tuple[int, Mapping]], where: str) -> list[EventR
     return events
 
 
+MAX_COUNT = 10_000_000  # one event row; more is a broken exporter, not an audience
+
+
+def _whole(value) -> int:
+    """A whole number from an int, a string or an integral float (JSON's 12.0); inf and nan are refused."""
+    if isinstance(value, float):
+        if not value.is_integer():  # also nan and inf
+            raise ValueError(value)
+        return int(value)
+    return int(value)
+
+
 def _event(line: int, row) -> EventRow:
     url = row.get("url") or None
     article_id = row.get("article_id") or None
@@ -50,12 +62,12 @@ def _event(line: int, row) -> EventRow:
     if kind not in EventKind.__members__:
         raise ValueError(f"kind: expected one of {', '.join(EventKind.__members__)}, got {kind!r}")
     try:
-        count = int(row.get("count") or 1)
+        count = _whole(row.get("count") or 1)
         article_id = int(article_id) if article_id else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError("count and article_id must be whole numbers") from None
-    if count < 0:
-        raise ValueError(f"count: must not be negative, got {count}")
+    if not 0 <= count <= MAX_COUNT:
+        raise ValueError(f"count: must be between 0 and {MAX_COUNT:,}, got {count:.3g}")
     try:
         at = parse_time(row.get("at"))
     except ValueError as exc:

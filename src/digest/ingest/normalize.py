@@ -16,6 +16,13 @@ URL_UNSAFE = re.compile(r'[\s<>"{}|\\^`]')  # never in a URL (RFC 3986): refused
 HOST = re.compile(r"^(?:[\w-]+\.)*[\w-]+\.?$|^[0-9a-f:.]+$", re.I)
 TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|at_medium|at_campaign|ref|cid)$", re.I)
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+# Unicode category Cf but the zero-width joiners (emoji sequences and Persian or Indic words need them): bidi
+# embeddings, overrides, isolates and marks (U+202A–U+202E, U+2066–U+2069, U+200E/F), soft hyphen, tags, ...
+# The same list as `digest.message.FORMAT`; tests/test_ingest_normalize.py checks it against `unicodedata`.
+FORMAT = re.compile("[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b\u200e\u200f"
+                    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+                    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+                    "\U000e0020-\U000e007f]")
 TAG_START = re.compile(r"<[A-Za-z/!?]")
 SCRIPT_SCHEME = re.compile(r"(?:java|vb)script:(?=\S)", re.I)  # "javascript:alert(1)" as text: not even that
 ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-f]+|[a-z][a-z0-9]*);", re.I)
@@ -58,7 +65,8 @@ def canonical_url(url: str) -> str:
 
 
 def clean_text(value: object) -> str:
-    """Plain text: tags dropped, entities decoded, control characters removed, whitespace collapsed.
+    """Plain text: tags dropped, entities decoded, control and format (bidi, zero-width) characters removed,
+    whitespace collapsed.
 
     Markup that was escaped once too often (`&lt;b&gt;`) is stripped too, so no stored text holds a tag.
     """
@@ -70,7 +78,7 @@ def clean_text(value: object) -> str:
         if not TAG_START.search(text) and not ENTITY.search(text):
             break
     text = TAG_START.sub(lambda m: m[0][1:], text)  # still tag-like after four rounds: lose the bracket
-    text = _drop_script_schemes(CONTROL.sub("", unicodedata.normalize("NFC", text)))
+    text = _drop_script_schemes(FORMAT.sub("", CONTROL.sub("", unicodedata.normalize("NFC", text))))
     return " ".join(text.split())
 
 
@@ -79,7 +87,7 @@ def clean_body(value: object) -> str:
     in paragraphs separated by blank lines."""
     if value is None:
         return ""
-    raw = CONTROL.sub("", str(value))
+    raw = FORMAT.sub("", CONTROL.sub("", str(value)))
     if "<" not in raw:
         decoded = html.unescape(raw)
         if not TAG_START.search(decoded):

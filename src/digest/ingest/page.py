@@ -17,12 +17,11 @@ QUIET = ("trafilatura", "htmldate", "courlan", "justext", "readability")
 DATE_PARAMS = {"outputformat": "%Y-%m-%dT%H:%M:%S%z", "original_date": True, "extensive_search": False}
 
 
-def parse_html_page(name: str, data: bytes, *, default_tz: tzinfo, now: datetime, url: str | None = None,
-                    local_url: str | None = None) -> Batch:
+def parse_html_page(name: str, data: bytes, *, default_tz: tzinfo, now: datetime, url: str | None = None) -> Batch:
     """The page's article, or its rejection (no main text found, no title, no address)."""
     try:
         values = _extract(data, url)
-        article = page_article(values, url=url, local_url=local_url, default_tz=default_tz, now=now)
+        article = page_article(values, url=url, default_tz=default_tz, now=now)
     except ValueError as exc:
         return Batch(name, rejected=(Rejected(name, "page", str(exc)),))
     return Batch(name, articles=(article,))

@@ -15,7 +15,7 @@ from pathlib import Path
 from digest.config import FeedsSettings
 from digest.errors import InputError
 from digest.ingest.article import Batch
-from digest.ingest.detect import FORMATS, detect_format
+from digest.ingest.detect import FORMATS, detect_format, looks_binary
 from digest.ingest.feed import parse_feed
 from digest.ingest.fetch import fetch
 from digest.ingest.page import parse_html_page
@@ -46,23 +46,28 @@ def read_source(source: str, options: SourceOptions, fetch_settings: FeedsSettin
         fetched = fetch(source, fetch_settings, client=client)
         return parse_document(source, fetched.body, options, content_type=fetched.content_type,
                               base_url=fetched.url)
-    path = Path(source)
-    data = _read_file(path, fetch_settings.max_bytes)
-    return parse_document(source, data, options, local_url=path.resolve().as_uri())
+    data = _read_file(Path(source), fetch_settings.max_bytes)
+    return parse_document(source, data, options)
 
 
 def parse_document(name: str, data: bytes, options: SourceOptions, *, content_type: str = "",
-                   base_url: str | None = None, local_url: str | None = None) -> Batch:
-    """Parse bytes already in hand. Returns a batch; raises InputError only for a bad tabular export."""
+                   base_url: str | None = None) -> Batch:
+    """Parse bytes already in hand. Returns a batch; raises InputError for bytes that are not text (no feed,
+    page or export) and for a bad tabular export.
+
+    A page's article needs an http(s) address: `--url`, else the one the page names (a file's path is never
+    one: it would show readers the operator's disk)."""
+    if looks_binary(data):
+        raise InputError(f"{name}: not a feed, article page, CSV or JSON file (binary data)")
     fmt = options.fmt if options.fmt != "auto" else detect_format(data[:8192], name=name, content_type=content_type)
     tz, now = options.default_tz, options.now
     if fmt in ("rss", "atom"):
         return parse_feed(name, data, default_tz=tz, now=now, base_url=base_url, content_type=content_type,
                           topics=options.topics, country=options.country)
     if fmt == "html":
-        return parse_html_page(name, data, default_tz=tz, now=now, url=options.url or base_url, local_url=local_url)
+        return parse_html_page(name, data, default_tz=tz, now=now, url=options.url or base_url)
     if fmt == "text":
-        return parse_text_page(name, data, default_tz=tz, now=now, url=options.url or base_url, local_url=local_url)
+        return parse_text_page(name, data, default_tz=tz, now=now, url=options.url or base_url)
     rows = rows_from_bytes(name, data, fmt, tab=name.lower().endswith(".tsv"))
     return Batch(name, articles=tuple(articles_from_rows(name, rows, options.mapping, default_tz=tz, now=now)))
 

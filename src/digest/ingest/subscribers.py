@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.config import EMAIL_RE, parse_hhmm
+from email_validator import EmailNotValidError, validate_email
+
+from digest.config import parse_hhmm
 from digest.errors import InputError
 from digest.ingest.normalize import clean_text, split_list
 from digest.ingest.tabular import read_rows, rejected_message
@@ -22,12 +24,13 @@ WEEKDAY_NAMES = {name: short for short in WEEKDAYS for name in (short, {
 
 
 def normalize_email(value: str) -> str:
-    email = (value or "").strip()
-    local, sep, domain = email.rpartition("@")
-    email = f"{local}@{domain.lower()}" if sep else email
-    if not EMAIL_RE.match(email) or len(email) > 254:
-        raise ValueError(f"email: not a valid address: {value!r}")
-    return email
+    """The one form of an address every lookup compares: valid syntax (email-validator), an IDN domain in its
+    ASCII (IDNA) form, no SMTPUTF8 local part, all lower case. ValueError names the field."""
+    try:
+        valid = validate_email((value or "").strip(), check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"email: not a valid address: {value!r} ({exc})") from None
+    return valid.ascii_email.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,7 @@ class SubscriberRow:
     max_items: int
     format: str
     status: str = "active"
+    line: int = 0  # where it came from in its file (0: not from a file)
 
 
 def subscriber_from(values: Mapping[str, object], *, defaults: Mapping[str, object]) -> Subscriber:
@@ -94,7 +98,7 @@ def _timezone(value: object) -> str:
     name = str(value or "UTC").strip()
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory of tzdata
         raise ValueError(f"timezone: unknown time zone {name!r}") from None
     return name
 
@@ -127,10 +131,23 @@ def load_subscribers(path: Path, *, defaults: Mapping[str, object]) -> list[Subs
             errors.append(f"{path}:{line}: email: {sub.email} already on line {seen[sub.email]}")
             continue
         seen[sub.email] = line
-        subscribers.append(sub)
+        subscribers.append(replace(sub, line=line))
     if errors:
         raise InputError(rejected_message(errors))
     return subscribers
+
+
+def unknown_topic_warnings(source: str, rows: Sequence[SubscriberRow], known: Iterable[str]) -> list[str]:
+    """One warning per row that follows a topic no stored article has (a typo would filter out every story)."""
+    known_set = {t.lower() for t in known}
+    warnings = []
+    for row in rows:
+        unknown = [t for t in row.topics if t.lower() not in known_set]
+        if unknown:
+            where = f"{source}:{row.line}" if row.line else source
+            warnings.append(f"warning: {where}: {row.email}: unknown topic{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(map(repr, unknown))} (no stored article has it)")
+    return warnings
 
 
 def parse_emails(text: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
@@ -164,6 +164,8 @@ def load_articles(path: Path, *, fmt: str = "auto", mapping: Mapping[str, str] |
 def articles_from_rows(name: str, rows: Iterable[Row], mapping: Mapping[str, str], *, default_tz: tzinfo,
                        now: datetime) -> list[ArticleDraft]:
     """All the rows' articles, or InputError naming every bad row: a tabular export is taken whole or not at all."""
+    rows = list(rows)
+    check_mapping(name, mapping, rows)
     articles, errors = [], []
     for line, row in rows:
         try:
@@ -173,6 +175,18 @@ def articles_from_rows(name: str, rows: Iterable[Row], mapping: Mapping[str, str
     if errors:
         raise RowsRejected(rejected_message(errors), count=len(errors))
     return articles
+
+
+def check_mapping(name: str, mapping: Mapping[str, str], rows: Sequence[Row]) -> None:
+    """InputError naming each `--map field=column` whose column no row has (and the columns there are)."""
+    if not mapping or not rows:
+        return
+    columns = dict.fromkeys(key for _, row in rows for key in row if isinstance(key, str))
+    missing = [f"{field}={column}" for field, column in mapping.items() if column not in columns]
+    if missing:
+        shown = ", ".join(list(columns)[:30]) + (", …" if len(columns) > 30 else "")
+        raise InputError(f"{name}: --map {', '.join(missing)}: no such column (its columns: {shown}); "
+                         "nothing was stored")
 
 
 class RowsRejected(InputError):

@@ -29,13 +29,12 @@ STOP_WORDS = {"trending", "latest news", "related", "related news", "read more",
 TRENDING = {"trending", "trending now", "most read", "most popular"}
 
 
-def parse_text_page(name: str, data: bytes, *, default_tz: tzinfo, now: datetime, url: str | None = None,
-                    local_url: str | None = None) -> Batch:
+def parse_text_page(name: str, data: bytes, *, default_tz: tzinfo, now: datetime, url: str | None = None) -> Batch:
     """The one article of a text page (or its rejection), and the page's trending headlines."""
     blocks = _blocks(_decode(data))
     try:
         values, trending = _read_page(blocks, default_tz)
-        article = page_article(values, url=url, local_url=local_url, default_tz=default_tz, now=now)
+        article = page_article(values, url=url, default_tz=default_tz, now=now)
     except ValueError as exc:
         return Batch(name, rejected=(Rejected(name, "page", str(exc)),))
     heads = tuple(TrendingHeadline(title, rank, region, article.url, article.source, article.published_at)

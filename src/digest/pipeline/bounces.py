@@ -18,7 +18,8 @@ from digest import store
 from digest.config import Settings
 from digest.ingest.bounces import BounceReport, bounce_kind, parse_report
 from digest.models import Delivery, DeliveryStatus, SubscriberStatus
-from digest.tokens import read_token
+from digest.ingest.subscribers import normalize_email
+from digest.tokens import read_bound_token
 
 SUPPRESSIBLE = (SubscriberStatus.active, SubscriberStatus.pending)
 
@@ -29,6 +30,7 @@ class BounceSummary:
     recorded: int = 0  # deliveries marked bounced by this run
     repeated: int = 0  # reports about deliveries already marked bounced (an import run twice)
     unmatched: int = 0  # failure reports that name none of our deliveries
+    mismatched: int = 0  # reports about one of our deliveries whose Final-Recipient is not its recipient
     ignored: int = 0  # not a delivery status report, or not a failure ("delayed", "delivered")
     kinds: Counter = field(default_factory=Counter)
     suppressed: list[str] = field(default_factory=list)
@@ -59,6 +61,9 @@ def _apply(session, settings: Settings, report: BounceReport, now: datetime, sum
     if delivery is None:
         summary.unmatched += 1
         return
+    if not _same_address(report.recipient, store.delivery_recipient(session, delivery_id=delivery.id)):
+        summary.mismatched += 1  # a report about someone else (or forged): it suppresses nobody
+        return
     if delivery.status == DeliveryStatus.bounced:
         summary.repeated += 1
         return
@@ -75,13 +80,26 @@ def _apply(session, settings: Settings, report: BounceReport, now: datetime, sum
 
 def find_delivery(session, settings: Settings, report: BounceReport) -> Delivery | None:
     """The delivery a report is about: by its VERP token (HMAC-checked), else by the returned Message-ID."""
+    def ident_of(delivery_id: int) -> str | None:  # the identity of the subscriber the delivery was made for
+        return store.delivery_token_key(session, delivery_id=delivery_id)
+
     for token in report.verp_tokens:
-        found = read_token(settings.secret_key, "bounce", token, settings.sender.list_id)
+        found = read_bound_token(settings.secret_key, "bounce", token, settings.sender.list_id, ident_of)
         if found is not None:
             return store.delivery_by_id(session, delivery_id=found[0])
     if report.message_id:
         return store.delivery_by_message_id(session, message_id=report.message_id)
     return None
+
+
+def _same_address(reported: str, recipient: str | None) -> bool:
+    """Whether a report's Final-Recipient is the delivery's recipient, compared in the normalised form."""
+    if recipient is None:
+        return False
+    try:
+        return normalize_email(reported.strip().strip("<>")) == normalize_email(recipient)
+    except ValueError:
+        return False
 
 
 def should_suppress(kind: str, outcomes: Sequence[tuple[str, str | None]], soft_threshold: int) -> bool:

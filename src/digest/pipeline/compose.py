@@ -30,7 +30,7 @@ class Composer:
         self.plan = plan
         self.renderer = renderer or Renderer(settings)
         self.variants: dict[str, RenderedVariant] = {}
-        self._last_links: tuple[int | None, dict[str, str]] = (None, {})
+        self._last_links: tuple[tuple[int, str] | None, dict[str, str]] = (None, {})
         self.dkim_key = dkim_key(settings) if settings.dkim.enabled else None
         self.article_urls: dict[str, dict[str, int]] = {}  # per variant: article URL → id, for click tracking
 
@@ -40,7 +40,7 @@ class Composer:
             subject, text, html = self.parts(sub=sub, vkey=vkey, entries=entries, delivery_id=delivery_id)
         else:
             subject, text, html = self.encoded_parts(sub=sub, vkey=vkey, entries=entries)
-        links = self.links(sub.id)
+        links = self.links(sub.id, sub.token_key)
         domain = self.settings.sender_domain
         message_id = make_message_id(domain, f"{self.plan.key}.{delivery_id}")
         data = build_message(sender=self.settings.sender, to_email=sub.email, to_name=sub.name, subject=subject,
@@ -48,7 +48,8 @@ class Composer:
                              unsubscribe_token=links["unsubscribe_url"].rsplit("/", 1)[1], message_id=message_id,
                              date=now)
         data = sign(data, self.settings, key=self.dkim_key)
-        bounce = make_token(self.settings.secret_key, "bounce", delivery_id, self.settings.sender.list_id)
+        bounce = make_token(self.settings.secret_key, "bounce", delivery_id, self.settings.sender.list_id,
+                            ident=sub.token_key)
         return OutgoingMessage(f"bounces+{bounce}@{domain}", sub.email, message_id, data)
 
     def encoded_parts(self, *, sub: SubscriberRecord, vkey: str, entries: Sequence[Entry]
@@ -56,7 +57,7 @@ class Composer:
         """(subject, text, html) with the bodies already quoted-printable: only the lines holding a
         subscriber's values are encoded per message; the rest once per variant."""
         variant = self._variant(sub, vkey, entries)
-        text_values, html_values = personal_values(Personal(name=sub.name, **self.links(sub.id)))
+        text_values, html_values = personal_values(Personal(name=sub.name, **self.links(sub.id, sub.token_key)))
         html = qp_fill(variant.html, html_values) if variant.html is not None else None
         return variant.subject, qp_fill(variant.text, text_values), html
 
@@ -76,30 +77,35 @@ class Composer:
         With `[web] click_tracking` and a delivery, item links go through /c/ (see `track_clicks`).
         """
         variant = self._variant(sub, vkey, entries)
-        text, html = personalize(variant, Personal(name=sub.name, **self.links(sub.id)))
+        text, html = personalize(variant, Personal(name=sub.name, **self.links(sub.id, sub.token_key)))
         if self.settings.web.click_tracking and delivery_id is not None:
-            text, html = track_clicks(text, html, self.click_targets(sub.id, delivery_id, self.article_urls[vkey]))
+            text, html = track_clicks(text, html, self.click_targets(sub, delivery_id, self.article_urls[vkey]))
         return variant.subject, text, html
 
-    def click_targets(self, subscriber_id: int, delivery_id: int, articles: Mapping[str, int]) -> dict[str, str]:
+    def click_targets(self, sub: SubscriberRecord, delivery_id: int, articles: Mapping[str, int]) -> dict[str, str]:
         """article URL → its /c/ URL; the token names the delivery and the article, never the URL."""
         key, list_id, base = self.settings.secret_key, self.settings.sender.list_id, self.settings.sender.base_url
-        return {url: f"{base.rstrip('/')}/c/{make_token(key, 'click', subscriber_id, list_id, f'{delivery_id}:{aid}')}"
+        return {url: f"{base.rstrip('/')}/c/"
+                     f"{make_token(key, 'click', sub.id, list_id, f'{delivery_id}:{aid}', sub.token_key)}"
                 for url, aid in articles.items()}
 
-    def links(self, subscriber_id: int) -> dict[str, str]:
-        """The subscriber's signed links (the last subscriber's are kept: compose asks twice)."""
-        if self._last_links[0] == subscriber_id:
+    def links(self, subscriber_id: int, ident: str = "") -> dict[str, str]:
+        """The subscriber's signed links, bound to their identity (the last subscriber's are kept: compose asks
+        twice)."""
+        if self._last_links[0] == (subscriber_id, ident):
             return self._last_links[1]
         key, list_id, base = self.settings.secret_key, self.settings.sender.list_id, self.settings.sender.base_url
         slug = self.plan.key.replace(":", "-")
+
+        def signed(purpose: str, extra: str = "") -> str:
+            return make_token(key, purpose, subscriber_id, list_id, extra, ident)
+
         links = {
-            "unsubscribe_url": f"{base.rstrip('/')}/u/{make_token(key, 'unsubscribe', subscriber_id, list_id)}",
-            "preferences_url": f"{base.rstrip('/')}/p/{make_token(key, 'preferences', subscriber_id, list_id)}",
-            "archive_url": f"{base.rstrip('/')}/archive/{slug}/"
-                           f"{make_token(key, 'archive', subscriber_id, list_id, slug)}",
+            "unsubscribe_url": f"{base.rstrip('/')}/u/{signed('unsubscribe')}",
+            "preferences_url": f"{base.rstrip('/')}/p/{signed('preferences')}",
+            "archive_url": f"{base.rstrip('/')}/archive/{slug}/{signed('archive', slug)}",
         }
-        self._last_links = (subscriber_id, links)
+        self._last_links = ((subscriber_id, ident), links)
         return links
 
 

@@ -1,34 +1,133 @@
-"""The double opt-in email: built, signed and sent like every other message (`build_message`, `sign`, a Mailer)."""
+"""The double opt-in email: queued as a `confirmation` row before it is sent (like every delivery), then built,
+signed and sent like every other message (`build_message`, `sign`, a Mailer) by `send_confirmations`, a step
+that the web app runs after answering a sign-up (and every minute), and that a daemon can call too.
+
+The link carries its issue time inside the token, so it expires; a name that looks like a URL or carries markup
+is never put into the email (nor into its To: header)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import re
+import unicodedata
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from sqlalchemy.engine import Engine
+
+from digest import store
 from digest.config import Settings
 from digest.message import build_message, make_message_id, sign
-from digest.models import SubscriberRecord
+from digest.models import ConfirmationStatus, SubscriberRecord, SubscriberStatus, subscriber_record
 from digest.render import make_environment
 from digest.send import Mailer, OutgoingMessage, SendResult
 from digest.tokens import make_token
 
+log = logging.getLogger("digest.confirm")
 
-async def send_confirmation(settings: Settings, mailer: Mailer, sub: SubscriberRecord, *, now: datetime
-                            ) -> SendResult:
-    return await mailer.send(confirmation_message(settings, sub, now=now))
+MAX_ATTEMPTS = 3  # temporary failures (4xx, no connection) before a confirmation is given up
+INTERRUPTED = timedelta(minutes=10)  # a row `sending` this long belongs to a sender that died
+URLISH = re.compile(r"://|\bwww\.|@|\b[\w-]+\.[a-z]{2,63}\b", re.IGNORECASE)
+MARKUP = set("<>&\"`{}[]\\/|=*#%$^~")  # an apostrophe is a name's (O'Neill)
+MAX_NAME = 60
 
 
-def confirmation_message(settings: Settings, sub: SubscriberRecord, *, now: datetime) -> OutgoingMessage:
+def display_name(name: str) -> str:
+    """`name` when it reads as a person's name; "" when it looks like a URL or a domain, carries markup or
+    control characters, or is long: such a name is never echoed in an email the list signs."""
+    name = " ".join((name or "").split())
+    if (len(name) > MAX_NAME or URLISH.search(name) or any(c in MARKUP for c in name)
+            or any(unicodedata.category(c)[0] == "C" for c in name)):
+        return ""
+    return name
+
+
+def issued_mark(issued_at: datetime) -> str:
+    """What a confirmation token carries in its `extra`: the issue time, whole epoch seconds."""
+    return str(int(issued_at.timestamp()))
+
+
+def link_expired(extra: str, *, now: datetime, days: float) -> bool:
+    """True unless `extra` is an issue time no older than `days` (and not in the future)."""
+    if not extra.isdigit():
+        return True
+    age = now.timestamp() - int(extra)
+    return not -300 <= age <= days * 86400
+
+
+def confirmation_message(settings: Settings, sub: SubscriberRecord, *, now: datetime,
+                         issued_at: datetime | None = None) -> OutgoingMessage:
+    """The email for `sub`; its link was issued at `issued_at` (default `now`) and expires from then."""
     base, key, list_id = settings.sender.base_url.rstrip("/"), settings.secret_key, settings.sender.list_id
-    unsubscribe_token = make_token(key, "unsubscribe", sub.id, list_id)
-    context = {"lang": "en", "sender": settings.sender, "first_name": (sub.name.split() or [""])[0],
-               "confirm_url": f"{base}/confirm/{make_token(key, 'confirm', sub.id, list_id)}",
+    unsubscribe_token = make_token(key, "unsubscribe", sub.id, list_id, ident=sub.token_key)
+    confirm_token = make_token(key, "confirm", sub.id, list_id, issued_mark(issued_at or now),
+                               ident=sub.token_key)
+    name = display_name(sub.name)
+    context = {"lang": "en", "sender": settings.sender, "first_name": (name.split() or [""])[0],
+               "confirm_url": f"{base}/confirm/{confirm_token}", "expires_days": settings.web.confirm_link_days,
                "subject": f"Confirm your subscription to {settings.sender.list_name}"}
     env = make_environment(settings.templates_dir)
     domain = settings.sender_domain
     message_id = make_message_id(domain, "confirm")
-    data = build_message(sender=settings.sender, to_email=sub.email, to_name=sub.name, subject=context["subject"],
+    data = build_message(sender=settings.sender, to_email=sub.email, to_name=name, subject=context["subject"],
                          text=env.get_template("confirm.txt").render(context),
                          html=env.get_template("confirm.html").render(context),
                          unsubscribe_url=f"{base}/u/{unsubscribe_token}", unsubscribe_token=unsubscribe_token,
                          message_id=message_id, date=now)
     return OutgoingMessage(f"bounces@{domain}", sub.email, message_id, sign(data, settings))
+
+
+async def send_confirmations(engine: Engine, settings: Settings, mailer: Mailer, *,
+                             clock: Callable[[], datetime]) -> dict[str, int]:
+    """Send every queued confirmation: claim it (queued → sending, committed), send, record the outcome.
+    Returns the outcomes counted. Safe to run in several places at once: a row is claimed by one of them."""
+    now = clock()
+    max_age = min(timedelta(days=1), timedelta(days=settings.web.confirm_link_days) / 2)
+    with store.session_scope(engine) as session:
+        store.interrupted_confirmations(session, before=now - INTERRUPTED, now=now)
+        due = [(c.id, c.subscriber_id, c.attempts, c.created_at) for c in
+               store.sendable_confirmations(session, now=now, max_age=max_age)]
+    outcomes: dict[str, int] = {}
+    for confirmation_id, subscriber_id, attempts, issued_at in due:
+        status = await _send_one(engine, settings, mailer, (confirmation_id, subscriber_id, attempts, issued_at),
+                                 clock)
+        if status is not None:
+            outcomes[status] = outcomes.get(status, 0) + 1
+    return outcomes
+
+
+async def _send_one(engine: Engine, settings: Settings, mailer: Mailer, row: tuple[int, int, int, datetime],
+                    clock: Callable[[], datetime]) -> str | None:
+    confirmation_id, subscriber_id, attempts, issued_at = row
+    now = clock()
+    with store.session_scope(engine) as session:
+        if not store.claim_confirmation(session, confirmation_id=confirmation_id, now=now):
+            return None
+        sub = store.subscriber_by_id(session, subscriber_id=subscriber_id)
+        record = subscriber_record(sub) if sub is not None else None
+    if record is None or record.status != SubscriberStatus.pending:
+        return _record(engine, confirmation_id, ConfirmationStatus.failed, None, "subscriber no longer pending", "",
+                       clock)
+    message = confirmation_message(settings, record, issued_at=issued_at, now=now)
+    result = await mailer.send(message)
+    status = _status(result, attempts + 1)
+    if status != ConfirmationStatus.sent:
+        log.warning("confirmation %s to subscriber %s: %s %s", confirmation_id, subscriber_id, result.code,
+                    result.reply or result.error)
+    return _record(engine, confirmation_id, status, result.code, f"{result.reply or result.error or ''}",
+                   message.message_id, clock)
+
+
+def _status(result: SendResult, attempts: int) -> ConfirmationStatus:
+    if result.code is not None and 200 <= result.code < 300 and result.phase == "done":
+        return ConfirmationStatus.sent
+    temporary = result.code is None or 400 <= result.code < 500
+    return ConfirmationStatus.queued if temporary and attempts < MAX_ATTEMPTS else ConfirmationStatus.failed
+
+
+def _record(engine: Engine, confirmation_id: int, status: ConfirmationStatus, code: int | None, reply: str,
+            message_id: str, clock: Callable[[], datetime]) -> str:
+    with store.session_scope(engine) as session:
+        store.record_confirmation(session, confirmation_id=confirmation_id, status=status, smtp_code=code,
+                                  smtp_reply=reply, message_id=message_id, now=clock())
+    return str(status)

@@ -3,6 +3,12 @@
 A batch is claimed (rows → `sending`, committed) only after all its messages are composed, so a template
 or data error never strands rows; a crash after the claim leaves at most one batch for recovery to mark
 `unknown`.
+
+The run stops (SendAborted, one line naming the relay) instead of burning the list when the relay cannot be
+reached (the mailer gave up connecting), refuses our credentials or TLS, rejects us on policy, or answers
+(nearly) every message with one same failure (the circuit breaker, `pipeline.breaker`). Messages not yet
+tried then are released as they were; the rows of the breaker's storm are requeued and their readers not
+suppressed (unknown outcomes stay `unknown`: those messages may have been delivered).
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from digest.config import Settings
 from digest.errors import SendAborted
 from digest.models import DeliveryStatus, EditionStatus, SubscriberRecord
 from digest.pipeline.bounces import suppress_bounced
+from digest.pipeline.breaker import Breaker, fault_key
 from digest.pipeline.compose import Composer, batch_context
-from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, next_attempt_at
+from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, connect_problem, next_attempt_at
 
 Clock = Callable[[], datetime]
 SENDER_SIDE_LIMIT = 3  # this many 5.7.x policy rejections in one run stop the edition
@@ -102,9 +109,18 @@ class EditionSender:
     id_range: tuple[int, int] | None = None  # a shard: only these (first, last) subscriber ids
     report: EditionReport = field(init=False)
     sender_side: int = 0
+    breaker: Breaker = field(init=False)
+    halt: str | None = field(init=False, default=None)  # why no further message is tried in this run
+    last_id: int = field(init=False, default=0)  # the last delivery id read: retries walk up the ids once
 
     def __post_init__(self) -> None:
         self.report = EditionReport(self.composer.plan.key)
+        s = self.settings.send
+        self.breaker = Breaker(s.breaker_window, s.breaker_min_outcomes, s.breaker_threshold)
+
+    @property
+    def relay(self) -> str:
+        return f"{self.settings.smtp.host}:{self.settings.smtp.port}"
 
     async def run(self, *, limit: int | None = None, subscriber_ids: Sequence[int] | None = None,
                   retry_deferred: bool = False) -> EditionReport:
@@ -122,7 +138,6 @@ class EditionSender:
             if jobs is None:
                 break
             await self._send(jobs)
-            retry_deferred = False  # once: what is deferred again now waits for its backoff
         self.report.variants = len(self.composer.variants)
         self.report.inlined = render.inline_calls - inlined_before
         return self.report
@@ -135,9 +150,11 @@ class EditionSender:
         with store.session_scope(self.engine) as session:
             batch = store.sendable_deliveries(session, edition_id=self.edition_id, size=room, now=now,
                                               retry_deferred=retry_deferred, subscriber_ids=subscriber_ids,
-                                              id_range=self.id_range)
+                                              id_range=self.id_range, after_id=self.last_id)
             if not batch:
                 return None
+            self.last_id = batch[-1].id  # what this run defers again is not retried again in it
+            before = {d.id: (d.status, d.message_id, d.claimed_by) for d in batch}
             entries, subs = batch_context(session, batch, known=self.composer.variants)
             jobs = []
             for d in batch:
@@ -160,51 +177,114 @@ class EditionSender:
             claimed = store.claim(session, message_ids={i: m.message_id for i, m in jobs}, now=now,
                                   claimed_by=self.claimed_by)
             store.mark_edition(session, edition_id=self.edition_id, status=EditionStatus.sending, now=now)
-        jobs = [(i, m, claimed[i]) for i, m in jobs if i in claimed]
-        for delivery_id, msg, _ in jobs:
+        jobs = [(i, m, claimed[i], before[i]) for i, m in jobs if i in claimed]
+        for delivery_id, msg, *_ in jobs:
             log_transition(self.report.key, delivery_id, msg.recipient, "sending", message_id=msg.message_id)
         return jobs
 
-    async def _send(self, jobs: list[tuple[int, OutgoingMessage, int]]) -> None:
-        results = [r if isinstance(r, SendResult) else
-                   SendResult(None, f"{type(r).__name__}: {r}", "data", "internal error")  # outcome unknown
-                   for r in await asyncio.gather(*(self.mailer.send(m) for _, m, _ in jobs),
-                                                 return_exceptions=True)]
-        self.report.attempted += len(jobs)
-        stop = None
+    async def _send(self, jobs: list[tuple[int, OutgoingMessage, int, tuple]]) -> None:
+        gate = asyncio.Semaphore(max(1, self.settings.smtp.connections))
+        results = await asyncio.gather(*(self._attempt(gate, i, m) for i, m, *_ in jobs))
+        self.report.attempted += sum(r is not None and not r.untried for r in results)
         now = self.clock()
-        outcomes = []
-        for (delivery_id, msg, attempts), result in zip(jobs, results):
+        storm = set(self.breaker.storm())
+        outcomes, held, untouched = [], [], []
+        for (delivery_id, msg, attempts, before), result in zip(jobs, results):
+            if result is None or result.untried:  # nothing of it left: as it was, the attempt not counted
+                untouched.append((delivery_id, *before))
+                continue
             verdict = classify(result)
-            outcomes.append(self._outcome(delivery_id, msg, attempts, result, verdict, now))
-            stop = stop or self._should_stop(verdict)
+            outcome = self._outcome(delivery_id, msg, attempts, result, verdict, now, held=delivery_id in storm)
+            (held if outcome["status"] == DeliveryStatus.queued else outcomes).append(outcome)
         with store.session_scope(self.engine) as session:
-            store.record_outcomes(session, outcomes=outcomes, now=now)
+            store.record_outcomes(session, outcomes=outcomes + held, now=now)
+            store.release(session, rows=untouched)
             suppress_bounced(session, [o["id"] for o in outcomes if o["status"] == "bounced"], now)
-        self.progress.advance(len(jobs))
-        if stop:
-            self.report.stopped = stop
-            raise SendAborted(stop)
+            if storm:  # the breaker tripped in this batch: what it counted in earlier ones is forgiven too
+                self._forgive(session, storm - {o["id"] for o in outcomes + held}, now)
+        self.progress.advance(len(jobs) - len(untouched))
+        if self.halt:
+            self.report.stopped = self._stop_line(len(held))
+            raise SendAborted(self.report.stopped)
 
-    def _outcome(self, delivery_id: int, msg: OutgoingMessage, attempts: int, result: SendResult, verdict: Verdict,
-                 now: datetime) -> dict:
-        retry = None
-        if verdict.status == DeliveryStatus.deferred:
-            retry = next_attempt_at(now, attempts, base=self.settings.send.retry_base_seconds,
-                                    cap=self.settings.send.retry_max_seconds)
-        sent = verdict.status == DeliveryStatus.sent
-        log_transition(self.report.key, delivery_id, msg.recipient, str(verdict.status), smtp_code=result.code,
-                       reason=None if verdict.status == DeliveryStatus.sent else verdict.reason,
-                       retry_at=retry.isoformat() if retry else None)
+    async def _attempt(self, gate: asyncio.Semaphore, delivery_id: int, msg: OutgoingMessage) -> SendResult | None:
+        """Send one message unless the run has been halted meanwhile (None: not tried), and judge it at once."""
+        async with gate:
+            if self.halt:
+                return None
+            try:
+                result = await self.mailer.send(msg)
+            except Exception as exc:  # noqa: BLE001 — the outcome is unknown: never resent by itself
+                result = SendResult(None, f"{type(exc).__name__}: {exc}", "data", "internal error")
+        self._observe(delivery_id, result)
+        return result
+
+    def _observe(self, delivery_id: int, result: SendResult) -> None:
+        if result.untried:
+            self.halt = self.halt or self._relay_line(result)
+            return
+        verdict = classify(result)
         if verdict.throttle:
             self.mailer.throttle()
-        return {"id": delivery_id, "status": verdict.status, "smtp_code": result.code,
-                "smtp_reply": (result.reply or "")[:500] or None, "error": None if sent else verdict.reason[:500],
+        stop = self._should_stop(verdict)
+        if self.breaker.observe(delivery_id, fault_key(result, verdict), f"{result.code or ''} {result.reply}".strip()):
+            stop = stop or "breaker"
+        self.halt = self.halt or stop
+
+    def _relay_line(self, result: SendResult) -> str:
+        if result.phase == "connect":
+            return f"relay {self.relay}: {connect_problem(result, self.settings.smtp.timeout)}"
+        return (f"relay {self.relay}: stopped: {classify(result).reason}; fix the relay settings and run "
+                "`digest send` again")
+
+    def _forgive(self, session, earlier: set[int], now: datetime) -> None:
+        """The breaker tripped: rows of the storm recorded in earlier batches go back to `queued`, and the readers
+        their bounces suppressed are reactivated (unknown ones stay: those messages may have been delivered)."""
+        reason = f"requeued: the circuit breaker found the relay {self.relay} failing every message"
+        moved, readers = store.requeue_outcomes(
+            session, edition_id=self.edition_id, statuses=(DeliveryStatus.failed, DeliveryStatus.bounced),
+            now=now, reason=reason, delivery_ids=sorted(earlier)) if earlier else ({}, [])
+        for status, ids in moved.items():
+            for delivery_id in ids:
+                log_transition(self.report.key, delivery_id, "", "queued", reason=f"{reason} (was {status})")
+        for _, email in readers:
+            log.warning("%s: %s reactivated: the bounce that suppressed them came from the relay's storm",
+                        self.report.key, email)
+
+    def _stop_line(self, held: int) -> str:
+        if self.halt != "breaker":
+            return self.halt
+        n, of = self.breaker.share()
+        kind = self.breaker.tripped.split()[0]
+        with store.read_session(self.engine) as session:
+            queued = store.edition_counts(session, edition_id=self.edition_id).get("queued", 0)
+        fate = ("they stay unknown (the relay may have taken them: check its log, then `digest deliveries requeue "
+                "--status unknown`)" if kind == "unknown" else "they were requeued and nobody was suppressed")
+        return (f"relay {self.relay}: {n} of the last {of} messages {kind}: {self.breaker.sample}; circuit breaker "
+                f"tripped, {self.report.key} paused: {fate}; {queued} deliveries queued; fix the relay, then run "
+                "`digest send` again")
+
+    def _outcome(self, delivery_id: int, msg: OutgoingMessage, attempts: int, result: SendResult, verdict: Verdict,
+                 now: datetime, *, held: bool = False) -> dict:
+        """The row's new state. `held`: part of the breaker's storm, so back to `queued`, nobody blamed (an
+        unknown outcome stays unknown)."""
+        status, reason = verdict.status, verdict.reason
+        if held and status != DeliveryStatus.unknown:
+            status, reason = DeliveryStatus.queued, f"held by the circuit breaker (relay {self.relay}): {reason}"
+        retry = None
+        if status == DeliveryStatus.deferred:
+            retry = next_attempt_at(now, attempts, base=self.settings.send.retry_base_seconds,
+                                    cap=self.settings.send.retry_max_seconds)
+        sent = status == DeliveryStatus.sent
+        log_transition(self.report.key, delivery_id, msg.recipient, str(status), smtp_code=result.code,
+                       reason=None if sent else reason, retry_at=retry.isoformat() if retry else None)
+        return {"id": delivery_id, "status": status, "smtp_code": result.code,
+                "smtp_reply": (result.reply or "")[:500] or None, "error": None if sent else reason[:500],
                 "next_attempt_at": retry, "sent_at": now if sent else None}
 
     def _should_stop(self, verdict: Verdict) -> str | None:
         if verdict.stop:
-            return f"stopped: {verdict.reason}; fix the relay settings and run `digest send` again"
+            return f"relay {self.relay}: stopped: {verdict.reason}; fix the relay settings and run `digest send` again"
         if verdict.sender_side:
             self.sender_side += 1
             if self.sender_side >= SENDER_SIDE_LIMIT:

@@ -76,10 +76,19 @@ def ingest_sources(engine: Engine, settings: Settings, sources: Sequence[str], *
         except InputError as exc:
             report.failures.append(str(exc))
             continue
+        except Exception as exc:  # a parser's bug on odd bytes costs that source, never the sources after it
+            log.debug("reading %s", source, exc_info=True)
+            report.failures.append(f"{source}: cannot read it ({_first_line(exc)})")
+            continue
         report.rejected += batch.rejected
         report.add(store_batch(engine, batch, now=options.now))
         report.trending += len(batch.trending)
     return report
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
 
 
 def store_batch(engine: Engine, batch: Batch, *, now: datetime) -> dict[str, int]:

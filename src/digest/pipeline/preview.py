@@ -77,7 +77,12 @@ def _subscriber(session, settings: Settings, email: str | None) -> SubscriberRec
         return default_reader(settings)
     from digest.models import subscriber_record
 
-    found = store.find_subscriber(session, email=email.strip())
+    from digest.ingest.subscribers import normalize_email
+
+    try:
+        found = store.find_subscriber(session, email=normalize_email(email))
+    except ValueError:
+        found = None
     if found is None:
         raise InputError(f"--subscriber: no subscriber {email!r}")
     return subscriber_record(found)

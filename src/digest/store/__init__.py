@@ -23,7 +23,8 @@ from digest.store.articles import (
 )
 from digest.store.subscribers import (
     SUBSCRIBER_FIELDS, upsert_subscribers, list_subscribers, find_subscriber, delete_subscriber,
-    due_subscribers,
+    due_subscribers, UPSERT_COUNTS, subscriber_token_key, is_suppressed, erase_subscriber, delivery_token_key,
+    delivery_recipient,
 )
 from digest.store.deliveries import (
     DELIVERY, find_edition, edition_by_id, editions_in_status, shard_ranges, ensure_edition, mark_edition, planned_subscriber_ids, carried_articles,
@@ -32,6 +33,7 @@ from digest.store.deliveries import (
     edition_problems, editions_for_date, latest_edition_date, extend_deadline, expire_remaining,
     requeue_unknown, sending_owners, prunable_editions, delete_edition_rows, delete_edition, send_slots, editions_with_due_retries, failure_reasons, oldest_pending,
 )
+from digest.store.deliveries import REQUEUEABLE, release, requeue_outcomes
 from digest.store import ratelimit
 from digest.store.stories import (
     story_assignments, save_story_assignments,
@@ -44,6 +46,10 @@ from digest.store.reader import (
     add_pending_subscriber, confirm_subscriber, subscriber_delivery, delivery_links, delivery_by_message_id,
     delivery_by_id, record_bounce, recent_outcomes,
 )
+from digest.store.reader import (  # the web's sign-up queue and counted clicks
+    resubscribe, count_click, queue_confirmation, sendable_confirmations, claim_confirmation, record_confirmation,
+    interrupted_confirmations, confirmation_counts,
+)
 
 __all__ = [
     "open_engine", "session_scope", "read_session", "ARTICLE_FIELDS", "upsert_articles", "article_ids_by_url",
@@ -51,6 +57,8 @@ __all__ = [
     "candidate_articles", "engagement_signals", "reference_views", "articles_by_id",
     "add_trending_signals", "trending_signals", "upsert_article_rows", "SUBSCRIBER_FIELDS",
     "upsert_subscribers", "list_subscribers", "find_subscriber", "delete_subscriber", "due_subscribers",
+    "UPSERT_COUNTS", "subscriber_token_key", "is_suppressed", "erase_subscriber", "delivery_token_key",
+    "delivery_recipient",
     "DELIVERY", "find_edition", "edition_by_id", "editions_in_status", "shard_ranges", "ensure_edition", "mark_edition",
     "planned_subscriber_ids", "carried_articles", "add_deliveries", "sendable_deliveries",
     "claim", "pending_deliveries", "delivery_items", "subscribers_by_id", "OUTCOME_FIELDS", "SENDABLE", "record_outcomes",
@@ -62,3 +70,5 @@ __all__ = [
     "add_pending_subscriber", "confirm_subscriber", "subscriber_delivery", "delivery_links",
     "delivery_by_message_id", "delivery_by_id", "record_bounce", "recent_outcomes", "Engagement", "select", "ratelimit"
 ]
+__all__ += ["resubscribe", "count_click", "queue_confirmation", "sendable_confirmations", "claim_confirmation",
+            "record_confirmation", "interrupted_confirmations", "confirmation_counts"]

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Float, case, column, func, insert, update, values
+from sqlalchemy import BigInteger, Float, case, cast, column, func, insert, update, values
 from sqlmodel import Session, select
 
 from digest.models import UTCDateTime, Article, ArticleRecord, Engagement, article_record
@@ -72,26 +72,37 @@ def known_article_ids(session: Session, *, ids: Iterable[int]) -> set[int]:
     return found
 
 
+MAX_BUCKET = 2**31 - 1  # an hourly bucket saturates here (PostgreSQL's integer) instead of failing
+
+
 def add_engagement(session: Session, *, events: Iterable[tuple[int, datetime, str, int]]) -> int:
-    """Add (article_id, time, kind, count) into hourly buckets; returns the number of buckets touched."""
+    """Add (article_id, time, kind, count) into hourly buckets; returns the number of buckets touched.
+
+    One `INSERT … ON CONFLICT DO UPDATE SET count = count + excluded.count` per chunk: concurrent writers add
+    up, none overwrites another's count (a read-then-write lost ~15 % of 200 parallel requests). Keys are
+    written in sorted order so that two multi-row upserts on PostgreSQL never wait for each other in a cycle.
+    """
     buckets: dict[tuple[int, datetime, str], int] = defaultdict(int)
     for article_id, at, kind, count in events:
-        buckets[(article_id, at.replace(minute=0, second=0, microsecond=0), str(kind))] += count
-    if not buckets:
-        return 0
-    hours = [h for _, h, _ in buckets]
-    existing: dict[tuple[int, datetime, str], Engagement] = {}
-    for chunk in _chunks(sorted({a for a, _, _ in buckets}), 500):
-        query = select(Engagement).where(Engagement.article_id.in_(chunk), Engagement.hour >= min(hours),
-                                         Engagement.hour <= max(hours))
-        existing.update({(e.article_id, e.hour, str(e.kind)): e for e in session.exec(query)})
-    for key, count in buckets.items():
-        if key in existing:
-            existing[key].count += count
-        else:
-            session.add(Engagement(article_id=key[0], hour=key[1], kind=key[2], count=count))
-    session.flush()
-    return len(buckets)
+        key = (article_id, at.replace(minute=0, second=0, microsecond=0), str(kind))
+        buckets[key] = min(MAX_BUCKET, buckets[key] + count)
+    rows = [{"article_id": a, "hour": h, "kind": k, "count": c} for (a, h, k), c in sorted(buckets.items())]
+    for chunk in _chunks(rows, 500):
+        session.exec(_upsert_engagement(session, chunk))
+    return len(rows)
+
+
+def _upsert_engagement(session: Session, rows: Sequence[dict]):
+    table = Engagement.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(table).values(list(rows))
+    total = cast(table.c.count, BigInteger) + statement.excluded.count
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.article_id, table.c.hour, table.c.kind],
+        set_={"count": case((total > MAX_BUCKET, MAX_BUCKET), else_=total)})
 
 
 def count_engagement(session: Session, *, start: datetime | None = None, end: datetime | None = None) -> int:

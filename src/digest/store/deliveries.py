@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, or_, update
+from sqlalchemy import bindparam, func, insert, literal, or_, update
 from sqlmodel import Session, select
 
 from digest.models import (
@@ -19,7 +19,9 @@ from digest.store.engine import _chunks
 
 
 DELIVERY = Delivery.__table__  # bulk writes go through Core: the ORM's per-row bookkeeping costs milliseconds
+SUBSCRIBER = Subscriber.__table__
 SENDABLE = (DeliveryStatus.queued, DeliveryStatus.deferred)
+REQUEUEABLE = (DeliveryStatus.failed, DeliveryStatus.bounced, DeliveryStatus.unknown)  # an operator's decision
 IN_FLIGHT = (DeliveryStatus.sending, DeliveryStatus.unknown)  # a send's outcome may land on these
 
 
@@ -99,19 +101,21 @@ def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple
     return len(ids)
 
 
-def _sendable(now: datetime, retry_deferred: bool):
-    """Queued deliveries, and deferred ones whose retry time has come (any deferred one if `retry_deferred`)."""
-    deferred = Delivery.status == DeliveryStatus.deferred
-    if not retry_deferred:
-        deferred = deferred & (Delivery.next_attempt_at <= now)
-    return or_(Delivery.status == DeliveryStatus.queued, deferred)
+def _sendable(now: datetime, retry_deferred: bool, after_id: int = 0):
+    """Queued deliveries, and deferred ones whose retry time has come; with `retry_deferred`, also every
+    deferred one after `after_id` (a run walks up the ids, so what it defers again is not retried again)."""
+    due = Delivery.next_attempt_at <= now
+    if retry_deferred:
+        due = or_(due, Delivery.id > after_id)
+    return or_(Delivery.status == DeliveryStatus.queued, (Delivery.status == DeliveryStatus.deferred) & due)
 
 
 def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: datetime,
                         retry_deferred: bool = False, subscriber_ids: Sequence[int] | None = None,
-                        id_range: tuple[int, int] | None = None) -> list[Delivery]:
-    """Up to `size` deliveries a run may send now; `id_range` = a shard's (first, last) subscriber ids."""
-    query = select(Delivery).where(Delivery.edition_id == edition_id, _sendable(now, retry_deferred))
+                        id_range: tuple[int, int] | None = None, after_id: int = 0) -> list[Delivery]:
+    """Up to `size` deliveries a run may send now, in id order; `id_range` = a shard's (first, last) subscriber
+    ids; `retry_deferred`: deferred ones not yet due too, those after `after_id` (the run's last batch)."""
+    query = select(Delivery).where(Delivery.edition_id == edition_id, _sendable(now, retry_deferred, after_id))
     if subscriber_ids is not None:
         query = query.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
     if id_range is not None:
@@ -158,6 +162,21 @@ def claim(session: Session, *, message_ids: dict[int, str], now: datetime,
                      .values(message_id=bindparam("b_message_id")),
                      [{"b_id": i, "b_message_id": message_ids[i]} for i in claimed])
     return claimed
+
+
+def release(session: Session, *, rows: Sequence[tuple[int, DeliveryStatus, str | None, str | None]]) -> int:
+    """Claimed rows whose message never left (no connection, TLS or AUTH failed, or the run stopped before
+    trying them) go back as they were: (id, status, message_id, claimed_by) before the claim, the attempt
+    not counted. Only rows still `sending` change. Returns the rows released."""
+    if not rows:
+        return 0
+    params = [{"b_id": i, "b_status": status, "b_message_id": mid, "b_claimed_by": owner}
+              for i, status, mid, owner in rows]
+    result = session.connection().execute(
+        update(DELIVERY).where(DELIVERY.c.id == bindparam("b_id"), DELIVERY.c.status == DeliveryStatus.sending)
+        .values(status=bindparam("b_status"), message_id=bindparam("b_message_id"),
+                claimed_by=bindparam("b_claimed_by"), attempts=DELIVERY.c.attempts - 1), params)
+    return result.rowcount
 
 
 def pending_deliveries(session: Session, *, edition_id: int, include_deferred: bool) -> list[Delivery]:
@@ -292,6 +311,55 @@ def requeue_unknown(session: Session, *, edition_id: int, now: datetime,
                                          "error": "requeued by the operator after an unknown outcome"})
 
 
+def requeue_outcomes(session: Session, *, edition_id: int, statuses: Sequence[DeliveryStatus], now: datetime,
+                     reason: str, delivery_ids: Sequence[int] | None = None, since: datetime | None = None,
+                     until: datetime | None = None, dry_run: bool = False
+                     ) -> tuple[dict[str, list[int]], list[tuple[int, str]]]:
+    """failed | bounced | unknown → queued, for the rows of an edition last changed in [since, until) (or the
+    given `delivery_ids`), and the readers those rows' bounces suppressed back to `active`.
+
+    A reader is reactivated only where that row's bounce suppressed them: the subscriber is still `bounced`
+    and was last changed in the same transaction as the row (same time), so a reader suppressed by another
+    bounce, or changed since, stays as they are. Returns ({status: delivery ids}, [(subscriber id, email)]).
+    """
+    wanted = [DeliveryStatus(s) for s in statuses if DeliveryStatus(s) in REQUEUEABLE]
+    where = [DELIVERY.c.edition_id == edition_id, DELIVERY.c.status.in_(wanted)]
+    if delivery_ids is not None:
+        where.append(DELIVERY.c.id.in_(list(delivery_ids)))
+    if since is not None:
+        where.append(DELIVERY.c.updated_at >= since)
+    if until is not None:
+        where.append(DELIVERY.c.updated_at < until)
+    query = (select(DELIVERY.c.id, DELIVERY.c.status, DELIVERY.c.updated_at, SUBSCRIBER.c.id.label("sid"),
+                    SUBSCRIBER.c.email, SUBSCRIBER.c.status.label("sub_status"),
+                    SUBSCRIBER.c.updated_at.label("sub_updated_at"))
+             .join(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id).where(*where).order_by(DELIVERY.c.id))
+    found = session.connection().execute(query).all()
+    moved: dict[str, list[int]] = defaultdict(list)
+    for row in found:
+        moved[str(row.status)].append(row.id)
+    suppressed_by_it = [row for row in found if row.status == DeliveryStatus.bounced
+                        and row.sub_status == SubscriberStatus.bounced and row.sub_updated_at == row.updated_at]
+    if dry_run:
+        return dict(moved), sorted({(r.sid, r.email) for r in suppressed_by_it})
+    reactivated = set()
+    for row in suppressed_by_it:
+        result = session.connection().execute(
+            update(SUBSCRIBER).where(SUBSCRIBER.c.id == row.sid, SUBSCRIBER.c.status == SubscriberStatus.bounced,
+                                     SUBSCRIBER.c.updated_at == row.updated_at)
+            .values(status=SubscriberStatus.active, updated_at=now))
+        if result.rowcount:
+            reactivated.add((row.sid, row.email))
+    done: dict[str, list[int]] = {}
+    for status, ids in moved.items():
+        for chunk in _chunks(ids, 500):
+            done.setdefault(status, []).extend(_move(
+                session, [DELIVERY.c.id.in_(chunk), DELIVERY.c.status == status],
+                values={"status": DeliveryStatus.queued, "updated_at": now, "next_attempt_at": None,
+                        "error": literal(f"{reason} (was {status}: ") + func.coalesce(DELIVERY.c.error, "") + ")"}))
+    return done, sorted(reactivated)
+
+
 def prunable_editions(session: Session, *, before: str) -> list[Edition]:
     """Editions dated before `before` (ISO date) with nothing left to send: what retention may delete."""
     open_rows = select(Delivery.id).where(Delivery.edition_id == Edition.id,
@@ -332,13 +400,17 @@ def editions_with_due_retries(session: Session, *, now: datetime) -> list[Editio
 
 
 def failure_reasons(session: Session, *, edition_id: int, limit: int = 5) -> list[tuple[str, int | None, str, int]]:
-    """The most common (status, SMTP code, error) among deliveries that did not end sent or skipped."""
-    query = (select(Delivery.status, Delivery.smtp_code, Delivery.error, func.count())
-             .where(Delivery.edition_id == edition_id,
-                    Delivery.status.not_in([DeliveryStatus.sent, DeliveryStatus.skipped]))
-             .group_by(Delivery.status, Delivery.smtp_code, Delivery.error)
-             .order_by(func.count().desc()).limit(limit))
-    return [(str(st), code, err or "", n) for st, code, err, n in session.exec(query)]
+    """Why deliveries did not end sent: the `limit` most common (status, SMTP code, error) among those that
+    did not end sent or skipped, then the `limit` most common reasons for skipping (a reason = its error)."""
+    def top(where):
+        query = (select(Delivery.status, Delivery.smtp_code, Delivery.error, func.count())
+                 .where(Delivery.edition_id == edition_id, where)
+                 .group_by(Delivery.status, Delivery.smtp_code, Delivery.error)
+                 .order_by(func.count().desc(), Delivery.error).limit(limit))
+        return [(str(st), code, err or "", n) for st, code, err, n in session.exec(query)]
+
+    return (top(Delivery.status.not_in([DeliveryStatus.sent, DeliveryStatus.skipped]))
+            + top(Delivery.status == DeliveryStatus.skipped))
 
 
 def oldest_pending(session: Session, *, edition_id: int) -> datetime | None:

@@ -6,10 +6,13 @@ migrations existed (no `alembic_version` table, tables present) is taken as the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.resources import files
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
+
+from digest.errors import StoreError
 
 BASELINE = "0001"
 
@@ -19,25 +22,43 @@ def keep_name(name, type_, _parent) -> bool:
     return not (type_ == "table" and name and name.startswith("procrastinate_"))
 
 
-def _config(connection):
+def _config(connection, report: Callable[[str], None] | None = None):
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(files("digest") / "migrations"))
     config.attributes["connection"] = connection
+    config.attributes["report"] = report  # what a migration did to the data (e.g. 0003's merges)
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
-    """Bring the store to `revision`: (revision before, revision after)."""
+def upgrade(engine: Engine, revision: str = "head", *, report: Callable[[str], None] | None = None
+            ) -> tuple[str | None, str | None]:
+    """Bring the store to `revision`: (revision before, revision after). `report` gets each line a migration
+    reports about the data it changed.
+
+    On SQLite, foreign keys are off while the migrations run (rebuilding a referenced table needs it, as SQLite's
+    own procedure for schema changes says) and checked before the commit: a violation rolls everything back."""
     from alembic import command
 
     before = current(engine)
-    with engine.begin() as conn:
-        tables = set(inspect(conn).get_table_names())
-        if before is None and tables - {"alembic_version"}:
-            command.stamp(_config(conn), BASELINE)  # made by `create_all` before migrations existed
-        command.upgrade(_config(conn), revision)
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside any transaction, or SQLite ignores it
+            conn.commit()
+        try:
+            with conn.begin():
+                tables = set(inspect(conn).get_table_names())
+                if before is None and tables - {"alembic_version"}:
+                    command.stamp(_config(conn), BASELINE)  # made by `create_all` before migrations existed
+                command.upgrade(_config(conn, report), revision)
+                if sqlite and (bad := conn.exec_driver_sql("PRAGMA foreign_key_check").first()):
+                    raise StoreError(f"migration left a dangling reference in table {bad[0]}: nothing changed")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
     return before, current(engine)
 
 

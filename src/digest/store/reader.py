@@ -5,12 +5,13 @@ subscriber's status and preferences, confirmation, their deliveries and links, b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from digest.models import Article, Delivery, DeliveryStatus, Edition, Subscriber, SubscriberStatus
+from digest.models import (Article, Confirmation, ConfirmationStatus, CountedClick, Delivery, DeliveryStatus, Edition,
+                           Subscriber, SubscriberStatus)
 from digest.store.articles import articles_by_id
 from digest.store.deliveries import delivery_items
 from digest.store.subscribers import find_subscriber
@@ -53,18 +54,27 @@ def update_preferences(session: Session, *, subscriber_id: int, values: dict, no
 
 def add_pending_subscriber(session: Session, *, subscriber: Subscriber, source: str, now: datetime
                            ) -> Subscriber | None:
-    """A web sign-up: a new `pending` subscriber, or an unsubscribed or pending one asked again; None when the
-    address is active or suppressed (nothing to confirm, nothing to send)."""
+    """A web sign-up: a new `pending` subscriber, or the pending one of that address asked again; None when the
+    address is active, unsubscribed or suppressed (a plain sign-up never moves a reader who left back to
+    pending: the way back is the preference centre's "Resubscribe", behind a link only the reader has)."""
     current = find_subscriber(session, email=subscriber.email)
-    if current is not None and current.status not in (SubscriberStatus.pending, SubscriberStatus.unsubscribed):
-        return None
-    if current is None:
-        current = subscriber
-        current.created_at = now
-        session.add(current)
-    current.status, current.consent_source, current.updated_at = SubscriberStatus.pending, source[:200], now
+    if current is not None:
+        return current if current.status == SubscriberStatus.pending else None
+    subscriber.status, subscriber.consent_source = SubscriberStatus.pending, source[:200]
+    subscriber.created_at = subscriber.updated_at = now
+    session.add(subscriber)
     session.flush()
-    return current
+    return subscriber
+
+
+def resubscribe(session: Session, *, subscriber_id: int, now: datetime, source: str) -> bool:
+    """unsubscribed → active, the reader's own decision (from a page behind their token); True when it changed.
+    Bounced or complained addresses stay suppressed."""
+    result = session.exec(update(Subscriber).where(Subscriber.id == subscriber_id,
+                                                   Subscriber.status == SubscriberStatus.unsubscribed)
+                          .values(status=SubscriberStatus.active, consent_at=now, consent_source=source[:200],
+                                  updated_at=now))
+    return bool(result.rowcount)
 
 
 def confirm_subscriber(session: Session, *, subscriber_id: int, now: datetime) -> bool:
@@ -116,3 +126,84 @@ def recent_outcomes(session: Session, *, subscriber_id: int, limit: int = 20) ->
                  [DeliveryStatus.sent, DeliveryStatus.unknown, DeliveryStatus.bounced]))
              .order_by(Delivery.id.desc()).limit(limit))
     return [(str(st), reply) for st, reply in session.exec(query)]
+
+
+# ── clicks and confirmation emails ──────────────────────────────────────────────────────────────────
+
+def _dialect_insert(session: Session, table):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def count_click(session: Session, *, delivery_id: int, article_id: int, now: datetime) -> bool:
+    """Record the click on (delivery, article); True only the first time (an atomic insert-or-nothing)."""
+    statement = _dialect_insert(session, CountedClick.__table__).values(
+        delivery_id=delivery_id, article_id=article_id, clicked_at=now).on_conflict_do_nothing(
+        index_elements=["delivery_id", "article_id"]).returning(CountedClick.__table__.c.id)
+    return session.exec(statement).first() is not None  # (rowcount is not reliable here on PostgreSQL)
+
+
+def queue_confirmation(session: Session, *, subscriber_id: int, email: str, now: datetime, window: timedelta
+                       ) -> Confirmation | None:
+    """A `queued` confirmation row for a pending subscriber, unless one was queued within `window` (None).
+
+    The subscriber's row is written first: that takes its lock (PostgreSQL) or the write lock (SQLite), so two
+    sign-ups of one address at once are serialized and only one of them queues an email."""
+    session.exec(update(Subscriber).where(Subscriber.id == subscriber_id).values(updated_at=now))
+    recent = session.exec(select(Confirmation.id).where(Confirmation.subscriber_id == subscriber_id,
+                                                         Confirmation.created_at > now - window)).first()
+    if recent is not None:
+        return None
+    row = Confirmation(subscriber_id=subscriber_id, email=email, created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def sendable_confirmations(session: Session, *, now: datetime, max_age: timedelta, limit: int = 100
+                           ) -> list[Confirmation]:
+    """Queued confirmations to send now, oldest first; older than `max_age` they fail instead (a link that
+    would be stale, or close to it, is not mailed late)."""
+    session.exec(update(Confirmation).where(Confirmation.status == ConfirmationStatus.queued,
+                                            Confirmation.created_at <= now - max_age)
+                 .values(status=ConfirmationStatus.failed, smtp_reply="not sent in time", updated_at=now))
+    query = (select(Confirmation).where(Confirmation.status == ConfirmationStatus.queued)
+             .order_by(Confirmation.id).limit(limit))
+    return list(session.exec(query))
+
+
+def claim_confirmation(session: Session, *, confirmation_id: int, now: datetime) -> bool:
+    """queued → sending; False when another sender took it first."""
+    result = session.exec(update(Confirmation).where(Confirmation.id == confirmation_id,
+                                                     Confirmation.status == ConfirmationStatus.queued)
+                          .values(status=ConfirmationStatus.sending, attempts=Confirmation.attempts + 1,
+                                  updated_at=now))
+    return bool(result.rowcount)
+
+
+def record_confirmation(session: Session, *, confirmation_id: int, status: ConfirmationStatus,
+                        smtp_code: int | None, smtp_reply: str, message_id: str, now: datetime) -> None:
+    """sending → sent | failed | queued (a temporary failure, tried again by the next sweep)."""
+    session.exec(update(Confirmation).where(Confirmation.id == confirmation_id,
+                                            Confirmation.status == ConfirmationStatus.sending)
+                 .values(status=status, smtp_code=smtp_code, smtp_reply=smtp_reply[:500], message_id=message_id,
+                         updated_at=now, sent_at=now if status == ConfirmationStatus.sent else None))
+
+
+def interrupted_confirmations(session: Session, *, before: datetime, now: datetime) -> int:
+    """`sending` rows older than `before` (their sender died): failed, never re-sent (it may have arrived)."""
+    result = session.exec(update(Confirmation).where(Confirmation.status == ConfirmationStatus.sending,
+                                                     Confirmation.updated_at < before)
+                          .values(status=ConfirmationStatus.failed, smtp_reply="interrupted while sending",
+                                  updated_at=now))
+    return result.rowcount or 0
+
+
+def confirmation_counts(session: Session) -> dict[str, int]:
+    from sqlalchemy import func
+
+    query = select(Confirmation.status, func.count()).group_by(Confirmation.status)
+    return {str(status): n for status, n in session.exec(query)}

@@ -1,4 +1,5 @@
-"""Subscribers: upserting them in bulk, finding, listing and deleting them, and who is due for an edition.
+"""Subscribers: upserting them in bulk (suppressed addresses left alone), finding, listing, removing and erasing
+them (a suppression record by the address's hash stays), their token identity, and who is due for an edition.
 """
 
 from __future__ import annotations
@@ -6,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, insert, or_, update
+from sqlalchemy import bindparam, delete, insert, or_, update
 from sqlmodel import Session, select
 
-from digest.models import Delivery, DeliveryItem, Subscriber, SubscriberRecord, SubscriberStatus, subscriber_record
+from digest.models import (
+    SUPPRESSED, Delivery, DeliveryItem, Subscriber, SubscriberRecord, SubscriberStatus, Suppression,
+    SuppressionReason, address_hash, new_token_key, subscriber_record,
+)
 from digest.store.engine import _chunks
 
 
@@ -17,27 +21,43 @@ from digest.store.engine import _chunks
 
 SUBSCRIBER_FIELDS = ("name", "topics", "countries", "frequency", "weekday", "send_at", "timezone", "max_items",
                      "format")
+UPSERT_COUNTS = ("new", "updated", "suppressed", "resubscribed")
 
 
 def upsert_subscribers(session: Session, *, subscribers: Sequence[Subscriber], now: datetime,
-                       fields: Iterable[str] = SUBSCRIBER_FIELDS) -> dict[str, int]:
-    """Insert by email, or update the given fields of an existing subscriber (status is left alone).
+                       fields: Iterable[str] = SUBSCRIBER_FIELDS, resubscribe: str | None = None) -> dict[str, int]:
+    """Insert by (normalised) email, or update the given fields of an existing subscriber (status is left alone).
 
-    Written with two executemany statements (Core), so 100,000 rows take seconds, not minutes.
+    An address that is unsubscribed, bounced, complained, removed or erased (a suppression record, no row) is
+    left as it is and counted `suppressed`, unless `resubscribe` gives the operator's consent source: then it
+    becomes active with that consent. Written with executemany statements (Core): 100,000 rows take seconds.
     """
     table, fields = Subscriber.__table__, tuple(fields)
-    existing: dict[str, int] = {}
-    for chunk in _chunks([s.email for s in subscribers], 500):
-        existing.update(session.connection().execute(
-            select(table.c.email, table.c.id).where(table.c.email.in_(chunk))).all())
-    new, changed, seen = [], [], set()
+    existing = _statuses(session, [s.email for s in subscribers])
+    erased = _suppressed_hashes(session, [s.email for s in subscribers if s.email not in existing])
+    new, changed, revived, seen = [], [], [], set()
+    counts = dict.fromkeys(UPSERT_COUNTS, 0)
     for sub in subscribers:
-        if sub.email in existing or sub.email in seen:
-            changed.append({"b_email": sub.email, "b_updated_at": now, **{f"b_{f}": getattr(sub, f) for f in fields}})
+        values = {f"b_{f}": getattr(sub, f) for f in fields}
+        known = sub.email in existing or sub.email in seen
+        held = existing.get(sub.email) in SUPPRESSED or (not known and address_hash(sub.email) in erased)
+        if held and resubscribe is None:
+            counts["suppressed"] += 1
+        elif held:
+            counts["resubscribed"] += 1
+            revived.append(sub.email)
+            if sub.email in existing:
+                changed.append({"b_email": sub.email, "b_updated_at": now, **values})
+            else:
+                seen.add(sub.email)
+                new.append(_new_row(sub, now))
+        elif known:
+            counts["updated"] += 1
+            changed.append({"b_email": sub.email, "b_updated_at": now, **values})
         else:
+            counts["new"] += 1
             seen.add(sub.email)
-            new.append({**{c: getattr(sub, c) for c in ("email", "status") + SUBSCRIBER_FIELDS},
-                        "created_at": now, "updated_at": now})
+            new.append(_new_row(sub, now))
     conn = session.connection()
     if new:
         conn.execute(insert(table), new)
@@ -45,7 +65,37 @@ def upsert_subscribers(session: Session, *, subscribers: Sequence[Subscriber], n
         conn.execute(update(table).where(table.c.email == bindparam("b_email"))
                      .values(updated_at=bindparam("b_updated_at"), **{f: bindparam(f"b_{f}") for f in fields}),
                      changed)
-    return {"new": len(new), "updated": len(changed)}
+    if revived:
+        _resubscribe(session, emails=revived, source=resubscribe, now=now)
+    return counts
+
+
+def _new_row(sub, now: datetime) -> dict:
+    return {**{c: getattr(sub, c) for c in ("email", "status") + SUBSCRIBER_FIELDS},
+            "token_key": new_token_key(), "created_at": now, "updated_at": now}
+
+
+def _statuses(session: Session, emails: Sequence[str]) -> dict[str, str]:
+    table, found = Subscriber.__table__, {}
+    for chunk in _chunks(list(emails), 500):
+        found.update(session.connection().execute(
+            select(table.c.email, table.c.status).where(table.c.email.in_(chunk))).all())
+    return {email: SubscriberStatus(status) for email, status in found.items()}
+
+
+def _suppressed_hashes(session: Session, emails: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks([address_hash(e) for e in emails], 500):
+        found.update(session.exec(select(Suppression.email_hash).where(Suppression.email_hash.in_(chunk))))
+    return found
+
+
+def _resubscribe(session: Session, *, emails: Sequence[str], source: str, now: datetime) -> None:
+    """The operator's explicit consent: active again, the consent recorded, the suppression record gone."""
+    for chunk in _chunks(list(emails), 500):
+        session.exec(update(Subscriber).where(Subscriber.email.in_(chunk)).values(
+            status=SubscriberStatus.active, consent_at=now, consent_source=source[:200], updated_at=now))
+        session.exec(delete(Suppression).where(Suppression.email_hash.in_([address_hash(e) for e in chunk])))
 
 
 def list_subscribers(session: Session) -> list[Subscriber]:
@@ -53,24 +103,76 @@ def list_subscribers(session: Session) -> list[Subscriber]:
 
 
 def find_subscriber(session: Session, *, email: str) -> Subscriber | None:
-    return session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+    """By address, whatever its case (stored addresses are normalised: `ingest.subscribers.normalize_email`)."""
+    return session.exec(select(Subscriber).where(Subscriber.email == email.strip().lower())).first()
 
 
-def delete_subscriber(session: Session, *, email: str) -> bool:
-    """Remove a subscriber and their delivery history."""
+def subscriber_token_key(session: Session, *, subscriber_id: int) -> str | None:
+    """The identity a subscriber's tokens are bound to ("" for a row made before they existed); None when no
+    subscriber has that id or they were removed (their links and bounce tokens then act on nobody)."""
+    row = session.exec(select(Subscriber.status, Subscriber.token_key).where(Subscriber.id == subscriber_id)).first()
+    return None if row is None or row[0] == SubscriberStatus.removed else (row[1] or "")
+
+
+def delivery_token_key(session: Session, *, delivery_id: int) -> str | None:
+    """The identity of the subscriber a delivery was made for (its VERP token is bound to it), as above."""
+    row = session.exec(select(Subscriber.status, Subscriber.token_key).join(
+        Delivery, Delivery.subscriber_id == Subscriber.id).where(Delivery.id == delivery_id)).first()
+    return None if row is None or row[0] == SubscriberStatus.removed else (row[1] or "")
+
+
+def delivery_recipient(session: Session, *, delivery_id: int) -> str | None:
+    """The address a delivery was sent to (its subscriber's)."""
+    return session.exec(select(Subscriber.email).join(Delivery, Delivery.subscriber_id == Subscriber.id)
+                        .where(Delivery.id == delivery_id)).first()
+
+
+def is_suppressed(session: Session, *, email: str) -> str | None:
+    """Why an address may not be mailed without a new consent (its status, or its suppression record), or None."""
+    sub = find_subscriber(session, email=email)
+    if sub is not None:
+        return str(sub.status) if sub.status in SUPPRESSED else None
+    record = session.get(Suppression, address_hash(email))
+    return None if record is None else str(record.reason)
+
+
+def delete_subscriber(session: Session, *, email: str, now: datetime) -> str | None:
+    """`subscribers remove`: the subscriber becomes `removed`, is never mailed again, and keeps their delivery
+    history (so a later re-import with consent never re-sends an edition they had); a suppression record is
+    kept by the address's hash. Returns the status they had, None when there is no such subscriber."""
     sub = find_subscriber(session, email=email)
     if sub is None:
-        return False
-    delivery_ids = session.exec(select(Delivery.id).where(Delivery.subscriber_id == sub.id)).all()
-    for chunk in _chunks(list(delivery_ids), 500):
-        for item in session.exec(select(DeliveryItem).where(DeliveryItem.delivery_id.in_(chunk))):
-            session.delete(item)
-        for delivery in session.exec(select(Delivery).where(Delivery.id.in_(chunk))):
-            session.delete(delivery)
+        return None
+    before = str(sub.status)
+    session.exec(update(Subscriber).where(Subscriber.id == sub.id).values(status=SubscriberStatus.removed,
+                                                                          updated_at=now))
+    _suppress(session, sub.email, SuppressionReason.removed, now)
+    return before
+
+
+def erase_subscriber(session: Session, *, email: str, now: datetime) -> int:
+    """`subscribers erase` (GDPR): delete the subscriber, their deliveries and items; keep only the hash of the
+    address as a suppression record. Returns the number of deliveries deleted (-1: there was no subscriber)."""
+    sub = find_subscriber(session, email=email)
+    deleted = -1
+    if sub is not None:
+        delivery_ids = list(session.exec(select(Delivery.id).where(Delivery.subscriber_id == sub.id)))
+        for chunk in _chunks(delivery_ids, 500):
+            session.exec(delete(DeliveryItem).where(DeliveryItem.delivery_id.in_(chunk)))
+            session.exec(delete(Delivery).where(Delivery.id.in_(chunk)))
+        session.exec(delete(Subscriber).where(Subscriber.id == sub.id))
+        deleted = len(delivery_ids)
+    _suppress(session, email, SuppressionReason.erased, now)
+    return deleted
+
+
+def _suppress(session: Session, email: str, reason: SuppressionReason, now: datetime) -> None:
+    record = session.get(Suppression, address_hash(email))
+    if record is None:
+        session.add(Suppression(email_hash=address_hash(email), reason=reason, created_at=now, updated_at=now))
+    else:
+        record.reason, record.updated_at = reason, now
     session.flush()
-    session.delete(sub)
-    session.flush()
-    return True
 
 
 def due_subscribers(session: Session, *, period: str, weekday: str, emails: Sequence[str] = (),

@@ -1,30 +1,50 @@
-"""`create_app`: the Starlette application behind `digest serve`. Everything it uses is passed in."""
+"""`create_app`: the Starlette application behind `digest serve`. Everything it uses is passed in.
+
+The routes answer under the path of `[sender] base_url` (the links in the emails are
+`https://news.example.com/digest/u/…`: the app answers `/digest/u/…`; with no path, at the root); `/healthz`
+also answers at the root. Slashes are never redirected: a redirect would be built from the Host header.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
+from starlette.routing import Mount, Route, Router
 
 from digest.config import Settings
 from digest.errors import ConfigError
+from digest.pipeline.confirm import send_confirmations
 from digest.send import Mailer
 from digest.web import api, reader, signup
 from digest.web.context import WebContext, context
-from digest.web.pages import Pages, SecurityHeaders
+from digest.web.guard import SignupLimits
+from digest.web.pages import BodyLimit, Pages, SecurityHeaders
+
+log = logging.getLogger("digest.web")
+SWEEP_SECONDS = 60  # how often queued confirmation emails are looked for (left by a failure or a restart)
 
 ERRORS = {
     400: ("Bad request", "The request could not be understood."),
     403: ("This form has expired", "Open the link from your email again and repeat the change."),
     404: ("Not found", "This link is not valid. Use the newest email you received from us."),
     405: ("Not allowed", "This page cannot be used that way."),
+    410: ("This link has expired", "Confirmation links work for a few days only. Sign up again to get a new one."),
 }
+
+
+def base_path(base_url: str) -> str:
+    """The path part of `[sender] base_url` without its trailing slash: "" or e.g. "/digest"."""
+    return urlsplit(base_url).path.rstrip("/")
 
 
 def create_app(settings: Settings, engine: Engine, *, mailer: Mailer | None = None,
@@ -32,18 +52,44 @@ def create_app(settings: Settings, engine: Engine, *, mailer: Mailer | None = No
     """The reader-facing pages. `mailer` sends confirmation emails (default: SMTP from [smtp], opened on first use)."""
     if not settings.secret_key:
         raise ConfigError("DIGEST_SECRET_KEY is not set: it checks the tokens in every link")
-    ctx = WebContext(settings, engine, Pages(settings), clock or _utc_now, mailer)
+    ctx = WebContext(settings, engine, Pages(settings), clock or _utc_now, mailer, limits=SignupLimits(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        yield
-        if ctx.owns_mailer and ctx.mailer is not None:
-            await ctx.mailer.close()
+        sweeper = asyncio.create_task(_sweep(ctx))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if ctx.owns_mailer and ctx.mailer is not None:
+                await ctx.mailer.close()
 
-    app = Starlette(routes=[*reader.ROUTES, *signup.ROUTES, *api.ROUTES], middleware=[Middleware(SecurityHeaders)],
+    app = Starlette(routes=_routes(base_path(settings.sender.base_url)),
+                    middleware=[Middleware(SecurityHeaders, pages=ctx.pages), Middleware(BodyLimit)],
                     exception_handlers={HTTPException: error_page}, lifespan=lifespan)
+    app.router.redirect_slashes = False
     app.state.ctx = ctx
     return app
+
+
+def _routes(prefix: str) -> list:
+    routes = [*reader.ROUTES, *signup.ROUTES, *api.ROUTES]
+    if not prefix:
+        return routes
+    return [Mount(prefix, app=Router(routes=routes, redirect_slashes=False)),
+            Route("/healthz", api.healthz, methods=["GET"])]
+
+
+async def _sweep(ctx: WebContext) -> None:
+    """Send the confirmations left queued (a failed send, a restart), now and every SWEEP_SECONDS."""
+    while True:
+        try:
+            await send_confirmations(ctx.engine, ctx.settings, ctx.get_mailer(), clock=ctx.clock)
+        except Exception:  # noqa: BLE001 - the next sweep tries again
+            log.exception("confirmation sweep failed")
+        await asyncio.sleep(SWEEP_SECONDS)
 
 
 async def error_page(request: Request, exc: HTTPException):

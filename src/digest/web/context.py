@@ -12,7 +12,8 @@ from starlette.requests import Request
 
 from digest.config import Settings
 from digest.send import Mailer
-from digest.tokens import make_token, read_token
+from digest import store
+from digest.tokens import make_token, read_bound_token, read_token
 from digest.web.pages import Pages
 
 MAX_TOKEN = 200  # longer path segments are not ours: refused before any HMAC work
@@ -26,18 +27,32 @@ class WebContext:
     clock: Callable[[], datetime]
     mailer: Mailer | None = None
     owns_mailer: bool = False
+    limits: object = None  # digest.web.guard.SignupLimits, set by create_app
 
     def read(self, purpose: str, token: str) -> tuple[int, str]:
         """(subscriber id, extra) of a genuine token for `purpose`; a 404 for anything else."""
         found = None
         if len(token) <= MAX_TOKEN:
-            found = read_token(self.settings.secret_key, purpose, token, self.settings.sender.list_id)
+            found = read_bound_token(self.settings.secret_key, purpose, token, self.settings.sender.list_id,
+                                     self.ident_of)
         if found is None:
             raise HTTPException(404)
         return found
 
+    def check(self, purpose: str, token: object) -> tuple[int, str] | None:
+        """(subscriber id, extra) of a genuine token for `purpose` that names no subscriber (a form's), else None."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN:
+            return None
+        return read_token(self.settings.secret_key, purpose, token, self.settings.sender.list_id)
+
     def token(self, purpose: str, subscriber_id: int, extra: str = "") -> str:
-        return make_token(self.settings.secret_key, purpose, subscriber_id, self.settings.sender.list_id, extra)
+        return make_token(self.settings.secret_key, purpose, subscriber_id, self.settings.sender.list_id, extra,
+                          self.ident_of(subscriber_id) or "")
+
+    def ident_of(self, subscriber_id: int) -> str | None:
+        """The identity a subscriber's tokens are bound to; None when no subscriber has that id."""
+        with store.read_session(self.engine) as session:
+            return store.subscriber_token_key(session, subscriber_id=subscriber_id)
 
     def get_mailer(self) -> Mailer:
         if self.mailer is None:

@@ -54,6 +54,8 @@ def parse_preferences(form, *, email: str, offered: Choices, today: date) -> dic
         **{key: str(form.get(key) or "").strip() for key in ("frequency", "weekday", "send_at", "timezone",
                                                              "max_items", "format")},
     }
+    if values["timezone"] not in offered.timezones:  # e.g. "Europe", a directory of zones: refused here
+        raise FormError(f"timezone: unknown time zone {values['timezone'][:60]!r}")
     try:
         parsed = subscriber_from(values, defaults={})
     except ValueError as exc:

@@ -3,13 +3,18 @@ security headers every response carries."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from digest.config import Settings
 from digest.errors import ConfigError
+
+log = logging.getLogger("digest.web")
+FORM_BYTES = 64_000  # the sign-up and preference forms (a preference form with every topic ticked is ~10 kB)
+EVENTS_BYTES = 5_000_000  # POST /events
 
 # Tokens live in URLs: no Referer may carry them off to an article's site, and no cache may keep the pages.
 SECURITY_HEADERS = [
@@ -48,19 +53,78 @@ def page_environment(path: Path) -> Environment:
 
 
 class SecurityHeaders:
-    """ASGI middleware: adds SECURITY_HEADERS to every HTTP response."""
+    """ASGI middleware: adds SECURITY_HEADERS to every HTTP response, the 500 page of an unexpected error
+    included (which it answers itself, so that no error page leaves without them)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, pages: Pages | None = None) -> None:
         self.app = app
+        self.pages = pages
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
 
         async def send_with_headers(message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            log.exception("internal error answering %s", scope.get("method", ""))  # the path carries tokens
+            if started:
+                raise
+            await self._server_error()(scope, receive, send_with_headers)
+
+    def _server_error(self) -> Response:
+        try:
+            return self.pages.message("Something went wrong", "Please try again later.", status_code=500)
+        except Exception:  # noqa: BLE001 - the templates themselves may be what failed
+            return PlainTextResponse("Something went wrong. Please try again later.", status_code=500)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over its cap is a 413, read no further (forms: FORM_BYTES; the
+    events endpoint: EVENTS_BYTES). The body is read here and handed on whole."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        cap = EVENTS_BYTES if scope["path"].endswith("/events") else FORM_BYTES
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > cap:
+            await _too_large(cap)(scope, receive, send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > cap:
+                await _too_large(cap)(scope, receive, send)
+                return
+        handed = False
+
+        async def replay():
+            nonlocal handed
+            if handed:
+                return await receive()
+            handed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _too_large(cap: int) -> Response:
+    return PlainTextResponse(f"request body over {cap} bytes", status_code=413)

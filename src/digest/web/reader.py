@@ -25,8 +25,8 @@ def unsubscribe_page(request: Request) -> HTMLResponse:
     """GET /u/TOKEN: changes nothing (mail scanners follow links); its button POSTs to the same URL."""
     ctx = context(request)
     sub = _subscriber(ctx, ctx.read("unsubscribe", request.path_params["token"])[0])
-    return ctx.pages.render("unsubscribe.html", title="Unsubscribe",
-                            already=sub.status not in UNSUBSCRIBABLE)
+    return ctx.pages.render("unsubscribe.html", title="Unsubscribe", already=sub.status not in UNSUBSCRIBABLE,
+                            **_undo(ctx, sub))
 
 
 def unsubscribe(request: Request) -> HTMLResponse:
@@ -38,8 +38,14 @@ def unsubscribe(request: Request) -> HTMLResponse:
             raise HTTPException(404)
         store.set_subscriber_status(session, subscriber_id=subscriber_id, status=SubscriberStatus.unsubscribed,
                                     now=ctx.clock(), only_from=UNSUBSCRIBABLE)
-    return ctx.pages.message("You are unsubscribed",
-                             f"You will not receive {ctx.settings.sender.list_name} any more. Sorry to see you go.")
+        sub = _subscriber_in(session, subscriber_id)
+    return ctx.pages.render("unsubscribed.html", title="You are unsubscribed", **_undo(ctx, sub))
+
+
+def _undo(ctx: WebContext, sub: Subscriber) -> dict:
+    """What the "Resubscribe" button needs: shown when the reader is unsubscribed (not when suppressed)."""
+    return {"can_resubscribe": sub.status == SubscriberStatus.unsubscribed,
+            "preferences_token": ctx.token("preferences", sub.id), "csrf": csrf_token(ctx, sub.id)}
 
 
 def preferences_page(request: Request) -> HTMLResponse:
@@ -58,6 +64,8 @@ async def preferences_save(request: Request) -> HTMLResponse:
 def _save_preferences(ctx: WebContext, subscriber_id: int, form) -> HTMLResponse:
     if not csrf_ok(ctx, subscriber_id, form.get("csrf")):
         raise HTTPException(403)
+    if form.get("action") == "resubscribe":
+        return _resubscribe(ctx, subscriber_id)
     with store.session_scope(ctx.engine) as session:
         sub = _subscriber_in(session, subscriber_id)
         offered = choices(sub, *store.known_topics_and_countries(session))
@@ -69,13 +77,22 @@ def _save_preferences(ctx: WebContext, subscriber_id: int, form) -> HTMLResponse
     return _preferences(ctx, subscriber_id, saved=True)
 
 
+def _resubscribe(ctx: WebContext, subscriber_id: int) -> HTMLResponse:
+    """The reader's own way back (from the preference centre or the "you are unsubscribed" page): the token
+    proves the mailbox is theirs, so no confirmation email is needed; recorded as their consent."""
+    with store.session_scope(ctx.engine) as session:
+        _subscriber_in(session, subscriber_id)
+        changed = store.resubscribe(session, subscriber_id=subscriber_id, now=ctx.clock(), source="web:resubscribe")
+    return _preferences(ctx, subscriber_id, resubscribed=changed)
+
+
 def _preferences(ctx: WebContext, subscriber_id: int, *, saved: bool = False, error: str | None = None,
-                 form=None) -> HTMLResponse:
+                 form=None, resubscribed: bool = False) -> HTMLResponse:
     with store.read_session(ctx.engine) as session:
         sub = _subscriber_in(session, subscriber_id)
         offered = choices(sub, *store.known_topics_and_countries(session))
     return ctx.pages.render("preferences.html", title="Your preferences", sub=sub, offered=offered, saved=saved,
-                            error=error, form=form, csrf=csrf_token(ctx, subscriber_id),
+                            error=error, form=form, csrf=csrf_token(ctx, subscriber_id), resubscribed=resubscribed,
                             unsubscribe_token=ctx.token("unsubscribe", subscriber_id),
                             status_code=400 if error else 200)
 
@@ -94,7 +111,9 @@ def archive(request: Request) -> HTMLResponse:
 
 def click(request: Request) -> RedirectResponse:
     """GET /c/TOKEN (only with `[web] click_tracking`): count a click, then go to the article. The token names
-    a delivery and an article, and the URL comes from the store: only a link that was in that email."""
+    a delivery and an article, and the URL comes from the store: only a link that was in that email.
+    A click counts once per delivery and article (replays and scanners' prefetches add nothing); HEAD
+    redirects and counts nothing."""
     ctx = context(request)
     if not ctx.settings.web.click_tracking:
         raise HTTPException(404)
@@ -104,7 +123,10 @@ def click(request: Request) -> RedirectResponse:
         url = store.delivery_links(session, delivery_id=delivery_id, subscriber_id=subscriber_id).get(article_id)
         if not url or not url.startswith(("https://", "http://")):
             raise HTTPException(404)
-        store.add_engagement(session, events=[(article_id, ctx.clock(), "click", 1)])
+        now = ctx.clock()
+        if request.method == "GET" and store.count_click(session, delivery_id=delivery_id, article_id=article_id,
+                                                         now=now):
+            store.add_engagement(session, events=[(article_id, now, "click", 1)])
     return RedirectResponse(url, status_code=302)
 
 

@@ -1,14 +1,18 @@
-"""Double opt-in: `POST /subscribe` stores a pending subscriber and emails a confirmation link; the subscription
-starts when the button behind that link is pressed (`POST /confirm/TOKEN`), which records the consent time.
+"""Double opt-in: `POST /subscribe` answers at once and leaves the work to a background task, which stores a
+pending subscriber and queues a confirmation row; `send_confirmations` then sends it. The subscription starts
+when the button behind the emailed link is pressed (`POST /confirm/TOKEN`), which records the consent time.
 
-The answer to a sign-up is the same whether the address is new, pending, active or suppressed: the form never
-tells a stranger who is subscribed.
+The answer to a sign-up is the same, byte for byte and in the same time, whether the address is new, pending,
+active, unsubscribed or suppressed: nothing about the address is looked up before the response is sent.
+A plain sign-up never reactivates or mails an address that unsubscribed or is suppressed.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,52 +21,91 @@ from starlette.routing import Route
 
 from digest import store
 from digest.ingest.subscribers import normalize_email, subscriber_from
-from digest.models import SubscriberRecord, SubscriberStatus, subscriber_record
-from digest.pipeline.confirm import send_confirmation
+from digest.models import SubscriberStatus
+from digest.pipeline.confirm import display_name, link_expired, send_confirmations
+from digest.web import guard
 from digest.web.context import WebContext, context
 
 log = logging.getLogger("digest.web")
 
+ANSWER = ("Check your inbox", "If this address can subscribe, we have sent it a link. "
+          "Your subscription starts when you open it and press the button.")
+
 
 def subscribe_page(request: Request) -> HTMLResponse:
-    return context(request).pages.render("subscribe.html", title="Subscribe", error=None, email="", name="",
-                                         source="")
+    return _form(context(request), request)
+
+
+def _form(ctx: WebContext, request: Request, *, error: str | None = None, email: str = "", name: str = "",
+          source: str = "", status_code: int = 200) -> HTMLResponse:
+    csrf, nonce = guard.new_form(ctx)
+    page = ctx.pages.render("subscribe.html", title="Subscribe", error=error, email=email, name=name,
+                            source=source, csrf=csrf, status_code=status_code)
+    guard.set_form_cookie(request, page, nonce)  # the form's own path: the cookie goes nowhere else
+    return page
 
 
 async def subscribe(request: Request) -> HTMLResponse:
     ctx = context(request)
     async with request.form(max_files=0, max_fields=20) as form:
-        email, name = str(form.get("email") or ""), str(form.get("name") or "")[:200]
-        source, trap = str(form.get("source") or "")[:100], form.get("website")
+        email, name = str(form.get("email") or "")[:320], str(form.get("name") or "")[:200]
+        source, trap, csrf = str(form.get("source") or "")[:100], form.get("website"), form.get("csrf")
+    if not guard.form_ok(ctx, request, csrf):
+        return _form(ctx, request, error="This form has expired. Please submit it again.", email=email,
+                     name=name, source=source, status_code=403)
+    if not ctx.limits.allow_client(guard.client_address(request)):
+        return ctx.pages.message("Too many sign-ups", "Too many sign-ups came from your network. "
+                                 "Please try again in an hour.", status_code=429)
     try:
         address = normalize_email(email)
     except ValueError:
-        return ctx.pages.render("subscribe.html", title="Subscribe", error="Please enter a valid email address.",
-                                email=email, name=name, source=source, status_code=400)
-    pending = None if trap else await run_in_threadpool(_add_pending, ctx, address, name, source)
-    if pending is not None:
-        result = await send_confirmation(ctx.settings, ctx.get_mailer(), pending, now=ctx.clock())
-        if not (result.code and 200 <= result.code < 300):
-            log.warning("confirmation email to subscriber %s not sent: %s %s", pending.id, result.code, result.reply)
-    return ctx.pages.message("Check your inbox", "If this address can subscribe, we have sent it a link. "
-                             "Your subscription starts when you open it and press the button.")
+        return _form(ctx, request, error="Please enter a valid email address.", email=email, name=name,
+                     source=source, status_code=400)
+    response = ctx.pages.message(*ANSWER)
+    if not trap:
+        response.background = BackgroundTask(sign_up, ctx, address, name, source)
+    return response
 
 
-def _add_pending(ctx: WebContext, email: str, name: str, source: str) -> SubscriberRecord | None:
-    settings = ctx.settings
-    new = subscriber_from({"email": email, "name": name}, defaults={
+async def sign_up(ctx: WebContext, address: str, name: str, source: str) -> None:
+    """After the answer: store the sign-up, queue at most one confirmation per window, send what is queued."""
+    try:
+        if not ctx.limits.allow_address(address):
+            return
+        if await run_in_threadpool(_queue, ctx, address, name, source):
+            await send_confirmations(ctx.engine, ctx.settings, ctx.get_mailer(), clock=ctx.clock)
+    except Exception:  # noqa: BLE001 - the reader has had their answer; the row (if any) stays queued
+        log.exception("sign-up: confirmation not sent now (the sweep retries what is queued)")
+
+
+def _queue(ctx: WebContext, email: str, name: str, source: str) -> bool:
+    settings, now = ctx.settings, ctx.clock()
+    # a name that looks like a URL or carried markup is not kept (cleaning would leave "Boss" of "<a>Boss</a>")
+    new = subscriber_from({"email": email, "name": display_name(name)}, defaults={
         "send_at": settings.schedule.send_at, "timezone": settings.schedule.timezone,
         "max_items": settings.selection.max_items})
     with store.session_scope(ctx.engine) as session:
         sub = store.add_pending_subscriber(session, subscriber=new, source=f"web:/subscribe {source}".strip(),
-                                           now=ctx.clock())
-        return subscriber_record(sub) if sub is not None else None
+                                           now=now)
+        if sub is None:
+            return False
+        window = timedelta(hours=settings.web.confirm_window_hours)
+        return store.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=now,
+                                        window=window) is not None
+
+
+def _confirm_token(ctx: WebContext, request: Request) -> int:
+    """The subscriber id of a genuine, unexpired confirmation token; 404 or 410 otherwise."""
+    subscriber_id, issued = ctx.read("confirm", request.path_params["token"])
+    if link_expired(issued, now=ctx.clock(), days=ctx.settings.web.confirm_link_days):
+        raise HTTPException(410)
+    return subscriber_id
 
 
 def confirm_page(request: Request) -> HTMLResponse:
     """GET /confirm/TOKEN changes nothing (mail scanners follow links): its button POSTs."""
     ctx = context(request)
-    subscriber_id = ctx.read("confirm", request.path_params["token"])[0]
+    subscriber_id = _confirm_token(ctx, request)
     with store.read_session(ctx.engine) as session:
         sub = store.subscriber_by_id(session, subscriber_id=subscriber_id)
     if sub is None or sub.status not in (SubscriberStatus.pending, SubscriberStatus.active):
@@ -74,7 +117,7 @@ def confirm_page(request: Request) -> HTMLResponse:
 
 def confirm(request: Request) -> HTMLResponse:
     ctx = context(request)
-    subscriber_id = ctx.read("confirm", request.path_params["token"])[0]
+    subscriber_id = _confirm_token(ctx, request)
     with store.session_scope(ctx.engine) as session:
         changed = store.confirm_subscriber(session, subscriber_id=subscriber_id, now=ctx.clock())
         sub = store.subscriber_by_id(session, subscriber_id=subscriber_id)
