@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 from email import message_from_bytes, policy
 from urllib.parse import urlsplit
 
@@ -227,6 +228,19 @@ def test_erase_keeps_only_a_hash_and_the_address_stays_suppressed(cli, smtpd, en
     assert [s["status"] for s in subscribers(cli)] == ["active"]
     with store.read_session(engine) as session:
         assert session.get(Suppression, address_hash("ivy@example.org")) is None
+
+
+def test_erase_leaves_no_confirmation_row_naming_the_address(cli, engine):
+    """A web sign-up's confirmation row names the address: erase removes it with the rest."""
+    assert cli("subscribers", "add", "jo@example.org").exit_code == 0
+    with store.session_scope(engine) as session:
+        sub = store.find_subscriber(session, email="jo@example.org")
+        assert store.queue_confirmation(session, subscriber_id=sub.id, email="jo@example.org", now=NOW,
+                                        window=timedelta(hours=1)) is not None
+    assert cli.query("SELECT count(*) FROM confirmation") == [(1,)]
+    assert cli("subscribers", "erase", "JO@example.org").exit_code == 0
+    assert cli.query("SELECT count(*) FROM confirmation") == [(0,)]
+    assert cli.query("SELECT count(*) FROM subscriber") == [(0,)]
 
 
 def test_unknown_topics_are_reported_with_file_and_line(cli):
