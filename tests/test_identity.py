@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 from email import message_from_bytes, policy
 from urllib.parse import urlsplit
 
@@ -85,15 +86,17 @@ def test_web_signup_with_a_case_variant_of_an_active_address_adds_nobody(engine,
         store.upsert_subscribers(session, subscribers=[Subscriber(email="carol@example.org")], now=NOW)
     mailer = RecordingMailer()
     with TestClient(create_app(settings, engine, mailer=mailer, clock=lambda: NOW),
-                    base_url="https://news.example.com") as client:
+                    base_url="https://news.example.com/digest") as client:
         for variant in ("Carol@Example.org", "CAROL@EXAMPLE.ORG"):
             page = client.get("/subscribe")
             csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-            data = {"email": variant, "name": "Carol", **({"csrf": csrf.group(1)} if csrf else {})}
+            data = {"email": variant, "name": "Carol", "csrf": csrf.group(1)}
             assert client.post("/subscribe", data=data).status_code == 200
     with store.read_session(engine) as session:
         rows = [(s.email, str(s.status)) for s in store.list_subscribers(session)]
+        queued = store.confirmation_counts(session)
     assert rows == [("carol@example.org", "active")] and mailer.messages == []
+    assert sum(queued.values()) == 0, queued  # no confirmation queued for an active reader
 
 
 # ── 2. identity is never reused ─────────────────────────────────────────────────────────────────────
@@ -112,7 +115,7 @@ def test_an_old_link_and_a_late_bounce_after_remove_and_a_new_signup_act_on_nobo
         removed_id = store.find_subscriber(session, email="reader1@example.com").id
         assert store.delete_subscriber(session, email="reader1@example.com", now=NOW) == "active"
     with TestClient(create_app(settings, engine, mailer=RecordingMailer(), clock=lambda: NOW),
-                    base_url="https://news.example.com") as client:
+                    base_url="https://news.example.com/digest") as client:
         with store.session_scope(engine) as session:  # a newcomer after the removal
             store.upsert_subscribers(session, subscribers=[Subscriber(email="newcomer@example.org")], now=NOW)
             newcomer = store.find_subscriber(session, email="newcomer@example.org")
@@ -140,7 +143,7 @@ def test_tokens_of_a_reused_id_verify_for_nobody_but_their_owner(engine, setting
         session.exec(text("DELETE FROM subscriber WHERE id = :i").bindparams(i=first.id))
         session.add(Subscriber(id=first.id, email="second@example.org", created_at=NOW, updated_at=NOW))
     with TestClient(create_app(settings, engine, mailer=RecordingMailer(), clock=lambda: NOW),
-                    base_url="https://news.example.com") as client:
+                    base_url="https://news.example.com/digest") as client:
         assert client.post(f"/u/{links['unsubscribe']}").status_code == 404
         assert client.get(f"/p/{links['preferences']}").status_code == 404
         with store.read_session(engine) as session:
@@ -227,6 +230,19 @@ def test_erase_keeps_only_a_hash_and_the_address_stays_suppressed(cli, smtpd, en
     assert [s["status"] for s in subscribers(cli)] == ["active"]
     with store.read_session(engine) as session:
         assert session.get(Suppression, address_hash("ivy@example.org")) is None
+
+
+def test_erase_leaves_no_confirmation_row_naming_the_address(cli, engine):
+    """A web sign-up's confirmation row names the address: erase removes it with the rest."""
+    assert cli("subscribers", "add", "jo@example.org").exit_code == 0
+    with store.session_scope(engine) as session:
+        sub = store.find_subscriber(session, email="jo@example.org")
+        assert store.queue_confirmation(session, subscriber_id=sub.id, email="jo@example.org", now=NOW,
+                                        window=timedelta(hours=1)) is not None
+    assert cli.query("SELECT count(*) FROM confirmation") == [(1,)]
+    assert cli("subscribers", "erase", "JO@example.org").exit_code == 0
+    assert cli.query("SELECT count(*) FROM confirmation") == [(0,)]
+    assert cli.query("SELECT count(*) FROM subscriber") == [(0,)]
 
 
 def test_unknown_topics_are_reported_with_file_and_line(cli):

@@ -31,8 +31,10 @@ def app_client(settings, engine, **kw) -> TestClient:
                       base_url="https://news.example.com", follow_redirects=False, **kw)
 
 
-def token(settings, purpose: str, subscriber_id: int) -> str:
-    return make_token(settings.secret_key, purpose, subscriber_id, settings.sender.list_id)
+def token(settings, engine, purpose: str, subscriber_id: int) -> str:
+    with store.read_session(engine) as session:
+        ident = store.subscriber_token_key(session, subscriber_id=subscriber_id) or ""
+    return make_token(settings.secret_key, purpose, subscriber_id, settings.sender.list_id, ident=ident)
 
 
 def reader(engine, email="reader1@example.com"):
@@ -49,9 +51,9 @@ def readers(engine):
 def test_the_links_in_the_emails_answer_where_they_point(engine, settings, readers):
     """base_url https://news.example.com/digest: the full path the email carries, one-click unsubscribe included."""
     assert settings.sender.base_url == "https://news.example.com/digest"
-    unsubscribe = f"https://news.example.com/digest/u/{token(settings, 'unsubscribe', readers)}"
+    unsubscribe = f"https://news.example.com/digest/u/{token(settings, engine, 'unsubscribe', readers)}"
     with app_client(settings, engine) as client:
-        assert client.get(f"https://news.example.com/digest/p/{token(settings, 'preferences', readers)}"
+        assert client.get(f"https://news.example.com/digest/p/{token(settings, engine, 'preferences', readers)}"
                           ).status_code == 200
         assert client.get("https://news.example.com/digest/subscribe").status_code == 200
         assert client.get("/healthz").status_code == 200 and client.get("/digest/healthz").status_code == 200
@@ -64,8 +66,8 @@ def test_the_links_in_the_emails_answer_where_they_point(engine, settings, reade
 def test_without_a_path_the_pages_answer_at_the_root(engine, settings, readers):
     root = with_base(settings, "https://news.example.com")
     with app_client(root, engine) as client:
-        assert client.get(f"/p/{token(root, 'preferences', readers)}").status_code == 200
-        assert client.post(f"/u/{token(root, 'unsubscribe', readers)}").status_code == 200
+        assert client.get(f"/p/{token(root, engine, 'preferences', readers)}").status_code == 200
+        assert client.post(f"/u/{token(root, engine, 'unsubscribe', readers)}").status_code == 200
     assert reader(engine).status == "unsubscribed"
 
 
@@ -78,7 +80,7 @@ def test_a_trailing_slash_is_a_404_never_a_redirect_to_the_host_header(engine, s
     prefix = base_url.removeprefix("https://news.example.com").rstrip("/")
     with app_client(configured, engine) as client:
         for purpose in ("unsubscribe", "preferences"):
-            path = f"{prefix}/{purpose[0]}/{token(configured, purpose, readers)}/"
+            path = f"{prefix}/{purpose[0]}/{token(configured, engine, purpose, readers)}/"
             response = client.request(method, f"http://evil.example{path}", headers={"Host": "evil.example"})
             assert response.status_code == 404, (path, response.status_code)
             assert "location" not in response.headers
@@ -86,16 +88,16 @@ def test_a_trailing_slash_is_a_404_never_a_redirect_to_the_host_header(engine, s
     assert reader(engine).status == "active"
 
 
-def preferences(client, settings, subscriber_id):
-    path = f"/digest/p/{token(settings, 'preferences', subscriber_id)}"
+def preferences(client, settings, engine, subscriber_id):
+    path = f"/digest/p/{token(settings, engine, 'preferences', subscriber_id)}"
     page = client.get(path)
     return path, page, re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
 
 
 def test_an_unsubscribed_reader_resubscribes_from_the_preference_centre(engine, settings, readers):
     with app_client(settings, engine) as client:
-        client.post(f"/digest/u/{token(settings, 'unsubscribe', readers)}")
-        path, page, csrf = preferences(client, settings, readers)
+        client.post(f"/digest/u/{token(settings, engine, 'unsubscribe', readers)}")
+        path, page, csrf = preferences(client, settings, engine, readers)
         assert "You are unsubscribed" in page.text and ">Resubscribe</button>" in page.text
         saved = client.post(path, data={"csrf": csrf, "frequency": "daily", "send_at": "08:00", "timezone": "UTC",
                                          "format": "html", "max_items": "4"})
@@ -104,7 +106,7 @@ def test_an_unsubscribed_reader_resubscribes_from_the_preference_centre(engine, 
         assert (reader(engine).status, reader(engine).max_items) == ("unsubscribed", 4)
         again = client.post(path, data={"csrf": csrf, "action": "resubscribe"})
         assert again.status_code == 200 and "subscribed again" in again.text
-        forged = client.post(f"/digest/p/{token(settings, 'preferences', reader(engine, 'reader2@example.com').id)}",
+        forged = client.post(f"/digest/p/{token(settings, engine, 'preferences', reader(engine, 'reader2@example.com').id)}",
                              data={"csrf": csrf, "action": "resubscribe"})
         assert forged.status_code == 403  # another reader's CSRF token
     sub = reader(engine)
@@ -113,7 +115,7 @@ def test_an_unsubscribed_reader_resubscribes_from_the_preference_centre(engine, 
 
 def test_the_unsubscribed_page_offers_an_undo(engine, settings, readers):
     with app_client(settings, engine) as client:
-        url = f"https://news.example.com/digest/u/{token(settings, 'unsubscribe', readers)}"
+        url = f"https://news.example.com/digest/u/{token(settings, engine, 'unsubscribe', readers)}"
         done = client.post(url)
         assert "You are unsubscribed" in done.text and reader(engine).status == "unsubscribed"
         form = re.search(r'<form method="post" action="([^"]+)">(.*?)</form>', done.text, re.S)
@@ -129,7 +131,7 @@ def test_a_suppressed_reader_is_not_offered_a_way_around_it(engine, settings, re
     with store.session_scope(engine) as session:
         store.find_subscriber(session, email="reader1@example.com").status = "bounced"
     with app_client(settings, engine) as client:
-        path, page, csrf = preferences(client, settings, readers)
+        path, page, csrf = preferences(client, settings, engine, readers)
         assert "Resubscribe" not in page.text
         client.post(path, data={"csrf": csrf, "action": "resubscribe"})
     assert reader(engine).status == "bounced"
@@ -138,7 +140,7 @@ def test_a_suppressed_reader_is_not_offered_a_way_around_it(engine, settings, re
 @pytest.mark.parametrize("zone", ["Europe", "America/Argentina", "Etc", "a" * 300, "UTC\x00", "../etc/passwd"])
 def test_an_invalid_time_zone_is_a_400_with_a_message(engine, settings, readers, zone):
     with app_client(settings, engine, raise_server_exceptions=False) as client:
-        path, _, csrf = preferences(client, settings, readers)
+        path, _, csrf = preferences(client, settings, engine, readers)
         response = client.post(path, data={"csrf": csrf, "frequency": "daily", "send_at": "08:00", "timezone": zone,
                                            "format": "html", "max_items": "4"})
     assert response.status_code == 400 and "timezone: unknown time zone" in response.text
@@ -147,7 +149,7 @@ def test_an_invalid_time_zone_is_a_400_with_a_message(engine, settings, readers,
 
 def test_a_500_carries_the_security_headers(engine, settings, readers):
     with app_client(settings, engine, raise_server_exceptions=False) as client:
-        path = f"/digest/p/{token(settings, 'preferences', readers)}"
+        path = f"/digest/p/{token(settings, engine, 'preferences', readers)}"
         fine = client.get(path)
         with engine.begin() as conn:
             conn.execute(text("ALTER TABLE subscriber RENAME TO subscriber_gone"))

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, insert, or_, update
 from sqlmodel import Session, select
 
 from digest.models import (
-    SUPPRESSED, Delivery, DeliveryItem, Subscriber, SubscriberRecord, SubscriberStatus, Suppression,
+    SUPPRESSED, Confirmation, CountedClick, Delivery, DeliveryItem, Subscriber, SubscriberRecord, SubscriberStatus, Suppression,
     SuppressionReason, address_hash, new_token_key, subscriber_record,
 )
 from digest.store.engine import _chunks
@@ -152,16 +152,20 @@ def delete_subscriber(session: Session, *, email: str, now: datetime) -> str | N
 
 def erase_subscriber(session: Session, *, email: str, now: datetime) -> int:
     """`subscribers erase` (GDPR): delete the subscriber, their deliveries and items; keep only the hash of the
-    address as a suppression record. Returns the number of deliveries deleted (-1: there was no subscriber)."""
+    address as a suppression record (their confirmation emails' rows, which name the address, go too).
+    Returns the number of deliveries deleted (-1: there was no subscriber)."""
     sub = find_subscriber(session, email=email)
     deleted = -1
     if sub is not None:
         delivery_ids = list(session.exec(select(Delivery.id).where(Delivery.subscriber_id == sub.id)))
         for chunk in _chunks(delivery_ids, 500):
             session.exec(delete(DeliveryItem).where(DeliveryItem.delivery_id.in_(chunk)))
+            session.exec(delete(CountedClick).where(CountedClick.delivery_id.in_(chunk)))
             session.exec(delete(Delivery).where(Delivery.id.in_(chunk)))
+        session.exec(delete(Confirmation).where(Confirmation.subscriber_id == sub.id))
         session.exec(delete(Subscriber).where(Subscriber.id == sub.id))
         deleted = len(delivery_ids)
+    session.exec(delete(Confirmation).where(Confirmation.email == email.lower()))
     _suppress(session, email, SuppressionReason.erased, now)
     return deleted
 
