@@ -69,7 +69,7 @@ def test_bad_file_values_name_file_and_key(tmp_path, text, needle):
 
 
 def test_bad_environment_value_names_the_variable(tmp_path):
-    with pytest.raises(ConfigError, match=r"^environment DIGEST_SMTP_PORT: expected int, got 'abc'$"):
+    with pytest.raises(ConfigError, match=r"^environment DIGEST_SMTP_PORT: \[smtp\] port: expected int, got 'abc'$"):
         load_settings(write(tmp_path, ""), environ={"DIGEST_SMTP_PORT": "abc"})
 
 

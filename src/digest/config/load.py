@@ -84,7 +84,7 @@ def _build_section(name: str, table: object, origin: str, environ: dict[str, str
     for key, fld in known.items():
         var = f"DIGEST_{name.upper()}_{key.upper()}"
         if var in environ:
-            values[key] = _coerce_env(environ[var], fld.default, f"environment {var}")
+            values[key] = _coerce_env(environ[var], fld.default, f"environment {var}: [{name}] {key}")
             origins[(name, key)] = f"environment {var}"
     return cls(**values)
 
