@@ -81,6 +81,19 @@ def test_tick_sends_each_slot_once_and_is_idempotent(engine, smtp_settings, smtp
         "reader1@example.com", "reader2@example.com", "seoul@example.com"]
 
 
+def test_tick_sends_the_confirmations_a_stopped_web_app_left_queued(engine, smtp_settings, smtpd):
+    with store.session_scope(engine) as session:
+        store.upsert_subscribers(session, subscribers=[subscriber("new@example.org", status="pending")], now=NOW)
+        sub = store.find_subscriber(session, email="new@example.org")
+        store.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=NOW, window=SIX_HOURS)
+    job = tick_job(engine, smtp_settings, clock=lambda: NOW + timedelta(minutes=1))
+    job()
+    job()  # sent once: the row is `sent` now
+    assert [m.rcpt_tos for m in smtpd.handler.messages] == [["new@example.org"]]
+    with store.read_session(engine) as session:
+        assert store.confirmation_counts(session) == {"sent": 1}
+
+
 def test_deadline_expires_what_is_left(engine, smtp_settings, smtpd):
     import asyncio
 

@@ -27,6 +27,7 @@ from digest.errors import DigestError
 from digest.lock import exclusive
 from digest.models import WEEKDAYS
 from digest.pipeline import EditionReport, retry_due, run_day
+from digest.pipeline.confirm import send_confirmations
 from digest.pipeline.ingest import poll_job
 from digest.send import SmtpMailer
 
@@ -66,7 +67,8 @@ def due_slots(slots: Iterable[tuple[str, str | None, str, str]], now: datetime, 
 
 def tick_job(engine: Engine, settings: Settings, clock: Clock, stop: threading.Event | None = None
              ) -> Callable[[], list[EditionReport]]:
-    """The job the scheduler runs: send every slot that is due, then the retries that are due."""
+    """The job the scheduler runs: send every slot that is due, then the retries that are due, then the sign-up
+    confirmations left queued (the web app sends its own at once; this covers an app that stopped first)."""
     def job() -> list[EditionReport]:
         try:
             return asyncio.run(_tick(engine, settings, clock, stop))
@@ -94,11 +96,14 @@ async def _tick(engine: Engine, settings: Settings, clock: Clock, stop: threadin
             reports += await run_day(engine, settings, mailer, slot.day, clock=clock, due_at=slot.due_at,
                                      slot=(slot.timezone, slot.send_at), periods=(slot.period,), stop=stop)
         reports += await retry_due(engine, settings, mailer, clock=clock, stop=stop)
+        confirmations = await send_confirmations(engine, settings, mailer, clock=clock)
     finally:
         await mailer.close()
     for report in reports:
         if report.attempted or report.planned or report.expired:
             log.info("edition %s: %s", report.key, ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items())))
+    if confirmations:
+        log.info("confirmations: %s", ", ".join(f"{n} {s}" for s, n in sorted(confirmations.items())))
     return reports
 
 
