@@ -190,6 +190,17 @@ def test_names_that_look_like_urls_or_carry_markup_are_not_rendered(engine, sett
     assert "Hello," in text and str(email["To"]) == "named@example.org"
 
 
+@pytest.mark.parametrize("name", ["ｅｖｉｌ．ｅｘａｍｐｌｅ", "evil。example", "evil｡example", "evil\u2024example",
+                                  "пример.рф", "Claim at evil.онлайн", "Boss ＜b＞"])
+def test_domains_in_other_scripts_or_fullwidth_forms_are_not_rendered(engine, settings, name):
+    """Mail clients and browsers read a fullwidth or ideographic full stop as "." (IDNA), and .рф is a TLD."""
+    mailer = RecordingMailer()
+    with client_for(limited(settings), engine, mailer) as client:
+        sign_up(client, email="wide@example.org", name=name)
+    email = parsed(mailer.messages[0])
+    assert "Hello," in email.get_body(("plain",)).get_content() and str(email["To"]) == "wide@example.org"
+
+
 def test_a_plain_name_is_still_used(engine, settings):
     mailer = RecordingMailer()
     with client_for(limited(settings), engine, mailer) as client:
