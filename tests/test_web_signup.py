@@ -381,3 +381,24 @@ def test_bad_sign_up_settings_are_one_line_naming_the_key(key, value):
 
     with pytest.raises(ConfigError, match=key.lower()):
         load_settings(ROOT / "config.toml", environ={f"DIGEST_WEB_{key}": value})
+
+
+@pytest.mark.parametrize("how", ["erase", "remove"])
+def test_an_erased_or_removed_address_is_not_mailed_by_a_sign_up(engine, settings, how):
+    """Only the hash of an erased address is left: a stranger's sign-up of it mails nothing and stores nothing."""
+    from tests.factories import subscriber
+
+    with store.session_scope(engine) as session:
+        store.upsert_subscribers(session, subscribers=[subscriber("left@example.org")], now=NOW)
+    with store.session_scope(engine) as session:
+        if how == "erase":
+            store.erase_subscriber(session, email="left@example.org", now=NOW)
+        else:
+            store.delete_subscriber(session, email="left@example.org", now=NOW)
+    mailer = RecordingMailer()
+    with client_for(limited(settings), engine, mailer) as client:
+        assert sign_up(client, email="Left@Example.org").status_code == 200
+    assert mailer.messages == [] and confirmations(engine) == []
+    with store.read_session(engine) as session:
+        sub = store.find_subscriber(session, email="left@example.org")
+        assert (sub is None) if how == "erase" else (sub.status == "removed")
