@@ -254,3 +254,13 @@ def test_a_map_to_a_column_the_file_lacks_names_it(digest):
     result = digest("ingest", rows, "--map", "url=link,title=heading")
     assert result.stderr.splitlines() == [
         f"error: {rows}: --map title=heading: no such column (its columns: link, headline); nothing was stored"]
+
+
+def test_a_json_lines_file_of_one_article_is_read_as_json_lines(digest):
+    path = digest.tmp / "one.jsonl"
+    path.write_text(json.dumps({"url": "https://site.example/only", "title": "The only story of the day",
+                                "published": "2026-12-01T10:00:00Z"}) + "\n")
+    result = digest("ingest", path)
+    assert result.exit_code == 0, result.output
+    assert digest.counts(result) == (1, 0, 0, 0)
+    assert "The only story of the day" in digest.articles()

@@ -128,3 +128,31 @@ def test_a_bucket_saturates_instead_of_overflowing(engine):
         for _ in range(3):
             store.add_engagement(session, events=[(3, NOW, "comment", 10_000_000)] * 100)
     assert total(engine, 3, "comment") == 2**31 - 1
+
+
+@pytest.mark.parametrize("article_id", ["2147483648", "9223372036854775808", "99999999999999999999999", "1.5", "true",
+                                        "-4"])
+def test_huge_fractional_or_boolean_article_ids_are_a_422(engine, tracking, article_id):
+    """Not a 500 (PostgreSQL's integer out of range), and 1.5 or true is not article 1."""
+    from starlette.testclient import TestClient
+
+    seed(engine, NOW, subscribers=1)
+    body = '[{"article_id": %s, "kind": "view", "count": 2, "at": "%s"}]' % (article_id, NOW.isoformat())
+    with TestClient(create_app(tracking, engine, mailer=RecordingMailer()), raise_server_exceptions=False,
+                    base_url="https://news.example.com/digest") as client:
+        response = client.post("/events", content=body, headers=AUTH)
+    assert response.status_code == 422, response.text
+    assert "body:1: " in " ".join(response.json()["error"])
+    assert total(engine, 1, "view") == 0
+
+
+def test_a_count_of_zero_adds_nothing(engine, tracking):
+    from starlette.testclient import TestClient
+
+    seed(engine, NOW, subscribers=1)
+    body = json.dumps([{"article_id": 1, "kind": "comment", "count": 0, "at": NOW.isoformat()},
+                       {"article_id": 1, "kind": "comment", "at": NOW.isoformat()}])  # no count: one event
+    with TestClient(create_app(tracking, engine, mailer=RecordingMailer()),
+                    base_url="https://news.example.com/digest") as client:
+        assert client.post("/events", content=body, headers=AUTH).status_code == 200
+    assert total(engine, 1, "comment") == 1

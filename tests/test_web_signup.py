@@ -190,6 +190,17 @@ def test_names_that_look_like_urls_or_carry_markup_are_not_rendered(engine, sett
     assert "Hello," in text and str(email["To"]) == "named@example.org"
 
 
+@pytest.mark.parametrize("name", ["ｅｖｉｌ．ｅｘａｍｐｌｅ", "evil。example", "evil｡example", "evil\u2024example",
+                                  "пример.рф", "Claim at evil.онлайн", "Boss ＜b＞"])
+def test_domains_in_other_scripts_or_fullwidth_forms_are_not_rendered(engine, settings, name):
+    """Mail clients and browsers read a fullwidth or ideographic full stop as "." (IDNA), and .рф is a TLD."""
+    mailer = RecordingMailer()
+    with client_for(limited(settings), engine, mailer) as client:
+        sign_up(client, email="wide@example.org", name=name)
+    email = parsed(mailer.messages[0])
+    assert "Hello," in email.get_body(("plain",)).get_content() and str(email["To"]) == "wide@example.org"
+
+
 def test_a_plain_name_is_still_used(engine, settings):
     mailer = RecordingMailer()
     with client_for(limited(settings), engine, mailer) as client:
@@ -370,3 +381,24 @@ def test_bad_sign_up_settings_are_one_line_naming_the_key(key, value):
 
     with pytest.raises(ConfigError, match=key.lower()):
         load_settings(ROOT / "config.toml", environ={f"DIGEST_WEB_{key}": value})
+
+
+@pytest.mark.parametrize("how", ["erase", "remove"])
+def test_an_erased_or_removed_address_is_not_mailed_by_a_sign_up(engine, settings, how):
+    """Only the hash of an erased address is left: a stranger's sign-up of it mails nothing and stores nothing."""
+    from tests.factories import subscriber
+
+    with store.session_scope(engine) as session:
+        store.upsert_subscribers(session, subscribers=[subscriber("left@example.org")], now=NOW)
+    with store.session_scope(engine) as session:
+        if how == "erase":
+            store.erase_subscriber(session, email="left@example.org", now=NOW)
+        else:
+            store.delete_subscriber(session, email="left@example.org", now=NOW)
+    mailer = RecordingMailer()
+    with client_for(limited(settings), engine, mailer) as client:
+        assert sign_up(client, email="Left@Example.org").status_code == 200
+    assert mailer.messages == [] and confirmations(engine) == []
+    with store.read_session(engine) as session:
+        sub = store.find_subscriber(session, email="left@example.org")
+        assert (sub is None) if how == "erase" else (sub.status == "removed")

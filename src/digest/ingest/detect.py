@@ -29,8 +29,8 @@ def detect_format(head: bytes, *, name: str = "", content_type: str = "") -> str
         return "html" if any(tag in lowered for tag in HTML_TAGS) or "html" in content_type else "rss"
     if text.startswith("["):
         return "json"
-    if text.startswith("{"):
-        return _json_or_jsonl(text)
+    if text.startswith("{"):  # one object in a .jsonl file is JSON Lines of one line
+        return "jsonl" if _suffix(name) == "jsonl" else _json_or_jsonl(text)
     suffix = _suffix(name)
     if suffix in ("csv", "jsonl", "json"):
         return suffix

@@ -42,10 +42,13 @@ def parse_events(rows: Iterable[tuple[int, Mapping]], where: str) -> list[EventR
 
 
 MAX_COUNT = 10_000_000  # one event row; more is a broken exporter, not an audience
+MAX_ID = 2**31 - 1  # the store's ids are 32-bit integers (PostgreSQL refuses a bigger one in a query)
 
 
 def _whole(value) -> int:
     """A whole number from an int, a string or an integral float (JSON's 12.0); inf and nan are refused."""
+    if isinstance(value, bool):  # JSON true is not the number 1
+        raise ValueError(value)
     if isinstance(value, float):
         if not value.is_integer():  # also nan and inf
             raise ValueError(value)
@@ -61,13 +64,16 @@ def _event(line: int, row) -> EventRow:
     kind = str(row.get("kind") or "").strip().lower()
     if kind not in EventKind.__members__:
         raise ValueError(f"kind: expected one of {', '.join(EventKind.__members__)}, got {kind!r}")
+    count = row.get("count")
     try:
-        count = _whole(row.get("count") or 1)
-        article_id = int(article_id) if article_id else None
+        count = 1 if count is None or count == "" else _whole(count)  # a count of 0 is 0, not the default 1
+        article_id = _whole(article_id) if article_id else None
     except (TypeError, ValueError, OverflowError):
         raise ValueError("count and article_id must be whole numbers") from None
     if not 0 <= count <= MAX_COUNT:
         raise ValueError(f"count: must be between 0 and {MAX_COUNT:,}, got {count:.3g}")
+    if article_id is not None and not 0 < article_id <= MAX_ID:
+        raise ValueError(f"article_id: must be between 1 and {MAX_ID:,}, got {article_id:.3g}")
     try:
         at = parse_time(row.get("at"))
     except ValueError as exc:

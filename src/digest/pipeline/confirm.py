@@ -27,7 +27,8 @@ log = logging.getLogger("digest.confirm")
 
 MAX_ATTEMPTS = 3  # temporary failures (4xx, no connection) before a confirmation is given up
 INTERRUPTED = timedelta(minutes=10)  # a row `sending` this long belongs to a sender that died
-URLISH = re.compile(r"://|\bwww\.|@|\b[\w-]+\.[a-z]{2,63}\b", re.IGNORECASE)
+URLISH = re.compile(r"://|\bwww\.|@|\b[\w-]+\.[^\W\d_]{2,63}\b", re.IGNORECASE)  # any script's TLD (.рф)
+IDNA_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")  # full stops that IDNA (UTS 46) reads as "."
 MARKUP = set("<>&\"`{}[]\\/|=*#%$^~")  # an apostrophe is a name's (O'Neill)
 MAX_NAME = 60
 
@@ -36,7 +37,8 @@ def display_name(name: str) -> str:
     """`name` when it reads as a person's name; "" when it looks like a URL or a domain, carries markup or
     control characters, or is long: such a name is never echoed in an email the list signs."""
     name = " ".join((name or "").split())
-    if (len(name) > MAX_NAME or URLISH.search(name) or any(c in MARKUP for c in name)
+    folded = unicodedata.normalize("NFKC", name).translate(IDNA_DOTS)  # ｅｖｉｌ．ｅｘａｍｐｌｅ reads evil.example
+    if (len(name) > MAX_NAME or URLISH.search(folded) or any(c in MARKUP for c in folded)
             or any(unicodedata.category(c)[0] == "C" for c in name)):
         return ""
     return name

@@ -14,7 +14,7 @@ from digest.models import (Article, Confirmation, ConfirmationStatus, CountedCli
                            Subscriber, SubscriberStatus)
 from digest.store.articles import articles_by_id
 from digest.store.deliveries import delivery_items
-from digest.store.subscribers import find_subscriber
+from digest.store.subscribers import find_subscriber, is_suppressed
 
 
 # ── the reader's side: web pages, sign-ups, bounces ─────────────────────────────────────────────────
@@ -55,11 +55,13 @@ def update_preferences(session: Session, *, subscriber_id: int, values: dict, no
 def add_pending_subscriber(session: Session, *, subscriber: Subscriber, source: str, now: datetime
                            ) -> Subscriber | None:
     """A web sign-up: a new `pending` subscriber, or the pending one of that address asked again; None when the
-    address is active, unsubscribed or suppressed (a plain sign-up never moves a reader who left back to
-    pending: the way back is the preference centre's "Resubscribe", behind a link only the reader has)."""
+    address is active, unsubscribed or suppressed, erased included (a plain sign-up never moves a reader who left
+    back to pending: the way back is the preference centre's "Resubscribe", behind a link only the reader has)."""
     current = find_subscriber(session, email=subscriber.email)
     if current is not None:
         return current if current.status == SubscriberStatus.pending else None
+    if is_suppressed(session, email=subscriber.email):  # erased: only the hash of the address is left
+        return None
     subscriber.status, subscriber.consent_source = SubscriberStatus.pending, source[:200]
     subscriber.created_at = subscriber.updated_at = now
     session.add(subscriber)
