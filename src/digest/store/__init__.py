@@ -4,7 +4,7 @@ Queries return plain records (`models.*Record`) or small tuples, never lazy ORM 
 
 One module per role, all re-exported here so callers keep writing `from digest import store` and `store.X`:
 `engine` (engines, schema, sessions, the `_chunks` helper), `articles` (articles, engagement, trending signals),
-`subscribers`, `deliveries` (editions, deliveries and their reliability), `stories` (story assignments), `feeds`,
+`subscribers`, `editions`, `deliveries` (deliveries and their reliability), `stories` (story assignments), `feeds`,
 and `reader` (what the web pages, sign-ups and bounce handling need).
 """
 
@@ -26,12 +26,16 @@ from digest.store.subscribers import (
     due_subscribers, UPSERT_COUNTS, subscriber_token_key, is_suppressed, erase_subscriber, delivery_token_key,
     delivery_recipient,
 )
+from digest.store.editions import (
+    find_edition, edition_by_id, editions_in_status, ensure_edition, mark_edition, editions_for_date,
+    latest_edition_date, extend_deadline, prunable_editions, delete_edition_rows, delete_edition, send_slots,
+    editions_with_due_retries,
+)
 from digest.store.deliveries import (
-    DELIVERY, find_edition, edition_by_id, editions_in_status, shard_ranges, ensure_edition, mark_edition, planned_subscriber_ids, carried_articles,
-    add_deliveries, sendable_deliveries, claim, pending_deliveries, delivery_items,
-    subscribers_by_id, OUTCOME_FIELDS, SENDABLE, record_outcomes, record_outcome, recover_interrupted, edition_counts,
-    edition_problems, editions_for_date, latest_edition_date, extend_deadline, expire_remaining,
-    requeue_unknown, sending_owners, prunable_editions, delete_edition_rows, delete_edition, send_slots, editions_with_due_retries, failure_reasons, oldest_pending,
+    DELIVERY, shard_ranges, planned_subscriber_ids, carried_articles, add_deliveries, sendable_deliveries, claim,
+    pending_deliveries, delivery_items, subscribers_by_id, OUTCOME_FIELDS, SENDABLE, record_outcomes,
+    record_outcome, recover_interrupted, edition_counts, edition_problems, expire_remaining, requeue_unknown,
+    sending_owners, failure_reasons, oldest_pending,
 )
 from digest.store.deliveries import REQUEUEABLE, release, requeue_outcomes
 from digest.store import ratelimit
