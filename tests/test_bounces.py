@@ -147,6 +147,18 @@ def test_read_mailbox_refuses_a_directory_that_is_not_a_maildir(tmp_path):
         list(read_mailbox(tmp_path / "missing.mbox"))
 
 
+def test_a_single_message_file_is_read_as_one_report_not_as_an_empty_mbox(tmp_path, engine, settings):
+    """A bounce saved from a mail client as one .eml (no mbox 'From ' line) is one message, not zero."""
+    _, delivery_id = sent(engine, "gone@remote.example", 27)
+    eml = tmp_path / "bounce.eml"
+    eml.write_bytes(bounce_of(settings, delivery_id))
+    assert list(read_mailbox(eml)) == [eml.read_bytes()]
+    summary = import_bounces(engine, settings, read_mailbox(eml), now=NOW)
+    assert (summary.messages, summary.recorded) == (1, 1)
+    (tmp_path / "empty.mbox").write_bytes(b"")
+    assert list(read_mailbox(tmp_path / "empty.mbox")) == []
+
+
 # ── into the store ──────────────────────────────────────────────────────────────────────────────────
 
 def test_hard_bounce_by_verp_marks_bounced_and_suppresses_at_once(engine, settings):

@@ -41,9 +41,10 @@ def test_the_window_slides_over_old_successes():
 
 @pytest.mark.parametrize("result, status, key", [
     (SendResult(250, "ok", "done"), S.sent, None),
-    (SendResult(550, "5.1.1 no", "rcpt"), S.bounced, "bounced 550 at rcpt"),
+    (SendResult(550, "5.1.1 no", "rcpt"), S.bounced, "bounced 5xx at rcpt"),
+    (SendResult(553, "5.1.3 bad", "rcpt"), S.bounced, "bounced 5xx at rcpt"),  # one relay fault, whatever the code
     (SendResult(None, "lost", "data", "disconnected"), S.unknown, "unknown disconnected at data"),
-    (SendResult(421, "4.7.0 busy", "mail"), S.deferred, "deferred 421 at mail"),
+    (SendResult(421, "4.7.0 busy", "mail"), S.deferred, "deferred 4xx at mail"),
 ])
 def test_fault_key_names_status_code_and_phase(result, status, key):
     assert fault_key(result, Verdict(status, "")) == key

@@ -193,6 +193,19 @@ def test_the_breaker_forgives_the_rows_of_earlier_batches_and_reactivates_their_
     assert handler.messages == []
 
 
+def test_a_relay_refusing_every_rcpt_with_changing_codes_trips_the_breaker(engine, settings):
+    """550, 551, 553 and 554 in turn on every RCPT: one relay fault (5xx at RCPT), not 300 bad mailboxes."""
+    seed(engine, NOW, subscribers=300)
+    codes = ["550 5.1.1 <x>: no such user", "551 5.1.6 <x>: moved", "553 5.1.3 <x>: bad address",
+             "554 5.1.0 <x>: rejected"]
+    handler = FaultHandler(rcpt_replies={f"reader{i}@example.com": codes[i % 4] for i in range(1, 301)})
+    with ThreadedSMTPServer(handler) as server:
+        message, _ = aborted(engine, relay(settings, server.port))
+    assert "circuit breaker" in message and " messages bounced: " in message, message
+    assert counts(engine) == {"queued": 300} and readers(engine) == {"active": 300}
+    assert len([e for e, (_, attempts) in rows(engine).items() if attempts]) <= 32
+
+
 def test_ordinary_bad_mailboxes_do_not_trip_the_breaker(engine, settings):
     seed(engine, NOW, subscribers=90)
     bad = {f"reader{i}@example.com" for i in range(1, 91, 3)}  # one reader in three: a stale list, not a storm

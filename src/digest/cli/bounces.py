@@ -15,7 +15,7 @@ app.add_typer(bounces_app, name="bounces")
 
 @bounces_app.command("import")
 def bounces_import(ctx: typer.Context,
-                   path: Annotated[Path, typer.Argument(help="A Maildir (directory) or an mbox file of bounces.")]):
+                   path: Annotated[Path, typer.Argument(help="A Maildir (directory), an mbox file of bounces, or one saved message (.eml).")]):
     """Mark bounced deliveries and suppress subscribers: hard bounces at once, soft ones after a threshold."""
     from digest.errors import ConfigError
     from digest.ingest.bounces import read_mailbox

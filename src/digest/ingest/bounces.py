@@ -113,12 +113,18 @@ def _verp_tokens(msg, per_message: list, returned) -> tuple[str, ...]:
 
 
 def read_mailbox(path: Path) -> Iterator[bytes]:
-    """Every message of a Maildir (a directory with cur/ and new/) or an mbox file, as bytes."""
+    """Every message of a Maildir (a directory with cur/ and new/), an mbox file, or a file of one message
+    (.eml), as bytes."""
     if path.is_dir():
         if not (path / "cur").is_dir() or not (path / "new").is_dir():
             raise InputError(f"{path}: not a Maildir (no cur/ and new/ inside)")
         box = mailbox.Maildir(str(path), factory=None, create=False)
     elif path.is_file():
+        with path.open("rb") as f:
+            head = f.read(5)
+        if head and head != b"From ":  # one message saved as a file (.eml): not an mbox, which would read as none
+            yield path.read_bytes()
+            return
         box = mailbox.mbox(str(path), factory=None, create=False)
     else:
         raise InputError(f"{path}: no such file or directory")

@@ -1,8 +1,8 @@
 """The circuit breaker: a relay that answers (nearly) every message with the same failure is broken, not the list.
 
 It watches a run's last `breaker_window` outcomes. Once it has seen `breaker_min_outcomes` of them and one same
-failure (status, SMTP code or error, phase: e.g. `bounced 550 at rcpt`, `unknown disconnected at data`,
-`deferred 421 at mail`) is at least `breaker_threshold` of the window, it trips: the sender stops, and the rows
+failure (status, class of the SMTP code or the error, phase: e.g. `bounced 5xx at rcpt`, `unknown disconnected at
+data`, `deferred 4xx at mail`; a relay refusing every RCPT with 550, 551, 553 and 554 in turn is one failure) is at least `breaker_threshold` of the window, it trips: the sender stops, and the rows
 of that failure in the window are not held against their readers. Pure: no clock, no I/O.
 """
 
@@ -19,7 +19,7 @@ def fault_key(result: SendResult, verdict: Verdict) -> str | None:
     """What kind of failure this outcome is (None: the relay took the message)."""
     if verdict.status == DeliveryStatus.sent:
         return None
-    what = str(result.code) if result.code is not None else (result.error or "no reply")
+    what = f"{result.code // 100}xx" if result.code is not None else (result.error or "no reply")
     return f"{verdict.status} {what} at {result.phase}"
 
 
