@@ -112,18 +112,20 @@ def test_requeue_of_unknown_rows_is_the_operators_explicit_choice(cli):
     assert deliveries(cli) == {"queued": READERS} and readers(cli) == {"active": READERS}
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--status", "sent"], "'sent' cannot be requeued"),
-    (["--status", ","], "--status"),
-    (["--status", "bounced", "--since", "yesterday"], "--since: expected an ISO 8601 time"),
-    (["--status", "bounced", "--since", "2026-11-27T08:00Z", "--until", "2026-11-27T07:00Z"], "is not before"),
-    (["--status", "bounced", "--edition", "weekly:1999-01-01"], "no edition weekly:1999-01-01"),
-    (["--status", "bounced", "--date", "2020-01-01"], "no edition on 2020-01-01"),
+@pytest.mark.parametrize("args, needle, code", [  # a bad option is a usage error (2), a missing edition is 1
+    (["--status", "sent"], "'sent' cannot be requeued", 2),
+    (["--status", ","], "--status", 2),
+    (["--status", "bounced", "--since", "yesterday"], "--since: expected an ISO 8601 time", 2),
+    (["--status", "bounced", "--since", "2026-11-27T08:00Z", "--until", "2026-11-27T07:00Z"], "is not before", 2),
+    (["--status", "bounced", "--date", "27/11/2026"], "--date", 2),
+    (["--status", "bounced", "--edition", "weekly:1999-01-01"], "no edition weekly:1999-01-01", 1),
+    (["--status", "bounced", "--date", "2020-01-01"], "no edition on 2020-01-01", 1),
 ])
-def test_bad_requeue_input_is_one_line_and_writes_nothing(cli, args, needle):
+def test_bad_requeue_input_is_one_line_and_writes_nothing(cli, args, needle, code):
     burn_the_list(cli)
     before = cli.state()
-    one_error(cli("deliveries", "requeue", *(["--date", DAY] if "--date" not in args else []), *args), needle)
+    one_error(cli("deliveries", "requeue", *(["--date", DAY] if "--date" not in args else []), *args), needle,
+              code=code)
     assert cli.state() == before
 
 

@@ -7,8 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import DigestGroup, app, configure_logging, engine_for, now_utc, parse_day
-from digest.errors import InputError
+from digest.cli.base import DigestGroup, UsageError, app, configure_logging, engine_for, now_utc, parse_day
 
 deliveries_app = typer.Typer(cls=DigestGroup, no_args_is_help=True, help="Repair deliveries after a relay fault.")
 app.add_typer(deliveries_app, name="deliveries")
@@ -21,7 +20,7 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise InputError(f"{option}: expected an ISO 8601 time such as 2026-11-27T07:00Z, got {value!r}") from None
+        raise UsageError(f"{option}: expected an ISO 8601 time such as 2026-11-27T07:00Z, got {value!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -33,9 +32,9 @@ def parse_statuses(value: str) -> list:
     allowed = [str(s) for s in REQUEUEABLE]
     for name in names:
         if name not in allowed:
-            raise InputError(f"--status: {name!r} cannot be requeued; choose from {', '.join(allowed)}")
+            raise UsageError(f"--status: {name!r} cannot be requeued; choose from {', '.join(allowed)}")
     if not names:
-        raise InputError(f"--status: name at least one of {', '.join(allowed)}")
+        raise UsageError(f"--status: name at least one of {', '.join(allowed)}")
     return [DeliveryStatus(n) for n in dict.fromkeys(names)]
 
 
@@ -58,7 +57,7 @@ def requeue(ctx: typer.Context,
     statuses = parse_statuses(status)
     start, end = parse_time(since, "--since"), parse_time(until, "--until")
     if start and end and start >= end:
-        raise InputError(f"--since {since} is not before --until {until}")
+        raise UsageError(f"--since {since} is not before --until {until}")
     configure_logging(settings, verbose=verbose)
     engine = engine_for(settings, readonly=dry_run)
     reports = requeue_deliveries(engine, day, statuses=statuses, now=now_utc(), edition=edition, since=start,
