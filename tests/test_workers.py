@@ -5,6 +5,8 @@ The workers are real processes running procrastinate; one of them is SIGKILLed p
 
 from __future__ import annotations
 
+import re
+
 import itertools
 import signal
 from datetime import date
@@ -48,7 +50,10 @@ def test_two_workers_send_each_reader_exactly_one_message(url, sink, tmp_path):
     try:
         queued = digest(env, "send", "--date", DAY.isoformat())
         assert queued.returncode == 0, queued.stderr
-        assert "10 shards queued" in queued.stdout
+        # 5,000 readers in shards of 500: 10, unless the cluster's minute tick re-queued planned rows between the
+        # plan and the queueing (it queues shards for sendable rows no live shard covers): then fewer remain
+        shards = int(re.search(r"(\d+) shards queued", queued.stdout)[1])
+        assert 1 <= shards <= 10, queued.stdout
         wait_until(finished(url, READERS), 240, f"edition finished\n{_logs(tmp_path)}")
     finally:
         codes = stop(workers)
