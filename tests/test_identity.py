@@ -58,6 +58,26 @@ def test_normalize_email_is_one_form_per_address():
             normalize_email(bad)
 
 
+@pytest.mark.parametrize("address", [
+    "  Bob.O'Neil+news@Example.ORG ", "reader@Bücher.example", "a..b@example.org", ".a@example.org", "a.@example.org",
+    "u@-bad.com", "u@exa_mple.com", "a@b", '"quoted"@example.org', "x@" + "a" * 250 + ".org", "a" * 65 + "@x.org",
+    "u@localhost", "a@example.org.", "ü@example.org"])
+def test_the_domain_cache_gives_what_email_validator_gives(address):
+    """normalize_email's fast path (plain local part, domain validated once) agrees with the whole validator."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        expected = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False
+                                  ).ascii_email.lower()
+    except EmailNotValidError:
+        expected = None
+    try:
+        got = normalize_email(address)
+    except ValueError:
+        got = None
+    assert got == expected
+
+
 def test_case_variants_are_one_subscriber_and_get_one_message(cli, smtpd):
     assert cli("subscribers", "import", cli.write("a.csv", "email,name\nalice@example.org,Alice\n")).exit_code == 0
     second = cli("subscribers", "import", cli.write("b.csv", "email,name\nALICE@Example.org,Alice S\n"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,11 +24,36 @@ WEEKDAY_NAMES = {name: short for short in WEEKDAYS for name in (short, {
     "sun": "sunday"}[short])}
 
 
+# The common case, a plain dot-atom local part (RFC 5322), needs email-validator for its domain only, and a list
+# has few domains: they are validated once each. Anything else (quoted, odd or long) takes the whole validator.
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
 def normalize_email(value: str) -> str:
     """The one form of an address every lookup compares: valid syntax (email-validator), an IDN domain in its
     ASCII (IDNA) form, no SMTPUTF8 local part, all lower case. ValueError names the field."""
+    address = (value or "").strip()
+    local, at, domain = address.rpartition("@")
+    if at and len(local) <= 64 and _DOT_ATOM.fullmatch(local):
+        ascii_domain = _domain(domain)
+        if ascii_domain is not None and len(local) + 1 + len(ascii_domain) <= 254:
+            return f"{local}@{ascii_domain}".lower()
+    return _validated(address, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain(domain: str) -> str | None:
+    """The ASCII form of a valid domain (as email-validator sees it), None when it is not one."""
     try:
-        valid = validate_email((value or "").strip(), check_deliverability=False, allow_smtputf8=False)
+        return validate_email(f"postmaster@{domain}", check_deliverability=False, allow_smtputf8=False
+                              ).ascii_domain
+    except EmailNotValidError:
+        return None
+
+
+def _validated(address: str, value: str) -> str:
+    try:
+        valid = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValueError(f"email: not a valid address: {value!r} ({exc})") from None
     return valid.ascii_email.lower()
