@@ -107,19 +107,24 @@ def store_clicks(engine) -> int:
 @pytest.mark.parametrize("count", ["1e400", "-1e400", "NaN", "Infinity", "100000000000000000000000000000", "2.5",
                                    "-3", "9223372036854775808"])
 def test_huge_or_non_finite_counts_are_a_422(engine, tracking, count):
-    from starlette.testclient import TestClient
-
     seed(engine, NOW, subscribers=1)
     with store.read_session(engine) as session:
         before = store.count_engagement(session)
     body = '[{"article_id": 1, "kind": "view", "count": %s, "at": "%s"}]' % (count, NOW.isoformat())
-    with TestClient(create_app(tracking, engine, mailer=RecordingMailer()), raise_server_exceptions=False,
-                    base_url="https://news.example.com/digest") as client:
-        response = client.post("/events", content=body, headers=AUTH)
+    response = post_events(engine, tracking, body)
     assert response.status_code == 422, response.text
     assert "body:1: count" in " ".join(response.json()["error"])
     with store.read_session(engine) as session:
         assert store.count_engagement(session) == before
+
+
+def post_events(engine, settings, body: str):
+    """One POST /events through the app in-process (a 500 comes back as a response, not an exception)."""
+    from starlette.testclient import TestClient
+
+    with TestClient(create_app(settings, engine, mailer=RecordingMailer()), raise_server_exceptions=False,
+                    base_url="https://news.example.com/digest") as client:
+        return client.post("/events", content=body, headers=AUTH)
 
 
 def test_a_bucket_saturates_instead_of_overflowing(engine):
@@ -134,25 +139,17 @@ def test_a_bucket_saturates_instead_of_overflowing(engine):
                                         "-4"])
 def test_huge_fractional_or_boolean_article_ids_are_a_422(engine, tracking, article_id):
     """Not a 500 (PostgreSQL's integer out of range), and 1.5 or true is not article 1."""
-    from starlette.testclient import TestClient
-
     seed(engine, NOW, subscribers=1)
     body = '[{"article_id": %s, "kind": "view", "count": 2, "at": "%s"}]' % (article_id, NOW.isoformat())
-    with TestClient(create_app(tracking, engine, mailer=RecordingMailer()), raise_server_exceptions=False,
-                    base_url="https://news.example.com/digest") as client:
-        response = client.post("/events", content=body, headers=AUTH)
+    response = post_events(engine, tracking, body)
     assert response.status_code == 422, response.text
     assert "body:1: " in " ".join(response.json()["error"])
     assert total(engine, 1, "view") == 0
 
 
 def test_a_count_of_zero_adds_nothing(engine, tracking):
-    from starlette.testclient import TestClient
-
     seed(engine, NOW, subscribers=1)
     body = json.dumps([{"article_id": 1, "kind": "comment", "count": 0, "at": NOW.isoformat()},
                        {"article_id": 1, "kind": "comment", "at": NOW.isoformat()}])  # no count: one event
-    with TestClient(create_app(tracking, engine, mailer=RecordingMailer()),
-                    base_url="https://news.example.com/digest") as client:
-        assert client.post("/events", content=body, headers=AUTH).status_code == 200
+    assert post_events(engine, tracking, body).status_code == 200
     assert total(engine, 1, "comment") == 1
