@@ -37,9 +37,9 @@ def environment(url: str, port: int, *, workers: bool = True, rate: float = 0.0,
             "DIGEST_SMTP_CONNECTIONS": "4", "DIGEST_SMTP_RATE_PER_SECOND": str(rate),
             "DIGEST_SEND_BATCH_SIZE": str(batch), "DIGEST_SCHEDULE_TIMEZONE": "UTC",
             "DIGEST_SCHEDULE_SEND_AT": "07:00", "DIGEST_LOG_LEVEL": "WARNING",
-            "DIGEST_SCALE_ENGINE": "procrastinate" if workers else "embedded",
-            "DIGEST_SCALE_SHARD_SIZE": str(shard), "DIGEST_SCALE_STALLED_SECONDS": str(stalled),
-            "DIGEST_SCALE_HEARTBEAT_SECONDS": str(heartbeat), "DIGEST_SCALE_RECOVER_SECONDS": str(recover)}
+            "DIGEST_WORKERS_ENGINE": "procrastinate" if workers else "embedded",
+            "DIGEST_WORKERS_SHARD_SIZE": str(shard), "DIGEST_WORKERS_STALLED_SECONDS": str(stalled),
+            "DIGEST_WORKERS_HEARTBEAT_SECONDS": str(heartbeat), "DIGEST_WORKERS_RECOVER_SECONDS": str(recover)}
 
 
 def start_worker(env: dict, name: str, concurrency: int = 2, log: Path | None = None) -> subprocess.Popen:

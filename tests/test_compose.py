@@ -1,4 +1,4 @@
-"""compose.yaml runs exactly the commands docs/scaling.md describes, and each parses against the real CLI."""
+"""compose.yaml runs exactly the commands docs/workers.md describes, and each parses against the real CLI."""
 
 from __future__ import annotations
 
@@ -51,13 +51,13 @@ def test_each_service_command_parses_and_its_settings_load(name):
     command.make_context(command.name, args, parent=ctx)  # raises on an unknown option or a bad value
     environ = _environment(service)
     settings = load_settings(ROOT / "config.toml", environ=environ)
-    assert settings.scale.engine == "procrastinate" and settings.store.url.startswith("postgresql+psycopg://")
+    assert settings.workers.engine == "procrastinate" and settings.store.url.startswith("postgresql+psycopg://")
 
 
 @pytest.mark.parametrize("name", sorted(DIGEST_SERVICES))
 def test_the_docs_describe_each_command(name):
     line = " ".join(["digest", *DIGEST_SERVICES[name]["command"]])
-    assert line in (ROOT / "docs" / "scaling.md").read_text()
+    assert line in (ROOT / "docs" / "workers.md").read_text()
 
 
 def test_no_secret_is_written_in_compose():

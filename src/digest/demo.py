@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from digest import store
+from digest.clock import Clock
 from digest.capture import CaptureServer
 from digest.config import Settings
 from digest.errors import InputError
@@ -29,7 +30,6 @@ from digest.ingest.subscribers import load_subscribers
 from digest.ingest.tabular import article_from_row
 from digest.models import Article
 from digest.pipeline import EditionReport, Progress, edition_plans, run_day
-from digest.pipeline.deliver import Clock
 from digest.send import SmtpMailer
 
 SEED = 20170207

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from digest import store
+from digest.clock import Clock
+from digest.signals import stop_signals
 from digest.config import Settings, parse_hhmm
 from digest.errors import DigestError
 from digest.lock import exclusive
@@ -32,7 +33,6 @@ from digest.pipeline.ingest import poll_job
 from digest.send import SmtpMailer
 
 log = logging.getLogger("digest.schedule")
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, order=True)
@@ -126,15 +126,13 @@ def _serve(engine: Engine, settings: Settings, clock: Clock) -> None:
     scheduler.add_job(poll_job(engine, settings, clock), IntervalTrigger(minutes=settings.feeds.poll_minutes),
                       id="poll-feeds", next_run_time=clock(), coalesce=True, max_instances=1)
 
-    def on_signal(signum, _frame):
-        log.info("received %s: finishing the batch in flight, then stopping", signal.Signals(signum).name)
-        stop.set()
+    def on_stop(name: str) -> None:
+        log.info("received %s: finishing the batch in flight, then stopping", name)
         if not scheduler.running:
             raise SystemExit(0)
         scheduler.shutdown(wait=True)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     log.info("digest daemon: checking send times every %d min (default send time %s %s)", every,
              settings.schedule.send_at, settings.schedule.timezone)
-    scheduler.start()
+    with stop_signals(on_stop, stop=stop):
+        scheduler.start()

@@ -4,7 +4,7 @@ Every DigestError becomes one line on stderr and exit 1; usage errors exit 2; `s
 delivery ended other than sent or skipped.
 """
 
-from digest.cli import bounces, cluster, content, db, delivery, feeds, people, stories, web  # noqa: F401  (each registers its commands)
+from digest.cli import bounces, workers, content, db, delivery, feeds, people, stories, web  # noqa: F401  (each registers its commands)
 from digest.cli import deliveries  # noqa: F401  (digest deliveries requeue)
 from digest.cli.base import app
 

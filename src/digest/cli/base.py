@@ -24,6 +24,7 @@ try:  # Typer ≥ 0.25 carries its own copy of click: its parser raises these
 except ImportError:  # pragma: no cover - older Typer runs on click itself
     from click.exceptions import NoArgsIsHelpError, UsageError as ClickUsageError
 
+from digest.clock import now_utc  # noqa: F401 - the commands' clock
 from digest.errors import DigestError, InputError
 
 
@@ -123,10 +124,6 @@ class State:
 def main_options(ctx: typer.Context,
                  config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Config file (default: ./config.toml if present).")] = None):
     ctx.obj = State(config)
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9000, 12, 31)  # an edition's windows stay representable

@@ -20,8 +20,8 @@ def db_upgrade(ctx: typer.Context):
     settings = ctx.obj.settings
     before, after = upgrade(engine_for(settings), report=typer.echo)
     typer.echo(f"store at revision {after}" + (f" (was {before})" if before != after else " (already there)"))
-    if settings.scale.engine == "procrastinate":
-        from digest.cli.cluster import apply_queue_schema
+    if settings.workers.engine == "procrastinate":
+        from digest.cli.workers import apply_queue_schema
 
         typer.echo("procrastinate's queue schema " + ("applied" if apply_queue_schema(settings) else "already there"))
 
@@ -38,7 +38,7 @@ def db_current(ctx: typer.Context):
 def db_prune(ctx: typer.Context,
              keep_days: Annotated[int, typer.Option("--keep-days", max=36500, help="Keep editions dated in the last N days.")],
              dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be deleted.")] = False):
-    """Delete finished editions older than --keep-days with their delivery rows (retention; see docs/scaling.md)."""
+    """Delete finished editions older than --keep-days with their delivery rows (retention; see docs/workers.md)."""
     from digest.pipeline.retention import prune
 
     settings = ctx.obj.settings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,26 +15,11 @@ from digest.cli.base import (
 from digest.cli.progress import make_progress, print_summary, report_doc
 
 
-@contextmanager
 def stop_on_signals():
     """SIGTERM or Ctrl-C: finish the batch in flight, record it, then stop (a second Ctrl-C is abrupt)."""
-    import signal
-    import threading
+    from digest.signals import stop_signals
 
-    stop = threading.Event()
-
-    def handler(signum, _frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        typer.echo(f"received {signal.Signals(signum).name}: finishing the batch in flight", err=True)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    return stop_signals(lambda name: typer.echo(f"received {name}: finishing the batch in flight", err=True))
 
 
 def _emails(values: list[str] | None) -> list[str]:
@@ -76,11 +60,11 @@ def send(ctx: typer.Context,
     if not settings.secret_key:
         raise ConfigError("DIGEST_SECRET_KEY is not set: it signs the unsubscribe and preference links")
     configure_logging(settings, verbose=verbose)
-    if settings.scale.engine == "procrastinate":
-        from digest.cli.cluster import enqueue_day
+    if settings.workers.engine == "procrastinate":
+        from digest.cli.workers import enqueue_day
 
         if limit is not None or retry_deferred:
-            raise ConfigError("--limit and --retry-deferred send in this process: with [scale] engine = "
+            raise ConfigError("--limit and --retry-deferred send in this process: with [workers] engine = "
                               "\"procrastinate\" the workers send (drop the option)")
         return enqueue_day(settings, day, emails, retry_unknown=retry_unknown)
     engine = engine_for(settings)
@@ -176,8 +160,8 @@ def status(ctx: typer.Context,
     for doc in docs:
         doc["total"] = sum(doc["counts"].values())
     summary = _merge(day, docs)
-    if settings.scale.engine == "procrastinate":
-        from digest.cluster import queue_status
+    if settings.workers.engine == "procrastinate":
+        from digest.workers import queue_status
 
         summary["queue"] = queue_status(engine_for(settings, readonly=True), settings)
     if json_out:
@@ -227,17 +211,17 @@ def _print_status(summary: dict) -> None:
 def run(ctx: typer.Context):
     """The daemon: send each day's editions at [schedule] send_at; stop with SIGTERM or Ctrl-C.
 
-    With [scale] engine = "procrastinate" it plans editions and queues their shards for `digest worker`s."""
+    With [workers] engine = "procrastinate" it plans editions and queues their shards for `digest worker`s."""
     from digest.errors import ConfigError
     from digest.schedule import run_daemon
 
     settings = ctx.obj.settings
     if not settings.secret_key:
         raise ConfigError("DIGEST_SECRET_KEY is not set: it signs the unsubscribe and preference links")
-    if settings.scale.engine == "procrastinate":  # the cluster's scheduler: a worker on the periodic queue
+    if settings.workers.engine == "procrastinate":  # the cluster's scheduler: a worker on the periodic queue
         import asyncio
 
-        from digest.cluster import run_worker
+        from digest.workers import run_worker
 
         configure_logging(settings)
         asyncio.run(run_worker(engine_for(settings), settings, now_utc, queues=("periodic",), concurrency=1,

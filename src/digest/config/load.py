@@ -11,7 +11,7 @@ from pathlib import Path
 
 from digest.config.rules import validate
 from digest.config.sections import (
-    BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, ScaleSettings, ScheduleSettings,
+    BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, WorkersSettings, ScheduleSettings,
     SelectionSettings, SenderSettings, SendSettings, Settings, SmtpSettings, StoreSettings, WebSettings,
 )
 from digest.errors import ConfigError
@@ -19,6 +19,7 @@ from digest.errors import ConfigError
 SECRET_VARIABLES = {"password": "DIGEST_SMTP_PASSWORD", "secret_key": "DIGEST_SECRET_KEY",
                     "events_token": "DIGEST_EVENTS_TOKEN"}  # in any section of the file: only from the environment
 SECRET_KEYS = set(SECRET_VARIABLES)
+OLD_SECTION_NAMES = {"scale": "workers"}  # the old names, still read: [scale], DIGEST_SCALE_*
 
 
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -28,6 +29,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         path = Path("config.toml")
     data = _read_toml(path) if path else {}
     origin = str(path) if path else "built-in defaults"
+    data, environ = _renamed(data, environ, origin)
     origins: dict[tuple[str, str], str] = {}  # (section, key) -> "environment DIGEST_…" when the value came from there
     sections = {name: _build_section(name, data.pop(name, {}), origin, environ, origins) for name in _section_classes()}
     if data:
@@ -44,12 +46,26 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     return settings
 
 
+def _renamed(data: dict, environ, origin: str) -> tuple[dict, dict[str, str]]:
+    """Old section names as their new ones, in the file and in the environment; both at once is an error."""
+    environ = dict(environ)
+    for old, new in OLD_SECTION_NAMES.items():
+        if old in data:
+            if new in data:
+                raise ConfigError(f"{origin}: [{old}] is the old name of [{new}]: keep one of the two")
+            data[new] = data.pop(old)
+        prefix, renamed = f"DIGEST_{old.upper()}_", f"DIGEST_{new.upper()}_"
+        for var in [v for v in environ if v.startswith(prefix)]:
+            environ.setdefault(renamed + var[len(prefix):], environ.pop(var))
+    return data, environ
+
+
 def _section_classes() -> dict[str, type]:
     return {
         "store": StoreSettings, "smtp": SmtpSettings, "sender": SenderSettings, "schedule": ScheduleSettings,
         "selection": SelectionSettings, "send": SendSettings, "render": RenderSettings, "log": LogSettings,
         "feeds": FeedsSettings, "web": WebSettings, "dkim": DkimSettings, "bounces": BouncesSettings,
-        "scale": ScaleSettings,
+        "workers": WorkersSettings,
     }
 
 

@@ -57,7 +57,7 @@ def validate(s: Settings, origin: str, origins: dict[tuple[str, str], str] | Non
     except (ZoneInfoNotFoundError, ValueError):
         raise bad("schedule", "timezone", f"unknown time zone {s.schedule.timezone!r}") from None
     _validate_selection(s.selection, bad)
-    _validate_scale(s, bad)
+    _validate_workers(s, bad)
     if s.send.batch_size < 1:
         raise bad("send", "batch_size", "must be at least 1")
     if s.send.deadline_hours <= 0:
@@ -110,25 +110,25 @@ def _validate_secrets(s: Settings) -> None:
                           "print(secrets.token_urlsafe(32))')")
 
 
-def _validate_scale(s: Settings, bad) -> None:
-    scale = s.scale
-    if scale.engine not in ("embedded", "procrastinate"):
-        raise bad("scale", "engine", f"must be embedded or procrastinate, got {scale.engine!r}")
-    if scale.engine == "procrastinate" and not s.store.url.startswith("postgresql"):
-        raise bad("scale", "engine", "procrastinate needs a PostgreSQL store: set [store] url (or "
+def _validate_workers(s: Settings, bad) -> None:
+    workers = s.workers
+    if workers.engine not in ("embedded", "procrastinate"):
+        raise bad("workers", "engine", f"must be embedded or procrastinate, got {workers.engine!r}")
+    if workers.engine == "procrastinate" and not s.store.url.startswith("postgresql"):
+        raise bad("workers", "engine", "procrastinate needs a PostgreSQL store: set [store] url (or "
                   "DIGEST_STORE_URL) to postgresql+psycopg://...")
     for key in ("shard_size", "concurrency"):
-        if getattr(scale, key) < 1:
-            raise bad("scale", key, "must be at least 1")
-    if not 0 < scale.heartbeat_seconds < scale.stalled_seconds:
-        raise bad("scale", "stalled_seconds", "must be greater than heartbeat_seconds (both positive)")
+        if getattr(workers, key) < 1:
+            raise bad("workers", key, "must be at least 1")
+    if not 0 < workers.heartbeat_seconds < workers.stalled_seconds:
+        raise bad("workers", "stalled_seconds", "must be greater than heartbeat_seconds (both positive)")
     for section, key in (("schedule", "tick_minutes"), ("feeds", "poll_minutes")):
         minutes = getattr(getattr(s, section), key)
-        if scale.engine == "procrastinate" and minutes >= 1 and cron_every(minutes) is None:
+        if workers.engine == "procrastinate" and minutes >= 1 and cron_every(minutes) is None:
             raise bad(section, key, f"with workers it must divide an hour (1-30) or a day (60, 120, 180, 240, "
-                      f"360, 480, 720, 1440): the cluster schedules it with cron; got {minutes}")
-    if scale.recover_seconds < 1 or 60 % scale.recover_seconds:
-        raise bad("scale", "recover_seconds", f"must divide 60 (1, 2, 3, 5, 10, 15, 20, 30), got {scale.recover_seconds}")
+                      f"360, 480, 720, 1440): the workers schedule it with cron; got {minutes}")
+    if workers.recover_seconds < 1 or 60 % workers.recover_seconds:
+        raise bad("workers", "recover_seconds", f"must divide 60 (1, 2, 3, 5, 10, 15, 20, 30), got {workers.recover_seconds}")
 
 
 def cron_every(minutes: int) -> str | None:

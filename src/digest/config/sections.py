@@ -138,13 +138,13 @@ class BouncesSettings:
 
 
 @dataclass(frozen=True)
-class ScaleSettings:
+class WorkersSettings:
     engine: str = "embedded"  # embedded: one process sends | procrastinate: `digest worker` processes send shards
     shard_size: int = 1000  # subscribers per shard task
     concurrency: int = 2  # shards one `digest worker` sends at once (overridden by --concurrency)
     heartbeat_seconds: float = 10.0  # how often a worker tells PostgreSQL it is alive
     stalled_seconds: float = 60.0  # a worker silent this long is dead: its jobs are recovered and retried
-    recover_seconds: int = 15  # how often (seconds, dividing 60) the cluster looks for stalled jobs
+    recover_seconds: int = 15  # how often (seconds, dividing 60) the workers look for stalled jobs
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
-    scale: ScaleSettings = field(default_factory=ScaleSettings)
+    workers: WorkersSettings = field(default_factory=WorkersSettings)
     secret_key: str = dataclasses.field(default="", repr=False)  # DIGEST_SECRET_KEY only
     events_token: str = dataclasses.field(default="", repr=False)  # DIGEST_EVENTS_TOKEN only: POST /events
     base_dir: Path = field(default_factory=Path.cwd)

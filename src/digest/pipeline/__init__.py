@@ -15,11 +15,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.engine import Engine
 
 from digest import render, store
+from digest.clock import Clock
 from digest.config import Settings
 from digest.lock import exclusive
 from digest.models import EditionStatus
 from digest.pipeline.compose import Composer, batch_context, entries_from_selection
-from digest.pipeline.deliver import Clock, EditionReport, EditionSender, Progress, hold_reason, log_transition
+from digest.pipeline.deliver import EditionReport, EditionSender, Progress, hold_reason, log_transition
 from digest.pipeline.plan import (EditionPlan, Selector, due_pages, edition_plans, edition_ranking, plan_edition,
                                   select_subscriber)
 from digest.select import variant_key
@@ -75,7 +76,7 @@ def plan_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, ema
              ) -> list[tuple[EditionPlan, int, int]]:
     """Write the delivery rows of the editions due on `day`: (plan, edition id, rows planned now) for each.
 
-    The embedded sender then sends them in this process; with workers, `digest.cluster` enqueues shards.
+    The embedded sender then sends them in this process; with workers, `digest.workers` enqueues shards.
     """
     deadline = (due_at or clock()) + timedelta(hours=settings.send.deadline_hours)
     found = []

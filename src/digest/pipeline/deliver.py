@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy.engine import Engine
 
 from digest import render, store
+from digest.clock import Clock
 from digest.config import Settings
 from digest.errors import SendAborted
 from digest.models import DeliveryStatus, EditionStatus, SubscriberRecord
@@ -31,7 +32,6 @@ from digest.pipeline.breaker import Breaker, fault_key
 from digest.pipeline.compose import Composer, batch_context
 from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, connect_problem, next_attempt_at
 
-Clock = Callable[[], datetime]
 SENDER_SIDE_LIMIT = 3  # this many 5.7.x policy rejections in one run stop the edition
 log = logging.getLogger("digest.delivery")
 

@@ -18,7 +18,7 @@ BASELINE = "0001"
 
 
 def keep_name(name, type_, _parent) -> bool:
-    """procrastinate's tables share the database but are its own (its schema is applied by `digest.cluster`)."""
+    """procrastinate's tables share the database but are its own (its schema is applied by `digest.workers`)."""
     return not (type_ == "table" and name and name.startswith("procrastinate_"))
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from digest import store
 from digest.send import TokenBucket
 
-log = logging.getLogger("digest.cluster")
+log = logging.getLogger("digest.workers")
 
 
 class SharedBucket(TokenBucket):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,18 +13,20 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from digest import store
-from digest.cluster.bucket import SharedBucket
+from digest.clock import Clock
+from digest.signals import stop_signals
+from digest.workers.bucket import SharedBucket
 from digest.config import Settings, cron_every
 from digest.errors import ConfigError, SendAborted
 from digest.lock import exclusive
 from digest.models import EditionStatus
 from digest.pipeline import finish_editions, plan_day, send_shard
-from digest.pipeline.deliver import Clock, expire_edition, log_transition
+from digest.pipeline.deliver import expire_edition, log_transition
 from digest.pipeline.ingest import poll_job
 from digest.schedule import due_slots
 from digest.send import Mailer, SmtpMailer
 
-log = logging.getLogger("digest.cluster")
+log = logging.getLogger("digest.workers")
 SEND, PERIODIC = "send", "periodic"  # queues: shards; the cluster's periodic work
 SHARD_TASK = "digest.send_shard"
 SHARD_RETRIES = 3  # an unexpected error: retried after 5, 25, 125 s, then failed (the tick re-queues its rows)
@@ -46,7 +47,7 @@ class Runtime:
 def conninfo(settings: Settings) -> str:
     url = make_url(settings.store.url)
     if url.get_backend_name() != "postgresql":
-        raise ConfigError("[scale] engine = \"procrastinate\" needs a PostgreSQL store ([store] url)")
+        raise ConfigError("[workers] engine = \"procrastinate\" needs a PostgreSQL store ([store] url)")
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -63,7 +64,7 @@ def build_app(settings: Settings):
 def _register(app, settings: Settings) -> None:
     from procrastinate import RetryStrategy
 
-    scale = settings.scale
+    workers = settings.workers
 
     # a shard that fails on something unexpected (the store restarting, a bug) is retried by procrastinate with
     # the same job id: its rows left `sending` become `unknown` first, so a retry never sends twice
@@ -101,7 +102,7 @@ def _register(app, settings: Settings) -> None:
         rt: Runtime = context.additional_context["runtime"]
         await asyncio.to_thread(poll_job(rt.engine, rt.settings, rt.clock))
 
-    @app.periodic(cron=f"* * * * * */{scale.recover_seconds}", periodic_id="recover")
+    @app.periodic(cron=f"* * * * * */{workers.recover_seconds}", periodic_id="recover")
     @app.task(name="digest.recover", queue=PERIODIC, lock="digest.recover", queueing_lock="digest.recover",
               pass_context=True)
     async def recover(context, timestamp: int) -> int:
@@ -131,7 +132,7 @@ async def enqueue_edition(app, engine: Engine, settings: Settings, edition_id: i
                           retries: bool = False) -> int:
     """Shards for every delivery of the edition that may be sent now (`retries`: the due deferred ones only)."""
     with store.read_session(engine) as session:
-        ranges = store.shard_ranges(session, edition_id=edition_id, size=settings.scale.shard_size, now=now,
+        ranges = store.shard_ranges(session, edition_id=edition_id, size=settings.workers.shard_size, now=now,
                                     retries_only=retries)
     return await enqueue_shards(app, edition_id, ranges)
 
@@ -219,7 +220,7 @@ async def recover_stalled(app, engine: Engine, settings: Settings, clock: Clock)
     """Shards of workers that stopped sending heartbeats: their `sending` rows become `unknown` (the message
     may have gone out), and the job is retried so another worker sends what is still queued."""
     stalled = await app.job_manager.get_stalled_jobs(task_name=SHARD_TASK,
-                                                     seconds_since_heartbeat=settings.scale.stalled_seconds)
+                                                     seconds_since_heartbeat=settings.workers.stalled_seconds)
     for job in stalled:
         ids = await asyncio.to_thread(_unknown, engine, f"job:{job.id}", clock, "'s worker died while sending")
         await _retry(app, job)
@@ -273,7 +274,7 @@ def queue_status(engine: Engine, settings: Settings) -> dict:
         shards = dict(conn.execute(text("SELECT status::text, count(*) FROM procrastinate_jobs "
                                         "WHERE task_name = :task GROUP BY status"), {"task": SHARD_TASK}).all())
         alive = conn.execute(text("SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > "
-                                  "now() - make_interval(secs => :s)"), {"s": settings.scale.stalled_seconds}).scalar()
+                                  "now() - make_interval(secs => :s)"), {"s": settings.workers.stalled_seconds}).scalar()
     return {"shards": shards, "workers_alive": alive}
 
 
@@ -306,20 +307,17 @@ async def run_worker(engine: Engine, settings: Settings, clock: Clock, *, concur
         await ensure_queue_schema(app, engine)
         worker = Worker(app, queues=list(queues), name=name, concurrency=concurrency, install_signal_handlers=False,
                         additional_context={"runtime": runtime}, delete_jobs="successful",
-                        update_heartbeat_interval=settings.scale.heartbeat_seconds,
-                        stalled_worker_timeout=settings.scale.stalled_seconds)
-        loop = asyncio.get_running_loop()
+                        update_heartbeat_interval=settings.workers.heartbeat_seconds,
+                        stalled_worker_timeout=settings.workers.stalled_seconds)
 
-        def on_signal(signum: int) -> None:
-            log.info("received %s: finishing the batches in flight, then stopping", signal.Signals(signum).name)
-            stop.set()
+        def on_stop(name: str) -> None:
+            log.info("received %s: finishing the batches in flight, then stopping", name)
             worker.stop()
 
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, on_signal, signum)
         log.info("digest worker: queues %s, concurrency %d", ",".join(queues), concurrency)
         try:
-            await worker.run()
+            with stop_signals(on_stop, stop=stop, loop=asyncio.get_running_loop()):
+                await worker.run()
         finally:
             await mailer.close()
 
