@@ -26,52 +26,66 @@ def validate(s: Settings, origin: str, origins: dict[tuple[str, str], str] | Non
     _validate_magnitudes(s, bad)
     _validate_secrets(s)
     _validate_store(s, bad)
-
-    if s.smtp.tls not in {"starttls", "implicit", "none"}:
-        raise bad("smtp", "tls", f"must be starttls, implicit or none, got {s.smtp.tls!r}")
-    if not 0 < s.smtp.port < 65536:
-        raise bad("smtp", "port", f"must be 1-65535, got {s.smtp.port}")
-    for key in ("connections", "max_per_connection"):
-        if getattr(s.smtp, key) < 1:
-            raise bad("smtp", key, "must be at least 1")
-    for key in ("timeout", "data_timeout"):
-        if getattr(s.smtp, key) <= 0:
-            raise bad("smtp", key, "must be positive")
-    if s.smtp.username and s.smtp.tls == "none":
-        raise bad("smtp", "username", "AUTH is only sent over TLS: set tls to starttls or implicit")
-    if s.smtp.rate_per_second < 0:
-        raise bad("smtp", "rate_per_second", "must be 0 (no limit) or positive")
-    for key in ("from_address",) + (("reply_to",) if s.sender.reply_to else ()):
-        if not EMAIL_RE.match(getattr(s.sender, key)):
-            raise bad("sender", key, f"not an email address: {getattr(s.sender, key)!r}")
-    if not re.match(r"^https?://[^/\s]+", s.sender.base_url):
-        raise bad("sender", "base_url", f"must be an http(s) URL, got {s.sender.base_url!r}")
-    if not re.fullmatch(r"[A-Za-z0-9.-]+", s.sender.list_id):
-        raise bad("sender", "list_id", f"must look like a domain name, got {s.sender.list_id!r}")
-    try:
-        parse_hhmm(s.schedule.send_at)
-    except ValueError as exc:
-        raise bad("schedule", "send_at", str(exc)) from None
-    try:
-        ZoneInfo(s.schedule.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise bad("schedule", "timezone", f"unknown time zone {s.schedule.timezone!r}") from None
+    _validate_smtp(s.smtp, bad)
+    _validate_sender(s.sender, bad)
+    _validate_schedule(s.schedule, bad)
     _validate_selection(s.selection, bad)
     _validate_workers(s, bad)
-    if s.send.batch_size < 1:
-        raise bad("send", "batch_size", "must be at least 1")
-    if s.send.deadline_hours <= 0:
-        raise bad("send", "deadline_hours", "must be positive")
-    if s.schedule.tick_minutes < 1:
-        raise bad("schedule", "tick_minutes", "must be at least 1")
-    if s.log.format not in ("text", "json"):
-        raise bad("log", "format", f"must be text or json, got {s.log.format!r}")
-    if s.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise bad("log", "level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log.level!r}")
+    _validate_send_and_log(s, bad)
     _validate_feeds(s.feeds, bad)
     _validate_reader_side(s, bad)
     _validate_breaker(s, bad)
 
+
+def _validate_smtp(smtp, bad) -> None:
+    if smtp.tls not in {"starttls", "implicit", "none"}:
+        raise bad("smtp", "tls", f"must be starttls, implicit or none, got {smtp.tls!r}")
+    if not 0 < smtp.port < 65536:
+        raise bad("smtp", "port", f"must be 1-65535, got {smtp.port}")
+    for key in ("connections", "max_per_connection"):
+        if getattr(smtp, key) < 1:
+            raise bad("smtp", key, "must be at least 1")
+    for key in ("timeout", "data_timeout"):
+        if getattr(smtp, key) <= 0:
+            raise bad("smtp", key, "must be positive")
+    if smtp.username and smtp.tls == "none":
+        raise bad("smtp", "username", "AUTH is only sent over TLS: set tls to starttls or implicit")
+    if smtp.rate_per_second < 0:
+        raise bad("smtp", "rate_per_second", "must be 0 (no limit) or positive")
+
+
+def _validate_sender(sender, bad) -> None:
+    for key in ("from_address",) + (("reply_to",) if sender.reply_to else ()):
+        if not EMAIL_RE.match(getattr(sender, key)):
+            raise bad("sender", key, f"not an email address: {getattr(sender, key)!r}")
+    if not re.match(r"^https?://[^/\s]+", sender.base_url):
+        raise bad("sender", "base_url", f"must be an http(s) URL, got {sender.base_url!r}")
+    if not re.fullmatch(r"[A-Za-z0-9.-]+", sender.list_id):
+        raise bad("sender", "list_id", f"must look like a domain name, got {sender.list_id!r}")
+
+
+def _validate_schedule(schedule, bad) -> None:
+    try:
+        parse_hhmm(schedule.send_at)
+    except ValueError as exc:
+        raise bad("schedule", "send_at", str(exc)) from None
+    try:
+        ZoneInfo(schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise bad("schedule", "timezone", f"unknown time zone {schedule.timezone!r}") from None
+    if schedule.tick_minutes < 1:
+        raise bad("schedule", "tick_minutes", "must be at least 1")
+
+
+def _validate_send_and_log(s: Settings, bad) -> None:
+    if s.send.batch_size < 1:
+        raise bad("send", "batch_size", "must be at least 1")
+    if s.send.deadline_hours <= 0:
+        raise bad("send", "deadline_hours", "must be positive")
+    if s.log.format not in ("text", "json"):
+        raise bad("log", "format", f"must be text or json, got {s.log.format!r}")
+    if s.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise bad("log", "level", f"must be DEBUG, INFO, WARNING or ERROR, got {s.log.level!r}")
 
 def _validate_magnitudes(s: Settings, bad) -> None:
     """Every number in a range the code can compute with: durations at most ten years, counts fit a column."""
