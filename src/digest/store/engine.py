@@ -87,8 +87,8 @@ def _sqlite_readonly(database: str | None) -> Engine:
 
 
 def _create_schema(engine: Engine, url: str) -> None:
-    """A new store gets the models' schema and is stamped at the newest migration; an existing one is left
-    to `digest db upgrade` (only the nullable columns a newer version appended are added here)."""
+    """A new store gets the models' schema and is stamped at the newest migration; an existing one gets the
+    tables it lacks and the nullable columns a newer version appended, the rest is left to `digest db upgrade`."""
     from sqlalchemy import inspect
 
     try:
