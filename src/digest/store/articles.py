@@ -1,25 +1,26 @@
-"""Articles and their engagement: upserting articles (one at a time or as plain rows in bulk), candidate records
-for an edition, hourly engagement buckets and the signals aggregated from them, and trending signals.
+"""Articles (the `article` table): upserting them one at a time or as plain rows in bulk, finding them by URL or id,
+listing them, the candidate records of an edition, and the topics and countries a reader can choose from.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, case, cast, column, func, insert, update, values
+from sqlalchemy import func, insert, update
 from sqlmodel import Session, select
 
-from digest.models import UTCDateTime, Article, ArticleRecord, Engagement, article_record
-from digest.models import TrendingSignal
+from digest.models import Article, ArticleRecord, article_record
 from digest.store.engine import _chunks
 
 
-# ── articles and engagement ─────────────────────────────────────────────────────────────────────────
+ARTICLE = Article.__table__
 
 ARTICLE_FIELDS = ("guid", "title", "summary", "body", "source", "author", "location", "country", "topics",
                   "image_url", "published_at")
+
+RECORD_COLUMNS = ("id", "url", "title", "summary", "source", "published_at", "location", "country", "topics",
+                  "image_url")
 
 
 def upsert_articles(session: Session, *, articles: Sequence[Article], now: datetime) -> dict[str, int]:
@@ -72,46 +73,11 @@ def known_article_ids(session: Session, *, ids: Iterable[int]) -> set[int]:
     return found
 
 
-MAX_BUCKET = 2**31 - 1  # an hourly bucket saturates here (PostgreSQL's integer) instead of failing
-
-
-def add_engagement(session: Session, *, events: Iterable[tuple[int, datetime, str, int]]) -> int:
-    """Add (article_id, time, kind, count) into hourly buckets; returns the number of buckets touched.
-
-    One `INSERT … ON CONFLICT DO UPDATE SET count = count + excluded.count` per chunk: concurrent writers add
-    up, none overwrites another's count (a read-then-write lost ~15 % of 200 parallel requests). Keys are
-    written in sorted order so that two multi-row upserts on PostgreSQL never wait for each other in a cycle.
-    """
-    buckets: dict[tuple[int, datetime, str], int] = defaultdict(int)
-    for article_id, at, kind, count in events:
-        key = (article_id, at.replace(minute=0, second=0, microsecond=0), str(kind))
-        buckets[key] = min(MAX_BUCKET, buckets[key] + count)
-    rows = [{"article_id": a, "hour": h, "kind": k, "count": c} for (a, h, k), c in sorted(buckets.items())]
-    for chunk in _chunks(rows, 500):
-        session.exec(_upsert_engagement(session, chunk))
-    return len(rows)
-
-
-def _upsert_engagement(session: Session, rows: Sequence[dict]):
-    table = Engagement.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    statement = dialect_insert(table).values(list(rows))
-    total = cast(table.c.count, BigInteger) + statement.excluded.count
-    return statement.on_conflict_do_update(
-        index_elements=[table.c.article_id, table.c.hour, table.c.kind],
-        set_={"count": case((total > MAX_BUCKET, MAX_BUCKET), else_=total)})
-
-
-def count_engagement(session: Session, *, start: datetime | None = None, end: datetime | None = None) -> int:
-    query = select(func.count()).select_from(Engagement)
-    if start is not None:
-        query = query.where(Engagement.hour >= start)
-    if end is not None:
-        query = query.where(Engagement.hour < end)
-    return session.exec(query).one()
+def articles_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, ArticleRecord]:
+    found: dict[int, ArticleRecord] = {}
+    for chunk in _chunks(list(set(ids)), 500):
+        found.update({a.id: article_record(a) for a in session.exec(select(Article).where(Article.id.in_(chunk)))})
+    return found
 
 
 def list_articles(session: Session, *, since: datetime | None = None) -> list[Article]:
@@ -119,11 +85,6 @@ def list_articles(session: Session, *, since: datetime | None = None) -> list[Ar
     if since is not None:
         query = query.where(Article.published_at >= since)
     return list(session.exec(query))
-
-
-ARTICLE = Article.__table__
-RECORD_COLUMNS = ("id", "url", "title", "summary", "source", "published_at", "location", "country", "topics",
-                  "image_url")
 
 
 def candidate_articles(session: Session, *, start: datetime, end: datetime) -> list[ArticleRecord]:
@@ -134,87 +95,16 @@ def candidate_articles(session: Session, *, start: datetime, end: datetime) -> l
     return [article_record(row) for row in session.connection().execute(query)]
 
 
-def engagement_signals(session: Session, *, start: datetime, now: datetime, factors: Sequence[tuple[datetime, float]],
-                       weights: dict[str, float], recent_since: datetime, baseline_since: datetime
-                       ) -> list[tuple[int, float, int, int]]:
-    """Per candidate article (published in [start, now)): (id, Σ weight·count·factor(hour), views since
-    `recent_since`, views in [baseline_since, recent_since)), aggregated in the database.
-
-    `factors` gives the decay factor of each hour bucket; buckets not listed do not count.
-    """
-    if not factors:
-        return []
-    hours = values(column("hour", UTCDateTime()), column("factor", Float()), name="decay").data(list(factors)).cte("decay")
-    engagement = Engagement.__table__
-    weight = case(*((engagement.c.kind == kind, w) for kind, w in weights.items()), else_=0.0)
-    is_view = engagement.c.kind == "view"
-    query = (
-        select(engagement.c.article_id,
-               func.sum(engagement.c.count * hours.c.factor * weight),
-               func.sum(case((is_view & (engagement.c.hour >= recent_since), engagement.c.count), else_=0)),
-               func.sum(case((is_view & (engagement.c.hour >= baseline_since) & (engagement.c.hour < recent_since),
-                              engagement.c.count), else_=0)))
-        .select_from(hours.join(engagement, engagement.c.hour == hours.c.hour)
-                     .join(ARTICLE, ARTICLE.c.id == engagement.c.article_id))
-        .where(ARTICLE.c.published_at >= start, ARTICLE.c.published_at < now)
-        .group_by(engagement.c.article_id))
-    return [(a, float(e or 0), int(r or 0), int(b or 0)) for a, e, r, b in session.connection().execute(query)]
-
-
-def reference_views(session: Session, *, published_before: datetime, published_after: datetime, now: datetime,
-                    limit: int = 300) -> dict[int, tuple[datetime, list[tuple[datetime, int]]]]:
-    """View buckets of up to `limit` older articles, for the median curve: id → (published, [(hour, count)])."""
-    engagement = Engagement.__table__
-    refs = (select(ARTICLE.c.id).where(ARTICLE.c.published_at >= published_after,
-                                       ARTICLE.c.published_at < published_before)
-            .order_by(ARTICLE.c.id).limit(limit).subquery())
-    query = (select(engagement.c.article_id, ARTICLE.c.published_at, engagement.c.hour, engagement.c.count)
-             .join(ARTICLE, ARTICLE.c.id == engagement.c.article_id)
-             .where(engagement.c.article_id.in_(select(refs.c.id)), engagement.c.kind == "view",
-                    engagement.c.hour < now))
-    found: dict[int, list] = defaultdict(list)
-    for article_id, _, hour, count in session.connection().execute(query):
-        found[article_id].append((hour, count))
-    ids = select(ARTICLE.c.id, ARTICLE.c.published_at).where(ARTICLE.c.id.in_(select(refs.c.id)))
-    return {i: (published, found.get(i, [])) for i, published in session.connection().execute(ids)}
-
-
-def articles_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, ArticleRecord]:
-    found: dict[int, ArticleRecord] = {}
-    for chunk in _chunks(list(set(ids)), 500):
-        found.update({a.id: article_record(a) for a in session.exec(select(Article).where(Article.id.in_(chunk)))})
-    return found
-
-
-# ── trending signals, and article rows in bulk (moved from "feeds and trending signals") ────────────
-
-def add_trending_signals(session: Session, *, signals: Sequence[TrendingSignal]) -> dict[str, int]:
-    """Insert signals by (page, title), or refresh the rank and region of one seen before; link stored articles
-    whose title is the signal's."""
-    counts = {"new": 0, "updated": 0, "unchanged": 0}
-    titles = {s.title.lower() for s in signals}
-    articles = dict(session.exec(select(func.lower(Article.title), Article.id)
-                                 .where(func.lower(Article.title).in_(list(titles)))).all()) if titles else {}
-    for signal in signals:
-        current = session.exec(select(TrendingSignal).where(TrendingSignal.page_url == signal.page_url,
-                                                            TrendingSignal.title == signal.title)).first()
-        signal.article_id = articles.get(signal.title.lower())
-        if current is None:
-            session.add(signal)
-            counts["new"] += 1
-        elif (current.rank, current.region, current.article_id) == (signal.rank, signal.region, signal.article_id):
-            counts["unchanged"] += 1
-        else:
-            current.rank, current.region, current.seen_at = signal.rank, signal.region, signal.seen_at
-            current.article_id = signal.article_id
-            counts["updated"] += 1
-    session.flush()
-    return counts
-
-
-def trending_signals(session: Session, *, start: datetime, end: datetime) -> list[TrendingSignal]:
-    query = select(TrendingSignal).where(TrendingSignal.seen_at >= start, TrendingSignal.seen_at < end)
-    return list(session.exec(query.order_by(TrendingSignal.seen_at, TrendingSignal.rank)))
+def known_topics_and_countries(session: Session, *, recent: int = 5000) -> tuple[list[str], list[str]]:
+    """The topics and countries of the `recent` newest articles, sorted: what a reader can choose from."""
+    query = select(Article.topics, Article.country).order_by(Article.published_at.desc()).limit(recent)
+    topics: set[str] = set()
+    countries: set[str] = set()
+    for article_topics, country in session.exec(query):
+        topics.update(t for t in article_topics or () if t)
+        if country:
+            countries.add(country)
+    return sorted(topics, key=str.lower), sorted(countries, key=str.lower)
 
 
 def upsert_article_rows(session: Session, *, rows: Sequence[dict], now: datetime) -> dict[str, int]:

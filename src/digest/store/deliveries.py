@@ -1,31 +1,34 @@
-"""Deliveries: planning an edition's deliveries, claiming them for sending, recording outcomes, recovering
-interrupted sends, expiry, operator retries and the status queries. The editions themselves: `store.editions`.
+"""Deliveries (the `delivery` and `deliveryitem` tables) on the send path: planning an edition's deliveries,
+claiming them for sending, recording outcomes and bounces, recovering interrupted sends, and the lookups of one
+delivery (by id or Message-ID, its items and links, its recipient and token identity). An edition's deliveries
+as a whole (counts, problems, expiry, the operator's requeues): `store.delivery_status`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, literal, or_, update
+from sqlalchemy import bindparam, func, insert, or_, update
 from sqlmodel import Session, select
 
-from digest.models import (
-    CARRIED, Delivery, DeliveryItem, DeliveryStatus, Subscriber, SubscriberRecord,
-    SubscriberStatus, subscriber_record,
-)
+from digest.models import CARRIED, Delivery, DeliveryItem, DeliveryStatus, Edition, Subscriber, SubscriberStatus
+from digest.store.articles import articles_by_id
 from digest.store.engine import _chunks
 
 
 DELIVERY = Delivery.__table__  # bulk writes go through Core: the ORM's per-row bookkeeping costs milliseconds
-SUBSCRIBER = Subscriber.__table__
+
 SENDABLE = (DeliveryStatus.queued, DeliveryStatus.deferred)
+
 REQUEUEABLE = (DeliveryStatus.failed, DeliveryStatus.bounced, DeliveryStatus.unknown)  # an operator's decision
+
 IN_FLIGHT = (DeliveryStatus.sending, DeliveryStatus.unknown)  # a send's outcome may land on these
 
 
-# ── editions and deliveries ─────────────────────────────────────────────────────────────────────────
+# ── planning and claiming ───────────────────────────────────────────────────────────────────────────
+
 
 def planned_subscriber_ids(session: Session, *, edition_id: int, subscriber_ids: Sequence[int]) -> set[int]:
     query = select(Delivery.subscriber_id).where(Delivery.edition_id == edition_id,
@@ -152,21 +155,7 @@ def pending_deliveries(session: Session, *, edition_id: int, include_deferred: b
     return list(session.exec(query.order_by(Delivery.id)))
 
 
-def delivery_items(session: Session, *, delivery_ids: Sequence[int]) -> dict[int, list[DeliveryItem]]:
-    found: dict[int, list[DeliveryItem]] = defaultdict(list)
-    for chunk in _chunks(list(delivery_ids), 500):
-        query = select(DeliveryItem).where(DeliveryItem.delivery_id.in_(chunk)).order_by(DeliveryItem.position)
-        for item in session.exec(query):
-            found[item.delivery_id].append(item)
-    return found
-
-
-def subscribers_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, SubscriberRecord]:
-    found: dict[int, SubscriberRecord] = {}
-    for chunk in _chunks(list(set(ids)), 500):
-        rows = session.connection().execute(select(Subscriber.__table__).where(Subscriber.__table__.c.id.in_(chunk)))
-        found.update({row.id: subscriber_record(row) for row in rows})
-    return found
+# ── outcomes ────────────────────────────────────────────────────────────────────────────────────────
 
 
 OUTCOME_FIELDS = ("status", "smtp_code", "smtp_reply", "error", "next_attempt_at", "sent_at")
@@ -219,117 +208,60 @@ def recover_interrupted(session: Session, *, now: datetime, claimed_by: str | No
         "error": "interrupted while sending: the message may or may not have been delivered"})
 
 
-def sending_owners(session: Session) -> list[str]:
-    """The worker jobs ("job:N") that have deliveries in `sending` now."""
-    query = select(Delivery.claimed_by).where(Delivery.status == DeliveryStatus.sending,
-                                              Delivery.claimed_by.is_not(None)).distinct()
-    return list(session.exec(query))
+def record_bounce(session: Session, *, delivery_id: int, smtp_code: int | None, smtp_reply: str, error: str,
+                  now: datetime) -> bool:
+    """sent | unknown → bounced, from a bounce report; False when the delivery was not in one of those."""
+    result = session.exec(update(Delivery).where(Delivery.id == delivery_id, Delivery.status.in_(
+        [DeliveryStatus.sent, DeliveryStatus.unknown])).values(
+        status=DeliveryStatus.bounced, smtp_code=smtp_code, smtp_reply=smtp_reply[:500], error=error[:500],
+        updated_at=now))
+    return bool(result.rowcount)
 
 
-def edition_counts(session: Session, *, edition_id: int) -> dict[str, int]:
-    query = select(Delivery.status, func.count()).where(Delivery.edition_id == edition_id).group_by(Delivery.status)
-    return {str(status): n for status, n in session.exec(query)}
+# ── one delivery ────────────────────────────────────────────────────────────────────────────────────
 
 
-def edition_problems(session: Session, *, edition_id: int, limit: int = 50) -> list[tuple[str, str, int | None, str]]:
-    """(email, status, smtp code, error) of deliveries that did not end sent or skipped."""
-    query = (select(Subscriber.email, Delivery.status, Delivery.smtp_code, Delivery.error)
-             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-             .where(Delivery.edition_id == edition_id,
-                    Delivery.status.not_in([DeliveryStatus.sent, DeliveryStatus.skipped]))
-             .order_by(Delivery.id).limit(limit))
-    return [(e, str(s), c, err or "") for e, s, c, err in session.exec(query)]
+def delivery_by_id(session: Session, *, delivery_id: int) -> Delivery | None:
+    return session.get(Delivery, delivery_id)
 
 
-# ── reliability: deadlines, operator retries, slots, status, the sender lock ────────────────────────
-
-def expire_remaining(session: Session, *, edition_id: int, now: datetime) -> list[int]:
-    """Queued and deferred deliveries of an edition whose deadline passed become `expired`."""
-    return _move(session, [DELIVERY.c.edition_id == edition_id, DELIVERY.c.status.in_(list(SENDABLE))], values={
-        "status": DeliveryStatus.expired, "updated_at": now, "next_attempt_at": None,
-        "error": "the edition's deadline passed before it could be sent"})
+def delivery_by_message_id(session: Session, *, message_id: str) -> Delivery | None:
+    return session.exec(select(Delivery).where(Delivery.message_id == message_id)).first()
 
 
-def requeue_unknown(session: Session, *, edition_id: int, now: datetime,
-                    subscriber_ids: Sequence[int] | None = None) -> list[int]:
-    """`unknown` → `queued`: only ever on an operator's explicit request (`send --retry-unknown`)."""
-    where = [DELIVERY.c.edition_id == edition_id, DELIVERY.c.status == DeliveryStatus.unknown]
-    if subscriber_ids is not None:
-        where.append(DELIVERY.c.subscriber_id.in_(list(subscriber_ids)))
-    return _move(session, where, values={"status": DeliveryStatus.queued, "updated_at": now,
-                                         "error": "requeued by the operator after an unknown outcome"})
+def subscriber_delivery(session: Session, *, edition_key: str, subscriber_id: int) -> tuple[Edition, Delivery] | None:
+    query = (select(Edition, Delivery).join(Delivery, Delivery.edition_id == Edition.id)
+             .where(Edition.key == edition_key, Delivery.subscriber_id == subscriber_id))
+    return session.exec(query).first()
 
 
-def requeue_outcomes(session: Session, *, edition_id: int, statuses: Sequence[DeliveryStatus], now: datetime,
-                     reason: str, delivery_ids: Sequence[int] | None = None, since: datetime | None = None,
-                     until: datetime | None = None, dry_run: bool = False
-                     ) -> tuple[dict[str, list[int]], list[tuple[int, str]]]:
-    """failed | bounced | unknown → queued, for the rows of an edition last changed in [since, until) (or the
-    given `delivery_ids`), and the readers those rows' bounces suppressed back to `active`.
-
-    A reader is reactivated only where that row's bounce suppressed them: the subscriber is still `bounced`
-    and was last changed in the same transaction as the row (same time), so a reader suppressed by another
-    bounce, or changed since, stays as they are. Returns ({status: delivery ids}, [(subscriber id, email)]).
-    """
-    wanted = [DeliveryStatus(s) for s in statuses if DeliveryStatus(s) in REQUEUEABLE]
-    where = [DELIVERY.c.edition_id == edition_id, DELIVERY.c.status.in_(wanted)]
-    if delivery_ids is not None:
-        where.append(DELIVERY.c.id.in_(list(delivery_ids)))
-    if since is not None:
-        where.append(DELIVERY.c.updated_at >= since)
-    if until is not None:
-        where.append(DELIVERY.c.updated_at < until)
-    query = (select(DELIVERY.c.id, DELIVERY.c.status, DELIVERY.c.updated_at, SUBSCRIBER.c.id.label("sid"),
-                    SUBSCRIBER.c.email, SUBSCRIBER.c.status.label("sub_status"),
-                    SUBSCRIBER.c.updated_at.label("sub_updated_at"))
-             .join(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id).where(*where).order_by(DELIVERY.c.id))
-    found = session.connection().execute(query).all()
-    moved: dict[str, list[int]] = defaultdict(list)
-    for row in found:
-        moved[str(row.status)].append(row.id)
-    suppressed_by_it = [row for row in found if row.status == DeliveryStatus.bounced
-                        and row.sub_status == SubscriberStatus.bounced and row.sub_updated_at == row.updated_at]
-    if dry_run:
-        return dict(moved), sorted({(r.sid, r.email) for r in suppressed_by_it})
-    reactivated = set()
-    for row in suppressed_by_it:
-        result = session.connection().execute(
-            update(SUBSCRIBER).where(SUBSCRIBER.c.id == row.sid, SUBSCRIBER.c.status == SubscriberStatus.bounced,
-                                     SUBSCRIBER.c.updated_at == row.updated_at)
-            .values(status=SubscriberStatus.active, updated_at=now))
-        if result.rowcount:
-            reactivated.add((row.sid, row.email))
-    done: dict[str, list[int]] = {}
-    for status, ids in moved.items():
-        for chunk in _chunks(ids, 500):
-            done.setdefault(status, []).extend(_move(
-                session, [DELIVERY.c.id.in_(chunk), DELIVERY.c.status == status],
-                values={"status": DeliveryStatus.queued, "updated_at": now, "next_attempt_at": None,
-                        "error": literal(f"{reason} (was {status}: ") + func.coalesce(DELIVERY.c.error, "") + ")"}))
-    return done, sorted(reactivated)
+def delivery_items(session: Session, *, delivery_ids: Sequence[int]) -> dict[int, list[DeliveryItem]]:
+    found: dict[int, list[DeliveryItem]] = defaultdict(list)
+    for chunk in _chunks(list(delivery_ids), 500):
+        query = select(DeliveryItem).where(DeliveryItem.delivery_id.in_(chunk)).order_by(DeliveryItem.position)
+        for item in session.exec(query):
+            found[item.delivery_id].append(item)
+    return found
 
 
-def failure_reasons(session: Session, *, edition_id: int, limit: int = 5) -> list[tuple[str, int | None, str, int]]:
-    """Why deliveries did not end sent: the `limit` most common (status, SMTP code, error) among those that
-    did not end sent or skipped, then the `limit` most common reasons for skipping (a reason = its error)."""
-    def top(where):
-        query = (select(Delivery.status, Delivery.smtp_code, Delivery.error, func.count())
-                 .where(Delivery.edition_id == edition_id, where)
-                 .group_by(Delivery.status, Delivery.smtp_code, Delivery.error)
-                 .order_by(func.count().desc(), Delivery.error).limit(limit))
-        return [(str(st), code, err or "", n) for st, code, err, n in session.exec(query)]
-
-    return (top(Delivery.status.not_in([DeliveryStatus.sent, DeliveryStatus.skipped]))
-            + top(Delivery.status == DeliveryStatus.skipped))
+def delivery_links(session: Session, *, delivery_id: int, subscriber_id: int) -> dict[int, str]:
+    """article id → URL of every article a delivery to this subscriber carried (leads and "also covered by")."""
+    owner = session.exec(select(Delivery.subscriber_id).where(Delivery.id == delivery_id)).first()
+    if owner != subscriber_id:
+        return {}
+    items = delivery_items(session, delivery_ids=[delivery_id]).get(delivery_id, [])
+    ids = {i.article_id for i in items} | {a for i in items for a in i.why.get("also", [])}
+    return {a.id: a.url for a in articles_by_id(session, ids=ids).values()}
 
 
-def oldest_pending(session: Session, *, edition_id: int) -> datetime | None:
-    query = select(func.min(Delivery.created_at)).where(
-        Delivery.edition_id == edition_id,
-        Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred, DeliveryStatus.sending]))
-    value = session.exec(query).one()
-    if value is not None and value.tzinfo is None:
-        from datetime import timezone
+def delivery_recipient(session: Session, *, delivery_id: int) -> str | None:
+    """The address a delivery was sent to (its subscriber's)."""
+    return session.exec(select(Subscriber.email).join(Delivery, Delivery.subscriber_id == Subscriber.id)
+                        .where(Delivery.id == delivery_id)).first()
 
-        value = value.replace(tzinfo=timezone.utc)
-    return value
+
+def delivery_token_key(session: Session, *, delivery_id: int) -> str | None:
+    """The identity of the subscriber a delivery was made for (its VERP token is bound to it), as above."""
+    row = session.exec(select(Subscriber.status, Subscriber.token_key).join(
+        Delivery, Delivery.subscriber_id == Subscriber.id).where(Delivery.id == delivery_id)).first()
+    return None if row is None or row[0] == SubscriberStatus.removed else (row[1] or "")

@@ -1,5 +1,6 @@
-"""Editions: find or create one, its status and deadline, the dates it covers, pruning, and the send slots the
-daemon walks. Their deliveries are in `store.deliveries`."""
+"""Editions (the `edition` table): find or create one, its status and deadline, the dates it covers, the editions
+with retries due, and pruning (an edition is deleted with its deliveries and their items).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from digest.models import Delivery, DeliveryItem, DeliveryStatus, Edition, EditionStatus, Subscriber, SubscriberStatus
+from digest.models import Delivery, DeliveryItem, DeliveryStatus, Edition, EditionStatus
 from digest.store.deliveries import DELIVERY
 
 
@@ -63,6 +64,12 @@ def extend_deadline(session: Session, *, edition_id: int, deadline: datetime) ->
     return edition.deadline_at
 
 
+def editions_with_due_retries(session: Session, *, now: datetime) -> list[Edition]:
+    query = (select(Edition).join(Delivery, Delivery.edition_id == Edition.id)
+             .where(Delivery.status == DeliveryStatus.deferred, Delivery.next_attempt_at <= now).distinct())
+    return list(session.exec(query.order_by(Edition.id)))
+
+
 def prunable_editions(session: Session, *, before: str) -> list[Edition]:
     """Editions dated before `before` (ISO date) with nothing left to send: what retention may delete."""
     open_rows = select(Delivery.id).where(Delivery.edition_id == Edition.id,
@@ -87,16 +94,3 @@ def delete_edition_rows(session: Session, *, edition_id: int, chunk: int = 5000)
 
 def delete_edition(session: Session, *, edition_id: int) -> None:
     session.connection().execute(Edition.__table__.delete().where(Edition.__table__.c.id == edition_id))
-
-
-def send_slots(session: Session) -> list[tuple[str, str | None, str, str]]:
-    """Distinct (frequency, weekday, timezone, send_at) of active subscribers: the daemon's send slots."""
-    query = (select(Subscriber.frequency, Subscriber.weekday, Subscriber.timezone, Subscriber.send_at)
-             .where(Subscriber.status == SubscriberStatus.active).distinct())
-    return [(str(f), w, tz, at) for f, w, tz, at in session.exec(query)]
-
-
-def editions_with_due_retries(session: Session, *, now: datetime) -> list[Edition]:
-    query = (select(Edition).join(Delivery, Delivery.edition_id == Edition.id)
-             .where(Delivery.status == DeliveryStatus.deferred, Delivery.next_attempt_at <= now).distinct())
-    return list(session.exec(query.order_by(Edition.id)))

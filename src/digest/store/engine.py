@@ -1,6 +1,7 @@
-"""The engine and sessions: opening a store (SQLite pragmas, the read-only engine), creating the schema and adding
-the columns a newer version appended, `session_scope` and `read_session`, and the `_chunks` helper every query
-module uses to keep IN lists short.
+"""The engine and sessions: opening a store (SQLite pragmas, the read-only engine), creating a new store's schema
+(stamped at the newest migration) and adding the nullable columns a newer version appended, `session_scope`,
+`read_session` and `ping`; and the helpers the table modules share: `_chunks` (short IN lists) and
+`_dialect_insert` (the dialect's INSERT, for ON CONFLICT).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DatabaseError, OperationalError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, SQLModel, create_engine, select
 
 from digest.errors import StoreError
+from digest.models import Edition
 
 
 # ── engine ──────────────────────────────────────────────────────────────────────────────────────────
@@ -36,8 +38,8 @@ def open_engine(url: str, *, readonly: bool = False) -> Engine:
     if not readonly:
         _create_schema(engine, url)
     elif missing := _readable_missing_columns(engine, url):
-        raise StoreError(f"the store was made by an older digest (no column {missing[0]}): open it read-write once "
-                         "(e.g. `digest feeds list` or `digest serve`) to add the new columns")
+        raise StoreError(f"the store was made by an older digest (no column {missing[0]}): run `digest db upgrade` "
+                         "to add the new columns")
     return engine
 
 
@@ -85,8 +87,8 @@ def _sqlite_readonly(database: str | None) -> Engine:
 
 
 def _create_schema(engine: Engine, url: str) -> None:
-    """A new store gets the models' schema and is stamped at the newest migration; an existing one is left
-    to `digest db upgrade` (only the nullable columns a newer version appended are added here)."""
+    """A new store gets the models' schema and is stamped at the newest migration; an existing one gets the
+    tables it lacks and the nullable columns a newer version appended, the rest is left to `digest db upgrade`."""
     from sqlalchemy import inspect
 
     try:
@@ -141,7 +143,7 @@ def _missing_columns(engine: Engine) -> list[str]:
         tables = [t for t in SQLModel.metadata.sorted_tables if inspector.has_table(t.name)]
         present = {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in tables}
     except OperationalError:
-        return []  # not a store we can read: the first query says why  # not a store we can read: the first query says why
+        return []  # not a store we can read: the first query says why
     return [f"{t.name}.{c.name}" for t in tables for c in t.columns if c.name not in present[t.name] and c.nullable]
 
 
@@ -166,6 +168,22 @@ def read_session(engine: Engine) -> Iterator[Session]:
         finally:
             session.expunge_all()  # what was read stays readable after the session ends
             session.rollback()
+
+
+def ping(session: Session) -> None:
+    """Raises when the store cannot answer (for `GET /healthz`)."""
+    session.exec(select(Edition.id).limit(1)).first()
+
+
+# ── helpers the table modules share ─────────────────────────────────────────────────────────────────
+
+def _dialect_insert(session: Session, table):
+    """The INSERT of the session's dialect (PostgreSQL or SQLite), which has `on_conflict_do_…`."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:

@@ -1,4 +1,4 @@
-"""Feeds: registering, listing and removing them, and what the last poll of each did.
+"""Feeds (the `feed` table): registering, listing and removing them, and what the last poll of each did.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from sqlmodel import Session, select
 
 from digest.models import Feed, FeedStatus
 
-
-# ── feeds (trending signals and bulk article rows live in store.articles) ───────────────────────────
 
 def add_feed(session: Session, *, url: str, topics: Sequence[str], country: str | None, now: datetime
              ) -> tuple[Feed, bool]:

@@ -1,4 +1,4 @@
-"""Story assignments: which story each article belongs to, read and saved.
+"""Story assignments (the `storyassignment` table): which story each article belongs to, read and saved.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from sqlmodel import Session, select
 from digest.models import StoryAssignment
 from digest.store.engine import _chunks
 
-
-# ── stories ─────────────────────────────────────────────────────────────────────────────────────────
 
 def story_assignments(session: Session, *, article_ids: Iterable[int]) -> dict[int, str]:
     """article id → its stored story key, for the articles that have one."""

@@ -1,5 +1,7 @@
-"""Subscribers: upserting them in bulk (suppressed addresses left alone), finding, listing, removing and erasing
-them (a suppression record by the address's hash stays), their token identity, and who is due for an edition.
+"""Subscribers (the `subscriber` table) and their suppression records (`suppression`): upserting them in bulk
+(suppressed addresses left alone), finding and listing them, their status, preferences and consent, removing and
+erasing them (a suppression record by the address's hash stays), their token identity, who is due for an
+edition and the send slots the daemon walks.
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ from sqlalchemy import bindparam, delete, insert, or_, update
 from sqlmodel import Session, select
 
 from digest.models import (
-    SUPPRESSED, Confirmation, CountedClick, Delivery, DeliveryItem, Subscriber, SubscriberRecord, SubscriberStatus, Suppression,
-    SuppressionReason, address_hash, new_token_key, subscriber_record,
+    SUPPRESSED, Confirmation, CountedClick, Delivery, DeliveryItem, Subscriber, SubscriberRecord, SubscriberStatus,
+    Suppression, SuppressionReason, address_hash, new_token_key, subscriber_record,
 )
 from digest.store.engine import _chunks
 
 
-# ── subscribers ─────────────────────────────────────────────────────────────────────────────────────
+SUBSCRIBER = Subscriber.__table__  # bulk writes go through Core
 
 SUBSCRIBER_FIELDS = ("name", "topics", "countries", "frequency", "weekday", "send_at", "timezone", "max_items",
                      "format")
+
 UPSERT_COUNTS = ("new", "updated", "suppressed", "resubscribed")
 
 
@@ -98,6 +101,9 @@ def _resubscribe(session: Session, *, emails: Sequence[str], source: str, now: d
         session.exec(delete(Suppression).where(Suppression.email_hash.in_([address_hash(e) for e in chunk])))
 
 
+# ── one subscriber, or many by id ───────────────────────────────────────────────────────────────────
+
+
 def list_subscribers(session: Session) -> list[Subscriber]:
     return list(session.exec(select(Subscriber).order_by(Subscriber.id)))
 
@@ -107,24 +113,23 @@ def find_subscriber(session: Session, *, email: str) -> Subscriber | None:
     return session.exec(select(Subscriber).where(Subscriber.email == email.strip().lower())).first()
 
 
+def subscriber_by_id(session: Session, *, subscriber_id: int) -> Subscriber | None:
+    return session.get(Subscriber, subscriber_id)
+
+
+def subscribers_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, SubscriberRecord]:
+    found: dict[int, SubscriberRecord] = {}
+    for chunk in _chunks(list(set(ids)), 500):
+        rows = session.connection().execute(select(Subscriber.__table__).where(Subscriber.__table__.c.id.in_(chunk)))
+        found.update({row.id: subscriber_record(row) for row in rows})
+    return found
+
+
 def subscriber_token_key(session: Session, *, subscriber_id: int) -> str | None:
     """The identity a subscriber's tokens are bound to ("" for a row made before they existed); None when no
     subscriber has that id or they were removed (their links and bounce tokens then act on nobody)."""
     row = session.exec(select(Subscriber.status, Subscriber.token_key).where(Subscriber.id == subscriber_id)).first()
     return None if row is None or row[0] == SubscriberStatus.removed else (row[1] or "")
-
-
-def delivery_token_key(session: Session, *, delivery_id: int) -> str | None:
-    """The identity of the subscriber a delivery was made for (its VERP token is bound to it), as above."""
-    row = session.exec(select(Subscriber.status, Subscriber.token_key).join(
-        Delivery, Delivery.subscriber_id == Subscriber.id).where(Delivery.id == delivery_id)).first()
-    return None if row is None or row[0] == SubscriberStatus.removed else (row[1] or "")
-
-
-def delivery_recipient(session: Session, *, delivery_id: int) -> str | None:
-    """The address a delivery was sent to (its subscriber's)."""
-    return session.exec(select(Subscriber.email).join(Delivery, Delivery.subscriber_id == Subscriber.id)
-                        .where(Delivery.id == delivery_id)).first()
 
 
 def is_suppressed(session: Session, *, email: str) -> str | None:
@@ -134,6 +139,71 @@ def is_suppressed(session: Session, *, email: str) -> str | None:
         return str(sub.status) if sub.status in SUPPRESSED else None
     record = session.get(Suppression, address_hash(email))
     return None if record is None else str(record.reason)
+
+
+# ── status, preferences and consent ─────────────────────────────────────────────────────────────────
+
+
+def set_subscriber_status(session: Session, *, subscriber_id: int, status: SubscriberStatus, now: datetime,
+                          only_from: Sequence[SubscriberStatus]) -> bool:
+    """Move a subscriber to `status` if their status is one of `only_from`; True when it changed."""
+    result = session.exec(update(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.status.in_(only_from))
+                          .values(status=status, updated_at=now))
+    return bool(result.rowcount)
+
+
+def update_preferences(session: Session, *, subscriber_id: int, values: dict, now: datetime) -> None:
+    session.exec(update(Subscriber).where(Subscriber.id == subscriber_id).values(**values, updated_at=now))
+
+
+def add_pending_subscriber(session: Session, *, subscriber: Subscriber, source: str, now: datetime
+                           ) -> Subscriber | None:
+    """A web sign-up: a new `pending` subscriber, or the pending one of that address asked again; None when the
+    address is active, unsubscribed or suppressed, erased included (a plain sign-up never moves a reader who left
+    back to pending: the way back is the preference centre's "Resubscribe", behind a link only the reader has)."""
+    current = find_subscriber(session, email=subscriber.email)
+    if current is not None:
+        return current if current.status == SubscriberStatus.pending else None
+    if is_suppressed(session, email=subscriber.email):  # erased: only the hash of the address is left
+        return None
+    subscriber.status, subscriber.consent_source = SubscriberStatus.pending, source[:200]
+    subscriber.created_at = subscriber.updated_at = now
+    session.add(subscriber)
+    session.flush()
+    return subscriber
+
+
+def resubscribe(session: Session, *, subscriber_id: int, now: datetime, source: str) -> bool:
+    """unsubscribed → active, the reader's own decision (from a page behind their token); True when it changed.
+    Bounced or complained addresses stay suppressed."""
+    result = session.exec(update(Subscriber).where(Subscriber.id == subscriber_id,
+                                                   Subscriber.status == SubscriberStatus.unsubscribed)
+                          .values(status=SubscriberStatus.active, consent_at=now, consent_source=source[:200],
+                                  updated_at=now))
+    return bool(result.rowcount)
+
+
+def confirm_subscriber(session: Session, *, subscriber_id: int, now: datetime) -> bool:
+    """pending → active, recording when consent was given; True when it changed."""
+    result = session.exec(update(Subscriber).where(Subscriber.id == subscriber_id,
+                                                   Subscriber.status == SubscriberStatus.pending)
+                          .values(status=SubscriberStatus.active, consent_at=now, updated_at=now))
+    return bool(result.rowcount)
+
+
+def reactivate_bounced(session: Session, *, suppressed: Sequence[tuple[int, str, datetime]], now: datetime
+                       ) -> set[tuple[int, str]]:
+    """bounced → active for each (subscriber id, email, time) whose subscriber is still `bounced` and was last
+    changed at that time (by the bounce being requeued); the (id, email) of those that changed."""
+    reactivated = set()
+    for sid, email, at in suppressed:
+        result = session.connection().execute(
+            update(SUBSCRIBER).where(SUBSCRIBER.c.id == sid, SUBSCRIBER.c.status == SubscriberStatus.bounced,
+                                     SUBSCRIBER.c.updated_at == at)
+            .values(status=SubscriberStatus.active, updated_at=now))
+        if result.rowcount:
+            reactivated.add((sid, email))
+    return reactivated
 
 
 def delete_subscriber(session: Session, *, email: str, now: datetime) -> str | None:
@@ -179,6 +249,9 @@ def _suppress(session: Session, email: str, reason: SuppressionReason, now: date
     session.flush()
 
 
+# ── who is due, and when ────────────────────────────────────────────────────────────────────────────
+
+
 def due_subscribers(session: Session, *, period: str, weekday: str, emails: Sequence[str] = (),
                     after_id: int = 0, limit: int = 1000, slot: tuple[str, str] | None = None,
                     day: date | None = None) -> list[SubscriberRecord]:
@@ -198,3 +271,10 @@ def due_subscribers(session: Session, *, period: str, weekday: str, emails: Sequ
     if slot is not None:
         query = query.where(Subscriber.timezone == slot[0], Subscriber.send_at == slot[1])
     return [subscriber_record(s) for s in session.exec(query.order_by(Subscriber.id).limit(limit))]
+
+
+def send_slots(session: Session) -> list[tuple[str, str | None, str, str]]:
+    """Distinct (frequency, weekday, timezone, send_at) of active subscribers: the daemon's send slots."""
+    query = (select(Subscriber.frequency, Subscriber.weekday, Subscriber.timezone, Subscriber.send_at)
+             .where(Subscriber.status == SubscriberStatus.active).distinct())
+    return [(str(f), w, tz, at) for f, w, tz, at in session.exec(query)]

@@ -1,0 +1,36 @@
+"""The schema: tables, status vocabularies and the plain records the pure stages pass. No queries here: those
+live in `store`.
+
+One module per role, every public name re-exported here (`from digest.models import Subscriber`): `types`
+(the UTC datetime column), `vocabulary` (statuses and the delivery state machine), `articles` (articles,
+engagement, stories, feeds, trending signals), `subscribers` (subscribers, suppressions), `sending` (editions,
+deliveries, items, the shared send rate), `web` (confirmations, counted clicks) and `records`. Importing the
+package registers every table on `SQLModel.metadata` (what `create_all` and Alembic compare against).
+"""
+
+from __future__ import annotations
+
+from digest.models.types import UTCDateTime, json_list_field, utc_field
+from digest.models.vocabulary import (
+    CARRIED, FINAL_OK, SUPPRESSED, TRANSITIONS, WEEKDAYS, ConfirmationStatus, DeliveryStatus, EditionStatus, EventKind,
+    FeedStatus, Format, Frequency, SubscriberStatus, SuppressionReason,
+)
+from digest.models.articles import Article, Engagement, Feed, StoryAssignment, TrendingSignal
+from digest.models.subscribers import Subscriber, Suppression, address_hash, new_token_key
+from digest.models.sending import Delivery, DeliveryItem, Edition, RateLimit
+from digest.models.web import Confirmation, CountedClick
+from digest.models.records import (
+    LEAD_CHARS, ArticleRecord, EngagementRecord, SubscriberRecord, article_record, lead_paragraph, subscriber_record,
+)
+
+__all__ = [
+    "UTCDateTime", "json_list_field", "utc_field",
+    "CARRIED", "FINAL_OK", "SUPPRESSED", "TRANSITIONS", "WEEKDAYS", "ConfirmationStatus", "DeliveryStatus",
+    "EditionStatus", "EventKind", "FeedStatus", "Format", "Frequency", "SubscriberStatus", "SuppressionReason",
+    "Article", "Engagement", "Feed", "StoryAssignment", "TrendingSignal",
+    "Subscriber", "Suppression", "address_hash", "new_token_key",
+    "Delivery", "DeliveryItem", "Edition", "RateLimit",
+    "Confirmation", "CountedClick",
+    "LEAD_CHARS", "ArticleRecord", "EngagementRecord", "SubscriberRecord", "article_record", "lead_paragraph",
+    "subscriber_record",
+]

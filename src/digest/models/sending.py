@@ -1,0 +1,68 @@
+"""The send path's tables: editions, their deliveries and delivery items, and the relays' shared send rate.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from digest.models.types import utc_field
+from digest.models.vocabulary import DeliveryStatus, EditionStatus, Frequency
+
+
+class Edition(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, index=True)  # "daily:2026-11-27", "weekly:2026-11-27"
+    period: Frequency
+    date: str  # ISO date of the edition in the configured time zone
+    cutoff_at: datetime = utc_field()  # articles published before this, ranked as of this
+    status: EditionStatus = EditionStatus.planned
+    created_at: datetime = utc_field()
+    started_at: datetime | None = utc_field(nullable=True)
+    finished_at: datetime | None = utc_field(nullable=True)
+    deadline_at: datetime | None = utc_field(nullable=True)  # past it, what is left becomes `expired`
+
+
+class Delivery(SQLModel, table=True):
+    # AUTOINCREMENT on SQLite: a VERP bounce token names a delivery id, which must never name another one
+    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"), {"sqlite_autoincrement": True})
+    id: int | None = Field(default=None, primary_key=True)
+    edition_id: int = Field(foreign_key="edition.id", index=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
+    status: DeliveryStatus = Field(default=DeliveryStatus.queued, index=True)
+    attempts: int = 0
+    smtp_code: int | None = None
+    smtp_reply: str | None = None
+    message_id: str | None = None
+    variant_key: str | None = None
+    error: str | None = None
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()
+    sent_at: datetime | None = utc_field(nullable=True)
+    next_attempt_at: datetime | None = utc_field(nullable=True)
+    claimed_by: str | None = None  # who claimed it for sending: NULL = the embedded sender, "job:N" = a worker's job
+
+
+class RateLimit(SQLModel, table=True):
+    """A relay's send rate shared by every worker (PostgreSQL): the next free slot, in the database's clock."""
+
+    name: str = Field(primary_key=True)
+    rate: float  # messages per second now (halved on 421/4.7.x, recovering towards `target`)
+    target: float  # the configured rate
+    next_slot: float = 0.0  # epoch seconds at which the next reservation may start
+
+
+class DeliveryItem(SQLModel, table=True):
+    """One article carried by one delivery, with why it was chosen."""
+
+    __table_args__ = (UniqueConstraint("delivery_id", "article_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    article_id: int = Field(foreign_key="article.id", index=True)
+    story_key: str = Field(default="", index=True)
+    section: str  # "top" | "trending"
+    position: int
+    score: float = 0.0
+    why: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,142 @@
+"""An edition's deliveries as a whole (the `delivery` table): their counts, problems and failure reasons, the oldest
+still pending, the worker jobs sending now, a reader's recent outcomes; and the moves made on many at once: the
+deadline's expiry and the operator's requeues.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from sqlalchemy import func, literal
+from sqlmodel import Session, select
+
+from digest.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
+from digest.store.deliveries import DELIVERY, REQUEUEABLE, SENDABLE, _move
+from digest.store.engine import _chunks
+from digest.store.subscribers import SUBSCRIBER, reactivate_bounced
+
+
+def edition_counts(session: Session, *, edition_id: int) -> dict[str, int]:
+    query = select(Delivery.status, func.count()).where(Delivery.edition_id == edition_id).group_by(Delivery.status)
+    return {str(status): n for status, n in session.exec(query)}
+
+
+def edition_problems(session: Session, *, edition_id: int, limit: int = 50) -> list[tuple[str, str, int | None, str]]:
+    """(email, status, smtp code, error) of deliveries that did not end sent or skipped."""
+    query = (select(Subscriber.email, Delivery.status, Delivery.smtp_code, Delivery.error)
+             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+             .where(Delivery.edition_id == edition_id,
+                    Delivery.status.not_in([DeliveryStatus.sent, DeliveryStatus.skipped]))
+             .order_by(Delivery.id).limit(limit))
+    return [(e, str(s), c, err or "") for e, s, c, err in session.exec(query)]
+
+
+def failure_reasons(session: Session, *, edition_id: int, limit: int = 5) -> list[tuple[str, int | None, str, int]]:
+    """Why deliveries did not end sent: the `limit` most common (status, SMTP code, error) among those that
+    did not end sent or skipped, then the `limit` most common reasons for skipping (a reason = its error)."""
+    def top(where):
+        query = (select(Delivery.status, Delivery.smtp_code, Delivery.error, func.count())
+                 .where(Delivery.edition_id == edition_id, where)
+                 .group_by(Delivery.status, Delivery.smtp_code, Delivery.error)
+                 .order_by(func.count().desc(), Delivery.error).limit(limit))
+        return [(str(st), code, err or "", n) for st, code, err, n in session.exec(query)]
+
+    return (top(Delivery.status.not_in([DeliveryStatus.sent, DeliveryStatus.skipped]))
+            + top(Delivery.status == DeliveryStatus.skipped))
+
+
+def oldest_pending(session: Session, *, edition_id: int) -> datetime | None:
+    query = select(func.min(Delivery.created_at)).where(
+        Delivery.edition_id == edition_id,
+        Delivery.status.in_([DeliveryStatus.queued, DeliveryStatus.deferred, DeliveryStatus.sending]))
+    value = session.exec(query).one()
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def sending_owners(session: Session) -> list[str]:
+    """The worker jobs ("job:N") that have deliveries in `sending` now."""
+    query = select(Delivery.claimed_by).where(Delivery.status == DeliveryStatus.sending,
+                                              Delivery.claimed_by.is_not(None)).distinct()
+    return list(session.exec(query))
+
+
+def recent_outcomes(session: Session, *, subscriber_id: int, limit: int = 20) -> list[tuple[str, str | None]]:
+    """(status, SMTP reply) of the subscriber's latest deliveries that went out or bounced, newest first."""
+    query = (select(Delivery.status, Delivery.smtp_reply)
+             .where(Delivery.subscriber_id == subscriber_id, Delivery.status.in_(
+                 [DeliveryStatus.sent, DeliveryStatus.unknown, DeliveryStatus.bounced]))
+             .order_by(Delivery.id.desc()).limit(limit))
+    return [(str(st), reply) for st, reply in session.exec(query)]
+
+
+# ── many at once: the deadline, the operator ────────────────────────────────────────────────────────
+
+
+def expire_remaining(session: Session, *, edition_id: int, now: datetime) -> list[int]:
+    """Queued and deferred deliveries of an edition whose deadline passed become `expired`."""
+    return _move(session, [DELIVERY.c.edition_id == edition_id, DELIVERY.c.status.in_(list(SENDABLE))], values={
+        "status": DeliveryStatus.expired, "updated_at": now, "next_attempt_at": None,
+        "error": "the edition's deadline passed before it could be sent"})
+
+
+def requeue_unknown(session: Session, *, edition_id: int, now: datetime,
+                    subscriber_ids: Sequence[int] | None = None) -> list[int]:
+    """`unknown` → `queued`: only ever on an operator's explicit request (`send --retry-unknown`)."""
+    where = [DELIVERY.c.edition_id == edition_id, DELIVERY.c.status == DeliveryStatus.unknown]
+    if subscriber_ids is not None:
+        where.append(DELIVERY.c.subscriber_id.in_(list(subscriber_ids)))
+    return _move(session, where, values={"status": DeliveryStatus.queued, "updated_at": now,
+                                         "error": "requeued by the operator after an unknown outcome"})
+
+
+def requeue_outcomes(session: Session, *, edition_id: int, statuses: Sequence[DeliveryStatus], now: datetime,
+                     reason: str, delivery_ids: Sequence[int] | None = None, since: datetime | None = None,
+                     until: datetime | None = None, dry_run: bool = False
+                     ) -> tuple[dict[str, list[int]], list[tuple[int, str]]]:
+    """failed | bounced | unknown → queued, for the rows of an edition last changed in [since, until) (or the
+    given `delivery_ids`), and the readers those rows' bounces suppressed back to `active`.
+
+    A reader is reactivated only where that row's bounce suppressed them: the subscriber is still `bounced`
+    and was last changed in the same transaction as the row (same time), so a reader suppressed by another
+    bounce, or changed since, stays as they are. Returns ({status: delivery ids}, [(subscriber id, email)]).
+    """
+    found = _requeueable(session, edition_id=edition_id, statuses=statuses, delivery_ids=delivery_ids,
+                         since=since, until=until)
+    moved: dict[str, list[int]] = defaultdict(list)
+    for row in found:
+        moved[str(row.status)].append(row.id)
+    suppressed_by_it = [(row.sid, row.email, row.updated_at) for row in found if row.status == DeliveryStatus.bounced
+                        and row.sub_status == SubscriberStatus.bounced and row.sub_updated_at == row.updated_at]
+    if dry_run:
+        return dict(moved), sorted({(sid, email) for sid, email, _ in suppressed_by_it})
+    reactivated = reactivate_bounced(session, suppressed=suppressed_by_it, now=now)
+    done: dict[str, list[int]] = {}
+    for status, ids in moved.items():
+        for chunk in _chunks(ids, 500):
+            done.setdefault(status, []).extend(_move(
+                session, [DELIVERY.c.id.in_(chunk), DELIVERY.c.status == status],
+                values={"status": DeliveryStatus.queued, "updated_at": now, "next_attempt_at": None,
+                        "error": literal(f"{reason} (was {status}: ") + func.coalesce(DELIVERY.c.error, "") + ")"}))
+    return done, sorted(reactivated)
+
+
+def _requeueable(session: Session, *, edition_id: int, statuses: Sequence[DeliveryStatus],
+                 delivery_ids: Sequence[int] | None, since: datetime | None, until: datetime | None) -> list:
+    """The edition's rows in a requeueable status among `statuses`, with their subscriber's status and time."""
+    wanted = [DeliveryStatus(s) for s in statuses if DeliveryStatus(s) in REQUEUEABLE]
+    where = [DELIVERY.c.edition_id == edition_id, DELIVERY.c.status.in_(wanted)]
+    if delivery_ids is not None:
+        where.append(DELIVERY.c.id.in_(list(delivery_ids)))
+    if since is not None:
+        where.append(DELIVERY.c.updated_at >= since)
+    if until is not None:
+        where.append(DELIVERY.c.updated_at < until)
+    query = (select(DELIVERY.c.id, DELIVERY.c.status, DELIVERY.c.updated_at, SUBSCRIBER.c.id.label("sid"),
+                    SUBSCRIBER.c.email, SUBSCRIBER.c.status.label("sub_status"),
+                    SUBSCRIBER.c.updated_at.label("sub_updated_at"))
+             .join(SUBSCRIBER, SUBSCRIBER.c.id == DELIVERY.c.subscriber_id).where(*where).order_by(DELIVERY.c.id))
+    return session.connection().execute(query).all()
