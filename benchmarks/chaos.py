@@ -13,7 +13,6 @@ left at most one batch in flight (so `unknown` ≤ kills × batch_size). Exit 0 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -21,17 +20,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.sink import SmtpSink  # noqa: E402
+from tests.processes import ROOT, digest, seed  # noqa: E402
+from tests.sink import SmtpSink  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlalchemy.exc import DBAPIError  # noqa: E402
 from sqlalchemy.pool import NullPool  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def environment(url: str, port: int, batch: int, rate: float) -> dict[str, str]:
@@ -40,29 +38,6 @@ def environment(url: str, port: int, batch: int, rate: float) -> dict[str, str]:
             "DIGEST_SMTP_CONNECTIONS": "4", "DIGEST_SMTP_RATE_PER_SECOND": str(rate),
             "DIGEST_SEND_BATCH_SIZE": str(batch), "DIGEST_SCHEDULE_TIMEZONE": "UTC",
             "DIGEST_SCHEDULE_SEND_AT": "07:00", "DIGEST_SEND_LOCK_WAIT_SECONDS": "10"}
-
-
-def digest(env: dict, *args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "digest", "--config", str(ROOT / "config.toml"), *args], env=env,
-                          capture_output=True, text=True, **kw)
-
-
-def seed(work: Path, env: dict, subscribers: int, day: date) -> None:
-    cutoff = datetime.combine(day, datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=7)
-    articles = work / "articles.jsonl"
-    with open(articles, "w") as fh:
-        for i in range(30):
-            fh.write(json.dumps({"url": f"https://news.example.com/chaos/{i}", "title": f"Chaos story {i}",
-                                 "summary": f"What happened in story {i}.", "source": f"Outlet {i % 5}",
-                                 "published": (cutoff - timedelta(hours=1 + i)).isoformat()}) + "\n")
-    people = work / "subscribers.csv"
-    with open(people, "w") as fh:
-        fh.write("email,name,max_items\n")
-        fh.writelines(f"reader{i:05d}@example.com,Reader {i},8\n" for i in range(subscribers))
-    for args in (("ingest", str(articles)), ("subscribers", "import", str(people))):
-        done = digest(env, *args)
-        if done.returncode:
-            raise SystemExit(f"seeding failed: {done.stderr}")
 
 
 def in_flight(db: Engine) -> set[int]:

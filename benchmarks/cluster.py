@@ -7,7 +7,7 @@
 Starts a PostgreSQL server in a temporary directory (tests/pg.py) and smtp-sink (dumping what it accepts),
 seeds one edition's worth of readers, and times it to the last delivery: first the embedded `digest send`,
 then `digest send` queueing shards for N already-running `digest worker` processes. The helpers here are
-also what tests/test_workers.py drives (with a worker SIGKILLed partway through).
+in tests/processes.py, which tests/test_workers.py drives too (with a worker SIGKILLed partway through).
 """
 
 from __future__ import annotations
@@ -15,68 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
-import subprocess
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.chaos import digest, seed  # noqa: E402
-from benchmarks.sink import SmtpSink  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-UNFINISHED = ("queued", "sending", "deferred")
-
-
-def environment(url: str, port: int, *, workers: bool = True, rate: float = 0.0, batch: int = 50,
-                shard: int = 1000, stalled: float = 60.0, heartbeat: float = 10.0, recover: int = 15) -> dict:
-    return {**os.environ, "DIGEST_STORE_URL": url, "DIGEST_SECRET_KEY": "cluster-key" * 3,
-            "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(port), "DIGEST_SMTP_TLS": "none",
-            "DIGEST_SMTP_CONNECTIONS": "4", "DIGEST_SMTP_RATE_PER_SECOND": str(rate),
-            "DIGEST_SEND_BATCH_SIZE": str(batch), "DIGEST_SCHEDULE_TIMEZONE": "UTC",
-            "DIGEST_SCHEDULE_SEND_AT": "07:00", "DIGEST_LOG_LEVEL": "WARNING",
-            "DIGEST_WORKERS_ENGINE": "procrastinate" if workers else "embedded",
-            "DIGEST_WORKERS_SHARD_SIZE": str(shard), "DIGEST_WORKERS_STALLED_SECONDS": str(stalled),
-            "DIGEST_WORKERS_HEARTBEAT_SECONDS": str(heartbeat), "DIGEST_WORKERS_RECOVER_SECONDS": str(recover)}
-
-
-def start_worker(env: dict, name: str, concurrency: int = 2, log: Path | None = None) -> subprocess.Popen:
-    out = open(log, "ab") if log else subprocess.DEVNULL
-    return subprocess.Popen([sys.executable, "-m", "digest", "--config", str(ROOT / "config.toml"), "worker",
-                             "--concurrency", str(concurrency), "--name", name], env=env, stdout=out, stderr=out)
-
-
-def query(url: str, sql: str) -> list[tuple]:
-    import psycopg
-
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def counts(url: str) -> dict[str, int]:
-    return dict(query(url, "SELECT status, count(*) FROM delivery GROUP BY status"))
-
-
-def statuses(url: str) -> dict[str, str]:
-    return dict(query(url, "SELECT s.email, d.status FROM delivery d JOIN subscriber s ON s.id = d.subscriber_id"))
-
-
-def wait_until(predicate, timeout: float, what: str, poll: float = 0.1) -> float:
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what}: not after {timeout:.0f} s")
-        time.sleep(poll)
-    return time.monotonic() - start
-
-
-def finished(url: str, expected: int):
-    def done() -> bool:
-        found = counts(url)
-        return sum(found.values()) >= expected and not any(found.get(s) for s in UNFINISHED)
-    return done
+from tests.processes import (counts, digest, environment, finished, query, seed, start_worker,  # noqa: E402
+                             stop, wait_until)
+from tests.sink import SmtpSink  # noqa: E402
 
 
 def sending_rate(url: str) -> float:
@@ -84,13 +31,6 @@ def sending_rate(url: str) -> float:
     [(n, span)] = query(url, "SELECT count(*), extract(epoch FROM max(sent_at) - min(sent_at)) FROM delivery "
                              "WHERE status = 'sent'")
     return (n - 1) / float(span) if span else 0.0
-
-
-def stop(procs: list[subprocess.Popen]) -> list[int]:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    return [proc.wait(30) for proc in procs]
 
 
 def run_embedded(url: str, port: int, subscribers: int, day: date, work: Path, rate: float = 0.0) -> float:

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlmodel import select  # noqa: E402
 
-from benchmarks.sink import SmtpSink  # noqa: E402
+from tests.sink import SmtpSink  # noqa: E402
 from digest import store  # noqa: E402
 from digest.config import load_settings  # noqa: E402
 from digest.models import Subscriber  # noqa: E402

@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.sink import SmtpSink  # noqa: E402
+from tests.sink import SmtpSink  # noqa: E402
 
 DAY = date(2026, 11, 27)
 CUTOFF = datetime(2026, 11, 27, 7, 0, tzinfo=timezone.utc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.chaos import main
-from benchmarks.sink import SMTP_SINK
+from tests.sink import SMTP_SINK
 
 
 @pytest.mark.store

@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from benchmarks.sink import SMTP_SINK, SmtpSink
+from tests.sink import SMTP_SINK, SmtpSink
 from digest import store
 from digest.errors import SendAborted
 from digest.models import Delivery, Subscriber

@@ -17,7 +17,7 @@ from email.utils import getaddresses
 
 import pytest
 
-from benchmarks.sink import SMTP_SINK, SmtpSink
+from tests.sink import SMTP_SINK, SmtpSink
 from digest import store
 from tests.conftest import NOW
 from tests.factories import article, edition_counts, send_day, subscriber

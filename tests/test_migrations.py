@@ -143,3 +143,28 @@ def test_after_0003_a_removed_id_is_never_handed_out_again(new_store_url):
         store.upsert_subscribers(session, subscribers=[Subscriber(email="dave@example.org")],
                                  now=datetime.now(timezone.utc))
         assert store.find_subscriber(session, email="dave@example.org").id == 6
+
+
+def test_an_older_store_gets_the_new_subscriber_columns(store_url):
+    """A store made before consent and pause existed: read-only opening says what to do, read-write adds them."""
+    from sqlalchemy import text
+
+    from digest.errors import StoreError
+
+    made = store.open_engine(store_url)
+    with made.begin() as db:
+        db.execute(text("INSERT INTO subscriber (email, name, status, topics, countries, frequency, send_at, "
+                        "timezone, max_items, format, created_at, updated_at) VALUES ('old@example.org', '', "
+                        "'active', '[]', '[]', 'daily', '07:00', 'UTC', 10, 'html', '2026-01-01 00:00:00', "
+                        "'2026-01-01 00:00:00')"))
+        for column in ("consent_at", "consent_source", "paused_until"):
+            db.execute(text(f"ALTER TABLE subscriber DROP COLUMN {column}"))
+    made.dispose()
+    with pytest.raises(StoreError, match="older digest .*subscriber.consent_at"):
+        store.open_engine(store_url, readonly=True)
+    engine = store.open_engine(store_url)
+    with store.read_session(engine) as session:
+        old = store.find_subscriber(session, email="old@example.org")
+    assert (old.status, old.consent_at, old.paused_until) == ("active", None, None)
+    engine.dispose()
+    store.open_engine(store_url, readonly=True).dispose()

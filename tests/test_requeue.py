@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import update
 
-from benchmarks.sink import SMTP_SINK, SmtpSink
+from tests.sink import SMTP_SINK, SmtpSink
 from digest import store
 from digest.models import Subscriber
 from tests.conftest import NOW

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.chaos import digest, seed
-from benchmarks.cluster import counts, environment, finished, query, start_worker, statuses, stop, wait_until
-from benchmarks.sink import SMTP_SINK, SmtpSink
 from tests.pg import BIN
+from tests.processes import counts, digest, environment, finished, query, seed, start_worker, statuses, stop, wait_until
+from tests.sink import SMTP_SINK, SmtpSink
 
 pytestmark = [
     pytest.mark.skipif(BIN is None, reason="PostgreSQL binaries absent (Debian package postgresql; .ci/run installs it)"),

@@ -33,7 +33,7 @@ def test_worker_without_the_procrastinate_engine_is_one_line(tmp_path):
 
 
 def test_an_unreachable_postgres_is_one_line(tmp_path):
-    from benchmarks.sink import free_port
+    from tests.sink import free_port
 
     url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/digest"  # nobody listens there
     env = {"PATH": "/usr/bin:/bin", "DIGEST_STORE_URL": url, "DIGEST_WORKERS_ENGINE": "procrastinate",

@@ -1,4 +1,4 @@
-"""Postfix's smtp-sink as a fast, fault-injecting SMTP peer on loopback, for tests and benchmarks.
+"""Postfix's smtp-sink as a fast, fault-injecting SMTP peer on loopback, for the tests and the benchmarks.
 
 `SmtpSink(options=["-r", "RCPT"]).start()` runs `smtp-sink` on a free port; with `dump=True` each
 message is written to a file under `dump_dir`, so what the sink really received can be counted.

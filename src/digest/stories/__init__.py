@@ -1,0 +1,52 @@
+"""Stories: groups of articles about the same event, so a digest shows each event once. Pure and deterministic.
+
+Clustering (`group_stories`, here; each step in its own module):
+  text     title (counted twice) + summary + lead paragraph; the summary is skipped when the lead repeats it,
+           and an article's own outlet name ("tass", "cnn") is dropped; stopwords out, plurals folded
+  vector   TF-IDF: (1 + log tf) · (1 + log((1 + N) / (1 + df))) over the candidates, L2-normalised
+  pairs    cosine; two articles published more than `window_hours` apart are never the same story (0)
+  linkage  average linkage: two groups merge while the mean similarity of all their cross pairs is ≥ threshold
+
+Exact and fast: a merge needs at least one cross pair ≥ threshold, so every story lies inside a connected
+component of the graph of such pairs, and each component is clustered on its full similarity matrix. The pairs
+come from a split by document frequency (`similar_pairs`) instead of comparing all N² of them.
+
+Keys: a story takes the key most of its articles had before (`previous`), so it keeps its key as it grows and
+after its first articles leave the window; a new story is `s<id of its earliest article>`.
+
+Representative: the most engaged article once ranking knows engagement (`Story.led_by`), else the most complete
+(longest summary + lead paragraph), then the earliest. "Also covered by": up to three other outlets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from digest.models import ArticleRecord
+from digest.stories.keys import assign_keys
+from digest.stories.linkage import cluster
+from digest.stories.pairs import VERIFY_COST, similar_pairs
+from digest.stories.story import (Story, StoryParams, Vector, by_publication, linkable, representative_first,
+                                  story_similarity)
+from digest.stories.text import ALNUM, STOPWORDS, article_terms, article_text, centroids, tf_idf, words
+
+__all__ = ["ALNUM", "STOPWORDS", "VERIFY_COST", "Story", "StoryParams", "Vector", "article_terms", "article_text",
+           "assign_keys", "cluster", "group_stories", "linkable", "representative_first", "similar_pairs",
+           "story_similarity", "tf_idf", "words"]
+
+
+def group_stories(articles: Sequence[ArticleRecord], previous: Mapping[int, str] | None = None, *,
+                  params: StoryParams = StoryParams()) -> list[Story]:
+    """Same-event stories among `articles`, keyed stably; `previous` maps article id → its earlier story key."""
+    ordered = sorted({a.id: a for a in articles}.values(), key=by_publication)
+    if not ordered:
+        return []
+    matrix, terms = tf_idf(ordered)
+    hours = np.array([a.published_at.timestamp() / 3600.0 for a in ordered])
+    groups = cluster(matrix, hours, params)
+    keys = assign_keys([[ordered[i] for i in g] for g in groups], previous or {})
+    means = centroids(matrix, groups, terms)
+    return [Story(key, representative_first(ordered[i] for i in g) if len(g) > 1 else (ordered[g[0]],), c)
+            for key, g, c in zip(keys, groups, means)]

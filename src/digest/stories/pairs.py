@@ -1,0 +1,99 @@
+"""Similar pairs: every pair of articles within the window whose cosine reaches the threshold, found exactly
+without comparing all N² of them (a split by document frequency, then a full check of the candidates)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from digest.stories.story import StoryParams
+
+VERIFY_COST = 30.0  # comparing one candidate pair in full, in steps of the sparse product (only changes speed)
+
+
+def similar_pairs(matrix: sparse.csr_matrix, hours: np.ndarray, params: StoryParams) -> np.ndarray:
+    """Every pair (i < j) within the window whose cosine is ≥ the threshold. Exact, without comparing all pairs.
+
+    Terms are split by document frequency into rare (df ≤ D) and common. The rare part of every dot product
+    comes from one sparse product; the common part is at most ‖x_common‖·‖y_common‖, so only pairs whose rare
+    part plus that bound reaches the threshold are compared in full. D changes the work, never the result.
+    """
+    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    cutoff, common = _split(matrix, df, params.threshold)
+    rare = matrix.copy()
+    rare.data[df[rare.indices] > cutoff] = 0.0
+    rare.eliminate_zeros()
+    n = matrix.shape[0]
+    keys = np.union1d(_pair_keys(_rare_candidates(rare, common, hours, params), n),
+                      _pair_keys(_common_candidates(common, params), n))
+    return _verified(matrix, np.stack([keys // n, keys % n], axis=1), hours, params)
+
+
+def _pair_keys(pairs: np.ndarray, n: int) -> np.ndarray:
+    return pairs[:, 0] * n + pairs[:, 1]
+
+
+def _split(matrix: sparse.csr_matrix, df: np.ndarray, threshold: float) -> tuple[int, np.ndarray]:
+    """The df cutoff D (a power of two) with the least estimated work, and each row's norm above it."""
+    buckets = np.ceil(np.log2(np.maximum(df, 1))).astype(np.int64)  # cutoff 2**k keeps buckets ≤ k rare
+    width = int(buckets.max(initial=0)) + 1
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    mass = np.bincount(rows * width + buckets[matrix.indices], weights=matrix.data ** 2,
+                       minlength=matrix.shape[0] * width).reshape(-1, width)
+    above = np.cumsum(mass[:, ::-1], axis=1)[:, ::-1]  # above[:, k]: squared weight in buckets ≥ k
+    pair_work = np.bincount(buckets, weights=df * (df - 1) / 2.0, minlength=width)
+    best = None
+    for k in range(width):
+        norms = np.sqrt(above[:, k + 1]) if k + 1 < width else np.zeros(matrix.shape[0])
+        work = pair_work[: k + 1].sum() + VERIFY_COST * _count_common_pairs(norms, threshold)
+        if best is None or work < best[0]:
+            best = (work, 2 ** k, norms)
+    return best[1], best[2]
+
+
+def _count_common_pairs(norms: np.ndarray, threshold: float) -> int:
+    """How many pairs i < j could reach the threshold on their common terms alone."""
+    ordered = np.sort(norms)
+    with np.errstate(divide="ignore"):
+        partners = len(ordered) - np.searchsorted(ordered, threshold / ordered, side="left")
+    selves = int(np.count_nonzero(ordered * ordered >= threshold))
+    return int((partners.sum() - selves) // 2)
+
+
+def _rare_candidates(rare: sparse.csr_matrix, common: np.ndarray, hours: np.ndarray, params: StoryParams,
+                     block: int = 1000) -> np.ndarray:
+    """Pairs whose rare-term dot product plus the common-term bound reaches the threshold, in the window."""
+    found = [np.empty((0, 2), dtype=np.int64)]
+    for start in range(0, rare.shape[0], block):
+        product = (rare[start:start + block] @ rare[start:].T.tocsr()).tocoo()  # columns j ≥ start only
+        i, j = product.row + start, product.col + start
+        keep = (i < j) & (product.data + common[i] * common[j] >= params.threshold - 1e-9)
+        i, j = i[keep].astype(np.int64), j[keep].astype(np.int64)
+        near = np.abs(hours[i] - hours[j]) <= params.window_hours
+        found.append(np.stack([i[near], j[near]], axis=1))
+    return np.concatenate(found)
+
+
+def _common_candidates(common: np.ndarray, params: StoryParams) -> np.ndarray:
+    """Pairs that could reach the threshold on common terms alone (few, by the choice of D)."""
+    order = np.argsort(-common, kind="stable")
+    norms = common[order]
+    need = (params.threshold - 1e-9) / np.maximum(norms, 1e-12)
+    partners = np.maximum(np.searchsorted(-norms, -need, side="right") - np.arange(len(norms)) - 1, 0)
+    first = np.repeat(np.arange(len(norms)), partners)
+    offset = np.arange(partners.sum()) - np.repeat(np.cumsum(partners) - partners, partners)
+    pairs = np.sort(np.stack([order[first], order[first + 1 + offset]], axis=1), axis=1)
+    return pairs.astype(np.int64)
+
+
+def _verified(matrix: sparse.csr_matrix, pairs: np.ndarray, hours: np.ndarray, params: StoryParams) -> np.ndarray:
+    """The candidate pairs inside the window whose full cosine reaches the threshold."""
+    pairs = pairs[np.abs(hours[pairs[:, 0]] - hours[pairs[:, 1]]) <= params.window_hours]
+    return pairs[dots(matrix, pairs) >= params.threshold]
+
+
+def dots(matrix: sparse.csr_matrix, pairs: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+    """The cosine of each pair of rows."""
+    parts = [np.asarray(matrix[p[:, 0]].multiply(matrix[p[:, 1]]).sum(axis=1)).ravel()
+             for p in (pairs[start:start + chunk] for start in range(0, len(pairs), chunk))]
+    return np.concatenate(parts) if parts else np.zeros(0)

@@ -1,0 +1,80 @@
+"""The story model: `Story`, its parameters, its representative and its "also covered by" outlets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from digest.models import ArticleRecord
+
+Vector = Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class StoryParams:
+    threshold: float = 0.3  # average-linkage cosine; calibrated on tests/data/story_pairs.csv
+    window_hours: float = 48.0
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    key: str
+    articles: tuple[ArticleRecord, ...]  # representative first, then by publication time
+    centroid: Vector = field(default_factory=dict, compare=False, repr=False)  # unit TF-IDF centroid
+
+    @property
+    def lead(self) -> ArticleRecord:
+        return self.articles[0]
+
+    @property
+    def sources(self) -> frozenset[str]:
+        return frozenset(a.source for a in self.articles if a.source)
+
+    @property
+    def article_ids(self) -> frozenset[int]:
+        return frozenset(a.id for a in self.articles)
+
+    @property
+    def also(self) -> tuple[ArticleRecord, ...]:
+        """Up to three other articles, one per outlet, none from the representative's outlet; http(s) links only."""
+        seen, picked = {_outlet(self.lead)}, []
+        for article in self.articles[1:]:
+            if _outlet(article) not in seen and len(picked) < 3 and linkable(article):
+                seen.add(_outlet(article))
+                picked.append(article)
+        return tuple(picked)
+
+    def led_by(self, engagement: Mapping[int, float]) -> Story:
+        """The same story with its most engaged article first (unchanged when none has engagement)."""
+        if not any(engagement.get(a.id, 0.0) > 0 for a in self.articles):
+            return self
+        return replace(self, articles=representative_first(self.articles, engagement))
+
+
+def representative_first(articles: Iterable[ArticleRecord],
+                         engagement: Mapping[int, float] | None = None) -> tuple[ArticleRecord, ...]:
+    """Most engaged, else most complete (longest summary + lead), else earliest; the rest by publication time."""
+    engagement = engagement or {}
+    ordered = sorted(articles, key=by_publication)
+    lead = min(ordered, key=lambda a: (-engagement.get(a.id, 0.0), -(len(a.summary) + len(a.lead)), by_publication(a)))
+    return (lead, *(a for a in ordered if a is not lead))
+
+
+def story_similarity(a: Story, b: Story) -> float:
+    """Cosine of the two stories' TF-IDF centroids (0 when either has none)."""
+    small, large = (a.centroid, b.centroid) if len(a.centroid) <= len(b.centroid) else (b.centroid, a.centroid)
+    return sum(w * large[t] for t, w in small.items() if t in large)
+
+
+def by_publication(article: ArticleRecord) -> tuple:
+    """Sort key: publication time, then id."""
+    return article.published_at, article.id
+
+
+def linkable(article: ArticleRecord) -> bool:
+    """An http(s) link a reader can follow (a store filled before ingestion refused `file://` may hold others)."""
+    return article.url.lower().startswith(("http://", "https://"))
+
+
+def _outlet(article: ArticleRecord) -> str:
+    return (article.source or article.url).lower()
