@@ -111,7 +111,7 @@ def test_altered_messages_fail(engine, signing, smtpd, dnsfunc, tamper):
 
 def test_the_confirmation_email_is_signed_too(signing, dnsfunc):
     from digest.models import SubscriberRecord
-    from digest.pipeline.confirm import confirmation_message
+    from digest.operations.signup import confirmation_message
 
     message = confirmation_message(signing, SubscriberRecord(id=7, email="new@example.org", name="New Reader"), now=NOW)
     assert dkim.verify(message.data, dnsfunc=dnsfunc)

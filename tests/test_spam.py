@@ -69,7 +69,7 @@ def spamassassin(messages: list[bytes], tmp_path) -> list[tuple[float, str, str]
 @pytest.mark.skipif(shutil.which("spamassassin") is None,
                     reason="spamassassin is not installed: .ci/run installs Debian's spamassassin package")
 def test_every_demo_message_scores_at_most_zero(demo_outbox, tmp_path, settings):
-    from digest.pipeline.confirm import confirmation_message
+    from digest.operations.signup import confirmation_message
 
     confirmation = confirmation_message(settings, SubscriberRecord(id=1, email="new.reader@example.org",
                                                                    name="New Reader"), now=NOW).data

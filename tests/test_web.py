@@ -305,6 +305,22 @@ def _article(i, published):
     return article(i, published, title=HEADLINES[i % len(HEADLINES)] + f" ({i})", summary=f"Details, part {i}.")
 
 
+# ── one module builds every reader URL (digest.urls) ─────────────────────────────────────────────────
+
+def test_digest_urls_are_the_links_the_email_carries_and_the_app_answers(engine, client, outbox, web_settings):
+    from digest import urls
+
+    sub = subscriber(engine, "reader1@example.com")
+    html = html_part(outbox["reader1@example.com"])
+    built = [urls.unsubscribe_url(web_settings, sub.id, sub.token_key),
+             urls.preferences_url(web_settings, sub.id, sub.token_key),
+             urls.archive_url(web_settings, sub.id, f"daily:{NOW.date()}", sub.token_key)]
+    for url in built:
+        assert url.startswith(f"{BASE}/") and f'href="{url}"' in html
+        assert client.get(url[len(BASE):]).status_code == 200
+    assert client.get(urls.preferences_url(web_settings, sub.id, "another-ident")[len(BASE):]).status_code == 404
+
+
 # ── view in browser ─────────────────────────────────────────────────────────────────────────────────
 
 def archive_path(message) -> str:

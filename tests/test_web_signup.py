@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 from digest import store
 from digest.models import Confirmation
-from digest.pipeline.confirm import send_confirmations
+from digest.operations.signup import send_confirmations
 from digest.send import RecordingMailer, SmtpMailer
 from digest.tokens import make_token
 from digest.web import create_app

@@ -28,7 +28,7 @@ from digest.errors import DigestError
 from digest.lock import exclusive
 from digest.models import WEEKDAYS
 from digest.pipeline import EditionReport, retry_due, run_day
-from digest.pipeline.confirm import send_confirmations
+from digest.operations.signup import send_confirmations
 from digest.pipeline.ingest import poll_job
 from digest.send import SmtpMailer
 

@@ -18,6 +18,7 @@ from digest.render import (Entry, Personal, RenderedVariant, Renderer, build_con
 from digest.select import Selection
 from digest.send import OutgoingMessage
 from digest.tokens import make_token
+from digest.urls import archive_url, click_url, preferences_url, unsubscribe_url
 
 
 class Composer:
@@ -84,26 +85,17 @@ class Composer:
 
     def click_targets(self, sub: SubscriberRecord, delivery_id: int, articles: Mapping[str, int]) -> dict[str, str]:
         """article URL → its /c/ URL; the token names the delivery and the article, never the URL."""
-        key, list_id, base = self.settings.secret_key, self.settings.sender.list_id, self.settings.sender.base_url
-        return {url: f"{base.rstrip('/')}/c/"
-                     f"{make_token(key, 'click', sub.id, list_id, f'{delivery_id}:{aid}', sub.token_key)}"
-                for url, aid in articles.items()}
+        return {url: click_url(self.settings, sub.id, delivery_id, aid, sub.token_key) for url, aid in articles.items()}
 
     def links(self, subscriber_id: int, ident: str = "") -> dict[str, str]:
         """The subscriber's signed links, bound to their identity (the last subscriber's are kept: compose asks
         twice)."""
         if self._last_links[0] == (subscriber_id, ident):
             return self._last_links[1]
-        key, list_id, base = self.settings.secret_key, self.settings.sender.list_id, self.settings.sender.base_url
-        slug = self.plan.key.replace(":", "-")
-
-        def signed(purpose: str, extra: str = "") -> str:
-            return make_token(key, purpose, subscriber_id, list_id, extra, ident)
-
         links = {
-            "unsubscribe_url": f"{base.rstrip('/')}/u/{signed('unsubscribe')}",
-            "preferences_url": f"{base.rstrip('/')}/p/{signed('preferences')}",
-            "archive_url": f"{base.rstrip('/')}/archive/{slug}/{signed('archive', slug)}",
+            "unsubscribe_url": unsubscribe_url(self.settings, subscriber_id, ident),
+            "preferences_url": preferences_url(self.settings, subscriber_id, ident),
+            "archive_url": archive_url(self.settings, subscriber_id, self.plan.key, ident),
         }
         self._last_links = ((subscriber_id, ident), links)
         return links

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from digest import store
 from digest.errors import InputError
-from digest.ingest.events import EventRow, parse_events
+from digest.ingest.events import parse_events
 from digest.ingest.tabular import rows_from_bytes
-from digest.web.context import WebContext, context
+from digest.operations.reader import add_events, ping
+from digest.web.context import context
 
 MAX_BODY = 5_000_000
 
@@ -33,7 +33,7 @@ async def events(request: Request) -> JSONResponse:
     fmt = "json" if body.lstrip().startswith(b"[") else "jsonl"
     try:
         rows = parse_events(rows_from_bytes("body", body, fmt), "body")
-        buckets = await run_in_threadpool(_store_events, ctx, rows)
+        buckets = await run_in_threadpool(add_events, ctx.engine, rows)
     except InputError as exc:
         return JSONResponse({"error": str(exc).splitlines()}, status_code=422)
     return JSONResponse({"events": len(rows), "buckets": buckets})
@@ -55,21 +55,8 @@ def _authorized(request: Request, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-def _store_events(ctx: WebContext, rows: list[EventRow]) -> int:
-    with store.session_scope(ctx.engine) as session:
-        by_url = store.article_ids_by_url(session, urls=[r.url for r in rows if r.url])
-        known = store.known_article_ids(session, ids=[r.article_id for r in rows if r.article_id])
-        missing = [f"body:{r.line}: no stored article {r.url or r.article_id}" for r in rows
-                   if (r.url and r.url not in by_url) or (r.article_id and r.article_id not in known)]
-        if missing:
-            raise InputError("\n".join(missing[:20]) + "\nnothing was stored")
-        return store.add_engagement(session, events=[
-            (by_url[r.url] if r.url else r.article_id, r.at, r.kind, r.count) for r in rows])
-
-
 def healthz(request: Request) -> JSONResponse:
-    with store.read_session(context(request).engine) as session:
-        store.ping(session)
+    ping(context(request).engine)
     return JSONResponse({"status": "ok"})
 
 

@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route, Router
 
 from digest.config import Settings
 from digest.errors import ConfigError
-from digest.pipeline.confirm import send_confirmations
+from digest.operations.signup import send_confirmations
 from digest.send import Mailer
 from digest.web import api, reader, signup
 from digest.web.context import WebContext, context

@@ -1,4 +1,5 @@
-"""What every handler needs: settings, the store, the pages, the clock and (for sign-ups) a mailer."""
+"""What every handler needs: settings, the engine (handed to digest.operations), the pages, the clock and (for
+sign-ups) a mailer; and the checking and making of the tokens in the reader links."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from digest.config import Settings
+from digest.operations.reader import token_key
 from digest.send import Mailer
-from digest import store
-from digest.tokens import make_token, read_bound_token, read_token
+from digest.tokens import read_bound_token, read_token
+from digest.urls import reader_token
 from digest.web.pages import Pages
 
 MAX_TOKEN = 200  # longer path segments are not ours: refused before any HMAC work
@@ -46,13 +48,11 @@ class WebContext:
         return read_token(self.settings.secret_key, purpose, token, self.settings.sender.list_id)
 
     def token(self, purpose: str, subscriber_id: int, extra: str = "") -> str:
-        return make_token(self.settings.secret_key, purpose, subscriber_id, self.settings.sender.list_id, extra,
-                          self.ident_of(subscriber_id) or "")
+        return reader_token(self.settings, purpose, subscriber_id, extra, self.ident_of(subscriber_id) or "")
 
     def ident_of(self, subscriber_id: int) -> str | None:
         """The identity a subscriber's tokens are bound to; None when no subscriber has that id."""
-        with store.read_session(self.engine) as session:
-            return store.subscriber_token_key(session, subscriber_id=subscriber_id)
+        return token_key(self.engine, subscriber_id)
 
     def get_mailer(self) -> Mailer:
         if self.mailer is None:

@@ -12,13 +12,15 @@ from zoneinfo import available_timezones
 
 from digest.ingest.subscribers import subscriber_from
 from digest.models import WEEKDAYS, Subscriber
+from digest.operations.reader import PreferenceError
 from digest.web.context import WebContext
 
 CSRF_PURPOSE = "preferences-form"
 
 
-class FormError(ValueError):
-    """A value the form cannot accept; the message names the field."""
+class FormError(PreferenceError):
+    """A value the form cannot accept; the message names the field (`operations.reader.save_preferences`
+    saves nothing then and shows the message)."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The pages behind the links in every email: unsubscribe (RFC 8058), preferences, view in browser, clicks.
 
 A forged, altered or foreign token is a 404 that changes nothing. Handlers that need no request body are plain
-functions, which Starlette runs in its thread pool (the store is synchronous).
+functions, which Starlette runs in its thread pool (the store is synchronous). Each handler checks the token,
+calls one function of `digest.operations.reader` (or `operations.archive`) and renders what it returns.
 """
 
 from __future__ import annotations
@@ -12,20 +13,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Route
 
-from digest import store
 from digest.models import Subscriber, SubscriberStatus
-from digest.pipeline.archive import archived_email
+from digest.operations import reader as ops
+from digest.operations.archive import archived_email
 from digest.web.context import WebContext, context
-from digest.web.forms import FormError, choices, csrf_ok, csrf_token, parse_preferences
-
-UNSUBSCRIBABLE = (SubscriberStatus.active, SubscriberStatus.pending)
+from digest.web.forms import choices, csrf_ok, csrf_token, parse_preferences
 
 
 def unsubscribe_page(request: Request) -> HTMLResponse:
     """GET /u/TOKEN: changes nothing (mail scanners follow links); its button POSTs to the same URL."""
     ctx = context(request)
-    sub = _subscriber(ctx, ctx.read("unsubscribe", request.path_params["token"])[0])
-    return ctx.pages.render("unsubscribe.html", title="Unsubscribe", already=sub.status not in UNSUBSCRIBABLE,
+    sub = _found(ops.subscriber(ctx.engine, ctx.read("unsubscribe", request.path_params["token"])[0]))
+    return ctx.pages.render("unsubscribe.html", title="Unsubscribe", already=sub.status not in ops.UNSUBSCRIBABLE,
                             **_undo(ctx, sub))
 
 
@@ -33,12 +32,7 @@ def unsubscribe(request: Request) -> HTMLResponse:
     """POST /u/TOKEN, RFC 8058 one-click: no cookie, login or CSRF check, any body or none; 200, never a redirect."""
     ctx = context(request)
     subscriber_id = ctx.read("unsubscribe", request.path_params["token"])[0]
-    with store.session_scope(ctx.engine) as session:
-        if store.subscriber_by_id(session, subscriber_id=subscriber_id) is None:
-            raise HTTPException(404)
-        store.set_subscriber_status(session, subscriber_id=subscriber_id, status=SubscriberStatus.unsubscribed,
-                                    now=ctx.clock(), only_from=UNSUBSCRIBABLE)
-        sub = _subscriber_in(session, subscriber_id)
+    sub = _found(ops.unsubscribe(ctx.engine, subscriber_id, now=ctx.clock()))
     return ctx.pages.render("unsubscribed.html", title="You are unsubscribed", **_undo(ctx, sub))
 
 
@@ -51,7 +45,7 @@ def _undo(ctx: WebContext, sub: Subscriber) -> dict:
 def preferences_page(request: Request) -> HTMLResponse:
     ctx = context(request)
     subscriber_id = ctx.read("preferences", request.path_params["token"])[0]
-    return _preferences(ctx, subscriber_id)
+    return _preferences(ctx, ops.preferences(ctx.engine, subscriber_id))
 
 
 async def preferences_save(request: Request) -> HTMLResponse:
@@ -64,37 +58,25 @@ async def preferences_save(request: Request) -> HTMLResponse:
 def _save_preferences(ctx: WebContext, subscriber_id: int, form) -> HTMLResponse:
     if not csrf_ok(ctx, subscriber_id, form.get("csrf")):
         raise HTTPException(403)
+    now = ctx.clock()
     if form.get("action") == "resubscribe":
-        return _resubscribe(ctx, subscriber_id)
-    with store.session_scope(ctx.engine) as session:
-        sub = _subscriber_in(session, subscriber_id)
-        offered = choices(sub, *store.known_topics_and_countries(session))
-        try:
-            values = parse_preferences(form, email=sub.email, offered=offered, today=ctx.clock().date())
-        except FormError as exc:
-            return _preferences(ctx, subscriber_id, error=str(exc), form=form)
-        store.update_preferences(session, subscriber_id=subscriber_id, values=values, now=ctx.clock())
-    return _preferences(ctx, subscriber_id, saved=True)
+        return _preferences(ctx, ops.resubscribe(ctx.engine, subscriber_id, now=now))
+
+    def parse(sub: Subscriber, topics: list[str], countries: list[str]) -> dict:
+        return parse_preferences(form, email=sub.email, offered=choices(sub, topics, countries), today=now.date())
+
+    return _preferences(ctx, ops.save_preferences(ctx.engine, subscriber_id, parse=parse, now=now), form=form)
 
 
-def _resubscribe(ctx: WebContext, subscriber_id: int) -> HTMLResponse:
-    """The reader's own way back (from the preference centre or the "you are unsubscribed" page): the token
-    proves the mailbox is theirs, so no confirmation email is needed; recorded as their consent."""
-    with store.session_scope(ctx.engine) as session:
-        _subscriber_in(session, subscriber_id)
-        changed = store.resubscribe(session, subscriber_id=subscriber_id, now=ctx.clock(), source="web:resubscribe")
-    return _preferences(ctx, subscriber_id, resubscribed=changed)
-
-
-def _preferences(ctx: WebContext, subscriber_id: int, *, saved: bool = False, error: str | None = None,
-                 form=None, resubscribed: bool = False) -> HTMLResponse:
-    with store.read_session(ctx.engine) as session:
-        sub = _subscriber_in(session, subscriber_id)
-        offered = choices(sub, *store.known_topics_and_countries(session))
-    return ctx.pages.render("preferences.html", title="Your preferences", sub=sub, offered=offered, saved=saved,
-                            error=error, form=form, csrf=csrf_token(ctx, subscriber_id), resubscribed=resubscribed,
-                            unsubscribe_token=ctx.token("unsubscribe", subscriber_id),
-                            status_code=400 if error else 200)
+def _preferences(ctx: WebContext, found: ops.Preferences | None, *, form=None) -> HTMLResponse:
+    """The preference centre; the submitted `form` is shown again when it had an error."""
+    view = _found(found)
+    sub = view.sub
+    return ctx.pages.render("preferences.html", title="Your preferences", sub=sub,
+                            offered=choices(sub, view.topics, view.countries), saved=view.saved, error=view.error,
+                            form=form if view.error else None, csrf=csrf_token(ctx, sub.id),
+                            resubscribed=view.resubscribed, unsubscribe_token=ctx.token("unsubscribe", sub.id),
+                            status_code=400 if view.error else 200)
 
 
 def archive(request: Request) -> HTMLResponse:
@@ -103,9 +85,7 @@ def archive(request: Request) -> HTMLResponse:
     subscriber_id, slug = ctx.read("archive", request.path_params["token"])
     if slug != request.path_params["edition"]:
         raise HTTPException(404)
-    email = archived_email(ctx.engine, ctx.settings, slug=slug, subscriber_id=subscriber_id)
-    if email is None:
-        raise HTTPException(404)
+    email = _found(archived_email(ctx.engine, ctx.settings, slug=slug, subscriber_id=subscriber_id))
     return HTMLResponse(email.html)
 
 
@@ -119,27 +99,16 @@ def click(request: Request) -> RedirectResponse:
         raise HTTPException(404)
     subscriber_id, extra = ctx.read("click", request.path_params["token"])
     delivery_id, article_id = (int(n) if n.isdigit() else 0 for n in extra.partition(":")[::2])
-    with store.session_scope(ctx.engine) as session:
-        url = store.delivery_links(session, delivery_id=delivery_id, subscriber_id=subscriber_id).get(article_id)
-        if not url or not url.startswith(("https://", "http://")):
-            raise HTTPException(404)
-        now = ctx.clock()
-        if request.method == "GET" and store.count_click(session, delivery_id=delivery_id, article_id=article_id,
-                                                         now=now):
-            store.add_engagement(session, events=[(article_id, now, "click", 1)])
+    url = _found(ops.click(ctx.engine, subscriber_id=subscriber_id, delivery_id=delivery_id, article_id=article_id,
+                           now=ctx.clock(), count=request.method == "GET"))
     return RedirectResponse(url, status_code=302)
 
 
-def _subscriber(ctx: WebContext, subscriber_id: int) -> Subscriber:
-    with store.read_session(ctx.engine) as session:
-        return _subscriber_in(session, subscriber_id)
-
-
-def _subscriber_in(session, subscriber_id: int) -> Subscriber:
-    sub = store.subscriber_by_id(session, subscriber_id=subscriber_id)
-    if sub is None:
+def _found(value):
+    """`value`, or a 404 when the operation found nothing (no such subscriber, delivery or link)."""
+    if value is None:
         raise HTTPException(404)
-    return sub
+    return value
 
 
 ROUTES = [

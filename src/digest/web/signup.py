@@ -1,5 +1,6 @@
 """Double opt-in: `POST /subscribe` answers at once and leaves the work to a background task, which stores a
-pending subscriber and queues a confirmation row; `send_confirmations` then sends it. The subscription starts
+pending subscriber and queues a confirmation row (`operations.signup.sign_up`); `send_confirmations` then
+sends it. The subscription starts
 when the button behind the emailed link is pressed (`POST /confirm/TOKEN`), which records the consent time.
 
 The answer to a sign-up is the same, byte for byte and in the same time, whether the address is new, pending,
@@ -10,7 +11,6 @@ A plain sign-up never reactivates or mails an address that unsubscribed or is su
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -19,10 +19,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from digest import store
-from digest.ingest.subscribers import normalize_email, subscriber_from
+from digest.ingest.subscribers import normalize_email
 from digest.models import SubscriberStatus
-from digest.pipeline.confirm import display_name, link_expired, send_confirmations
+from digest.operations import signup as ops
 from digest.web import guard
 from digest.web.context import WebContext, context
 
@@ -72,32 +71,17 @@ async def sign_up(ctx: WebContext, address: str, name: str, source: str) -> None
     try:
         if not ctx.limits.allow_address(address):
             return
-        if await run_in_threadpool(_queue, ctx, address, name, source):
-            await send_confirmations(ctx.engine, ctx.settings, ctx.get_mailer(), clock=ctx.clock)
+        if await run_in_threadpool(ops.sign_up, ctx.engine, ctx.settings, email=address, name=name, source=source,
+                                   now=ctx.clock()):
+            await ops.send_confirmations(ctx.engine, ctx.settings, ctx.get_mailer(), clock=ctx.clock)
     except Exception:  # noqa: BLE001 - the reader has had their answer; the row (if any) stays queued
         log.exception("sign-up: confirmation not sent now (the sweep retries what is queued)")
-
-
-def _queue(ctx: WebContext, email: str, name: str, source: str) -> bool:
-    settings, now = ctx.settings, ctx.clock()
-    # a name that looks like a URL or carried markup is not kept (cleaning would leave "Boss" of "<a>Boss</a>")
-    new = subscriber_from({"email": email, "name": display_name(name)}, defaults={
-        "send_at": settings.schedule.send_at, "timezone": settings.schedule.timezone,
-        "max_items": settings.selection.max_items})
-    with store.session_scope(ctx.engine) as session:
-        sub = store.add_pending_subscriber(session, subscriber=new, source=f"web:/subscribe {source}".strip(),
-                                           now=now)
-        if sub is None:
-            return False
-        window = timedelta(hours=settings.web.confirm_window_hours)
-        return store.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=now,
-                                        window=window) is not None
 
 
 def _confirm_token(ctx: WebContext, request: Request) -> int:
     """The subscriber id of a genuine, unexpired confirmation token; 404 or 410 otherwise."""
     subscriber_id, issued = ctx.read("confirm", request.path_params["token"])
-    if link_expired(issued, now=ctx.clock(), days=ctx.settings.web.confirm_link_days):
+    if ops.link_expired(issued, now=ctx.clock(), days=ctx.settings.web.confirm_link_days):
         raise HTTPException(410)
     return subscriber_id
 
@@ -106,11 +90,10 @@ def confirm_page(request: Request) -> HTMLResponse:
     """GET /confirm/TOKEN changes nothing (mail scanners follow links): its button POSTs."""
     ctx = context(request)
     subscriber_id = _confirm_token(ctx, request)
-    with store.read_session(ctx.engine) as session:
-        sub = store.subscriber_by_id(session, subscriber_id=subscriber_id)
-    if sub is None or sub.status not in (SubscriberStatus.pending, SubscriberStatus.active):
+    status = ops.confirmation_status(ctx.engine, subscriber_id=subscriber_id)
+    if status not in (SubscriberStatus.pending, SubscriberStatus.active):
         raise HTTPException(404)
-    if sub.status == SubscriberStatus.active:
+    if status == SubscriberStatus.active:
         return _confirmed(ctx, subscriber_id)
     return ctx.pages.render("confirm.html", title="Confirm your subscription")
 
@@ -118,11 +101,8 @@ def confirm_page(request: Request) -> HTMLResponse:
 def confirm(request: Request) -> HTMLResponse:
     ctx = context(request)
     subscriber_id = _confirm_token(ctx, request)
-    with store.session_scope(ctx.engine) as session:
-        changed = store.confirm_subscriber(session, subscriber_id=subscriber_id, now=ctx.clock())
-        sub = store.subscriber_by_id(session, subscriber_id=subscriber_id)
-        if not changed and (sub is None or sub.status != SubscriberStatus.active):
-            raise HTTPException(404)
+    if not ops.confirm(ctx.engine, subscriber_id=subscriber_id, now=ctx.clock()):
+        raise HTTPException(404)
     return _confirmed(ctx, subscriber_id)
 
 

@@ -1,6 +1,9 @@
-"""The double opt-in email: queued as a `confirmation` row before it is sent (like every delivery), then built,
-signed and sent like every other message (`build_message`, `sign`, a Mailer) by `send_confirmations`, a step
-that the web app runs after answering a sign-up (and every minute), and that a daemon can call too.
+"""Double opt-in, the use cases behind `POST /subscribe` and `/confirm/TOKEN`: `sign_up` stores a pending
+subscriber and queues a `confirmation` row (at most one per address per `[web] confirm_window_hours`);
+`confirmation_status` and `confirm` answer the emailed link. The email is queued before it is sent (like every
+delivery), then built, signed and sent like every other message (`build_message`, `sign`, a Mailer) by
+`send_confirmations`, a step that the web app runs after answering a sign-up (and every minute), and that the
+daemon runs too.
 
 The link carries its issue time inside the token, so it expires; a name that looks like a URL or carries markup
 is never put into the email (nor into its To: header)."""
@@ -18,10 +21,11 @@ from sqlalchemy.engine import Engine
 from digest import store
 from digest.config import Settings
 from digest.message import build_message, make_message_id, sign
+from digest.ingest.subscribers import subscriber_from
 from digest.models import ConfirmationStatus, SubscriberRecord, SubscriberStatus, subscriber_record
 from digest.render import make_environment
 from digest.send import Mailer, OutgoingMessage, SendResult
-from digest.tokens import make_token
+from digest.urls import confirm_url, unsubscribe_url
 
 log = logging.getLogger("digest.confirm")
 
@@ -60,13 +64,11 @@ def link_expired(extra: str, *, now: datetime, days: float) -> bool:
 def confirmation_message(settings: Settings, sub: SubscriberRecord, *, now: datetime,
                          issued_at: datetime | None = None) -> OutgoingMessage:
     """The email for `sub`; its link was issued at `issued_at` (default `now`) and expires from then."""
-    base, key, list_id = settings.sender.base_url.rstrip("/"), settings.secret_key, settings.sender.list_id
-    unsubscribe_token = make_token(key, "unsubscribe", sub.id, list_id, ident=sub.token_key)
-    confirm_token = make_token(key, "confirm", sub.id, list_id, issued_mark(issued_at or now),
-                               ident=sub.token_key)
+    unsubscribe = unsubscribe_url(settings, sub.id, sub.token_key)
+    link = confirm_url(settings, sub.id, issued_mark(issued_at or now), sub.token_key)
     name = display_name(sub.name)
     context = {"lang": "en", "sender": settings.sender, "first_name": (name.split() or [""])[0],
-               "confirm_url": f"{base}/confirm/{confirm_token}", "expires_days": settings.web.confirm_link_days,
+               "confirm_url": link, "expires_days": settings.web.confirm_link_days,
                "subject": f"Confirm your subscription to {settings.sender.list_name}"}
     env = make_environment(settings.templates_dir)
     domain = settings.sender_domain
@@ -74,9 +76,42 @@ def confirmation_message(settings: Settings, sub: SubscriberRecord, *, now: date
     data = build_message(sender=settings.sender, to_email=sub.email, to_name=name, subject=context["subject"],
                          text=env.get_template("confirm.txt").render(context),
                          html=env.get_template("confirm.html").render(context),
-                         unsubscribe_url=f"{base}/u/{unsubscribe_token}", unsubscribe_token=unsubscribe_token,
+                         unsubscribe_url=unsubscribe, unsubscribe_token=unsubscribe.rsplit("/", 1)[1],
                          message_id=message_id, date=now)
     return OutgoingMessage(f"bounces@{domain}", sub.email, message_id, sign(data, settings))
+
+
+def sign_up(engine: Engine, settings: Settings, *, email: str, name: str, source: str, now: datetime) -> bool:
+    """Store a sign-up of the (already normalised) `email` as pending; True when a confirmation was queued.
+    An address already in the store (active, unsubscribed, suppressed) is left as it is and gets nothing."""
+    # a name that looks like a URL or carried markup is not kept (cleaning would leave "Boss" of "<a>Boss</a>")
+    new = subscriber_from({"email": email, "name": display_name(name)}, defaults={
+        "send_at": settings.schedule.send_at, "timezone": settings.schedule.timezone,
+        "max_items": settings.selection.max_items})
+    with store.session_scope(engine) as session:
+        sub = store.add_pending_subscriber(session, subscriber=new, source=f"web:/subscribe {source}".strip(),
+                                           now=now)
+        if sub is None:
+            return False
+        window = timedelta(hours=settings.web.confirm_window_hours)
+        return store.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=now,
+                                        window=window) is not None
+
+
+def confirmation_status(engine: Engine, *, subscriber_id: int) -> SubscriberStatus | None:
+    """What a confirmation link finds: the subscriber's status, or None when no subscriber has that id."""
+    with store.read_session(engine) as session:
+        sub = store.subscriber_by_id(session, subscriber_id=subscriber_id)
+        return None if sub is None else sub.status
+
+
+def confirm(engine: Engine, *, subscriber_id: int, now: datetime) -> bool:
+    """Start a pending subscription (recording the consent time); True when the subscriber is now active
+    (also when they already were), False when there is nobody to confirm."""
+    with store.session_scope(engine) as session:
+        changed = store.confirm_subscriber(session, subscriber_id=subscriber_id, now=now)
+        sub = store.subscriber_by_id(session, subscriber_id=subscriber_id)
+        return changed or (sub is not None and sub.status == SubscriberStatus.active)
 
 
 async def send_confirmations(engine: Engine, settings: Settings, mailer: Mailer, *,
