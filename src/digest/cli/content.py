@@ -30,7 +30,11 @@ def ingest(ctx: typer.Context,
         raise typer.BadParameter(f"expected one of {', '.join(content.FORMATS)}", param_hint="--format")
     if url is not None and len(sources) != 1:
         raise typer.BadParameter("give one source with --url", param_hint="--url")
-    report = content.import_articles(ctx.obj.settings, sources, now=now_utc(), fmt=format, mapping=map, url=url)
+    _print_ingest(content.import_articles(ctx.obj.settings, sources, now=now_utc(), fmt=format, mapping=map, url=url))
+
+
+def _print_ingest(report: content.IngestReport) -> None:
+    """Each rejected item and failed source on stderr, the counts on stdout; exit 1 if anything went wrong."""
     for rejected in report.rejected:
         typer.echo(f"rejected: {rejected}", err=True)
     for failure in report.failures:
@@ -89,6 +93,11 @@ def preview(ctx: typer.Context,
         raise typer.BadParameter("expected html, text, eml or json", param_hint="--format")
     settings = ctx.obj.settings
     result = render(settings, parse_day(date, settings), email=subscriber, now=now_utc())
+    _emit_preview(result, format, out, open_)
+
+
+def _emit_preview(result, format: str, out: Path | None, open_: bool) -> None:
+    """To stdout or --out; with --open, the HTML goes to a file (a temporary one without --out) and a browser."""
     output = result.as_format(format)
     if open_:
         out = out or Path(__import__("tempfile").mkstemp(suffix=".html", prefix="digest-preview-")[1])
