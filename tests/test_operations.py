@@ -39,7 +39,7 @@ def test_each_backend_refuses_what_it_cannot_do(settings):
     backend_for(settings).check_send(SendOptions(limit=3, retry_deferred=True))  # embedded: every option works
 
 
-def test_send_day_checks_the_subscribers_before_the_key(settings):
+def test_send_day_checks_the_subscribers_before_the_key(engine, settings):  # engine: the store exists
     keyless = replace(settings, secret_key="")
     with pytest.raises(UsageError, match="--subscriber: no subscriber 'nobody@example.org'"):
         send_day(keyless, NOW.date(), subscribers=["nobody@example.org"])
