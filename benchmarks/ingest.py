@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from digest import store  # noqa: E402
 from digest.config import load_settings  # noqa: E402
 from digest.ingest.sources import SourceOptions  # noqa: E402
-from digest.pipeline.ingest import ingest_sources  # noqa: E402
+from digest.ingest.load import ingest_sources  # noqa: E402
 
 START = datetime(2025, 7, 1, tzinfo=timezone.utc)
 WORDS = ("government council market storm season report league minister court city river energy school vote price "

@@ -14,7 +14,7 @@ from digest import store
 from digest.ingest.bounces import bounce_kind, parse_report, read_mailbox
 from digest.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
 from digest.pipeline import run_day
-from digest.pipeline.bounces import import_bounces, should_suppress
+from digest.operations.bounces import import_bounces, should_suppress
 from digest.send import RecordingMailer
 from digest.tokens import make_token
 from tests.conftest import NOW, SHARED

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from digest import store
 from digest.ingest.subscribers import normalize_email
 from digest.models import Subscriber, SubscriberStatus, Suppression, address_hash
-from digest.pipeline.bounces import import_bounces
+from digest.operations.bounces import import_bounces
 from digest.send import RecordingMailer
 from digest.tokens import make_token
 from digest.web import create_app

@@ -17,7 +17,7 @@ from digest.errors import InputError
 from digest.ingest.fetch import fetch
 from digest.ingest.sources import SourceOptions
 from digest.models import FeedStatus
-from digest.pipeline.ingest import ingest_sources, poll_feeds
+from digest.ingest.load import ingest_sources, poll_feeds
 from tests.test_ingest_cli import Digest
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
@@ -184,7 +184,7 @@ def test_ingest_sources_uses_the_redirected_address_for_pages(httpserver, fast, 
 
 @pytest.mark.store
 def test_the_daemon_job_polls_and_never_raises(httpserver, fast, engine, tmp_path, backend, request):
-    from digest.pipeline.ingest import poll_job
+    from digest.ingest.load import poll_job
 
     httpserver.expect_request("/feed.xml").respond_with_data(RSS, content_type="application/rss+xml")
     with store.session_scope(engine) as session:

@@ -13,7 +13,7 @@ from digest import store
 from digest.errors import InputError
 from digest.ingest.detect import FORMATS
 from digest.ingest.sources import SourceOptions, parse_document
-from digest.pipeline.ingest import store_batch
+from digest.ingest.load import store_batch
 from tests.conftest import SHARED
 
 FEEDS = Path(__file__).parent / "data" / "feeds"

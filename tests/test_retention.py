@@ -9,7 +9,7 @@ import pytest
 
 from digest import store
 from digest.errors import InputError
-from digest.pipeline.retention import min_keep_days, prune
+from digest.operations.retention import min_keep_days, prune
 from tests.conftest import NOW
 from tests.factories import seed, send_day
 

@@ -1,4 +1,5 @@
-"""`digest demo`: seed sample data, send today's edition through a local capture SMTP server.
+"""`digest demo`: seed sample data, send today's edition through a local capture SMTP server, then take the
+date's status and write a preview (`operations.status`, `operations.preview`).
 
 Sample data ships with the package (`demo_data/`): real articles (from the NewsArticles set and the seed
 page), re-dated so they are fresh for today's edition, synthetic engagement from a fixed random seed, and
@@ -29,8 +30,10 @@ from digest.errors import InputError
 from digest.ingest.subscribers import load_subscribers
 from digest.ingest.tabular import article_from_row
 from digest.models import Article
+from digest.operations.common import engine_for, smtp_mailer
+from digest.operations.preview import preview
+from digest.operations.status import DayStatus, day_status
 from digest.pipeline import EditionReport, Progress, edition_plans, run_day
-from digest.send import SmtpMailer
 
 SEED = 20170207
 TRENDING_SURGES = 3
@@ -134,22 +137,25 @@ class DemoResult:
     reports: list[EditionReport]
     received: int
     outbox: Path
-    settings: Settings
+    settings: Settings  # the demo's: local links, the token key of var/
+    status: DayStatus
+    preview: Path  # the default reader's email as HTML
 
 
 def run_demo(settings: Settings, *, var: Path, day: date, clock: Clock, progress: Progress | None = None) -> DemoResult:
-    """Seed, then send `day`'s editions through a capture server on a free loopback port."""
+    """Seed, send `day`'s editions through a capture server on a free loopback port, take the status, write the
+    preview."""
     paths = demo_paths(var)
     prepare_var(var)
     settings = local_links(demo_secret(settings, paths["secret"]))
-    engine = store.open_engine(settings.store.url)
+    engine = engine_for(settings)
     seeded = seed(engine, settings, day, clock())
     with CaptureServer(paths["outbox"]) as server:
         smtp = replace(settings.smtp, host=server.host, port=server.port, tls="none", username="", password="")
         local = replace(settings, smtp=smtp)
 
         async def send() -> list[EditionReport]:
-            mailer = SmtpMailer(smtp, local_hostname=settings.sender_domain)
+            mailer = smtp_mailer(local)
             try:
                 return await run_day(engine, local, mailer, day, clock=clock, progress=progress)
             finally:
@@ -157,4 +163,6 @@ def run_demo(settings: Settings, *, var: Path, day: date, clock: Clock, progress
 
         reports = asyncio.run(send())
     engine.dispose()
-    return DemoResult(seeded, reports, server.handler.received, paths["outbox"], settings)
+    status = day_status(settings, day)
+    paths["preview"].write_text(preview(settings, day, email=None, now=clock()).html)
+    return DemoResult(seeded, reports, server.handler.received, paths["outbox"], settings, status, paths["preview"])

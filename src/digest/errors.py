@@ -19,3 +19,7 @@ class StoreError(DigestError):
 
 class SendAborted(DigestError):
     """Sending stopped on purpose: the relay refuses us (auth, policy), so the list is not burned."""
+
+
+class UsageError(DigestError):
+    """A bad argument (a date, an address that is no subscriber): the CLI prints one line and exits 2."""

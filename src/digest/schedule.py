@@ -1,4 +1,6 @@
-"""`digest run`: an APScheduler 3 daemon; each job is one call into `pipeline`.
+"""`digest run`: an APScheduler 3 daemon, or with workers the cluster's scheduler (`operations.backends` says
+which). The daemon's jobs: the tick (the send path, `pipeline.run_day` and `retry_due`, then the sign-up
+confirmations) and feed polling (`ingest.load.poll_job`).
 
 Every `[schedule] tick_minutes` the daemon finds the send slots (time zone, local send time) whose time
 has come, on each subscriber's own local date, and sends those subscribers their edition; it also retries
@@ -13,56 +15,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
 from digest import store
 from digest.clock import Clock
 from digest.signals import stop_signals
-from digest.config import Settings, parse_hhmm
+from digest.config import Settings
 from digest.errors import DigestError
+from digest.ingest.load import poll_job
 from digest.lock import exclusive
-from digest.models import WEEKDAYS
+from digest.operations.backends import backend_for
+from digest.operations.common import require_secret, smtp_mailer
 from digest.pipeline import EditionReport, retry_due, run_day
 from digest.operations.signup import send_confirmations
-from digest.pipeline.ingest import poll_job
-from digest.send import SmtpMailer
+from digest.pipeline.slots import Slot, due_slots
+
+__all__ = ["Slot", "due_slots", "run_daemon", "serve", "tick_job"]
 
 log = logging.getLogger("digest.schedule")
-
-
-@dataclass(frozen=True, order=True)
-class Slot:
-    due_at: datetime
-    day: date  # the subscribers' local date: the edition's date
-    period: str
-    timezone: str
-    send_at: str
-
-
-def due_slots(slots: Iterable[tuple[str, str | None, str, str]], now: datetime, *, lookback: timedelta
-              ) -> list[Slot]:
-    """Slots whose local send time fell in (now − lookback, now], each (day, slot) exactly once.
-
-    A send time that does not exist on a spring-forward day maps to one instant (the offset before the
-    change), and one that happens twice on a fall-back day to its first occurrence: never skipped, never
-    doubled.
-    """
-    found: set[Slot] = set()
-    for period, weekday, tz, send_at in slots:
-        zone = ZoneInfo(tz)
-        local_today = now.astimezone(zone).date()
-        for day in (local_today - timedelta(days=1), local_today):
-            if period == "weekly" and WEEKDAYS[day.weekday()] != weekday:
-                continue
-            due = datetime.combine(day, parse_hhmm(send_at), tzinfo=zone)
-            if now - lookback < due <= now:
-                found.add(Slot(due, day, period, tz, send_at))
-    return sorted(found)
 
 
 def tick_job(engine: Engine, settings: Settings, clock: Clock, stop: threading.Event | None = None
@@ -87,7 +60,7 @@ async def _tick(engine: Engine, settings: Settings, clock: Clock, stop: threadin
     with store.read_session(engine) as session:
         slots = store.send_slots(session)
     lookback = timedelta(hours=settings.send.deadline_hours)
-    mailer = SmtpMailer(settings.smtp, local_hostname=settings.sender_domain)
+    mailer = smtp_mailer(settings)
     reports: list[EditionReport] = []
     try:
         for slot in due_slots(slots, clock(), lookback=lookback):
@@ -105,6 +78,12 @@ async def _tick(engine: Engine, settings: Settings, clock: Clock, stop: threadin
     if confirmations:
         log.info("confirmations: %s", ", ".join(f"{n} {s}" for s, n in sorted(confirmations.items())))
     return reports
+
+
+def serve(settings: Settings, clock: Clock) -> None:
+    """`digest run`: the token key is needed; then the backend runs this daemon, or the workers' scheduler."""
+    require_secret(settings)
+    backend_for(settings).run_daemon(clock, embedded=run_daemon)
 
 
 def run_daemon(engine: Engine, settings: Settings, clock: Clock) -> None:

@@ -1,4 +1,6 @@
-"""The command line: parse, build dependencies, call one function, print.
+"""The command line, a thin client of `digest.operations`: each command parses its arguments, calls one use case
+(`digest run` and `digest demo` call `digest.schedule` and `digest.demo`, which call the use cases), and prints
+a table, lines or JSON. It never imports the store, the pipeline or the workers.
 
 Every DigestError becomes one line on stderr and exit 1; usage errors exit 2; `send` exits 3 when some
 delivery ended other than sent or skipped.

@@ -1,4 +1,5 @@
-"""Shared pieces of the command line: the app, error handling, settings, dates, JSON.
+"""Shared pieces of the command line: the app and its groups, error handling, the settings, parsing a date,
+writing an output file, JSON, logging.
 
 Every DigestError becomes one line on stderr and exit 1; usage errors (a bad option value, an unknown
 command, an unknown `--subscriber`, a bad `--date`) are one line too and exit 2; `send` exits 3 when some
@@ -25,15 +26,11 @@ except ImportError:  # pragma: no cover - older Typer runs on click itself
     from click.exceptions import NoArgsIsHelpError, UsageError as ClickUsageError
 
 from digest.clock import now_utc  # noqa: F401 - the commands' clock
-from digest.errors import DigestError, InputError
+from digest.errors import DigestError, InputError, UsageError
 
 
 EXIT_USAGE = 2
 EXIT_PIPE = 128 + 13  # SIGPIPE: what a shell reports for `yes | head -1`
-
-
-class UsageError(DigestError):
-    """A bad argument (a date, an address that is no subscriber): one line, exit 2."""
 
 
 class DigestGroup(TyperGroup):
@@ -130,6 +127,7 @@ FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9000, 12, 31)  # an edition's windo
 
 
 def parse_day(value: str | None, settings, *, option: str = "--date") -> date:
+    """`--date YYYY-MM-DD`, or today in `[schedule] timezone`; a bad value is a usage error (exit 2)."""
     if value is None:
         return now_utc().astimezone(settings.tz).date()
     try:
@@ -141,18 +139,6 @@ def parse_day(value: str | None, settings, *, option: str = "--date") -> date:
     return day
 
 
-def require_subscribers(settings, emails: list[str], *, option: str = "--subscriber") -> None:
-    """Each address must be a stored subscriber: naming someone unknown is a usage error (exit 2)."""
-    if not emails:
-        return
-    from digest import store
-
-    with store.read_session(engine_for(settings, readonly=True)) as session:
-        for email in emails:
-            if store.find_subscriber(session, email=email) is None:
-                raise UsageError(f"{option}: no subscriber {email!r} (see `digest subscribers list`)")
-
-
 def write_output(path: Path, data: bytes) -> None:
     """Write a command's output file; a path that cannot be written is one line naming it."""
     try:
@@ -161,10 +147,14 @@ def write_output(path: Path, data: bytes) -> None:
         raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
-def engine_for(settings, *, readonly: bool = False):
-    from digest import store
-
-    return store.open_engine(settings.store.url, readonly=readonly)
+def parse_since(value: str | None, option: str = "--since") -> datetime | None:
+    """`--since YYYY-MM-DD` as midnight UTC; a bad value is one line (exit 1)."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise InputError(f"{option}: expected YYYY-MM-DD, got {value!r}") from None
 
 
 def emit_json(value) -> None:

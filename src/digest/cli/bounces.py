@@ -1,4 +1,4 @@
-"""`digest bounces import`: delivery status reports from a Maildir or mbox into the store."""
+"""`digest bounces import`: delivery status reports from a Maildir or mbox into the store (`operations.bounces`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from digest.cli.base import DigestGroup, app, engine_for, now_utc
+from digest.cli.base import DigestGroup, app, now_utc
 
 bounces_app = typer.Typer(cls=DigestGroup, no_args_is_help=True, help="Bounce reports sent back to the VERP address.")
 app.add_typer(bounces_app, name="bounces")
@@ -17,14 +17,9 @@ app.add_typer(bounces_app, name="bounces")
 def bounces_import(ctx: typer.Context,
                    path: Annotated[Path, typer.Argument(help="A Maildir (directory), an mbox file of bounces, or one saved message (.eml).")]):
     """Mark bounced deliveries and suppress subscribers: hard bounces at once, soft ones after a threshold."""
-    from digest.errors import ConfigError
-    from digest.ingest.bounces import read_mailbox
-    from digest.pipeline.bounces import import_bounces
+    from digest.operations.bounces import import_bounce_file
 
-    settings = ctx.obj.settings
-    if not settings.secret_key:
-        raise ConfigError("DIGEST_SECRET_KEY is not set: it checks the VERP tokens of the bounces")
-    summary = import_bounces(engine_for(settings), settings, read_mailbox(path), now=now_utc())
+    summary = import_bounce_file(ctx.obj.settings, path, now=now_utc())
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(summary.kinds.items())) or "none"
     typer.echo(f"read {summary.messages} messages: {summary.recorded} deliveries marked bounced ({kinds}), "
                f"{summary.repeated} already recorded, {summary.unmatched} not ours, {summary.ignored} not a failure"

@@ -1,4 +1,5 @@
-"""Commands about content: ingest, events import, articles list, preview."""
+"""Commands about content: ingest, events import, articles list (`operations.content`), preview
+(`operations.preview`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import (
-    app, articles_app, emit_json, engine_for, events_app, now_utc, parse_day, require_subscribers, write_output,
-)
-from digest.errors import InputError
+from digest.cli.base import app, articles_app, emit_json, events_app, now_utc, parse_day, parse_since, write_output
+from digest.operations import content
 
 
 @app.command()
@@ -27,18 +26,15 @@ def ingest(ctx: typer.Context,
     Export columns: url, title, guid, summary, body, source, author, location, country, topics, image_url,
     published, updated (or the ones --map names). Exits 1 when anything was rejected or a source failed.
     """
-    from digest.ingest.detect import FORMATS
-    from digest.ingest.sources import SourceOptions
-    from digest.ingest.tabular import parse_map
-    from digest.pipeline.ingest import ingest_sources
-
-    if format not in FORMATS:
-        raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}", param_hint="--format")
+    if format not in content.FORMATS:
+        raise typer.BadParameter(f"expected one of {', '.join(content.FORMATS)}", param_hint="--format")
     if url is not None and len(sources) != 1:
         raise typer.BadParameter("give one source with --url", param_hint="--url")
-    settings = ctx.obj.settings
-    options = SourceOptions(now=now_utc(), fmt=format, mapping=parse_map(map), default_tz=settings.tz, url=url)
-    report = ingest_sources(engine_for(settings), settings, sources, options=options)
+    _print_ingest(content.import_articles(ctx.obj.settings, sources, now=now_utc(), fmt=format, mapping=map, url=url))
+
+
+def _print_ingest(report: content.IngestReport) -> None:
+    """Each rejected item and failed source on stderr, the counts on stdout; exit 1 if anything went wrong."""
     for rejected in report.rejected:
         typer.echo(f"rejected: {rejected}", err=True)
     for failure in report.failures:
@@ -52,22 +48,7 @@ def ingest(ctx: typer.Context,
 @events_app.command("import")
 def events_import(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="CSV or JSON Lines: url, kind, count, at")]):
     """Add engagement events into hourly buckets."""
-    from digest import store
-    from digest.ingest.events import load_events
-
-    rows = load_events(file)
-    engine = engine_for(ctx.obj.settings)
-    with store.session_scope(engine) as session:
-        by_url = store.article_ids_by_url(session, urls=[r.url for r in rows if r.url])
-        known = store.known_article_ids(session, ids=[r.article_id for r in rows if r.article_id])
-        missing = [r for r in rows if (r.url and r.url not in by_url) or (r.article_id and r.article_id not in known)]
-        if missing:
-            first = missing[0]
-            raise InputError(f"{file}:{first.line}: no stored article {first.url or first.article_id} "
-                             f"({len(missing)} rows name unknown articles); nothing was stored")
-        buckets = store.add_engagement(session, events=[
-            (by_url[r.url] if r.url else r.article_id, r.at, r.kind, r.count) for r in rows])
-    typer.echo(f"imported {len(rows)} events into {buckets} hourly buckets")
+    typer.echo(content.import_events(ctx.obj.settings, file).summary())
 
 
 ARTICLE_KEYS = ("id", "url", "guid", "title", "summary", "body", "source", "author", "location", "country", "topics",
@@ -79,21 +60,14 @@ def articles_list(ctx: typer.Context,
                   since: Annotated[Optional[str], typer.Option("--since", help="YYYY-MM-DD (UTC)")] = None,
                   json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False):
     """List stored articles, newest first."""
-    from datetime import datetime, timezone
-
-    from digest import store
-
-    start = None
-    if since:
-        try:
-            start = datetime.fromisoformat(since).replace(tzinfo=timezone.utc)
-        except ValueError:
-            raise InputError(f"--since: expected YYYY-MM-DD, got {since!r}") from None
-    with store.read_session(engine_for(ctx.obj.settings, readonly=True)) as session:
-        articles = store.list_articles(session, since=start)
+    articles = content.list_articles(ctx.obj.settings, since=parse_since(since))
     if json_out:
-        emit_json([{k: getattr(a, k if k != "published_at" else k) for k in ARTICLE_KEYS} for a in articles])
+        emit_json([{k: getattr(a, k) for k in ARTICLE_KEYS} for a in articles])
         return
+    _print_articles(articles)
+
+
+def _print_articles(articles) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -112,16 +86,18 @@ def preview(ctx: typer.Context,
             format: Annotated[str, typer.Option("--format", help="html, text, eml or json")] = "html",
             out: Annotated[Optional[Path], typer.Option("--out", help="Write here instead of stdout.")] = None,
             open_: Annotated[bool, typer.Option("--open", help="Open the HTML in a browser.")] = False):
-    """Render one email locally. Touches no table, opens no connection."""
-    from digest.pipeline.preview import render_preview
+    """Render one email locally. Touches no table, sends nothing (the store is opened read-only)."""
+    from digest.operations.preview import preview as render
 
     if format not in ("html", "text", "eml", "json"):
         raise typer.BadParameter("expected html, text, eml or json", param_hint="--format")
     settings = ctx.obj.settings
-    day = parse_day(date, settings)
-    require_subscribers(settings, [subscriber.strip()] if subscriber is not None else [])
-    engine = engine_for(settings, readonly=True)
-    result = render_preview(engine, settings, day, email=subscriber, now=now_utc())
+    result = render(settings, parse_day(date, settings), email=subscriber, now=now_utc())
+    _emit_preview(result, format, out, open_)
+
+
+def _emit_preview(result, format: str, out: Path | None, open_: bool) -> None:
+    """To stdout or --out; with --open, the HTML goes to a file (a temporary one without --out) and a browser."""
     output = result.as_format(format)
     if open_:
         out = out or Path(__import__("tempfile").mkstemp(suffix=".html", prefix="digest-preview-")[1])

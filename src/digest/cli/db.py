@@ -1,4 +1,5 @@
-"""Commands about the store: `digest db upgrade`, `digest db current`, `digest db prune`."""
+"""Commands about the store: `digest db upgrade`, `digest db current` (`operations.database`), `digest db prune`
+(`operations.retention`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from digest.cli.base import DigestGroup, app, engine_for, now_utc
+from digest.cli.base import DigestGroup, app, now_utc
 
 db_app = typer.Typer(cls=DigestGroup, no_args_is_help=True, help="The store's schema (Alembic migrations).")
 app.add_typer(db_app, name="db")
@@ -15,23 +16,20 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context):
     """Apply the migrations the store has not had yet (SQLite and PostgreSQL)."""
-    from digest.store.migrate import upgrade
+    from digest.operations.database import upgrade
 
-    settings = ctx.obj.settings
-    before, after = upgrade(engine_for(settings), report=typer.echo)
-    typer.echo(f"store at revision {after}" + (f" (was {before})" if before != after else " (already there)"))
-    if settings.workers.engine == "procrastinate":
-        from digest.cli.workers import apply_queue_schema
-
-        typer.echo("procrastinate's queue schema " + ("applied" if apply_queue_schema(settings) else "already there"))
+    done = upgrade(ctx.obj.settings, report=typer.echo)
+    typer.echo(done.summary())
+    if done.queue_schema is not None:
+        typer.echo("procrastinate's queue schema " + ("applied" if done.queue_schema else "already there"))
 
 
 @db_app.command("current")
 def db_current(ctx: typer.Context):
     """Print the store's migration revision."""
-    from digest.store.migrate import current
+    from digest.operations.database import current_revision
 
-    typer.echo(current(engine_for(ctx.obj.settings)) or "none (run `digest db upgrade`)")
+    typer.echo(current_revision(ctx.obj.settings) or "none (run `digest db upgrade`)")
 
 
 @db_app.command("prune")
@@ -39,7 +37,7 @@ def db_prune(ctx: typer.Context,
              keep_days: Annotated[int, typer.Option("--keep-days", max=36500, help="Keep editions dated in the last N days.")],
              dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be deleted.")] = False):
     """Delete finished editions older than --keep-days with their delivery rows (retention; see docs/workers.md)."""
-    from digest.pipeline.retention import prune
+    from digest.operations.retention import prune_editions
 
     settings = ctx.obj.settings
     verb = "would delete" if dry_run else "deleted"
@@ -47,6 +45,6 @@ def db_prune(ctx: typer.Context,
     def line(key: str, deliveries: int, items: int) -> None:
         typer.echo(f"{key}: {verb} {deliveries} deliveries" + ("" if dry_run else f", {items} items"))
 
-    editions, deliveries, items = prune(engine_for(settings), settings, today=now_utc().astimezone(settings.tz).date(),
-                                        keep_days=keep_days, dry_run=dry_run, on_edition=line)
+    editions, deliveries, items = prune_editions(settings, today=now_utc().astimezone(settings.tz).date(),
+                                                 keep_days=keep_days, dry_run=dry_run, on_edition=line)
     typer.echo(f"{verb} {editions} editions, {deliveries} deliveries" + ("" if dry_run else f", {items} items"))

@@ -1,36 +1,23 @@
-"""Commands about delivery: send, status, run, demo."""
+"""Commands about delivery: send, status, run, demo. Each calls one use case and prints what it returns."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import (
-    UsageError, app, configure_logging, emit_json, engine_for, now_utc, parse_day, require_subscribers,
-)
+from digest.cli.base import app, configure_logging, emit_json, now_utc, parse_day
 from digest.cli.progress import make_progress, print_summary, report_doc
+from digest.operations.backends import DaySend, SendOptions
+from digest.operations.sending import DryRun, dry_run as dry_run_day, send_day
+from digest.operations.status import day_status
 
 
-def stop_on_signals():
-    """SIGTERM or Ctrl-C: finish the batch in flight, record it, then stop (a second Ctrl-C is abrupt)."""
-    from digest.signals import stop_signals
-
-    return stop_signals(lambda name: typer.echo(f"received {name}: finishing the batch in flight", err=True))
-
-
-def _emails(values: list[str] | None) -> list[str]:
-    if not values:
-        return []
-    from digest.ingest.subscribers import normalize_email
-
-    try:
-        return [normalize_email(v) for v in values]
-    except ValueError as exc:
-        raise UsageError(f"--subscriber: {exc}") from None
+def _finishing(name: str) -> None:
+    """SIGTERM or Ctrl-C: the batch in flight is finished and recorded, then the send stops."""
+    typer.echo(f"received {name}: finishing the batch in flight", err=True)
 
 
 @app.command()
@@ -49,87 +36,73 @@ def send(ctx: typer.Context,
     edition follows."""
     settings = ctx.obj.settings
     day = parse_day(date, settings)
-    emails = _emails(subscriber)
-    require_subscribers(settings, emails)
     if dry_run:
-        return _dry_run(settings, day, emails, json_out=json_out)
-    from digest.errors import ConfigError
-    from digest.pipeline import run_day
-    from digest.send import SmtpMailer
-
-    if not settings.secret_key:
-        raise ConfigError("DIGEST_SECRET_KEY is not set: it signs the unsubscribe and preference links")
+        printer = DryRunPrinter(json_out)
+        return printer.done(dry_run_day(settings, day, subscribers=subscriber, on_line=printer.line, clock=now_utc))
     configure_logging(settings, verbose=verbose)
-    if settings.workers.engine == "procrastinate":
-        from digest.cli.workers import enqueue_day
-
-        if limit is not None or retry_deferred:
-            raise ConfigError("--limit and --retry-deferred send in this process: with [workers] engine = "
-                              "\"procrastinate\" the workers send (drop the option)")
-        return enqueue_day(settings, day, emails, retry_unknown=retry_unknown)
-    engine = engine_for(settings)
     progress = make_progress()
+    options = SendOptions(limit=limit, retry_deferred=retry_deferred, retry_unknown=retry_unknown,
+                          progress=progress, on_signal=_finishing)
+    _print_send(send_day(settings, day, subscribers=subscriber, options=options, clock=now_utc), progress, json_out)
 
-    async def go(stop):
-        mailer = SmtpMailer(settings.smtp, local_hostname=settings.sender_domain)
-        try:
-            return await run_day(engine, settings, mailer, day, clock=now_utc, emails=emails, limit=limit,
-                                 retry_deferred=retry_deferred, retry_unknown=retry_unknown,
-                                 progress=progress, stop=stop)
-        finally:
-            await mailer.close()
 
-    with stop_on_signals() as stop:
-        reports = asyncio.run(go(stop))
-    docs = [report_doc(r, progress.timings.get(r.key)) for r in reports]
+def _print_send(sent: DaySend, progress, json_out: bool) -> None:
+    """The summary per edition (or, with workers, what was queued); exit 3 when some delivery was not clean."""
+    if sent.queued is not None:
+        return _print_queued(sent)
+    docs = [report_doc(r, progress.timings.get(r.key)) for r in sent.reports]
     if json_out:
-        emit_json({"date": day.isoformat(), "editions": docs, "clean": all(r.clean for r in reports),
-                   "stopped_by_signal": stop.is_set()})
-    elif not reports:
-        typer.echo(f"no edition due on {day}: no active subscriber is due")
+        emit_json({"date": sent.day.isoformat(), "editions": docs, "clean": sent.clean,
+                   "stopped_by_signal": sent.stopped_by_signal})
+    elif not sent.reports:
+        typer.echo(f"no edition due on {sent.day}: no active subscriber is due")
         return
     else:
         print_summary(docs, table=sys.stdout.isatty())
-    if stop.is_set():
+    if sent.stopped_by_signal:
         typer.echo("stopped by a signal after the batch in flight; run `digest send` again to resume", err=True)
-    if not all(r.clean for r in reports):
+    if not sent.clean:
         typer.echo("some deliveries did not end sent or skipped: see `digest status`", err=True)
         raise typer.Exit(3)
 
 
-def _dry_run(settings, day, emails, *, json_out: bool = False) -> None:
-    from dataclasses import replace
-    import secrets
+def _print_queued(sent: DaySend) -> None:
+    if not sent.queued:
+        typer.echo(f"no edition due on {sent.day}: no active subscriber is due")
+    for queued in sent.queued:
+        typer.echo(f"{queued.key}: {queued.planned} planned now, {queued.shards} shards queued for the workers "
+                   "(`digest status` shows progress)")
 
-    from digest.pipeline import dry_run_day
 
-    if not settings.secret_key:
-        settings = replace(settings, secret_key=secrets.token_urlsafe(16))
-    engine = engine_for(settings, readonly=True)
+class DryRunPrinter:
+    """`send --dry-run`: a line per reader as it comes (or, with --json, one document at the end)."""
 
-    lines: list[dict] = []
+    def __init__(self, json_out: bool) -> None:
+        self.json_out = json_out
+        self.lines: list[dict] = []
 
-    def line(entry) -> None:
-        if json_out:
-            lines.append({"edition": entry.edition, "email": entry.email, "variant": entry.variant,
-                          "items": entry.items, "bytes": entry.size, "skipped": entry.skipped})
+    def line(self, entry) -> None:
+        if self.json_out:
+            self.lines.append({"edition": entry.edition, "email": entry.email, "variant": entry.variant,
+                               "items": entry.items, "bytes": entry.size, "skipped": entry.skipped})
         elif entry.skipped:
             typer.echo(f"{entry.edition}  {entry.email}  skipped: {entry.skipped}")
         else:
-            typer.echo(f"{entry.edition}  {entry.email}  variant {entry.variant}  {entry.items} items  {entry.size} bytes")
+            typer.echo(f"{entry.edition}  {entry.email}  variant {entry.variant}  {entry.items} items  "
+                       f"{entry.size} bytes")
 
-    reports = dry_run_day(engine, settings, day, clock=now_utc, emails=emails, on_line=line)
-    if json_out:
-        emit_json({"date": day.isoformat(), "dry_run": True, "deliveries": lines,
-                   "editions": [{"edition": r.key, "counts": r.counts, "variants": r.variants, "inlined": r.inlined}
-                                for r in reports]})
-        return
-    for report in reports:
-        counts = ", ".join(f"{n} {s}" for s, n in report.counts.items())
-        typer.echo(f"dry run {report.key}: {counts}, {report.variants} variants, {report.inlined} inlined; "
-                   "nothing sent, nothing written")
-    if not reports:
-        typer.echo(f"dry run: no edition due on {day}")
+    def done(self, result: DryRun) -> None:
+        if self.json_out:
+            emit_json({"date": result.day.isoformat(), "dry_run": True, "deliveries": self.lines,
+                       "editions": [{"edition": r.key, "counts": r.counts, "variants": r.variants,
+                                     "inlined": r.inlined} for r in result.reports]})
+            return
+        for report in result.reports:
+            counts = ", ".join(f"{n} {s}" for s, n in report.counts.items())
+            typer.echo(f"dry run {report.key}: {counts}, {report.variants} variants, {report.inlined} inlined; "
+                       "nothing sent, nothing written")
+        if not result.reports:
+            typer.echo(f"dry run: no edition due on {result.day}")
 
 
 @app.command()
@@ -137,49 +110,15 @@ def status(ctx: typer.Context,
            date: Annotated[Optional[str], typer.Option("--date", help="Edition date YYYY-MM-DD.")] = None,
            json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False):
     """Per-status counts and the failures of the editions of a date (default: today, else the latest)."""
-    from digest import store
-    from digest.errors import InputError
-
     settings = ctx.obj.settings
-    with store.read_session(engine_for(settings, readonly=True)) as session:
-        day = parse_day(date, settings).isoformat()
-        editions = store.editions_for_date(session, date=day)
-        if not editions and date is None and (latest := store.latest_edition_date(session)):
-            day, editions = latest, store.editions_for_date(session, date=latest)
-        if not editions:
-            raise InputError(f"no edition for {day}")
-        docs = [{"edition": e.key, "status": str(e.status),
-                 "deadline": e.deadline_at,
-                 "oldest_pending": store.oldest_pending(session, edition_id=e.id),
-                 "reasons": [{"status": st, "smtp_code": code, "error": err, "count": n}
-                             for st, code, err, n in store.failure_reasons(session, edition_id=e.id)],
-                 "counts": store.edition_counts(session, edition_id=e.id),
-                 "problems": [{"email": m, "status": s, "smtp_code": c, "error": err}
-                              for m, s, c, err in store.edition_problems(session, edition_id=e.id)]}
-                for e in editions]
-    for doc in docs:
-        doc["total"] = sum(doc["counts"].values())
-    summary = _merge(day, docs)
-    if settings.workers.engine == "procrastinate":
-        from digest.workers import queue_status
-
-        summary["queue"] = queue_status(engine_for(settings, readonly=True), settings)
+    summary = day_status(settings, parse_day(date, settings), latest=date is None).doc()
     if json_out:
         emit_json(summary)
         return
-    _print_status(summary)
+    print_status(summary)
 
 
-def _merge(day: str, docs: list[dict]) -> dict:
-    counts: dict[str, int] = {}
-    for doc in docs:
-        for key, n in doc["counts"].items():
-            counts[key] = counts.get(key, 0) + n
-    return {"date": day, "edition": ",".join(d["edition"] for d in docs), "counts": counts,
-            "total": sum(counts.values()), "editions": docs}
-
-
-def _print_status(summary: dict) -> None:
+def print_status(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -212,23 +151,10 @@ def run(ctx: typer.Context):
     """The daemon: send each day's editions at [schedule] send_at; stop with SIGTERM or Ctrl-C.
 
     With [workers] engine = "procrastinate" it plans editions and queues their shards for `digest worker`s."""
-    from digest.errors import ConfigError
-    from digest.schedule import run_daemon
+    from digest.schedule import serve
 
-    settings = ctx.obj.settings
-    if not settings.secret_key:
-        raise ConfigError("DIGEST_SECRET_KEY is not set: it signs the unsubscribe and preference links")
-    if settings.workers.engine == "procrastinate":  # the cluster's scheduler: a worker on the periodic queue
-        import asyncio
-
-        from digest.workers import run_worker
-
-        configure_logging(settings)
-        asyncio.run(run_worker(engine_for(settings), settings, now_utc, queues=("periodic",), concurrency=1,
-                               name="digest-run"))
-        return
-    configure_logging(settings)  # [log] format and level; the project's own lines, not APScheduler's
-    run_daemon(engine_for(settings), settings, now_utc)
+    configure_logging(ctx.obj.settings)  # [log] format and level; the project's own lines, not APScheduler's
+    serve(ctx.obj.settings, now_utc)
 
 
 @app.command()
@@ -236,7 +162,6 @@ def demo(ctx: typer.Context,
          var: Annotated[Path, typer.Option("--var", help="Where the demo keeps its outbox and files.")] = Path("var")):
     """Seed sample data, send today's edition into a local capture SMTP server, print the status."""
     from digest.demo import local_base_url, run_demo
-    from digest.pipeline.preview import render_preview
 
     settings = ctx.obj.settings
     day = parse_day(None, settings)
@@ -244,11 +169,8 @@ def demo(ctx: typer.Context,
     seeded = ", ".join(f"{n} {k}" for k, n in result.seeded.items())
     typer.echo(f"seeded: {seeded}")
     typer.echo(f"capture SMTP server received {result.received} messages this run")
-    ctx.invoke(status, ctx=ctx, date=day.isoformat(), json_out=False)
-    preview_path = var / "preview.html"
-    engine = engine_for(result.settings, readonly=True)
-    preview_path.write_text(render_preview(engine, result.settings, day, email=None, now=now_utc()).html)
-    _demo_hints(ctx, settings, var, day, result, preview_path, local_base_url(settings))
+    print_status(result.status.doc())
+    _demo_hints(ctx, settings, var, day, result, result.preview, local_base_url(settings))
 
 
 def _demo_hints(ctx, settings, var: Path, day, result, preview_path: Path, base_url: str) -> None:

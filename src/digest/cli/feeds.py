@@ -1,4 +1,4 @@
-"""Commands about registered feeds: add, list, remove, poll."""
+"""Commands about registered feeds: add, list, remove, poll (`operations.feeds`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import DigestGroup, app, emit_json, engine_for, now_utc
-from digest.errors import InputError
+from digest.cli.base import DigestGroup, app, emit_json, now_utc
+from digest.operations import feeds as ops
 
 feeds_app = typer.Typer(cls=DigestGroup, no_args_is_help=True, help="RSS and Atom feeds the daemon polls.")
 app.add_typer(feeds_app, name="feeds")
@@ -23,27 +23,15 @@ def feeds_add(ctx: typer.Context,
               country: Annotated[Optional[str], typer.Option(
                   "--country", help="Country for items that name none.")] = None):
     """Register a feed (or change its topics and country)."""
-    from digest import store
-    from digest.ingest.normalize import canonical_url, clean_text, split_list
-
-    try:
-        address = canonical_url(url)
-    except ValueError as exc:
-        raise InputError(f"feeds add: {exc}") from None
-    with store.session_scope(engine_for(ctx.obj.settings)) as session:
-        _feed, created = store.add_feed(session, url=address, topics=split_list(topics),
-                                        country=clean_text(country) or None, now=now_utc())
-    typer.echo(f"{'added' if created else 'updated'} {address}")
+    added = ops.add_feed(ctx.obj.settings, url, now=now_utc(), topics=topics, country=country)
+    typer.echo(f"{'added' if added.created else 'updated'} {added.url}")
 
 
 @feeds_app.command("list")
 def feeds_list(ctx: typer.Context,
                json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False):
     """Show each feed with its last fetch, status and error."""
-    from digest import store
-
-    with store.read_session(engine_for(ctx.obj.settings)) as session:  # read-write: creates the table if new
-        feeds = store.list_feeds(session)
+    feeds = ops.list_feeds(ctx.obj.settings)
     if json_out:
         emit_json([{k: getattr(f, k) for k in FEED_KEYS} for f in feeds])
         return
@@ -57,21 +45,14 @@ def feeds_list(ctx: typer.Context,
 @feeds_app.command("remove")
 def feeds_remove(ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL, as listed.")]):
     """Stop polling a feed (its articles stay)."""
-    from digest import store
-
-    with store.session_scope(engine_for(ctx.obj.settings)) as session:
-        if not store.remove_feed(session, url=url):
-            raise InputError(f"no feed {url} (see `digest feeds list`)")
+    ops.remove_feed(ctx.obj.settings, url)
     typer.echo(f"removed {url}")
 
 
 @feeds_app.command("poll")
 def feeds_poll(ctx: typer.Context):
     """Fetch every feed now, as the daemon does every [feeds] poll_minutes. Exits 1 if a feed failed."""
-    from digest.pipeline.ingest import poll_feeds
-
-    settings = ctx.obj.settings
-    polls = poll_feeds(engine_for(settings), settings, now_utc())
+    polls = ops.poll_feeds(ctx.obj.settings, now=now_utc())
     for poll in polls:
         typer.echo(f"{poll.url}: {poll.status} {poll.error or poll.result}".rstrip())
     if any(p.error for p in polls):

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import app, configure_logging, engine_for
+from digest.cli.base import app, configure_logging
 
 
 @app.command()
@@ -17,6 +17,7 @@ def serve(ctx: typer.Context,
     """Serve one-click unsubscribe, preferences, view-in-browser, sign-up and /events over HTTP (uvicorn)."""
     import uvicorn
 
+    from digest.operations.common import engine_for
     from digest.web import create_app
 
     settings = ctx.obj.settings

@@ -3,7 +3,7 @@
 A report names each failed recipient (`Final-Recipient`, `Action`, `Status`, `Diagnostic-Code`). Which of our
 deliveries it is about comes from the VERP envelope sender the bounce was sent back to (`bounces+TOKEN@…`),
 or else from the Message-ID of the returned message; never from the recipient address alone, which anyone
-could put in a forged report. The recipient is then checked against the delivery's (`pipeline.bounces`): a
+could put in a forged report. The recipient is then checked against the delivery's (`operations.bounces`): a
 report whose Final-Recipient is someone else suppresses nobody.
 """
 

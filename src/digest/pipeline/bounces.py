@@ -1,126 +1,28 @@
-"""Bounces into the store: the delivery becomes `bounced`, and the subscriber is suppressed by the guide's rules.
+"""The send path's own bounce: a relay refused the mailbox at RCPT (5.1.x), so the reader is suppressed at once.
 
-    hard (5.1.x, no such mailbox)      suppressed at once
-    soft (4.x.x, 5.2.x, the rest)      suppressed after `[bounces] soft_threshold` soft bounces in a row
-    policy (x.7.x, the sender's side)  never: alert the operator instead of blaming the reader
+Bounce reports that come back later are imported by `digest.operations.bounces`, which suppresses through
+`suppress` here too.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.engine import Engine
-
 from digest import store
-from digest.config import Settings
-from digest.ingest.bounces import BounceReport, bounce_kind, parse_report
-from digest.models import Delivery, DeliveryStatus, SubscriberStatus
-from digest.ingest.subscribers import normalize_email
-from digest.tokens import read_bound_token
+from digest.models import SubscriberStatus
 
 SUPPRESSIBLE = (SubscriberStatus.active, SubscriberStatus.pending)
-
-
-@dataclass
-class BounceSummary:
-    messages: int = 0
-    recorded: int = 0  # deliveries marked bounced by this run
-    repeated: int = 0  # reports about deliveries already marked bounced (an import run twice)
-    unmatched: int = 0  # failure reports that name none of our deliveries
-    mismatched: int = 0  # reports about one of our deliveries whose Final-Recipient is not its recipient
-    ignored: int = 0  # not a delivery status report, or not a failure ("delayed", "delivered")
-    kinds: Counter = field(default_factory=Counter)
-    suppressed: list[str] = field(default_factory=list)
-
-
-def import_bounces(engine: Engine, settings: Settings, messages: Iterable[bytes], *, now: datetime) -> BounceSummary:
-    """Read every message, record what its delivery status report says; one transaction for the lot."""
-    summary = BounceSummary()
-    with store.session_scope(engine) as session:
-        for data in messages:
-            summary.messages += 1
-            reports = [r for r in _reports(data) if r.failed]
-            summary.ignored += not reports
-            for report in reports:
-                _apply(session, settings, report, now, summary)
-    return summary
-
-
-def _reports(data: bytes) -> list[BounceReport]:
-    try:
-        return parse_report(data)
-    except (ValueError, LookupError, TypeError, AttributeError, IndexError):
-        return []  # a malformed message is not a report we can act on
-
-
-def _apply(session, settings: Settings, report: BounceReport, now: datetime, summary: BounceSummary) -> None:
-    delivery = find_delivery(session, settings, report)
-    if delivery is None:
-        summary.unmatched += 1
-        return
-    if not _same_address(report.recipient, store.delivery_recipient(session, delivery_id=delivery.id)):
-        summary.mismatched += 1  # a report about someone else (or forged): it suppresses nobody
-        return
-    if delivery.status == DeliveryStatus.bounced:
-        summary.repeated += 1
-        return
-    if not store.record_bounce(session, delivery_id=delivery.id, smtp_code=report.smtp_code, smtp_reply=report.reply,
-                               error=f"{report.kind} bounce reported for {report.recipient}: {report.reply}", now=now):
-        summary.unmatched += 1  # never sent (skipped, expired, ...): a report about it is not ours to trust
-        return
-    summary.recorded += 1
-    summary.kinds[report.kind] += 1
-    if should_suppress(report.kind, store.recent_outcomes(session, subscriber_id=delivery.subscriber_id),
-                       settings.bounces.soft_threshold):
-        summary.suppressed += _suppress(session, [delivery.subscriber_id], now)
-
-
-def find_delivery(session, settings: Settings, report: BounceReport) -> Delivery | None:
-    """The delivery a report is about: by its VERP token (HMAC-checked), else by the returned Message-ID."""
-    def ident_of(delivery_id: int) -> str | None:  # the identity of the subscriber the delivery was made for
-        return store.delivery_token_key(session, delivery_id=delivery_id)
-
-    for token in report.verp_tokens:
-        found = read_bound_token(settings.secret_key, "bounce", token, settings.sender.list_id, ident_of)
-        if found is not None:
-            return store.delivery_by_id(session, delivery_id=found[0])
-    if report.message_id:
-        return store.delivery_by_message_id(session, message_id=report.message_id)
-    return None
-
-
-def _same_address(reported: str, recipient: str | None) -> bool:
-    """Whether a report's Final-Recipient is the delivery's recipient, compared in the normalised form."""
-    if recipient is None:
-        return False
-    try:
-        return normalize_email(reported.strip().strip("<>")) == normalize_email(recipient)
-    except ValueError:
-        return False
-
-
-def should_suppress(kind: str, outcomes: Sequence[tuple[str, str | None]], soft_threshold: int) -> bool:
-    """Whether a bounce of `kind` suppresses the subscriber, given their latest outcomes (newest first)."""
-    if kind != "soft":
-        return kind == "hard"
-    streak = 0
-    for status, reply in outcomes:
-        if status != DeliveryStatus.bounced:
-            break  # a delivery that went through ends the run of soft bounces
-        streak += bounce_kind(reply or "") != "policy"
-    return streak >= soft_threshold
 
 
 def suppress_bounced(session, delivery_ids: Sequence[int], now: datetime) -> list[str]:
     """A relay refused the mailbox while sending (5.1.x at RCPT): a hard bounce, suppressed at once."""
     subscriber_ids = [d.subscriber_id for i in delivery_ids if (d := store.delivery_by_id(session, delivery_id=i))]
-    return _suppress(session, subscriber_ids, now)
+    return suppress(session, subscriber_ids, now)
 
 
-def _suppress(session, subscriber_ids: Sequence[int], now: datetime) -> list[str]:
+def suppress(session, subscriber_ids: Sequence[int], now: datetime) -> list[str]:
+    """Active or pending subscribers become `bounced`; the addresses of those that changed."""
     emails = []
     for subscriber_id in subscriber_ids:
         if store.set_subscriber_status(session, subscriber_id=subscriber_id, status=SubscriberStatus.bounced,

@@ -22,8 +22,8 @@ from digest.lock import exclusive
 from digest.models import EditionStatus
 from digest.pipeline import finish_editions, plan_day, send_shard
 from digest.pipeline.deliver import expire_edition, log_transition
-from digest.pipeline.ingest import poll_job
-from digest.schedule import due_slots
+from digest.ingest.load import poll_job
+from digest.pipeline.slots import due_slots
 from digest.send import Mailer, SmtpMailer
 
 log = logging.getLogger("digest.workers")

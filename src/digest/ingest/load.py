@@ -1,4 +1,5 @@
-"""Ingestion glue: sources and registered feeds are read by `digest.ingest` and stored here.
+"""Storing what was read: sources and registered feeds are read by the rest of `digest.ingest` and stored here
+(`digest ingest`, `digest feeds poll`, the daemon's and the workers' feed polling).
 
 Each source is stored in its own transaction: a source that fails (a network error, an HTTP error, a bad
 export) costs only itself. Inside a feed or page, what `digest.ingest` rejected is reported, never stored;

@@ -9,12 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from sqlalchemy.engine import Engine
 
 from digest import store
 from digest.config import Settings
 from digest.errors import InputError
+from digest.operations.common import engine_for
+
+OnEdition = Callable[[str, int, int], None]
+
+
+class PruneReport(NamedTuple):
+    """Editions, deliveries and items deleted (with a dry run: the editions and deliveries that would be)."""
+
+    editions: int
+    deliveries: int
+    items: int
 
 
 def min_keep_days(settings: Settings) -> int:
@@ -22,10 +34,18 @@ def min_keep_days(settings: Settings) -> int:
     return int(-(-longest // 24)) + 1
 
 
+def prune_editions(settings: Settings, *, today: date, keep_days: int, dry_run: bool = False,
+                   on_edition: OnEdition = lambda key, deliveries, items: None,
+                   engine: Engine | None = None) -> PruneReport:
+    """`digest db prune`: `prune` on the store of the settings."""
+    return prune(engine or engine_for(settings), settings, today=today, keep_days=keep_days, dry_run=dry_run,
+                 on_edition=on_edition)
+
+
 def prune(engine: Engine, settings: Settings, *, today: date, keep_days: int, dry_run: bool = False,
-          on_edition: Callable[[str, int, int], None] = lambda key, deliveries, items: None) -> tuple[int, int, int]:
-    """Delete the editions dated before today − keep_days that have nothing left to send: (editions,
-    deliveries, items) deleted (or, with `dry_run`, the editions and deliveries that would be)."""
+          on_edition: OnEdition = lambda key, deliveries, items: None) -> PruneReport:
+    """Delete the editions dated before today − keep_days that have nothing left to send, one `on_edition`
+    (key, deliveries, items) each."""
     floor = min_keep_days(settings)
     if keep_days < floor:
         raise InputError(f"--keep-days: at least {floor}: selection looks back {floor - 1} days for what a "
@@ -37,7 +57,7 @@ def prune(engine: Engine, settings: Settings, *, today: date, keep_days: int, dr
             sizes = [sum(store.edition_counts(session, edition_id=i).values()) for i, _ in editions]
             for (_, key), n in zip(editions, sizes):
                 on_edition(key, n, 0)
-            return len(editions), sum(sizes), 0
+            return PruneReport(len(editions), sum(sizes), 0)
     totals = [0, 0, 0]
     for edition_id, key in editions:
         deleted = [0, 0]
@@ -52,4 +72,4 @@ def prune(engine: Engine, settings: Settings, *, today: date, keep_days: int, dr
             store.delete_edition(session, edition_id=edition_id)
         on_edition(key, *deleted)
         totals = [totals[0] + 1, totals[1] + deleted[0], totals[2] + deleted[1]]
-    return totals[0], totals[1], totals[2]
+    return PruneReport(*totals)

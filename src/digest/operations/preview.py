@@ -1,4 +1,5 @@
-"""`digest preview`: one subscriber's email for one date, from a read-only store."""
+"""`digest preview`: one subscriber's email (or a default reader's) for one date, from a read-only store.
+Touches no table; a missing token key is replaced by a throwaway one (the links go nowhere)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from digest import store
 from digest.config import Settings
 from digest.errors import DigestError, InputError
 from digest.models import SubscriberRecord
+from digest.operations.common import engine_for, require_subscribers
 from digest.pipeline.compose import Composer, entries_from_selection
 from digest.pipeline.plan import edition_plans, edition_ranking, select_subscriber
 from digest.select import Selection, variant_key
@@ -51,6 +53,13 @@ class PreviewResult:
 def default_reader(settings: Settings) -> SubscriberRecord:
     return SubscriberRecord(id=0, email="reader@example.com", name="Reader", max_items=settings.selection.max_items,
                             timezone=settings.schedule.timezone)
+
+
+def preview(settings: Settings, day: date, *, email: str | None, now: datetime,
+            engine: Engine | None = None) -> PreviewResult:
+    """`digest preview`: an unknown `--subscriber` is a usage error (exit 2); `email` None is a default reader."""
+    require_subscribers(settings, [email.strip()] if email is not None else [])
+    return render_preview(engine or engine_for(settings, readonly=True), settings, day, email=email, now=now)
 
 
 def render_preview(engine: Engine, settings: Settings, day: date, *, email: str | None, now: datetime) -> PreviewResult:

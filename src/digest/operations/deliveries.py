@@ -1,4 +1,4 @@
-"""The operator's way back after a bad relay: requeue an edition's failed, bounced or unknown rows of a time window,
+"""`digest deliveries requeue`, the operator's way back after a bad relay: requeue an edition's failed, bounced or unknown rows of a time window,
 and reactivate the readers those rows' bounces suppressed. Always an operator's decision, logged as one.
 """
 
@@ -7,13 +7,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from sqlalchemy.engine import Engine
 
 from digest import store
-from digest.errors import InputError
+from digest.errors import InputError, UsageError
 from digest.models import DeliveryStatus
+from digest.operations.common import engine_for
 from digest.pipeline.deliver import log_transition
 
 log = logging.getLogger("digest.delivery")
@@ -28,6 +29,42 @@ class RequeueReport:
     @property
     def total(self) -> int:
         return sum(len(ids) for ids in self.moved.values())
+
+
+def requeue_statuses(value: str) -> list[DeliveryStatus]:
+    """`--status failed,unknown`: the statuses named, each one that can be requeued; else a usage error."""
+    names = [v.strip().lower() for v in value.split(",") if v.strip()]
+    allowed = [str(s) for s in store.REQUEUEABLE]
+    for name in names:
+        if name not in allowed:
+            raise UsageError(f"--status: {name!r} cannot be requeued; choose from {', '.join(allowed)}")
+    if not names:
+        raise UsageError(f"--status: name at least one of {', '.join(allowed)}")
+    return [DeliveryStatus(n) for n in dict.fromkeys(names)]
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time; without a zone it is UTC (the zone `digest status` prints)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(f"{option}: expected an ISO 8601 time such as 2026-11-27T07:00Z, got {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def requeue(settings, day: date, *, status: str, now: datetime, edition: str | None = None,
+            since: str | None = None, until: str | None = None, dry_run: bool = False,
+            engine: Engine | None = None) -> list[RequeueReport]:
+    """`digest deliveries requeue`: the options as given checked (usage errors exit 2), then
+    `requeue_deliveries`, on a read-only engine for a dry run."""
+    statuses = requeue_statuses(status)
+    start, end = parse_time(since, "--since"), parse_time(until, "--until")
+    if start and end and start >= end:
+        raise UsageError(f"--since {since} is not before --until {until}")
+    return requeue_deliveries(engine or engine_for(settings, readonly=dry_run), day, statuses=statuses, now=now,
+                              edition=edition, since=start, until=end, dry_run=dry_run)
 
 
 def requeue_deliveries(engine: Engine, day: date, *, statuses: Sequence[DeliveryStatus], now: datetime,

@@ -1,0 +1,89 @@
+"""The status of a date: `digest status`. Per edition its state, deadline, oldest pending delivery, counts per
+status, the failure reasons and the problem deliveries; with workers, the queue's shards and live workers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy.engine import Engine
+
+from digest import store
+from digest.config import Settings
+from digest.errors import InputError
+from digest.operations.backends import backend_for
+from digest.operations.common import engine_for
+
+
+@dataclass(frozen=True)
+class FailureReason:
+    status: str
+    smtp_code: int | None
+    error: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    email: str
+    status: str
+    smtp_code: int | None
+    error: str | None
+
+
+@dataclass
+class EditionSummary:
+    """One edition of the date (the field order is the JSON's)."""
+
+    edition: str
+    status: str
+    deadline: datetime | None
+    oldest_pending: datetime | None
+    reasons: list[FailureReason]
+    counts: dict[str, int]
+    problems: list[Problem]
+    total: int = 0
+
+
+@dataclass
+class DayStatus:
+    """Every edition of one date, the counts summed over them, and the queue (workers only, else None)."""
+
+    date: str
+    editions: list[EditionSummary]
+    queue: dict | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def doc(self) -> dict:
+        """The document `digest status --json` prints."""
+        doc = {"date": self.date, "edition": ",".join(e.edition for e in self.editions), "counts": self.counts,
+               "total": sum(self.counts.values()), "editions": [asdict(e) for e in self.editions]}
+        if self.queue is not None:
+            doc["queue"] = self.queue
+        return doc
+
+
+def day_status(settings: Settings, day: date, *, latest: bool = False, engine: Engine | None = None) -> DayStatus:
+    """The editions of `day`; with `latest`, a day without editions falls back to the latest date that has some."""
+    engine = engine or engine_for(settings, readonly=True)
+    with store.read_session(engine) as session:
+        when = day.isoformat()
+        editions = store.editions_for_date(session, date=when)
+        if not editions and latest and (found := store.latest_edition_date(session)):
+            when, editions = found, store.editions_for_date(session, date=found)
+        if not editions:
+            raise InputError(f"no edition for {when}")
+        summaries = [_summary(session, e) for e in editions]
+    status = DayStatus(when, summaries, queue=backend_for(settings).queue_status(engine))
+    for summary in summaries:
+        for key, n in summary.counts.items():
+            status.counts[key] = status.counts.get(key, 0) + n
+    return status
+
+
+def _summary(session, edition) -> EditionSummary:
+    counts = store.edition_counts(session, edition_id=edition.id)
+    return EditionSummary(
+        edition.key, str(edition.status), edition.deadline_at, store.oldest_pending(session, edition_id=edition.id),
+        [FailureReason(*row) for row in store.failure_reasons(session, edition_id=edition.id)], counts,
+        [Problem(*row) for row in store.edition_problems(session, edition_id=edition.id)], sum(counts.values()))
