@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
@@ -20,13 +21,13 @@ from digest.config import Settings
 from digest.errors import ConfigError
 from digest.models import ArticleRecord
 
-PLACEHOLDERS = {
+PLACEHOLDERS = MappingProxyType({  # read-only: no module-level state that a run could change
     "greeting": "__DIGEST_GREETING__",
     "unsubscribe_url": "__DIGEST_UNSUBSCRIBE_URL__",
     "preferences_url": "__DIGEST_PREFERENCES_URL__",
     "archive_url": "__DIGEST_ARCHIVE_URL__",
-}
-SECTION_TITLES = {"top": "Top stories", "trending": "Trending"}
+})
+SECTION_TITLES = MappingProxyType({"top": "Top stories", "trending": "Trending"})
 
 
 @dataclass(frozen=True, slots=True)

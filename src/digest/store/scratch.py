@@ -1,7 +1,8 @@
 """A scratch store: a bind for sessions that reads the store and keeps every write to itself (the dry run).
 
-SQLite: the store is copied into memory first (the backup API reads the file as any reader does: its bytes
-and time stay as they were, and no writer waits for it). PostgreSQL: one connection in one transaction,
+SQLite: the store is copied first into a private file in the temporary directory, removed afterwards (the
+backup API reads the store as any reader does: its bytes and time stay as they were, and no writer waits for
+it). PostgreSQL: one connection in one transaction,
 rolled back at the end; it holds a SAVEPOINT, so each session bound to it works in a SAVEPOINT of its own
 (SQLAlchemy's "join a session into an external transaction"). Its row locks last until that rollback, so
 a real send claiming the same rows meanwhile waits for it. Sequences are not transactional: those the
@@ -13,10 +14,12 @@ drawn are a gap, never reused.
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
@@ -41,18 +44,23 @@ def scratch_store(engine: Engine, *, quiet: Quiet | None = None) -> Iterator[Eng
 
 @contextmanager
 def _sqlite_copy(engine: Engine) -> Iterator[Engine]:
-    memory = sqlite3.connect(":memory:", check_same_thread=False)
-    try:
-        with engine.connect() as conn:
-            conn.connection.dbapi_connection.backup(memory)
-        copy = create_engine("sqlite://", creator=lambda: memory, poolclass=StaticPool)
-        event.listen(copy, "connect", lambda dbapi, _: dbapi.execute("PRAGMA foreign_keys=ON"))
+    """The store copied into a private file in the temporary directory (not memory: a large edition's rows
+    would all be resident), written without a journal, and removed at the end."""
+    with tempfile.TemporaryDirectory(prefix="digest-scratch-") as tmp:
+        path = Path(tmp) / "scratch.db"
+        copy_to = sqlite3.connect(path, check_same_thread=False)
         try:
-            yield copy
+            with engine.connect() as conn:
+                conn.connection.dbapi_connection.backup(copy_to)
+            for pragma in ("journal_mode=OFF", "synchronous=OFF", "foreign_keys=ON"):
+                copy_to.execute(f"PRAGMA {pragma}")
+            copy = create_engine("sqlite://", creator=lambda: copy_to, poolclass=StaticPool)
+            try:
+                yield copy
+            finally:
+                copy.dispose()
         finally:
-            copy.dispose()
-    finally:
-        memory.close()
+            copy_to.close()
 
 
 @contextmanager
@@ -67,8 +75,8 @@ def _rolled_back(engine: Engine, quiet: Quiet | None) -> Iterator[Connection]:
             yield conn
         finally:
             outer.rollback()
-        if quiet is not None:
-            _restore_sequences(conn, before, quiet)
+            if quiet is not None:
+                _restore_sequences(conn, before, quiet)
 
 
 def _sequences(conn: Connection) -> dict[str, tuple[str, int | None]]:

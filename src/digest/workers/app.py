@@ -59,9 +59,12 @@ def build_app(settings: Settings):
 
 
 def _register(app, settings: Settings) -> None:
-    from procrastinate import RetryStrategy
+    _register_shard(app)
+    _register_periodic(app, settings)
 
-    workers = settings.workers
+
+def _register_shard(app) -> None:
+    from procrastinate import RetryStrategy
 
     # a shard that fails on something unexpected (the store restarting, a bug) is retried by procrastinate with
     # the same job id: its rows left `sending` become `unknown` first, so a retry never sends twice
@@ -84,6 +87,9 @@ def _register(app, settings: Settings) -> None:
         log.info("shard %s %d-%d: %d attempted, %s", report.key, first, last, report.attempted,
                  ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items())))
         return {"attempted": report.attempted, "stopped": report.stopped}
+
+def _register_periodic(app, settings: Settings) -> None:
+    workers = settings.workers
 
     # periodic: deferred once per cron tick across the cluster; `lock` also keeps two runs from overlapping
     @app.periodic(cron=cron_every(settings.schedule.tick_minutes), periodic_id="tick")
