@@ -151,3 +151,11 @@ def test_preheader_length(titles, lo, hi):
 
     items = [ItemView(t, "u", "s", "m", "A summary that is long enough to pad the preheader text.") for t in titles]
     assert lo <= len(preheader(items)) <= hi
+
+
+def test_the_renderer_counts_its_own_inlining(settings):
+    """Each Renderer counts its premailer runs (one per HTML variant, none for text): no process-wide counter."""
+    first, second = Renderer(settings), Renderer(settings)
+    first.render_variant(content(settings))
+    first.render_variant(content(settings, fmt="text"))
+    assert first.inlined == 1 and second.inlined == 0

@@ -118,14 +118,12 @@ class FakeTime:
 
 
 @pytest.fixture
-def fake_time(monkeypatch):
-    t = FakeTime()
-    monkeypatch.setattr(asyncio, "sleep", t.sleep)  # digest.send calls asyncio.sleep
-    return t
+def fake_time():
+    return FakeTime()
 
 
 async def test_bucket_spaces_takes_at_the_rate(fake_time):
-    bucket = TokenBucket(10, clock=fake_time)
+    bucket = TokenBucket(10, clock=fake_time, sleep=fake_time.sleep)
     start = fake_time()
     for _ in range(11):
         await bucket.take()
@@ -134,7 +132,7 @@ async def test_bucket_spaces_takes_at_the_rate(fake_time):
 
 
 async def test_bucket_refills_with_time_but_bursts_at_most_one_second_worth(fake_time):
-    bucket = TokenBucket(10, clock=fake_time)
+    bucket = TokenBucket(10, clock=fake_time, sleep=fake_time.sleep)
     await bucket.take()
     fake_time.now += 60  # idle for a minute: at most `rate` tokens saved up
     for _ in range(10):
@@ -145,7 +143,7 @@ async def test_bucket_refills_with_time_but_bursts_at_most_one_second_worth(fake
 
 
 async def test_bucket_throttle_halves_the_rate(fake_time):
-    bucket = TokenBucket(10, clock=fake_time)
+    bucket = TokenBucket(10, clock=fake_time, sleep=fake_time.sleep)
     bucket.throttle()
     assert bucket.rate == 5 and bucket.target == 10
     await bucket.take()
@@ -174,7 +172,7 @@ def test_bucket_recover_climbs_back_to_target_never_above():
 
 
 async def test_bucket_rate_zero_never_waits(fake_time):
-    bucket = TokenBucket(0, clock=fake_time)
+    bucket = TokenBucket(0, clock=fake_time, sleep=fake_time.sleep)
     for _ in range(1000):
         await bucket.take()
     assert fake_time.sleeps == [] and fake_time() == 1000.0

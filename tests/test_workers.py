@@ -196,7 +196,7 @@ def test_the_cluster_tick_plans_due_slots_once_and_queues_their_shards(cluster, 
     sharded; the next tick plans nothing and queues nothing more; then shards for due retries only."""
     from datetime import timedelta
 
-    from digest.workers.app import cluster_tick
+    from digest.workers.tick import cluster_tick
     from tests.conftest import NOW
 
     async def ticks(queue, engine, config):
@@ -224,7 +224,8 @@ def test_the_cluster_tick_plans_due_slots_once_and_queues_their_shards(cluster, 
 def test_recovery_marks_only_dead_or_finished_jobs_rows_unknown(cluster, url):
     """A job whose worker stopped its heartbeat is retried and its rows in `sending` become `unknown`; so do
     rows whose job ended without recording them; a live worker's rows are left alone."""
-    from digest.workers.app import cluster_tick, recover_stalled
+    from digest.workers.recovery import recover_stalled
+    from digest.workers.tick import cluster_tick
     from tests.conftest import NOW
 
     async def plan(queue, engine, config):
@@ -260,7 +261,7 @@ def test_the_tick_requeues_rows_whose_shard_jobs_are_gone(cluster, url):
     queues shards for them. While any shard of the edition is live, it queues nothing more."""
     from datetime import timedelta
 
-    from digest.workers.app import cluster_tick
+    from digest.workers.tick import cluster_tick
     from tests.conftest import NOW
 
     def at(minutes):
@@ -284,7 +285,7 @@ def test_the_tick_expires_an_edition_past_its_deadline_and_finishes_it(cluster, 
     and marks the edition done; an edition whose rows were all skipped is finished too."""
     from datetime import timedelta
 
-    from digest.workers.app import cluster_tick
+    from digest.workers.tick import cluster_tick
     from tests.conftest import NOW
 
     def at(moment):

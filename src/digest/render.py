@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
@@ -20,15 +21,13 @@ from digest.config import Settings
 from digest.errors import ConfigError
 from digest.models import ArticleRecord
 
-PLACEHOLDERS = {
+PLACEHOLDERS = MappingProxyType({  # read-only: no module-level state that a run could change
     "greeting": "__DIGEST_GREETING__",
     "unsubscribe_url": "__DIGEST_UNSUBSCRIBE_URL__",
     "preferences_url": "__DIGEST_PREFERENCES_URL__",
     "archive_url": "__DIGEST_ARCHIVE_URL__",
-}
-SECTION_TITLES = {"top": "Top stories", "trending": "Trending"}
-
-inline_calls = 0  # premailer runs in this process: the benchmark checks one per content variant
+})
+SECTION_TITLES = MappingProxyType({"top": "Top stories", "trending": "Trending"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +89,7 @@ class Personal:
 class Renderer:
     settings: Settings
     env: Environment = field(init=False)
+    inlined: int = field(init=False, default=0)  # premailer runs by this renderer: one per HTML content variant
 
     def __post_init__(self) -> None:
         self.env = make_environment(self.settings.templates_dir)
@@ -99,7 +99,10 @@ class Renderer:
         subject = " ".join(self._render("subject.txt", context).split())
         context["subject"] = subject
         text = self._render("digest.txt", context)
-        html_part = inline_css(self._render("digest.html", context)) if content.format == "html" else None
+        html_part = None
+        if content.format == "html":
+            html_part = inline_css(self._render("digest.html", context))
+            self.inlined += 1
         return RenderedVariant(key=content.key, subject=subject, text=_tidy_text(text), html=html_part)
 
     def _render(self, name: str, context: dict) -> str:
@@ -133,10 +136,8 @@ def make_environment(templates_dir: Path) -> Environment:
 
 def inline_css(rendered_html: str) -> str:
     """Move layout CSS into style="" attributes; keep @media rules in one <style> in <head>."""
-    global inline_calls
     from premailer import Premailer  # imported here: a cold `digest --help` should not pay for it
 
-    inline_calls += 1
     return Premailer(rendered_html, allow_network=False, strip_important=False, keep_style_tags=False,
                      disable_validation=True, cssutils_logging_level=logging.CRITICAL,
                      cssutils_logging_handler=logging.NullHandler(), remove_classes=False,

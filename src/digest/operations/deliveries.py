@@ -15,7 +15,7 @@ from digest import store
 from digest.errors import InputError, UsageError
 from digest.models import DeliveryStatus
 from digest.operations.common import engine_for
-from digest.pipeline.deliver import log_transition
+from digest.pipeline.transitions import log_transition
 
 log = logging.getLogger("digest.delivery")
 

@@ -51,7 +51,8 @@ class Composer:
         data = sign(data, self.settings, key=self.dkim_key)
         bounce = make_token(self.settings.secret_key, "bounce", delivery_id, self.settings.sender.list_id,
                             ident=sub.token_key)
-        return OutgoingMessage(f"bounces+{bounce}@{domain}", sub.email, message_id, data)
+        return OutgoingMessage(f"bounces+{bounce}@{domain}", sub.email, message_id, data, vkey,
+                               tuple(lead.id for _, lead, _ in entries))
 
     def encoded_parts(self, *, sub: SubscriberRecord, vkey: str, entries: Sequence[Entry]
                       ) -> tuple[str, bytes, bytes | None]:

@@ -18,48 +18,24 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from digest import render, store
+from digest import store
 from digest.clock import Clock
 from digest.config import Settings
 from digest.errors import SendAborted
-from digest.models import DeliveryStatus, EditionStatus, SubscriberRecord
+from digest.models import DeliveryStatus, EditionStatus
 from digest.pipeline.bounces import suppress_bounced
 from digest.pipeline.breaker import Breaker, fault_key
 from digest.pipeline.compose import Composer, batch_context
+from digest.pipeline.plan import OnSkip
+from digest.pipeline.transitions import expire_edition, hold_reason, log_transition
 from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, connect_problem, next_attempt_at
 
 SENDER_SIDE_LIMIT = 3  # this many 5.7.x policy rejections in one run stop the edition
 log = logging.getLogger("digest.delivery")
-
-
-def log_transition(edition: str, delivery_id: int, email: str, status: str, **fields) -> None:
-    """One structured line per delivery transition (the CLI renders it as text or JSON)."""
-    if log.isEnabledFor(logging.INFO):
-        extra = {"edition": edition, "delivery_id": delivery_id, "email": email, "status": status, **fields}
-        detail = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
-        log.info("%s %s %s %s", edition, email, status, detail, extra={"fields": extra})
-
-
-def expire_edition(engine: Engine, edition_id: int, key: str, now: datetime) -> list[int]:
-    """The edition's deadline passed: what is still queued or deferred becomes `expired` (never a row in flight)."""
-    with store.session_scope(engine) as session:
-        ids = store.expire_remaining(session, edition_id=edition_id, now=now)
-    for delivery_id in ids:
-        log_transition(key, delivery_id, "", "expired", reason="deadline passed")
-    return ids
-
-
-def hold_reason(sub: SubscriberRecord, day: date) -> str | None:
-    """Why this edition must not go to `sub` now (status and pause, re-checked at send time), or None."""
-    if sub.status != "active":
-        return f"subscriber is {sub.status}"
-    if sub.paused_until is not None and day < sub.paused_until:
-        return f"subscriber paused until {sub.paused_until.isoformat()}"
-    return None
 
 
 @dataclass
@@ -107,6 +83,7 @@ class EditionSender:
     stop: threading.Event | None = None  # set by a signal handler: finish the batch, then return
     claimed_by: str | None = None  # a worker's job ("job:N"); None = the embedded sender
     id_range: tuple[int, int] | None = None  # a shard: only these (first, last) subscriber ids
+    on_skip: OnSkip | None = None  # hears of each reader held (`skipped`) or unbuildable (`failed`) at send time
     report: EditionReport = field(init=False)
     sender_side: int = 0
     breaker: Breaker = field(init=False)
@@ -125,7 +102,6 @@ class EditionSender:
     async def run(self, *, limit: int | None = None, subscriber_ids: Sequence[int] | None = None,
                   retry_deferred: bool = False) -> EditionReport:
         size = self.settings.send.batch_size
-        inlined_before = render.inline_calls
         while limit is None or self.report.attempted < limit:
             if self.stop is not None and self.stop.is_set():
                 self.report.interrupted = True
@@ -139,14 +115,14 @@ class EditionSender:
                 break
             await self._send(jobs)
         self.report.variants = len(self.composer.variants)
-        self.report.inlined = render.inline_calls - inlined_before
         return self.report
 
     def _expire(self) -> None:
         self.report.expired = len(expire_edition(self.engine, self.edition_id, self.report.key, self.clock()))
 
     def _prepare(self, room: int, subscriber_ids, retry_deferred: bool) -> list | None:
-        now = self.clock()
+        """Read, compose and claim one batch (no await inside: the inlining counted is this run's own)."""
+        now, inlined = self.clock(), self.composer.renderer.inlined
         with store.session_scope(self.engine) as session:
             batch = store.sendable_deliveries(session, edition_id=self.edition_id, size=room, now=now,
                                               retry_deferred=retry_deferred, subscriber_ids=subscriber_ids,
@@ -156,31 +132,39 @@ class EditionSender:
             self.last_id = batch[-1].id  # what this run defers again is not retried again in it
             before = {d.id: (d.status, d.message_id, d.claimed_by) for d in batch}
             entries, subs = batch_context(session, batch, known=self.composer.variants)
-            jobs = []
-            for d in batch:
-                sub = subs[d.subscriber_id]
-                if reason := hold_reason(sub, self.composer.plan.day):
-                    store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.skipped, now=now,
-                                         error=f"{reason} at send time", expect=store.SENDABLE)
-                    log_transition(self.report.key, d.id, sub.email, "skipped", reason=reason)
-                    continue
-                try:
-                    msg = self.composer.compose(delivery_id=d.id, sub=sub, vkey=d.variant_key or "",
-                                                entries=entries.get(d.variant_key, ()), now=now)
-                except (UnicodeError, ValueError) as exc:  # this reader's data cannot make a message
-                    reason = f"cannot build the message: {type(exc).__name__}: {exc}"[:500]
-                    store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.failed, now=now,
-                                         error=reason, expect=store.SENDABLE)
-                    log_transition(self.report.key, d.id, sub.email, "failed", reason=reason)
-                    continue
-                jobs.append((d.id, msg))
+            jobs = [(d.id, msg) for d in batch
+                    if (msg := self._compose(session, d, subs[d.subscriber_id], entries, now)) is not None]
             claimed = store.claim(session, message_ids={i: m.message_id for i, m in jobs}, now=now,
                                   claimed_by=self.claimed_by)
             store.mark_edition(session, edition_id=self.edition_id, status=EditionStatus.sending, now=now)
+        self.report.inlined += self.composer.renderer.inlined - inlined
         jobs = [(i, m, claimed[i], before[i]) for i, m in jobs if i in claimed]
         for delivery_id, msg, *_ in jobs:
             log_transition(self.report.key, delivery_id, msg.recipient, "sending", message_id=msg.message_id)
         return jobs
+
+    def _compose(self, session, d, sub, entries, now: datetime) -> OutgoingMessage | None:
+        """The reader's message, or None when they are held (`skipped`) or their data cannot make one (`failed`)."""
+        if reason := hold_reason(sub, self.composer.plan.day):
+            store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.skipped, now=now,
+                                 error=f"{reason} at send time", expect=store.SENDABLE)
+            log_transition(self.report.key, d.id, sub.email, "skipped", reason=reason)
+            self._skipped(sub.email, reason)
+            return None
+        try:
+            return self.composer.compose(delivery_id=d.id, sub=sub, vkey=d.variant_key or "",
+                                         entries=entries.get(d.variant_key, ()), now=now)
+        except (UnicodeError, ValueError) as exc:  # this reader's data cannot make a message
+            reason = f"cannot build the message: {type(exc).__name__}: {exc}"[:500]
+            store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.failed, now=now,
+                                 error=reason, expect=store.SENDABLE)
+            log_transition(self.report.key, d.id, sub.email, "failed", reason=reason)
+            self._skipped(sub.email, reason)
+            return None
+
+    def _skipped(self, email: str, reason: str) -> None:
+        if self.on_skip is not None:
+            self.on_skip(self.report.key, email, reason)
 
     async def _send(self, jobs: list[tuple[int, OutgoingMessage, int, tuple]]) -> None:
         gate = asyncio.Semaphore(max(1, self.settings.smtp.connections))

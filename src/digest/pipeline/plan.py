@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,6 +16,8 @@ from digest.ranking import (Ranking, RankParams, Signals, age_at_end, decay_fact
                             rank)
 from digest.select import Diversity, Selection, select_for, variant_key
 from digest.stories import Story, StoryParams, group_stories
+
+OnSkip = Callable[[str, str, str], None]  # (edition key, email, reason): a reader this run does not send to
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,12 @@ def due_pages(session, plan: EditionPlan, emails: Sequence[str], page: int = 100
 
 
 def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: datetime,
-                 emails: Sequence[str] = (), deadline: datetime | None = None) -> tuple[int, int]:
+                 emails: Sequence[str] = (), deadline: datetime | None = None, on_skip: OnSkip | None = None
+                 ) -> tuple[int, int]:
     """Write one `queued` or `skipped` delivery per due subscriber who has none yet: (edition id, planned).
 
-    `deadline` moves the edition's deadline later if it is earlier (never earlier).
+    `deadline` moves the edition's deadline later if it is earlier (never earlier); `on_skip` hears of each
+    reader planned `skipped`.
     """
     with store.session_scope(engine) as session:
         if not _any_due(session, plan, emails) and store.find_edition(session, key=plan.key) is None:
@@ -161,13 +165,21 @@ def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: 
                 ranking = edition_ranking(session, settings, plan)
                 store.save_story_assignments(session, assignments=story_assignments(ranking), now=now)
                 selector = Selector(settings, ranking)
-            rows = [(sub.id, DeliveryStatus.skipped if selection.skip_reason else DeliveryStatus.queued,
-                     None if selection.skip_reason else variant_key(sub.format, selection.picks),
-                     selection.skip_reason, selector.delivery_items(selection))
-                    for sub, selection in select_subscriber(session, settings, ranking, fresh, edition_id, selector)]
-            planned += store.add_deliveries(session, edition_id=edition_id, planned=rows, now=now)
+            selected = list(select_subscriber(session, settings, ranking, fresh, edition_id, selector))
+            planned += store.add_deliveries(session, edition_id=edition_id, now=now,
+                                            planned=[delivery_row(sub, s, selector) for sub, s in selected])
             session.commit()
+            for sub, selection in selected if on_skip else ():
+                if selection.skip_reason:
+                    on_skip(plan.key, sub.email, selection.skip_reason)
     return edition_id, planned
+
+
+def delivery_row(sub: SubscriberRecord, selection: Selection, selector: Selector) -> tuple:
+    """(subscriber id, status, variant key, skip reason, items): the row `store.add_deliveries` writes."""
+    skipped = selection.skip_reason
+    return (sub.id, DeliveryStatus.skipped if skipped else DeliveryStatus.queued,
+            None if skipped else variant_key(sub.format, selection.picks), skipped, selector.delivery_items(selection))
 
 
 def _any_due(session, plan: EditionPlan, emails: Sequence[str]) -> bool:

@@ -8,8 +8,8 @@ Periodic work (due editions, retries, feed polling, dead workers' shards) is pro
 tasks, deferred once per tick for the whole cluster. See docs/workers.md.
 """
 
-from digest.workers.app import (build_app, enqueue_edition, ensure_queue_schema, plan_and_enqueue, queue_status,
-                                run_worker)
+from digest.workers.app import build_app, ensure_queue_schema, queue_status, run_worker
+from digest.workers.enqueue import enqueue_edition, plan_and_enqueue
 from digest.workers.bucket import SharedBucket
 
 __all__ = ["SharedBucket", "build_app", "enqueue_edition", "ensure_queue_schema", "plan_and_enqueue", "queue_status",

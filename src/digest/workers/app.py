@@ -1,4 +1,5 @@
-"""The procrastinate app: the shard task, the cluster's periodic tasks, enqueueing, and running a worker."""
+"""The procrastinate app: its tasks (the shard, the cluster's periodic work), the queue's schema and status,
+and running a worker. Enqueueing is `workers.enqueue`, the tick `workers.tick`, dead workers `workers.recovery`."""
 
 from __future__ import annotations
 
@@ -7,28 +8,24 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
-from digest import store
 from digest.clock import Clock
-from digest.signals import stop_signals
-from digest.workers.bucket import SharedBucket
 from digest.config import Settings, cron_every
 from digest.errors import ConfigError, SendAborted
 from digest.lock import exclusive
-from digest.models import EditionStatus
-from digest.pipeline import finish_editions, plan_day, send_shard
-from digest.pipeline.deliver import expire_edition, log_transition
+from digest.pipeline import send_shard
 from digest.ingest.load import poll_job
-from digest.pipeline.slots import due_slots
 from digest.send import Mailer, SmtpMailer
+from digest.signals import stop_signals
+from digest.store import jobs
+from digest.workers.bucket import SharedBucket
+from digest.workers.enqueue import PERIODIC, SEND, SHARD_TASK, enqueue_shards
+from digest.workers.recovery import recover_stalled
+from digest.workers.tick import cluster_tick
 
 log = logging.getLogger("digest.workers")
-SEND, PERIODIC = "send", "periodic"  # queues: shards; the cluster's periodic work
-SHARD_TASK = "digest.send_shard"
 SHARD_RETRIES = 3  # an unexpected error: retried after 5, 25, 125 s, then failed (the tick re-queues its rows)
 
 
@@ -62,9 +59,12 @@ def build_app(settings: Settings):
 
 
 def _register(app, settings: Settings) -> None:
-    from procrastinate import RetryStrategy
+    _register_shard(app)
+    _register_periodic(app, settings)
 
-    workers = settings.workers
+
+def _register_shard(app) -> None:
+    from procrastinate import RetryStrategy
 
     # a shard that fails on something unexpected (the store restarting, a bug) is retried by procrastinate with
     # the same job id: its rows left `sending` become `unknown` first, so a retry never sends twice
@@ -88,6 +88,9 @@ def _register(app, settings: Settings) -> None:
                  ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items())))
         return {"attempted": report.attempted, "stopped": report.stopped}
 
+def _register_periodic(app, settings: Settings) -> None:
+    workers = settings.workers
+
     # periodic: deferred once per cron tick across the cluster; `lock` also keeps two runs from overlapping
     @app.periodic(cron=cron_every(settings.schedule.tick_minutes), periodic_id="tick")
     @app.task(name="digest.tick", queue=PERIODIC, lock="digest.tick", queueing_lock="digest.tick", pass_context=True)
@@ -110,172 +113,13 @@ def _register(app, settings: Settings) -> None:
         return await recover_stalled(context.app, rt.engine, rt.settings, rt.clock)
 
 
-# ── enqueueing ──────────────────────────────────────────────────────────────────────────────────────
-
-async def enqueue_shards(app, edition_id: int, ranges: Sequence[tuple[int, int]]) -> int:
-    """One shard job per range; a range already waiting in the queue is not queued twice."""
-    from procrastinate.exceptions import AlreadyEnqueued
-
-    queued = 0
-    for first, last in ranges:
-        name = f"shard:{edition_id}:{first}-{last}"
-        try:
-            await app.configure_task(SHARD_TASK, lock=name, queueing_lock=name).defer_async(
-                edition_id=edition_id, first=first, last=last)
-            queued += 1
-        except AlreadyEnqueued:
-            pass
-    return queued
-
-
-async def enqueue_edition(app, engine: Engine, settings: Settings, edition_id: int, *, now: datetime,
-                          retries: bool = False) -> int:
-    """Shards for every delivery of the edition that may be sent now (`retries`: the due deferred ones only)."""
-    with store.read_session(engine) as session:
-        ranges = store.shard_ranges(session, edition_id=edition_id, size=settings.workers.shard_size, now=now,
-                                    retries_only=retries)
-    return await enqueue_shards(app, edition_id, ranges)
-
-
-async def plan_and_enqueue(app, engine: Engine, settings: Settings, day: date, *, clock: Clock,
-                           emails: Sequence[str] = (), due_at: datetime | None = None,
-                           slot: tuple[str, str] | None = None, periods: Sequence[str] = ("daily", "weekly"),
-                           retry_unknown: bool = False, always: bool = True) -> list[tuple[str, int, int]]:
-    """Plan the editions due on `day` (one planner at a time) and enqueue their shards: (key, planned, shards).
-
-    `always` False (the periodic tick): enqueue only when rows were planned now (the tick's own resume step
-    covers the rest); by hand (`digest send`), shards are enqueued for whatever is sendable.
-    """
-    def plan() -> list:  # in a thread: the planner lock may wait, and planning is database work
-        with exclusive(engine, "planner", wait=settings.send.lock_wait_seconds):
-            return plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at, slot=slot,
-                            periods=periods, retry_unknown=retry_unknown)
-
-    plans = await asyncio.to_thread(plan)
-    done = []
-    for plan, edition_id, planned in plans:
-        # shards already cover the rows planned before: only new rows (or a first plan) need new ones
-        shards = await enqueue_edition(app, engine, settings, edition_id, now=clock()) if planned or always else 0
-        done.append((plan.key, planned, shards))
-    return done
-
-
-# ── periodic work ───────────────────────────────────────────────────────────────────────────────────
-
-async def cluster_tick(app, engine: Engine, settings: Settings, clock: Clock) -> int:
-    """Plan the send slots that are due and enqueue their shards, then look after every unfinished edition."""
-    with store.read_session(engine) as session:
-        slots = store.send_slots(session)
-    shards = 0
-    for slot in due_slots(slots, clock(), lookback=timedelta(hours=settings.send.deadline_hours)):
-        for key, planned, n in await plan_and_enqueue(app, engine, settings, slot.day, clock=clock,
-                                                      due_at=slot.due_at, slot=(slot.timezone, slot.send_at),
-                                                      periods=(slot.period,), always=False):
-            shards += n
-            if planned or n:
-                log.info("edition %s: %d planned, %d shards queued", key, planned, n)
-    shards += await resume_editions(app, engine, settings, clock)
-    for key in await asyncio.to_thread(finish_editions, engine, clock):
-        log.info("edition %s: done", key)
-    return shards
-
-
-async def resume_editions(app, engine: Engine, settings: Settings, clock: Clock) -> int:
-    """No row is left `queued` for ever, whatever happened to the job that was to send it.
-
-    For each unfinished edition: past its deadline, what is left expires (a shard checks the deadline only
-    while it runs); with shards still live, only the deferred rows now due get shards; with none live, every
-    sendable row does (a shard job that failed for good, a scheduler killed between planning and enqueueing,
-    a job an operator deleted).
-    """
-    now = clock()
-    with store.read_session(engine) as session:
-        editions = [(e.id, e.key, e.deadline_at)
-                    for e in store.editions_in_status(session, status=(EditionStatus.planned, EditionStatus.sending))]
-    live = await _editions_with_live_shards(app)
-    shards = 0
-    for edition_id, key, deadline in editions:
-        if deadline is not None and now > deadline:
-            ids = await asyncio.to_thread(expire_edition, engine, edition_id, key, now)
-            if ids:
-                log.warning("edition %s: deadline passed, %d deliveries not sent are now expired", key, len(ids))
-            continue
-        retries = edition_id in live
-        n = await enqueue_edition(app, engine, settings, edition_id, now=now, retries=retries)
-        if n and not retries:
-            log.warning("edition %s: %d shards queued for rows no shard job was going to send", key, n)
-        shards += n
-    return shards
-
-
-async def _editions_with_live_shards(app) -> set[int]:
-    """Editions that have a shard job waiting or running."""
-    rows = await app.connector.execute_query_all_async(
-        "SELECT DISTINCT (args->>'edition_id')::bigint AS edition_id FROM procrastinate_jobs "
-        "WHERE task_name = %(task)s AND status IN ('todo', 'doing')", task=SHARD_TASK)
-    return {row["edition_id"] for row in rows}
-
-
-async def recover_stalled(app, engine: Engine, settings: Settings, clock: Clock) -> int:
-    """Shards of workers that stopped sending heartbeats: their `sending` rows become `unknown` (the message
-    may have gone out), and the job is retried so another worker sends what is still queued."""
-    stalled = await app.job_manager.get_stalled_jobs(task_name=SHARD_TASK,
-                                                     seconds_since_heartbeat=settings.workers.stalled_seconds)
-    for job in stalled:
-        ids = await asyncio.to_thread(_unknown, engine, f"job:{job.id}", clock, "'s worker died while sending")
-        await _retry(app, job)
-        log.warning("shard job:%d of a dead worker: %d in flight now unknown, the rest retried", job.id, len(ids))
-    await _sweep_orphans(app, engine, clock)
-    return len(stalled)
-
-
-def _unknown(engine: Engine, owner: str, clock: Clock, why: str) -> list[int]:
-    with store.session_scope(engine) as session:
-        ids = store.recover_interrupted(session, now=clock(), claimed_by=owner)
-    for delivery_id in ids:
-        log_transition("-", delivery_id, "", "unknown", reason=f"{owner}{why}")
-    return ids
-
-
-async def _sweep_orphans(app, engine: Engine, clock: Clock) -> None:
-    """Rows in `sending` whose job is no longer running (it failed on an unexpected error, or was deleted):
-    nothing will ever record their outcome, so they become `unknown`. A job is `doing` while it sends."""
-    from procrastinate.jobs import Status
-
-    with store.read_session(engine) as session:
-        owners = store.sending_owners(session)
-    for owner in owners:
-        job_id = int(owner.removeprefix("job:")) if owner.startswith("job:") else None
-        if job_id is None:
-            continue
-        jobs = list(await app.job_manager.list_jobs_async(id=job_id))
-        if jobs and jobs[0].status == Status.DOING.value:
-            continue
-        ids = await asyncio.to_thread(_unknown, engine, owner, clock, " ended without recording its batch")
-        log.warning("shard %s ended with %d deliveries still sending: now unknown", owner, len(ids))
-
-
-async def _retry(app, job) -> None:
-    """procrastinate's own retry; if the same range is already waiting in the queue, that job will send it."""
-    from procrastinate.exceptions import UniqueViolation
-    from procrastinate.jobs import Status
-
-    try:
-        await app.job_manager.retry_job(job)
-    except UniqueViolation:
-        await app.job_manager.finish_job_by_id_async(job.id, status=Status.FAILED, delete_job=False)
-
-
 def queue_status(engine: Engine, settings: Settings) -> dict:
     """Shard jobs per procrastinate status, and the workers whose heartbeat is recent (for `digest status`)."""
     with engine.connect() as conn:
-        if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is None:
+        if not jobs.queue_installed(conn):
             return {"shards": {}, "workers_alive": 0}
-        shards = dict(conn.execute(text("SELECT status::text, count(*) FROM procrastinate_jobs "
-                                        "WHERE task_name = :task GROUP BY status"), {"task": SHARD_TASK}).all())
-        alive = conn.execute(text("SELECT count(*) FROM procrastinate_workers WHERE last_heartbeat > "
-                                  "now() - make_interval(secs => :s)"), {"s": settings.workers.stalled_seconds}).scalar()
-    return {"shards": shards, "workers_alive": alive}
+        return {"shards": jobs.job_counts(conn, task=SHARD_TASK),
+                "workers_alive": jobs.workers_alive(conn, within_seconds=settings.workers.stalled_seconds)}
 
 
 # ── the queue's schema and the worker ───────────────────────────────────────────────────────────────
@@ -284,7 +128,7 @@ async def ensure_queue_schema(app, engine: Engine) -> bool:
     """Apply procrastinate's schema to the store's database if it is not there yet (True if applied)."""
     with exclusive(engine, "queue-schema", wait=60):
         with engine.connect() as conn:
-            if conn.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar() is not None:
+            if jobs.queue_installed(conn):
                 return False
         await app.schema_manager.apply_schema_async()
         return True
@@ -322,5 +166,4 @@ async def run_worker(engine: Engine, settings: Settings, clock: Clock, *, concur
             await mailer.close()
 
 
-__all__ = ["Runtime", "queue_status", "build_app", "enqueue_edition", "ensure_queue_schema", "plan_and_enqueue",
-           "recover_stalled", "resume_editions", "run_worker"]
+__all__ = ["Runtime", "build_app", "ensure_queue_schema", "queue_status", "run_worker"]

@@ -44,7 +44,7 @@ class SharedBucket(TokenBucket):
                 self.window_end = start + count / self.rate
             delay = self.next_at - loop.time()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
             self.next_at = max(self.next_at, loop.time()) + 1 / self.rate
             self.left -= 1  # (a throttle() during the sleep may have set it to 0: then it is -1, and refilled)
 

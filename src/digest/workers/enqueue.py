@@ -1,0 +1,67 @@
+"""Enqueueing shards: one procrastinate job per range of an edition's subscriber ids, and planning then
+enqueueing the editions of a day."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy.engine import Engine
+
+from digest import store
+from digest.clock import Clock
+from digest.config import Settings
+from digest.lock import exclusive
+from digest.pipeline import plan_day
+
+SEND, PERIODIC = "send", "periodic"  # queues: shards; the cluster's periodic work
+SHARD_TASK = "digest.send_shard"
+
+
+async def enqueue_shards(app, edition_id: int, ranges: Sequence[tuple[int, int]]) -> int:
+    """One shard job per range; a range already waiting in the queue is not queued twice."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    queued = 0
+    for first, last in ranges:
+        name = f"shard:{edition_id}:{first}-{last}"
+        try:
+            await app.configure_task(SHARD_TASK, lock=name, queueing_lock=name).defer_async(
+                edition_id=edition_id, first=first, last=last)
+            queued += 1
+        except AlreadyEnqueued:
+            pass
+    return queued
+
+
+async def enqueue_edition(app, engine: Engine, settings: Settings, edition_id: int, *, now: datetime,
+                          retries: bool = False) -> int:
+    """Shards for every delivery of the edition that may be sent now (`retries`: the due deferred ones only)."""
+    with store.read_session(engine) as session:
+        ranges = store.shard_ranges(session, edition_id=edition_id, size=settings.workers.shard_size, now=now,
+                                    retries_only=retries)
+    return await enqueue_shards(app, edition_id, ranges)
+
+
+async def plan_and_enqueue(app, engine: Engine, settings: Settings, day: date, *, clock: Clock,
+                           emails: Sequence[str] = (), due_at: datetime | None = None,
+                           slot: tuple[str, str] | None = None, periods: Sequence[str] = ("daily", "weekly"),
+                           retry_unknown: bool = False, always: bool = True) -> list[tuple[str, int, int]]:
+    """Plan the editions due on `day` (one planner at a time) and enqueue their shards: (key, planned, shards).
+
+    `always` False (the periodic tick): enqueue only when rows were planned now (the tick's own resume step
+    covers the rest); by hand (`digest send`), shards are enqueued for whatever is sendable.
+    """
+    def plan() -> list:  # in a thread: the planner lock may wait, and planning is database work
+        with exclusive(engine, "planner", wait=settings.send.lock_wait_seconds):
+            return plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at, slot=slot,
+                            periods=periods, retry_unknown=retry_unknown)
+
+    plans = await asyncio.to_thread(plan)
+    done = []
+    for plan, edition_id, planned in plans:
+        # shards already cover the rows planned before: only new rows (or a first plan) need new ones
+        shards = await enqueue_edition(app, engine, settings, edition_id, now=clock()) if planned or always else 0
+        done.append((plan.key, planned, shards))
+    return done
