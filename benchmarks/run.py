@@ -154,7 +154,7 @@ def selection_benchmark(work: Path, articles: int = 100_000, events: int = 1_000
     params = rank_params(settings, plan)
     start = time.perf_counter()
     with store.read_session(engine) as session:
-        candidates = store.candidate_articles(session, start=plan.window_start, end=plan.cutoff)
+        candidates = store.articles.candidate_articles(session, start=plan.window_start, end=plan.cutoff)
         signals = edition_signals(session, plan, params)
     ranking = rank([Story(f"s{a.id}", (a,)) for a in candidates], signals, now=plan.cutoff, params=params)
     select_for(SubscriberRecord(1, "a@example.com", max_items=10), ranking, sent_articles=set(), sent_stories=set(),

@@ -41,9 +41,9 @@ def sub_record(i: int = 1, **kw) -> SubscriberRecord:
 def seed(engine, now: datetime, *, articles: int = 12, subscribers: int = 5, **sub_kw) -> None:
     """`articles` articles over the 30 hours before `now`, `subscribers` daily subscribers with no filters."""
     with store.session_scope(engine) as session:
-        store.upsert_articles(session, articles=[article(i, now - timedelta(hours=1 + i * 2.5))
+        store.articles.upsert_articles(session, articles=[article(i, now - timedelta(hours=1 + i * 2.5))
                                                  for i in range(1, articles + 1)], now=now)
-        store.upsert_subscribers(session, subscribers=[subscriber(f"reader{i}@example.com", name=f"Reader {i}", **sub_kw)
+        store.subscribers.upsert_subscribers(session, subscribers=[subscriber(f"reader{i}@example.com", name=f"Reader {i}", **sub_kw)
                                                        for i in range(1, subscribers + 1)], now=now)
 
 
@@ -66,4 +66,4 @@ def send_day(engine, settings, clock=None, **kw):
 
 def edition_counts(engine, key: str = "daily:2026-11-27") -> dict[str, int]:
     with store.read_session(engine) as session:
-        return store.edition_counts(session, edition_id=store.find_edition(session, key=key).id)
+        return store.delivery_status.edition_counts(session, edition_id=store.editions.find_edition(session, key=key).id)

@@ -49,8 +49,8 @@ def owner(settings, delivery_id: int) -> tuple[str, str]:
     engine = store.open_engine(settings.store.url)
     try:
         with store.read_session(engine) as session:
-            return (store.delivery_recipient(session, delivery_id=delivery_id) or "reader@remote.example",
-                    store.delivery_token_key(session, delivery_id=delivery_id) or "")
+            return (store.deliveries.delivery_recipient(session, delivery_id=delivery_id) or "reader@remote.example",
+                    store.deliveries.delivery_token_key(session, delivery_id=delivery_id) or "")
     finally:
         engine.dispose()
 
@@ -69,11 +69,11 @@ def bounce_of(settings, delivery_id: int, **kw) -> bytes:
 def sent(engine, email: str, day: int, *, message_id: str | None = None) -> tuple[int, int]:
     """(subscriber id, delivery id) of a `sent` delivery of edition `daily:2026-11-<day>`."""
     with store.session_scope(engine) as session:
-        sub = store.find_subscriber(session, email=email)
+        sub = store.subscribers.find_subscriber(session, email=email)
         if sub is None:
-            store.upsert_subscribers(session, subscribers=[subscriber(email)], now=NOW)
-            sub = store.find_subscriber(session, email=email)
-        edition = store.ensure_edition(session, key=f"daily:2026-11-{day:02d}", period="daily",
+            store.subscribers.upsert_subscribers(session, subscribers=[subscriber(email)], now=NOW)
+            sub = store.subscribers.find_subscriber(session, email=email)
+        edition = store.editions.ensure_edition(session, key=f"daily:2026-11-{day:02d}", period="daily",
                                        date=f"2026-11-{day:02d}", cutoff_at=NOW, now=NOW)
         return sub.id, delivery_row(session, edition.id, sub.id, DeliveryStatus.sent,
                                     message_id or f"<d{day}.{sub.id}@news.example.com>")
@@ -224,9 +224,9 @@ def test_forged_or_unknown_reports_change_nothing(engine, settings):
 
 def test_a_bounce_for_a_delivery_never_sent_changes_nothing(engine, settings):
     with store.session_scope(engine) as session:
-        store.upsert_subscribers(session, subscribers=[subscriber("x@remote.example")], now=NOW)
-        sub = store.find_subscriber(session, email="x@remote.example")
-        edition = store.ensure_edition(session, key="daily:2026-11-27", period="daily", date="2026-11-27",
+        store.subscribers.upsert_subscribers(session, subscribers=[subscriber("x@remote.example")], now=NOW)
+        sub = store.subscribers.find_subscriber(session, email="x@remote.example")
+        edition = store.editions.ensure_edition(session, key="daily:2026-11-27", period="daily", date="2026-11-27",
                                        cutoff_at=NOW, now=NOW)
         delivery_id = delivery_row(session, edition.id, sub.id, DeliveryStatus.skipped, None)
     summary = import_bounces(engine, settings, [bounce_of(settings, delivery_id)], now=NOW)
@@ -250,7 +250,7 @@ def test_a_bounce_of_this_edition_keeps_the_reader_out_of_a_queued_one(engine, s
     bounced = next(m for m in mailer.messages if m.recipient == "reader1@example.com")
     tomorrow = (NOW + timedelta(days=1)).date()
     with store.session_scope(engine) as session:  # tomorrow's news
-        store.upsert_articles(session, now=NOW, articles=[
+        store.articles.upsert_articles(session, now=NOW, articles=[
             article(101, NOW + timedelta(hours=20), title="Harbour bridge reopens after repairs", summary="Open."),
             article(102, NOW + timedelta(hours=21), title="Orchestra announces winter season", summary="Soon.")])
     plan_edition(engine, settings, edition_plans(settings, tomorrow)[0], now=NOW)  # both queued
@@ -281,8 +281,8 @@ def test_a_mailbox_refused_while_sending_suppresses_the_reader(engine, smtp_sett
     reports = asyncio.run(go())
     assert reports[0].counts == {"sent": 1, "bounced": 1}
     with store.read_session(engine) as session:
-        assert store.find_subscriber(session, email="reader2@example.com").status == SubscriberStatus.bounced
-        assert store.find_subscriber(session, email="reader1@example.com").status == SubscriberStatus.active
+        assert store.subscribers.find_subscriber(session, email="reader2@example.com").status == SubscriberStatus.bounced
+        assert store.subscribers.find_subscriber(session, email="reader1@example.com").status == SubscriberStatus.active
 
 
 def test_bounces_import_command(tmp_path, settings, engine):

@@ -34,7 +34,7 @@ READERS = [  # different preferences: formats, topics, countries, caps; one matc
 def seeded(engine, *, planned_first: bool, settings) -> None:
     seed(engine, NOW, subscribers=0)
     with store.session_scope(engine) as session:
-        store.upsert_subscribers(session, subscribers=[s.model_copy() for s in READERS], now=NOW)
+        store.subscribers.upsert_subscribers(session, subscribers=[s.model_copy() for s in READERS], now=NOW)
     if planned_first:  # rows already planned, and one reader unsubscribes before the send: held at send time
         plan_edition(engine, settings, edition_plans(settings, NOW.date())[0], now=NOW)
         with store.session_scope(engine) as session:

@@ -21,9 +21,9 @@ def _edition(engine, statuses: list[str]) -> int:
     """One edition with a delivery per status, for subscribers 1..n (ids 1..n in order)."""
     seed(engine, NOW, articles=1, subscribers=len(statuses))
     with store.session_scope(engine) as session:
-        edition = store.ensure_edition(session, key="daily:2026-11-27", period="daily", date="2026-11-27",
+        edition = store.editions.ensure_edition(session, key="daily:2026-11-27", period="daily", date="2026-11-27",
                                        cutoff_at=NOW, now=NOW)
-        store.add_deliveries(session, edition_id=edition.id, now=NOW,
+        store.deliveries.add_deliveries(session, edition_id=edition.id, now=NOW,
                              planned=[(i, status, "v", None, []) for i, status in enumerate(statuses, 1)])
         return edition.id
 
@@ -36,8 +36,8 @@ def _statuses(engine) -> list[str]:
 def test_a_send_time_skip_never_lands_on_a_row_already_sent(engine):
     _edition(engine, ["queued", "sent"])
     with store.session_scope(engine) as session:
-        written = [store.record_outcome(session, delivery_id=i, status=DeliveryStatus.skipped, now=NOW,
-                                        error="paused", expect=store.SENDABLE) for i in (1, 2)]
+        written = [store.deliveries.record_outcome(session, delivery_id=i, status=DeliveryStatus.skipped, now=NOW,
+                                        error="paused", expect=store.deliveries.SENDABLE) for i in (1, 2)]
     assert written == [True, False]
     assert _statuses(engine) == ["skipped", "sent"]
 
@@ -45,7 +45,7 @@ def test_a_send_time_skip_never_lands_on_a_row_already_sent(engine):
 def test_a_send_outcome_corrects_unknown_but_not_a_row_moved_on(engine):
     _edition(engine, ["sending", "unknown", "expired", "queued"])
     with store.session_scope(engine) as session:
-        store.record_outcomes(session, now=NOW, outcomes=[
+        store.deliveries.record_outcomes(session, now=NOW, outcomes=[
             {"id": i, "status": DeliveryStatus.sent, "sent_at": NOW} for i in (1, 2, 3, 4)])
     assert _statuses(engine) == ["sent", "sent", "expired", "queued"]
 
@@ -53,9 +53,9 @@ def test_a_send_outcome_corrects_unknown_but_not_a_row_moved_on(engine):
 def test_expiry_recovery_and_requeue_return_exactly_the_rows_they_moved(engine):
     edition_id = _edition(engine, ["queued", "deferred", "sending", "sent", "unknown"])
     with store.session_scope(engine) as session:
-        assert store.expire_remaining(session, edition_id=edition_id, now=NOW) == [1, 2]
-        assert store.recover_interrupted(session, now=NOW) == [3]
-        assert store.requeue_unknown(session, edition_id=edition_id, now=NOW, subscriber_ids=[5]) == [5]
+        assert store.delivery_status.expire_remaining(session, edition_id=edition_id, now=NOW) == [1, 2]
+        assert store.deliveries.recover_interrupted(session, now=NOW) == [3]
+        assert store.delivery_status.requeue_unknown(session, edition_id=edition_id, now=NOW, subscriber_ids=[5]) == [5]
     assert _statuses(engine) == ["expired", "expired", "unknown", "sent", "queued"]
 
 
@@ -81,7 +81,7 @@ def test_expiry_racing_a_worker_leaves_the_row_it_just_sent(pg_engine):
 
     def expire() -> None:
         with store.session_scope(engine) as session:
-            expired.extend(store.expire_remaining(session, edition_id=edition_id, now=NOW + timedelta(hours=13)))
+            expired.extend(store.delivery_status.expire_remaining(session, edition_id=edition_id, now=NOW + timedelta(hours=13)))
 
     tick = threading.Thread(target=expire)
     tick.start()

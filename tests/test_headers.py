@@ -46,9 +46,9 @@ def seed_hostile(engine) -> None:
     from datetime import timedelta
 
     with store.session_scope(engine) as session:
-        store.upsert_articles(session, articles=[article(1, NOW - timedelta(hours=2), title=TITLE),
+        store.articles.upsert_articles(session, articles=[article(1, NOW - timedelta(hours=2), title=TITLE),
                                                  article(2, NOW - timedelta(hours=3))], now=NOW)
-        store.upsert_subscribers(session, subscribers=[subscriber(email, name=name)
+        store.subscribers.upsert_subscribers(session, subscribers=[subscriber(email, name=name)
                                                        for email, name in NAMES.items()], now=NOW)
 
 

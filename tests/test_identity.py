@@ -103,7 +103,7 @@ def test_case_variants_in_one_file_are_one_line_too_many(cli):
 
 def test_web_signup_with_a_case_variant_of_an_active_address_adds_nobody(engine, settings):
     with store.session_scope(engine) as session:
-        store.upsert_subscribers(session, subscribers=[Subscriber(email="carol@example.org")], now=NOW)
+        store.subscribers.upsert_subscribers(session, subscribers=[Subscriber(email="carol@example.org")], now=NOW)
     mailer = RecordingMailer()
     with TestClient(create_app(settings, engine, mailer=mailer, clock=lambda: NOW),
                     base_url="https://news.example.com/digest") as client:
@@ -113,8 +113,8 @@ def test_web_signup_with_a_case_variant_of_an_active_address_adds_nobody(engine,
             data = {"email": variant, "name": "Carol", "csrf": csrf.group(1)}
             assert client.post("/subscribe", data=data).status_code == 200
     with store.read_session(engine) as session:
-        rows = [(s.email, str(s.status)) for s in store.list_subscribers(session)]
-        queued = store.confirmation_counts(session)
+        rows = [(s.email, str(s.status)) for s in store.subscribers.list_subscribers(session)]
+        queued = store.confirmations.confirmation_counts(session)
     assert rows == [("carol@example.org", "active")] and mailer.messages == []
     assert sum(queued.values()) == 0, queued  # no confirmation queued for an active reader
 
@@ -132,13 +132,13 @@ def test_an_old_link_and_a_late_bounce_after_remove_and_a_new_signup_act_on_nobo
     https = re.search(r"<(https://[^>]+)>", str(email["List-Unsubscribe"]))[1]
     unsubscribe = "/" + urlsplit(https).path.split("/", 2)[2]  # base_url is https://news.example.com/digest
     with store.session_scope(engine) as session:
-        removed_id = store.find_subscriber(session, email="reader1@example.com").id
-        assert store.delete_subscriber(session, email="reader1@example.com", now=NOW) == "active"
+        removed_id = store.subscribers.find_subscriber(session, email="reader1@example.com").id
+        assert store.subscribers.delete_subscriber(session, email="reader1@example.com", now=NOW) == "active"
     with TestClient(create_app(settings, engine, mailer=RecordingMailer(), clock=lambda: NOW),
                     base_url="https://news.example.com/digest") as client:
         with store.session_scope(engine) as session:  # a newcomer after the removal
-            store.upsert_subscribers(session, subscribers=[Subscriber(email="newcomer@example.org")], now=NOW)
-            newcomer = store.find_subscriber(session, email="newcomer@example.org")
+            store.subscribers.upsert_subscribers(session, subscribers=[Subscriber(email="newcomer@example.org")], now=NOW)
+            newcomer = store.subscribers.find_subscriber(session, email="newcomer@example.org")
         assert newcomer.id != removed_id  # AUTOINCREMENT: the removed id is never handed out again
         assert client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 404
         preferences = re.search(r"/p/[A-Za-z0-9_.-]+", old.data.decode())[0]
@@ -148,15 +148,15 @@ def test_an_old_link_and_a_late_bounce_after_remove_and_a_new_signup_act_on_nobo
     summary = import_bounces(engine, settings, [late], now=NOW)
     assert (summary.recorded, summary.suppressed) == (0, [])
     with store.read_session(engine) as session:
-        assert [(s.email, str(s.status)) for s in store.list_subscribers(session)] == [
+        assert [(s.email, str(s.status)) for s in store.subscribers.list_subscribers(session)] == [
             ("reader1@example.com", "removed"), ("newcomer@example.org", "active")]
 
 
 def test_tokens_of_a_reused_id_verify_for_nobody_but_their_owner(engine, settings):
     """A store that already reused an id (SQLite before 0003): the first holder's links 404 for the second."""
     with store.session_scope(engine) as session:
-        store.upsert_subscribers(session, subscribers=[Subscriber(email="first@example.org")], now=NOW)
-        first = store.find_subscriber(session, email="first@example.org")
+        store.subscribers.upsert_subscribers(session, subscribers=[Subscriber(email="first@example.org")], now=NOW)
+        first = store.subscribers.find_subscriber(session, email="first@example.org")
     links = {p: make_token(settings.secret_key, p, first.id, settings.sender.list_id, ident=first.token_key)
              for p in ("unsubscribe", "preferences")}
     with store.session_scope(engine) as session:  # the old `remove`: the row gone, the id given to a newcomer
@@ -167,11 +167,11 @@ def test_tokens_of_a_reused_id_verify_for_nobody_but_their_owner(engine, setting
         assert client.post(f"/u/{links['unsubscribe']}").status_code == 404
         assert client.get(f"/p/{links['preferences']}").status_code == 404
         with store.read_session(engine) as session:
-            second = store.find_subscriber(session, email="second@example.org")
+            second = store.subscribers.find_subscriber(session, email="second@example.org")
         own = make_token(settings.secret_key, "unsubscribe", second.id, settings.sender.list_id, ident=second.token_key)
         assert client.post(f"/u/{own}").status_code == 200  # the newcomer's own link works
     with store.read_session(engine) as session:
-        assert str(store.find_subscriber(session, email="second@example.org").status) == "unsubscribed"
+        assert str(store.subscribers.find_subscriber(session, email="second@example.org").status) == "unsubscribed"
 
 
 def test_a_bounce_naming_another_recipient_suppresses_nobody(engine, settings):
@@ -216,8 +216,8 @@ def test_import_and_add_leave_a_suppressed_reader_suppressed(cli, engine, status
     path = cli.write("r.csv", "email\ngina@example.org\nhal@example.org\n")
     assert cli("subscribers", "import", path).exit_code == 0
     with store.session_scope(engine) as session:
-        sub = store.find_subscriber(session, email="gina@example.org")
-        store.set_subscriber_status(session, subscriber_id=sub.id, status=SubscriberStatus(status), now=NOW,
+        sub = store.subscribers.find_subscriber(session, email="gina@example.org")
+        store.subscribers.set_subscriber_status(session, subscriber_id=sub.id, status=SubscriberStatus(status), now=NOW,
                                     only_from=[SubscriberStatus.active])
     result = cli("subscribers", "import", path)
     assert result.exit_code == 0 and "1 left suppressed" in result.stdout, result.output
@@ -256,8 +256,8 @@ def test_erase_leaves_no_confirmation_row_naming_the_address(cli, engine):
     """A web sign-up's confirmation row names the address: erase removes it with the rest."""
     assert cli("subscribers", "add", "jo@example.org").exit_code == 0
     with store.session_scope(engine) as session:
-        sub = store.find_subscriber(session, email="jo@example.org")
-        assert store.queue_confirmation(session, subscriber_id=sub.id, email="jo@example.org", now=NOW,
+        sub = store.subscribers.find_subscriber(session, email="jo@example.org")
+        assert store.confirmations.queue_confirmation(session, subscriber_id=sub.id, email="jo@example.org", now=NOW,
                                         window=timedelta(hours=1)) is not None
     assert cli.query("SELECT count(*) FROM confirmation") == [(1,)]
     assert cli("subscribers", "erase", "JO@example.org").exit_code == 0

@@ -57,7 +57,7 @@ def test_registered_feeds_are_polled_with_conditional_get(httpserver, fast, engi
     httpserver.expect_request("/feed.xml").respond_with_handler(conditional)
     url = httpserver.url_for("/feed.xml")
     with store.session_scope(engine) as session:
-        store.add_feed(session, url=url, topics=["news"], country="Portugal", now=NOW)
+        store.feeds.add_feed(session, url=url, topics=["news"], country="Portugal", now=NOW)
     [first] = poll_feeds(engine, fast, NOW)
     assert first.status == FeedStatus.ok and first.result == "3 new, 0 updated, 0 unchanged, 0 rejected"
     [second] = poll_feeds(engine, fast, NOW + timedelta(minutes=30))
@@ -65,8 +65,8 @@ def test_registered_feeds_are_polled_with_conditional_get(httpserver, fast, engi
     assert [r.headers.get("If-None-Match") for r, _ in httpserver.log] == [None, ETAG]
     assert httpserver.log[1][0].headers.get("If-Modified-Since") == MODIFIED
     with store.read_session(engine) as session:
-        [feed] = store.list_feeds(session)
-        articles = store.list_articles(session)
+        [feed] = store.feeds.list_feeds(session)
+        articles = store.articles.list_articles(session)
     assert feed.status == FeedStatus.not_modified and feed.http_status == 304 and feed.etag == ETAG
     assert feed.last_fetch_at == NOW + timedelta(minutes=30) and feed.last_result.startswith("3 new")
     assert all(a.country == "Portugal" and "news" in a.topics for a in articles)
@@ -80,13 +80,13 @@ def test_a_failing_feed_records_its_error_and_the_others_still_poll(httpserver, 
     httpserver.expect_request("/ok.xml").respond_with_data(RSS, content_type="application/rss+xml")
     with store.session_scope(engine) as session:
         for path in ("/gone.xml", "/page.html", "/ok.xml"):
-            store.add_feed(session, url=httpserver.url_for(path), topics=[], country=None, now=NOW)
+            store.feeds.add_feed(session, url=httpserver.url_for(path), topics=[], country=None, now=NOW)
     gone, page, ok = poll_feeds(engine, fast, NOW)
     assert gone.status == FeedStatus.error and gone.error.endswith("/gone.xml: HTTP 404 NOT FOUND")
     assert page.status == FeedStatus.error and "not an RSS or Atom feed (it looks like html)" in page.error
     assert ok.status == FeedStatus.ok
     with store.read_session(engine) as session:
-        feeds = {f.url.rsplit("/", 1)[1]: f for f in store.list_feeds(session)}
+        feeds = {f.url.rsplit("/", 1)[1]: f for f in store.feeds.list_feeds(session)}
     assert feeds["gone.xml"].last_error.endswith("HTTP 404 NOT FOUND") and feeds["gone.xml"].status == "error"
 
 
@@ -178,7 +178,7 @@ def test_ingest_sources_uses_the_redirected_address_for_pages(httpserver, fast, 
     report = ingest_sources(engine, fast, [httpserver.url_for("/old")], options=SourceOptions(now=NOW))
     assert report.ok and report.counts["new"] == 1
     with store.read_session(engine) as session:
-        [article] = store.list_articles(session)
+        [article] = store.articles.list_articles(session)
     assert article.url == httpserver.url_for("/new") and article.title == "A headline for the text page"
 
 
@@ -188,7 +188,7 @@ def test_the_daemon_job_polls_and_never_raises(httpserver, fast, engine, tmp_pat
 
     httpserver.expect_request("/feed.xml").respond_with_data(RSS, content_type="application/rss+xml")
     with store.session_scope(engine) as session:
-        store.add_feed(session, url=httpserver.url_for("/feed.xml"), topics=[], country=None, now=NOW)
+        store.feeds.add_feed(session, url=httpserver.url_for("/feed.xml"), topics=[], country=None, now=NOW)
     [poll] = poll_job(engine, fast, lambda: NOW)()
     assert poll.status == FeedStatus.ok
     if backend == "sqlite":

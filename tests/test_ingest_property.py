@@ -94,5 +94,5 @@ def test_what_is_stored_is_safe(engine, data):
         return
     store_batch(engine, batch, now=NOW)
     with store.read_session(engine) as session:
-        for article in store.list_articles(session):
+        for article in store.articles.list_articles(session):
             assert_safe(article)

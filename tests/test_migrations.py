@@ -140,9 +140,9 @@ def test_after_0003_a_removed_id_is_never_handed_out_again(new_store_url):
     from digest.models import Subscriber
 
     with store.session_scope(store.open_engine(engine.url.render_as_string(hide_password=False))) as session:
-        store.upsert_subscribers(session, subscribers=[Subscriber(email="dave@example.org")],
+        store.subscribers.upsert_subscribers(session, subscribers=[Subscriber(email="dave@example.org")],
                                  now=datetime.now(timezone.utc))
-        assert store.find_subscriber(session, email="dave@example.org").id == 6
+        assert store.subscribers.find_subscriber(session, email="dave@example.org").id == 6
 
 
 def test_an_older_store_gets_the_new_subscriber_columns(store_url):
@@ -164,7 +164,7 @@ def test_an_older_store_gets_the_new_subscriber_columns(store_url):
         store.open_engine(store_url, readonly=True)
     engine = store.open_engine(store_url)
     with store.read_session(engine) as session:
-        old = store.find_subscriber(session, email="old@example.org")
+        old = store.subscribers.find_subscriber(session, email="old@example.org")
     assert (old.status, old.consent_at, old.paused_until) == ("active", None, None)
     engine.dispose()
     store.open_engine(store_url, readonly=True).dispose()

@@ -57,7 +57,7 @@ def test_unsubscribed_between_plan_and_send_is_skipped(engine, smtp_settings, sm
     plan = edition_plans(smtp_settings, NOW.date())[0]
     plan_edition(engine, smtp_settings, plan, now=NOW)
     with store.session_scope(engine) as session:
-        store.find_subscriber(session, email="reader1@example.com").status = "unsubscribed"
+        store.subscribers.find_subscriber(session, email="reader1@example.com").status = "unsubscribed"
     reports, _ = send(engine, smtp_settings)
     assert reports[0].counts == {"sent": 1, "skipped": 1}
     assert [m.rcpt_tos for m in smtpd.handler.messages] == [["reader2@example.com"]]
@@ -71,7 +71,7 @@ def test_articles_already_sent_are_not_sent_again_next_day(engine, smtp_settings
     reports, _ = send(engine, smtp_settings, day=(NOW + timedelta(days=1)).date())
     assert reports[0].counts == {"skipped": 1}
     with store.read_session(engine) as session:
-        problems = store.edition_problems(session, edition_id=2)
+        problems = store.delivery_status.edition_problems(session, edition_id=2)
     assert problems == []  # skipped is not a problem...
     with store.read_session(engine) as session:
         from sqlmodel import select
@@ -126,11 +126,11 @@ def test_a_reader_whose_message_cannot_be_built_fails_alone(engine, smtp_setting
 
     seed(engine, NOW, subscribers=2)
     with store.session_scope(engine) as session:
-        store.upsert_subscribers(session, subscribers=[subscriber("jörg@example.com", name="Jörg")], now=NOW)
+        store.subscribers.upsert_subscribers(session, subscribers=[subscriber("jörg@example.com", name="Jörg")], now=NOW)
     reports, _ = send(engine, smtp_settings)
     assert reports[0].counts == {"sent": 2, "failed": 1}
     assert sorted(r for m in smtpd.handler.messages for r in m.rcpt_tos) == ["reader1@example.com",
                                                                              "reader2@example.com"]
     with store.read_session(engine) as session:
-        [(_, status, _, error)] = store.edition_problems(session, edition_id=1)
+        [(_, status, _, error)] = store.delivery_status.edition_problems(session, edition_id=1)
     assert status == "failed" and error.startswith("cannot build the message")

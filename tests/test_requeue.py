@@ -132,7 +132,7 @@ def test_bad_requeue_input_is_one_line_and_writes_nothing(cli, args, needle, cod
 def test_status_lists_the_skip_reasons_with_their_counts(cli, smtpd_port):
     engine = store.open_engine(cli.url)
     with store.session_scope(engine) as session:
-        store.upsert_subscribers(session, subscribers=[subscriber(f"picky{i}@example.com", topics=["no-such-topic"])
+        store.subscribers.upsert_subscribers(session, subscribers=[subscriber(f"picky{i}@example.com", topics=["no-such-topic"])
                                                        for i in range(1, 8)], now=NOW)
     engine.dispose()
     result = cli("send", "--date", DAY, env={"DIGEST_SMTP_PORT": str(smtpd_port)})

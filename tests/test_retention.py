@@ -36,9 +36,9 @@ def test_prune_deletes_old_finished_editions_only(engine, smtp_settings, smtpd):
     send_day(engine, smtp_settings, clock=lambda: NOW)  # today's edition: recent, kept
     with store.session_scope(engine) as session:  # an old edition, finished, and one still deferred
         for day, status in (("2026-11-15", "sent"), ("2026-11-16", "deferred")):
-            edition = store.ensure_edition(session, key=f"daily:{day}", period="daily", date=day,
+            edition = store.editions.ensure_edition(session, key=f"daily:{day}", period="daily", date=day,
                                            cutoff_at=old, now=old)
-            store.add_deliveries(session, edition_id=edition.id, now=old, planned=[
+            store.deliveries.add_deliveries(session, edition_id=edition.id, now=old, planned=[
                 (1, status, "v", None, [{"article_id": 1, "story_key": "s1", "section": "top",
                                                      "position": 0, "score": 1.0, "why": {}}]),
                 (2, "sent", "v", None, [])])

@@ -69,7 +69,7 @@ def test_dst_neither_skips_nor_doubles(send_at, day):
 def test_tick_sends_each_slot_once_and_is_idempotent(engine, smtp_settings, smtpd):
     seed(engine, NOW, subscribers=2)  # UTC 07:00 subscribers
     with store.session_scope(engine) as session:
-        store.upsert_subscribers(session, subscribers=[
+        store.subscribers.upsert_subscribers(session, subscribers=[
             subscriber("seoul@example.com", timezone="Asia/Seoul", send_at="07:00")], now=NOW)
     at_seoul = utc(2026, 11, 26, 22, 5)
     tick_job(engine, smtp_settings, clock=lambda: at_seoul)()
@@ -83,15 +83,15 @@ def test_tick_sends_each_slot_once_and_is_idempotent(engine, smtp_settings, smtp
 
 def test_tick_sends_the_confirmations_a_stopped_web_app_left_queued(engine, smtp_settings, smtpd):
     with store.session_scope(engine) as session:
-        store.upsert_subscribers(session, subscribers=[subscriber("new@example.org", status="pending")], now=NOW)
-        sub = store.find_subscriber(session, email="new@example.org")
-        store.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=NOW, window=SIX_HOURS)
+        store.subscribers.upsert_subscribers(session, subscribers=[subscriber("new@example.org", status="pending")], now=NOW)
+        sub = store.subscribers.find_subscriber(session, email="new@example.org")
+        store.confirmations.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=NOW, window=SIX_HOURS)
     job = tick_job(engine, smtp_settings, clock=lambda: NOW + timedelta(minutes=1))
     job()
     job()  # sent once: the row is `sent` now
     assert [m.rcpt_tos for m in smtpd.handler.messages] == [["new@example.org"]]
     with store.read_session(engine) as session:
-        assert store.confirmation_counts(session) == {"sent": 1}
+        assert store.confirmations.confirmation_counts(session) == {"sent": 1}
 
 
 def test_deadline_expires_what_is_left(engine, smtp_settings, smtpd):

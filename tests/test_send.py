@@ -318,7 +318,7 @@ def rows(engine) -> dict[str, SimpleNamespace]:
 
 def counts(engine) -> dict[str, int]:
     with store.read_session(engine) as session:
-        return store.edition_counts(session, edition_id=1)
+        return store.delivery_status.edition_counts(session, edition_id=1)
 
 
 @pytest.mark.store

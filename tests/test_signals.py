@@ -13,6 +13,8 @@ from digest.pipeline.plan import edition_plans, edition_signals, rank_params
 from digest.ranking import signals_from_events
 from tests.conftest import NOW
 from tests.factories import article
+from digest.models import Engagement
+from sqlmodel import select
 
 pytestmark = pytest.mark.store
 
@@ -22,16 +24,16 @@ def test_sql_signals_match_the_python_definition(engine, settings):
     plan = edition_plans(settings, NOW.date())[0]
     params = rank_params(settings, plan)
     with store.session_scope(engine) as session:
-        store.upsert_articles(session, articles=[article(i, NOW - timedelta(hours=rng.uniform(0.5, 40)))
+        store.articles.upsert_articles(session, articles=[article(i, NOW - timedelta(hours=rng.uniform(0.5, 40)))
                                                  for i in range(1, 61)], now=NOW)
-        published = {a.id: a.published_at for a in store.list_articles(session)}
+        published = {a.id: a.published_at for a in store.articles.list_articles(session)}
         events = [(aid, NOW - timedelta(hours=rng.uniform(0, 45)), rng.choice(["view"] * 5 + ["click", "share",
                                                                                              "comment"]),
                    rng.randrange(1, 40)) for aid in published for _ in range(30)]
-        store.add_engagement(session, events=events)
+        store.engagement.add_engagement(session, events=events)
     with store.read_session(engine) as session:
         buckets = [EngagementRecord(e.article_id, e.hour, str(e.kind), e.count)
-                   for e in session.exec(store.select(store.Engagement))]
+                   for e in session.exec(select(Engagement))]
         sql = edition_signals(session, plan, params)
     candidates = {i: p for i, p in published.items() if plan.window_start <= p < plan.cutoff}
     lookback = plan.cutoff - max(plan.cutoff - plan.window_start, timedelta(hours=27))

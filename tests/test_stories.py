@@ -28,6 +28,7 @@ from digest.stories import (Story, StoryParams, article_terms, group_stories, re
                             tf_idf)
 from tests.conftest import ROOT, SHARED
 from tests.factories import article, record, sub_record, subscriber
+from sqlmodel import select
 
 NEWS_CSV = SHARED / "news-articles-2017-02-07_08.csv"
 NEWS_MAP = "title=title,url=article_source_link,published=publish_date,summary=subtitle,body=text"
@@ -157,16 +158,16 @@ def test_planning_stores_story_keys_so_a_story_sent_yesterday_is_not_sent_again(
     later = [article(4, day2 - 2 * H, source="Herald", **quake),  # the quake grows as its first article leaves
              article(5, day2 - 1 * H, title="Cup final ends in a penalty shoot-out", summary="Drama", source="Sport")]
     with store.session_scope(engine) as session:
-        store.upsert_articles(session, articles=first, now=day1)
-        store.upsert_subscribers(session, subscribers=[subscriber("reader@example.com")], now=day1)
+        store.articles.upsert_articles(session, articles=first, now=day1)
+        store.subscribers.upsert_subscribers(session, subscribers=[subscriber("reader@example.com")], now=day1)
     plan_edition(engine, settings, edition_plans(settings, day1.date())[0], now=day1)
     with store.session_scope(engine) as session:
-        store.upsert_articles(session, articles=later, now=day2)
+        store.articles.upsert_articles(session, articles=later, now=day2)
     plan_edition(engine, settings, edition_plans(settings, day2.date())[0], now=day2)
     with store.session_scope(engine) as session:
-        ids = store.article_ids_by_url(session, urls=[a.url for a in first + later])
-        keys = store.story_assignments(session, article_ids=ids.values())
-        items = session.exec(store.select(DeliveryItem)).all()
+        ids = store.articles.article_ids_by_url(session, urls=[a.url for a in first + later])
+        keys = store.stories.story_assignments(session, article_ids=ids.values())
+        items = session.exec(select(DeliveryItem)).all()
     by_factory = {int(url.rsplit("/", 1)[1]): keys[i] for url, i in ids.items()}
     assert by_factory[1] == by_factory[2] == by_factory[4] != by_factory[3] != by_factory[5]
     carried = [i.story_key for i in items]
@@ -235,9 +236,9 @@ def test_bad_story_settings_are_refused_naming_the_key(tmp_path, key, value):
 @pytest.fixture
 def news_store(engine, settings):
     with store.session_scope(engine) as session:
-        store.upsert_articles(session, articles=list(load_articles(NEWS_CSV, mapping=parse_map(NEWS_MAP), now=NOW)),
+        store.articles.upsert_articles(session, articles=list(load_articles(NEWS_CSV, mapping=parse_map(NEWS_MAP), now=NOW)),
                               now=NOW)
-        store.upsert_subscribers(session, now=NOW, subscribers=[
+        store.subscribers.upsert_subscribers(session, now=NOW, subscribers=[
             subscriber("all@example.com", max_items=25), subscriber("ten@example.com", max_items=10),
             subscriber("text@example.com", max_items=15, format="text")])
     return engine
@@ -253,7 +254,7 @@ def test_no_digest_from_the_shared_sample_carries_one_event_twice(news_store, se
     with store.session_scope(news_store) as session:
         sample_id = {a.id: int(sid) for sid, a in _stored(session).items()}
         sources = {a.id: a.source for a in _stored(session).values()}
-        items = session.exec(store.select(DeliveryItem)).all()
+        items = session.exec(select(DeliveryItem)).all()
     by_delivery: dict[int, list[DeliveryItem]] = {}
     for item in items:
         by_delivery.setdefault(item.delivery_id, []).append(item)
@@ -271,7 +272,7 @@ def test_no_digest_from_the_shared_sample_carries_one_event_twice(news_store, se
 
 
 def _stored(session) -> dict[str, object]:
-    by_url = {a.url: a for a in store.list_articles(session)}
+    by_url = {a.url: a for a in store.articles.list_articles(session)}
     return {sid: by_url[a.url] for sid, a in news().items()}
 
 

@@ -20,7 +20,7 @@ def test_headlines_a_page_lists_as_trending_become_trending_stories(engine, sett
     boxes = [("STORY NUMBER 4", 1, NOW - timedelta(hours=2)), ("Story number 7!", 2, NOW - timedelta(hours=3)),
              ("Story number 9", 3, NOW - timedelta(days=5))]  # seen long before this edition's window: ignored
     with store.session_scope(engine) as session:
-        store.add_trending_signals(session, signals=[
+        store.trending.add_trending_signals(session, signals=[
             TrendingSignal(page_url="https://news.example.com/page", source="Outlet", title=title, rank=place,
                            seen_at=seen) for title, place, seen in boxes])
     plan = edition_plans(settings, NOW.date(), periods=("daily",))[0]

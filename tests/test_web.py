@@ -77,12 +77,12 @@ def html_part(message) -> str:
 
 def status_of(engine, email: str) -> str:
     with store.read_session(engine) as session:
-        return str(store.find_subscriber(session, email=email).status)
+        return str(store.subscribers.find_subscriber(session, email=email).status)
 
 
 def subscriber(engine, email: str) -> Subscriber:
     with store.read_session(engine) as session:
-        return store.find_subscriber(session, email=email)
+        return store.subscribers.find_subscriber(session, email=email)
 
 
 def ident(settings, subscriber_id: int) -> str:
@@ -90,7 +90,7 @@ def ident(settings, subscriber_id: int) -> str:
     engine = store.open_engine(settings.store.url)
     try:
         with store.read_session(engine) as session:
-            return store.subscriber_token_key(session, subscriber_id=subscriber_id) or ""
+            return store.subscribers.subscriber_token_key(session, subscriber_id=subscriber_id) or ""
     finally:
         engine.dispose()
 
@@ -139,7 +139,7 @@ def test_get_changes_nothing_and_its_button_posts(engine, client, outbox):
 
 def test_a_bounced_reader_is_not_made_unsubscribed(engine, client, outbox, web_settings):
     with store.session_scope(engine) as session:
-        store.find_subscriber(session, email="reader3@example.com").status = SubscriberStatus.bounced
+        store.subscribers.find_subscriber(session, email="reader3@example.com").status = SubscriberStatus.bounced
     assert client.post(one_click_path(outbox["reader3@example.com"])).status_code == 200
     assert status_of(engine, "reader3@example.com") == "bounced"
 
@@ -181,7 +181,7 @@ def test_forged_tokens_are_404_and_change_nothing(engine, client, outbox, web_se
 def test_a_genuine_token_for_a_deleted_subscriber_is_404(engine, client, outbox, web_settings):
     sub_id = subscriber(engine, "reader1@example.com").id
     with store.session_scope(engine) as session:
-        store.delete_subscriber(session, email="reader1@example.com", now=NOW)
+        store.subscribers.delete_subscriber(session, email="reader1@example.com", now=NOW)
     assert client.post(f"/u/{token(web_settings, 'unsubscribe', sub_id)}").status_code == 404
     assert client.get(f"/p/{token(web_settings, 'preferences', sub_id)}").status_code == 404
 
@@ -265,8 +265,8 @@ def test_a_paused_reader_is_not_planned_before_the_date(engine, web_settings, ou
     from digest.pipeline.plan import edition_plans, plan_edition
 
     with store.session_scope(engine) as session:
-        store.find_subscriber(session, email="reader1@example.com").paused_until = NOW.date() + timedelta(days=2)
-        store.upsert_articles(session, articles=[_article(i, NOW + timedelta(hours=20)) for i in range(200, 204)],
+        store.subscribers.find_subscriber(session, email="reader1@example.com").paused_until = NOW.date() + timedelta(days=2)
+        store.articles.upsert_articles(session, articles=[_article(i, NOW + timedelta(hours=20)) for i in range(200, 204)],
                               now=NOW)
     for days, planned in ((1, {"reader2@example.com", "reader3@example.com"}),
                           (2, {"reader1@example.com", "reader2@example.com", "reader3@example.com"})):
@@ -274,7 +274,7 @@ def test_a_paused_reader_is_not_planned_before_the_date(engine, web_settings, ou
         edition_id, _ = plan_edition(engine, web_settings, plan, now=NOW)
         with store.read_session(engine) as session:
             ids = session.exec(select(Delivery.subscriber_id).where(Delivery.edition_id == edition_id)).all()
-            assert {s.email for s in store.subscribers_by_id(session, ids=ids).values()} == planned
+            assert {s.email for s in store.subscribers.subscribers_by_id(session, ids=ids).values()} == planned
 
 
 def test_a_pause_set_after_planning_is_honoured_at_send_time(engine, web_settings, client):
@@ -339,10 +339,10 @@ def test_view_in_browser_does_not_select_again(engine, client, outbox):
     """New, more popular articles after the send change nothing: the page comes from the stored items."""
     message = outbox["reader1@example.com"]
     with store.session_scope(engine) as session:
-        store.upsert_articles(session, articles=[_article(i, NOW - timedelta(hours=1)) for i in range(300, 305)],
+        store.articles.upsert_articles(session, articles=[_article(i, NOW - timedelta(hours=1)) for i in range(300, 305)],
                               now=NOW)
-        fresh = store.article_ids_by_url(session, urls=[f"https://news.example.com/a/{i}" for i in range(300, 305)])
-        store.add_engagement(session, events=[(a, NOW - timedelta(hours=1), "share", 10_000) for a in fresh.values()])
+        fresh = store.articles.article_ids_by_url(session, urls=[f"https://news.example.com/a/{i}" for i in range(300, 305)])
+        store.engagement.add_engagement(session, events=[(a, NOW - timedelta(hours=1), "share", 10_000) for a in fresh.values()])
     assert client.get(archive_path(message)).text == html_part(message)
 
 
@@ -372,7 +372,7 @@ def tracking(web_settings):
 
 def _delivery(engine, email) -> Delivery:
     with store.read_session(engine) as session:
-        sub = store.find_subscriber(session, email=email)
+        sub = store.subscribers.find_subscriber(session, email=email)
         return session.exec(select(Delivery).where(Delivery.subscriber_id == sub.id)).first()
 
 
@@ -409,7 +409,7 @@ def test_click_tracking_redirects_only_to_links_of_that_email(engine, tracking, 
 
 def store_article_ids(engine, delivery_id) -> set[int]:
     with store.read_session(engine) as session:
-        items = store.delivery_items(session, delivery_ids=[delivery_id])[delivery_id]
+        items = store.deliveries.delivery_items(session, delivery_ids=[delivery_id])[delivery_id]
     return {i.article_id for i in items} | {a for i in items for a in i.why.get("also", [])}
 
 
@@ -454,8 +454,8 @@ def test_double_opt_in(engine, client, mailer):
 
 def test_signing_up_reveals_nothing_and_sends_nothing_to_active_or_suppressed(engine, client, mailer, outbox):
     with store.session_scope(engine) as session:
-        store.find_subscriber(session, email="reader2@example.com").status = SubscriberStatus.bounced
-        store.find_subscriber(session, email="reader3@example.com").status = SubscriberStatus.unsubscribed
+        store.subscribers.find_subscriber(session, email="reader2@example.com").status = SubscriberStatus.bounced
+        store.subscribers.find_subscriber(session, email="reader3@example.com").status = SubscriberStatus.unsubscribed
     new = sign_up(client, email="someone@example.net").text
     for email in ("reader1@example.com", "reader2@example.com", "reader3@example.com"):
         assert sign_up(client, email=email).text == new
@@ -478,7 +478,7 @@ def test_sign_up_form_errors_and_the_honeypot(engine, client, mailer):
     assert bot.status_code == 200 and "Check your inbox" in bot.text
     assert mailer.messages == []
     with store.read_session(engine) as session:
-        assert store.find_subscriber(session, email="bot@example.org") is None
+        assert store.subscribers.find_subscriber(session, email="bot@example.org") is None
 
 
 def test_confirm_link_of_an_unsubscribed_reader_is_404(engine, client, outbox, web_settings):
@@ -515,7 +515,7 @@ def test_events_json_list_and_json_lines_go_into_hourly_buckets(engine, client, 
 def test_bad_events_store_nothing(engine, client, outbox):
     auth = {"Authorization": f"Bearer {EVENTS_TOKEN}"}
     with store.read_session(engine) as session:
-        before = store.count_engagement(session)
+        before = store.engagement.count_engagement(session)
     for body, needle in ((json.dumps([{"url": "https://news.example.com/a/1", "kind": "like", "at": NOW.isoformat()}]),
                           "body:1: kind"),
                          (json.dumps([{"url": "https://news.example.com/a/1", "kind": "view", "at": NOW.isoformat()},
@@ -525,7 +525,7 @@ def test_bad_events_store_nothing(engine, client, outbox):
         response = client.post("/events", content=body, headers=auth)
         assert response.status_code == 422 and needle in " ".join(response.json()["error"])
     with store.read_session(engine) as session:
-        assert store.count_engagement(session) == before
+        assert store.engagement.count_engagement(session) == before
 
 
 def test_events_are_off_without_a_token(engine, settings):

@@ -50,14 +50,14 @@ def page(browser):
 
 def link(settings, engine, purpose: str, email: str = "reader1@example.com") -> str:
     with store.read_session(engine) as session:
-        sub = store.find_subscriber(session, email=email)
+        sub = store.subscribers.find_subscriber(session, email=email)
     prefix = urlsplit(settings.sender.base_url).path.rstrip("/")  # the app answers where the emails' links point
     return f"{prefix}/{purpose[0]}/{make_token(settings.secret_key, purpose, sub.id, settings.sender.list_id, ident=sub.token_key)}"
 
 
 def reader(engine, email: str = "reader1@example.com"):
     with store.read_session(engine) as session:
-        return store.find_subscriber(session, email=email)
+        return store.subscribers.find_subscriber(session, email=email)
 
 
 def test_change_preferences_through_the_form(page, served, settings, engine):

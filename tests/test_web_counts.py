@@ -109,13 +109,13 @@ def store_clicks(engine) -> int:
 def test_huge_or_non_finite_counts_are_a_422(engine, tracking, count):
     seed(engine, NOW, subscribers=1)
     with store.read_session(engine) as session:
-        before = store.count_engagement(session)
+        before = store.engagement.count_engagement(session)
     body = '[{"article_id": 1, "kind": "view", "count": %s, "at": "%s"}]' % (count, NOW.isoformat())
     response = post_events(engine, tracking, body)
     assert response.status_code == 422, response.text
     assert "body:1: count" in " ".join(response.json()["error"])
     with store.read_session(engine) as session:
-        assert store.count_engagement(session) == before
+        assert store.engagement.count_engagement(session) == before
 
 
 def post_events(engine, settings, body: str):
@@ -131,7 +131,7 @@ def test_a_bucket_saturates_instead_of_overflowing(engine):
     seed(engine, NOW, subscribers=1)
     with store.session_scope(engine) as session:
         for _ in range(3):
-            store.add_engagement(session, events=[(3, NOW, "comment", 10_000_000)] * 100)
+            store.engagement.add_engagement(session, events=[(3, NOW, "comment", 10_000_000)] * 100)
     assert total(engine, 3, "comment") == 2**31 - 1
 
 

@@ -33,13 +33,13 @@ def app_client(settings, engine, **kw) -> TestClient:
 
 def token(settings, engine, purpose: str, subscriber_id: int) -> str:
     with store.read_session(engine) as session:
-        ident = store.subscriber_token_key(session, subscriber_id=subscriber_id) or ""
+        ident = store.subscribers.subscriber_token_key(session, subscriber_id=subscriber_id) or ""
     return make_token(settings.secret_key, purpose, subscriber_id, settings.sender.list_id, ident=ident)
 
 
 def reader(engine, email="reader1@example.com"):
     with store.read_session(engine) as session:
-        return store.find_subscriber(session, email=email)
+        return store.subscribers.find_subscriber(session, email=email)
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_the_unsubscribed_page_offers_an_undo(engine, settings, readers):
 
 def test_a_suppressed_reader_is_not_offered_a_way_around_it(engine, settings, readers):
     with store.session_scope(engine) as session:
-        store.find_subscriber(session, email="reader1@example.com").status = "bounced"
+        store.subscribers.find_subscriber(session, email="reader1@example.com").status = "bounced"
     with app_client(settings, engine) as client:
         path, page, csrf = preferences(client, settings, engine, readers)
         assert "Resubscribe" not in page.text

@@ -90,7 +90,7 @@ def test_a_sign_up_needs_the_forms_token_and_its_cookie(engine, settings):
         assert other.post("/subscribe", data={"email": "victim@example.org", "csrf": good}).status_code == 403
     assert mailer.messages == [] and confirmations(engine) == []
     with store.read_session(engine) as session:
-        assert store.find_subscriber(session, email="victim@example.org") is None
+        assert store.subscribers.find_subscriber(session, email="victim@example.org") is None
 
 
 def test_the_cookie_is_strict_and_stays_on_the_form(engine, settings):
@@ -219,7 +219,7 @@ def test_a_confirmation_link_expires(engine, settings):
         clock.now = NOW + timedelta(days=7, minutes=1)
         assert client.get(path).status_code == 410 and client.post(path).status_code == 410
         with store.read_session(engine) as session:
-            sub = store.find_subscriber(session, email="late@example.org")
+            sub = store.subscribers.find_subscriber(session, email="late@example.org")
         assert sub.status == "pending"
         undated = make_token(settings.secret_key, "confirm", sub.id, settings.sender.list_id,  # an old-style link
                              ident=sub.token_key)
@@ -227,7 +227,7 @@ def test_a_confirmation_link_expires(engine, settings):
         clock.now = NOW + timedelta(days=6, hours=23)
         assert client.post(path).status_code == 200
     with store.read_session(engine) as session:
-        assert store.find_subscriber(session, email="late@example.org").status == "active"
+        assert store.subscribers.find_subscriber(session, email="late@example.org").status == "active"
 
 
 # ── the queue ───────────────────────────────────────────────────────────────────────────────────────
@@ -264,8 +264,8 @@ async def _send_and_close(engine, settings, mailer):
 
 def test_the_app_sends_what_was_left_queued_when_it_starts(engine, settings):
     with store.session_scope(engine) as session:
-        sub = store.add_pending_subscriber(session, subscriber=_pending("left@example.org"), source="web", now=NOW)
-        store.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=NOW, window=timedelta(hours=24))
+        sub = store.subscribers.add_pending_subscriber(session, subscriber=_pending("left@example.org"), source="web", now=NOW)
+        store.confirmations.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=NOW, window=timedelta(hours=24))
     mailer = RecordingMailer()
     with client_for(settings, engine, mailer):
         deadline = time.monotonic() + 20
@@ -389,16 +389,16 @@ def test_an_erased_or_removed_address_is_not_mailed_by_a_sign_up(engine, setting
     from tests.factories import subscriber
 
     with store.session_scope(engine) as session:
-        store.upsert_subscribers(session, subscribers=[subscriber("left@example.org")], now=NOW)
+        store.subscribers.upsert_subscribers(session, subscribers=[subscriber("left@example.org")], now=NOW)
     with store.session_scope(engine) as session:
         if how == "erase":
-            store.erase_subscriber(session, email="left@example.org", now=NOW)
+            store.subscribers.erase_subscriber(session, email="left@example.org", now=NOW)
         else:
-            store.delete_subscriber(session, email="left@example.org", now=NOW)
+            store.subscribers.delete_subscriber(session, email="left@example.org", now=NOW)
     mailer = RecordingMailer()
     with client_for(limited(settings), engine, mailer) as client:
         assert sign_up(client, email="Left@Example.org").status_code == 200
     assert mailer.messages == [] and confirmations(engine) == []
     with store.read_session(engine) as session:
-        sub = store.find_subscriber(session, email="left@example.org")
+        sub = store.subscribers.find_subscriber(session, email="left@example.org")
         assert (sub is None) if how == "erase" else (sub.status == "removed")

@@ -114,13 +114,13 @@ def seed(engine: Engine, settings: Settings, day: date, now: datetime) -> dict[s
     articles = load_demo_articles(plan.cutoff, now)
     subscribers = load_subscribers(Path(str(files("digest").joinpath("demo_data/subscribers.csv"))), defaults={})
     with store.session_scope(engine) as session:
-        counts = store.upsert_articles(session, articles=articles, now=now)
-        ids = store.article_ids_by_url(session, urls=[a.url for a in articles])
+        counts = store.articles.upsert_articles(session, articles=articles, now=now)
+        ids = store.articles.article_ids_by_url(session, urls=[a.url for a in articles])
         stored = [replace_id(a, ids[a.url]) for a in articles]
         events = 0
-        if not store.count_engagement(session, start=plan.window_start, end=plan.cutoff):
-            events = store.add_engagement(session, events=demo_engagement(stored, plan.cutoff))
-        subs = store.upsert_subscribers(session, subscribers=subscribers, now=now)
+        if not store.engagement.count_engagement(session, start=plan.window_start, end=plan.cutoff):
+            events = store.engagement.add_engagement(session, events=demo_engagement(stored, plan.cutoff))
+        subs = store.subscribers.upsert_subscribers(session, subscribers=subscribers, now=now)
     return {"articles": len(articles), "new articles": counts["new"], "engagement buckets": events,
             "subscribers": len(subscribers), "new subscribers": subs["new"]}
 

@@ -108,7 +108,7 @@ def decayed_engagement(events: Sequence[EngagementRecord], *, now: datetime, par
 
 def signals_from_events(events: Sequence[EngagementRecord], published: Mapping[int, datetime], *, now: datetime,
                         params: RankParams) -> Signals:
-    """The same aggregates the database computes (`store.engagement_signals`), from events in memory."""
+    """The same aggregates the database computes (`store.engagement.engagement_signals`), from events in memory."""
     w, b = params.trending_window_hours, params.baseline_hours
     recent: dict[int, int] = defaultdict(int)
     baseline: dict[int, int] = defaultdict(int)

@@ -95,9 +95,9 @@ def _first_line(exc: Exception) -> str:
 def store_batch(engine: Engine, batch: Batch, *, now: datetime) -> dict[str, int]:
     """The batch's articles (new, updated or unchanged) and trending headlines, in one transaction."""
     with store.session_scope(engine) as session:
-        counts = store.upsert_article_rows(session, rows=[a.row() for a in batch.articles], now=now)
+        counts = store.articles.upsert_article_rows(session, rows=[a.row() for a in batch.articles], now=now)
         if batch.trending:
-            store.add_trending_signals(session, signals=[trending_signal(t) for t in batch.trending])
+            store.trending.add_trending_signals(session, signals=[trending_signal(t) for t in batch.trending])
     return counts
 
 
@@ -123,7 +123,7 @@ def poll_feeds(engine: Engine, settings: Settings, now: datetime, *, client=None
     """Fetch every registered feed (conditional GET) and store its items; one feed's failure is its own."""
     with store.session_scope(engine) as session:
         targets = [FeedTarget(f.id, f.url, f.etag, f.last_modified, tuple(f.topics or ()), f.country)
-                   for f in store.list_feeds(session)]
+                   for f in store.feeds.list_feeds(session)]
     own = client is None and bool(targets)
     client = open_client(settings.feeds) if own else client
     try:
@@ -168,7 +168,7 @@ def _store_feed(engine: Engine, settings: Settings, target: FeedTarget, fetched:
 
 def _record(engine: Engine, target: FeedTarget, now: datetime, **fields) -> None:
     with store.session_scope(engine) as session:
-        store.record_feed_fetch(session, feed_id=target.id, now=now, **fields)
+        store.feeds.record_feed_fetch(session, feed_id=target.id, now=now, **fields)
 
 
 def poll_job(engine: Engine, settings: Settings, clock: Callable[[], datetime]) -> Callable[[], list[FeedPoll]]:

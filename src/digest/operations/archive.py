@@ -33,7 +33,7 @@ def edition_key(slug: str) -> str:
 def archived_email(engine: Engine, settings: Settings, *, slug: str, subscriber_id: int) -> ArchivedEmail | None:
     """One subscriber's email of one edition, in HTML (also for text-format readers: it is a browser page)."""
     with store.read_session(engine) as session:
-        found = store.subscriber_delivery(session, edition_key=edition_key(slug), subscriber_id=subscriber_id)
+        found = store.deliveries.subscriber_delivery(session, edition_key=edition_key(slug), subscriber_id=subscriber_id)
         if found is None or found[1].status not in SHOWN or not found[1].variant_key:
             return None
         edition, delivery = found

@@ -70,19 +70,19 @@ def _apply(session, settings: Settings, report: BounceReport, now: datetime, sum
     if delivery is None:
         summary.unmatched += 1
         return
-    if not _same_address(report.recipient, store.delivery_recipient(session, delivery_id=delivery.id)):
+    if not _same_address(report.recipient, store.deliveries.delivery_recipient(session, delivery_id=delivery.id)):
         summary.mismatched += 1  # a report about someone else (or forged): it suppresses nobody
         return
     if delivery.status == DeliveryStatus.bounced:
         summary.repeated += 1
         return
-    if not store.record_bounce(session, delivery_id=delivery.id, smtp_code=report.smtp_code, smtp_reply=report.reply,
+    if not store.deliveries.record_bounce(session, delivery_id=delivery.id, smtp_code=report.smtp_code, smtp_reply=report.reply,
                                error=f"{report.kind} bounce reported for {report.recipient}: {report.reply}", now=now):
         summary.unmatched += 1  # never sent (skipped, expired, ...): a report about it is not ours to trust
         return
     summary.recorded += 1
     summary.kinds[report.kind] += 1
-    if should_suppress(report.kind, store.recent_outcomes(session, subscriber_id=delivery.subscriber_id),
+    if should_suppress(report.kind, store.delivery_status.recent_outcomes(session, subscriber_id=delivery.subscriber_id),
                        settings.bounces.soft_threshold):
         summary.suppressed += suppress(session, [delivery.subscriber_id], now)
 
@@ -90,14 +90,14 @@ def _apply(session, settings: Settings, report: BounceReport, now: datetime, sum
 def find_delivery(session, settings: Settings, report: BounceReport) -> Delivery | None:
     """The delivery a report is about: by its VERP token (HMAC-checked), else by the returned Message-ID."""
     def ident_of(delivery_id: int) -> str | None:  # the identity of the subscriber the delivery was made for
-        return store.delivery_token_key(session, delivery_id=delivery_id)
+        return store.deliveries.delivery_token_key(session, delivery_id=delivery_id)
 
     for token in report.verp_tokens:
         found = read_bound_token(settings.secret_key, "bounce", token, settings.sender.list_id, ident_of)
         if found is not None:
-            return store.delivery_by_id(session, delivery_id=found[0])
+            return store.deliveries.delivery_by_id(session, delivery_id=found[0])
     if report.message_id:
-        return store.delivery_by_message_id(session, message_id=report.message_id)
+        return store.deliveries.delivery_by_message_id(session, message_id=report.message_id)
     return None
 
 

@@ -48,5 +48,5 @@ def require_subscribers(settings: Settings, emails: Sequence[str], *, option: st
         return
     with store.read_session(engine_for(settings, readonly=True)) as session:
         for email in emails:
-            if store.find_subscriber(session, email=email) is None:
+            if store.subscribers.find_subscriber(session, email=email) is None:
                 raise UsageError(f"{option}: no subscriber {email!r} (see `digest subscribers list`)")

@@ -48,14 +48,14 @@ def import_events(settings: Settings, path: Path, *, engine: Engine | None = Non
     """Add engagement events into hourly buckets, in one transaction."""
     rows = load_events(path)
     with store.session_scope(engine or engine_for(settings)) as session:
-        by_url = store.article_ids_by_url(session, urls=[r.url for r in rows if r.url])
-        known = store.known_article_ids(session, ids=[r.article_id for r in rows if r.article_id])
+        by_url = store.articles.article_ids_by_url(session, urls=[r.url for r in rows if r.url])
+        known = store.articles.known_article_ids(session, ids=[r.article_id for r in rows if r.article_id])
         missing = [r for r in rows if (r.url and r.url not in by_url) or (r.article_id and r.article_id not in known)]
         if missing:
             first = missing[0]
             raise InputError(f"{path}:{first.line}: no stored article {first.url or first.article_id} "
                              f"({len(missing)} rows name unknown articles); nothing was stored")
-        buckets = store.add_engagement(session, events=[
+        buckets = store.engagement.add_engagement(session, events=[
             (by_url[r.url] if r.url else r.article_id, r.at, r.kind, r.count) for r in rows])
     return EventsReport(len(rows), buckets)
 
@@ -64,4 +64,4 @@ def list_articles(settings: Settings, *, since: datetime | None = None,
                   engine: Engine | None = None) -> Sequence[Article]:
     """Stored articles published since `since` (all if None), newest first."""
     with store.read_session(engine or engine_for(settings, readonly=True)) as session:
-        return store.list_articles(session, since=since)
+        return store.articles.list_articles(session, since=since)

@@ -34,7 +34,7 @@ class RequeueReport:
 def requeue_statuses(value: str) -> list[DeliveryStatus]:
     """`--status failed,unknown`: the statuses named, each one that can be requeued; else a usage error."""
     names = [v.strip().lower() for v in value.split(",") if v.strip()]
-    allowed = [str(s) for s in store.REQUEUEABLE]
+    allowed = [str(s) for s in store.deliveries.REQUEUEABLE]
     for name in names:
         if name not in allowed:
             raise UsageError(f"--status: {name!r} cannot be requeued; choose from {', '.join(allowed)}")
@@ -75,13 +75,13 @@ def requeue_deliveries(engine: Engine, day: date, *, statuses: Sequence[Delivery
     `dry_run` writes nothing and says what it would do."""
     scope = store.read_session(engine) if dry_run else store.session_scope(engine)
     with scope as session:
-        editions = [e for e in store.editions_for_date(session, date=day.isoformat()) if edition in (None, e.key)]
+        editions = [e for e in store.editions.editions_for_date(session, date=day.isoformat()) if edition in (None, e.key)]
         if not editions:
             what = f"edition {edition}" if edition else "edition"
             raise InputError(f"no {what} on {day.isoformat()} (see `digest status --date {day.isoformat()}`)")
         reports = []
         for e in editions:
-            moved, readers = store.requeue_outcomes(
+            moved, readers = store.delivery_status.requeue_outcomes(
                 session, edition_id=e.id, statuses=statuses, now=now, since=since, until=until, dry_run=dry_run,
                 reason=f"requeued by the operator at {now:%Y-%m-%d %H:%M:%S} UTC")
             reports.append(RequeueReport(e.key, moved, [email for _, email in readers]))

@@ -31,20 +31,20 @@ def add_feed(settings: Settings, url: str, *, now: datetime, topics: str | None 
     except ValueError as exc:
         raise InputError(f"feeds add: {exc}") from None
     with store.session_scope(engine or engine_for(settings)) as session:
-        _feed, created = store.add_feed(session, url=address, topics=split_list(topics),
+        _feed, created = store.feeds.add_feed(session, url=address, topics=split_list(topics),
                                         country=clean_text(country) or None, now=now)
     return FeedAdded(address, created)
 
 
 def list_feeds(settings: Settings, *, engine: Engine | None = None) -> Sequence[Feed]:
     with store.read_session(engine or engine_for(settings)) as session:  # read-write: creates the table if new
-        return store.list_feeds(session)
+        return store.feeds.list_feeds(session)
 
 
 def remove_feed(settings: Settings, url: str, *, engine: Engine | None = None) -> None:
     """Stop polling a feed (its articles stay); an unknown URL is an error."""
     with store.session_scope(engine or engine_for(settings)) as session:
-        if not store.remove_feed(session, url=url):
+        if not store.feeds.remove_feed(session, url=url):
             raise InputError(f"no feed {url} (see `digest feeds list`)")
 
 

@@ -68,7 +68,7 @@ def render_preview(engine: Engine, settings: Settings, day: date, *, email: str 
     with store.read_session(engine) as session:
         sub = _subscriber(session, settings, email)
         plan = next(p for p in edition_plans(settings, day) if p.period == sub.frequency)
-        edition = store.find_edition(session, key=plan.key)
+        edition = store.editions.find_edition(session, key=plan.key)
         ranking = edition_ranking(session, settings, plan)
         _, selection = next(select_subscriber(session, settings, ranking, [sub], edition.id if edition else None))
     if selection.skip_reason:
@@ -89,7 +89,7 @@ def _subscriber(session, settings: Settings, email: str | None) -> SubscriberRec
     from digest.ingest.subscribers import normalize_email
 
     try:
-        found = store.find_subscriber(session, email=normalize_email(email))
+        found = store.subscribers.find_subscriber(session, email=normalize_email(email))
     except ValueError:
         found = None
     if found is None:

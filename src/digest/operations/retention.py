@@ -52,9 +52,9 @@ def prune(engine: Engine, settings: Settings, *, today: date, keep_days: int, dr
                          "reader already got")
     before = (today - timedelta(days=keep_days)).isoformat()
     with store.read_session(engine) as session:
-        editions = [(e.id, e.key) for e in store.prunable_editions(session, before=before)]
+        editions = [(e.id, e.key) for e in store.editions.prunable_editions(session, before=before)]
         if dry_run:
-            sizes = [sum(store.edition_counts(session, edition_id=i).values()) for i, _ in editions]
+            sizes = [sum(store.delivery_status.edition_counts(session, edition_id=i).values()) for i, _ in editions]
             for (_, key), n in zip(editions, sizes):
                 on_edition(key, n, 0)
             return PruneReport(len(editions), sum(sizes), 0)
@@ -63,13 +63,13 @@ def prune(engine: Engine, settings: Settings, *, today: date, keep_days: int, dr
         deleted = [0, 0]
         while True:
             with store.session_scope(engine) as session:
-                rows, items = store.delete_edition_rows(session, edition_id=edition_id)
+                rows, items = store.editions.delete_edition_rows(session, edition_id=edition_id)
             if not rows:
                 break
             deleted[0] += rows
             deleted[1] += items
         with store.session_scope(engine) as session:
-            store.delete_edition(session, edition_id=edition_id)
+            store.editions.delete_edition(session, edition_id=edition_id)
         on_edition(key, *deleted)
         totals = [totals[0] + 1, totals[1] + deleted[0], totals[2] + deleted[1]]
     return PruneReport(*totals)

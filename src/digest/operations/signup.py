@@ -89,19 +89,19 @@ def sign_up(engine: Engine, settings: Settings, *, email: str, name: str, source
         "send_at": settings.schedule.send_at, "timezone": settings.schedule.timezone,
         "max_items": settings.selection.max_items})
     with store.session_scope(engine) as session:
-        sub = store.add_pending_subscriber(session, subscriber=new, source=f"web:/subscribe {source}".strip(),
+        sub = store.subscribers.add_pending_subscriber(session, subscriber=new, source=f"web:/subscribe {source}".strip(),
                                            now=now)
         if sub is None:
             return False
         window = timedelta(hours=settings.web.confirm_window_hours)
-        return store.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=now,
+        return store.confirmations.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=now,
                                         window=window) is not None
 
 
 def confirmation_status(engine: Engine, *, subscriber_id: int) -> SubscriberStatus | None:
     """What a confirmation link finds: the subscriber's status, or None when no subscriber has that id."""
     with store.read_session(engine) as session:
-        sub = store.subscriber_by_id(session, subscriber_id=subscriber_id)
+        sub = store.subscribers.subscriber_by_id(session, subscriber_id=subscriber_id)
         return None if sub is None else sub.status
 
 
@@ -109,8 +109,8 @@ def confirm(engine: Engine, *, subscriber_id: int, now: datetime) -> bool:
     """Start a pending subscription (recording the consent time); True when the subscriber is now active
     (also when they already were), False when there is nobody to confirm."""
     with store.session_scope(engine) as session:
-        changed = store.confirm_subscriber(session, subscriber_id=subscriber_id, now=now)
-        sub = store.subscriber_by_id(session, subscriber_id=subscriber_id)
+        changed = store.subscribers.confirm_subscriber(session, subscriber_id=subscriber_id, now=now)
+        sub = store.subscribers.subscriber_by_id(session, subscriber_id=subscriber_id)
         return changed or (sub is not None and sub.status == SubscriberStatus.active)
 
 
@@ -121,9 +121,9 @@ async def send_confirmations(engine: Engine, settings: Settings, mailer: Mailer,
     now = clock()
     max_age = min(timedelta(days=1), timedelta(days=settings.web.confirm_link_days) / 2)
     with store.session_scope(engine) as session:
-        store.interrupted_confirmations(session, before=now - INTERRUPTED, now=now)
+        store.confirmations.interrupted_confirmations(session, before=now - INTERRUPTED, now=now)
         due = [(c.id, c.subscriber_id, c.attempts, c.created_at) for c in
-               store.sendable_confirmations(session, now=now, max_age=max_age)]
+               store.confirmations.sendable_confirmations(session, now=now, max_age=max_age)]
     outcomes: dict[str, int] = {}
     for confirmation_id, subscriber_id, attempts, issued_at in due:
         status = await _send_one(engine, settings, mailer, (confirmation_id, subscriber_id, attempts, issued_at),
@@ -138,9 +138,9 @@ async def _send_one(engine: Engine, settings: Settings, mailer: Mailer, row: tup
     confirmation_id, subscriber_id, attempts, issued_at = row
     now = clock()
     with store.session_scope(engine) as session:
-        if not store.claim_confirmation(session, confirmation_id=confirmation_id, now=now):
+        if not store.confirmations.claim_confirmation(session, confirmation_id=confirmation_id, now=now):
             return None
-        sub = store.subscriber_by_id(session, subscriber_id=subscriber_id)
+        sub = store.subscribers.subscriber_by_id(session, subscriber_id=subscriber_id)
         record = subscriber_record(sub) if sub is not None else None
     if record is None or record.status != SubscriberStatus.pending:
         return _record(engine, confirmation_id, ConfirmationStatus.failed, None, "subscriber no longer pending", "",
@@ -165,6 +165,6 @@ def _status(result: SendResult, attempts: int) -> ConfirmationStatus:
 def _record(engine: Engine, confirmation_id: int, status: ConfirmationStatus, code: int | None, reply: str,
             message_id: str, clock: Callable[[], datetime]) -> str:
     with store.session_scope(engine) as session:
-        store.record_confirmation(session, confirmation_id=confirmation_id, status=status, smtp_code=code,
+        store.confirmations.record_confirmation(session, confirmation_id=confirmation_id, status=status, smtp_code=code,
                                   smtp_reply=reply, message_id=message_id, now=clock())
     return str(status)

@@ -68,9 +68,9 @@ def day_status(settings: Settings, day: date, *, latest: bool = False, engine: E
     engine = engine or engine_for(settings, readonly=True)
     with store.read_session(engine) as session:
         when = day.isoformat()
-        editions = store.editions_for_date(session, date=when)
-        if not editions and latest and (found := store.latest_edition_date(session)):
-            when, editions = found, store.editions_for_date(session, date=found)
+        editions = store.editions.editions_for_date(session, date=when)
+        if not editions and latest and (found := store.editions.latest_edition_date(session)):
+            when, editions = found, store.editions.editions_for_date(session, date=found)
         if not editions:
             raise InputError(f"no edition for {when}")
         summaries = [_summary(session, e) for e in editions]
@@ -82,8 +82,8 @@ def day_status(settings: Settings, day: date, *, latest: bool = False, engine: E
 
 
 def _summary(session, edition) -> EditionSummary:
-    counts = store.edition_counts(session, edition_id=edition.id)
+    counts = store.delivery_status.edition_counts(session, edition_id=edition.id)
     return EditionSummary(
-        edition.key, str(edition.status), edition.deadline_at, store.oldest_pending(session, edition_id=edition.id),
-        [FailureReason(*row) for row in store.failure_reasons(session, edition_id=edition.id)], counts,
-        [Problem(*row) for row in store.edition_problems(session, edition_id=edition.id)], sum(counts.values()))
+        edition.key, str(edition.status), edition.deadline_at, store.delivery_status.oldest_pending(session, edition_id=edition.id),
+        [FailureReason(*row) for row in store.delivery_status.failure_reasons(session, edition_id=edition.id)], counts,
+        [Problem(*row) for row in store.delivery_status.edition_problems(session, edition_id=edition.id)], sum(counts.values()))

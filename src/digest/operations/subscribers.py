@@ -50,7 +50,7 @@ class ImportReport:
 
     total: int
     consent: str | None
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(store.UPSERT_COUNTS, 0))
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(store.subscribers.UPSERT_COUNTS, 0))
     unknown_topics: int = 0
 
     def summary(self) -> str:
@@ -76,7 +76,7 @@ def defaults(settings: Settings) -> dict:
 def _warn_unknown_topics(session, source: str, rows, warn: Warn) -> int:
     if not any(row.topics for row in rows):
         return 0
-    known, _ = store.known_topics_and_countries(session)
+    known, _ = store.articles.known_topics_and_countries(session)
     if not known:
         return 0  # no articles yet: nothing to check the topics against
     warnings = unknown_topic_warnings(source, rows, known)
@@ -93,8 +93,8 @@ def add_subscriber(settings: Settings, values: Mapping[str, object], *, now: dat
     except ValueError as exc:
         raise InputError(f"subscriber {values['email']!r}: {exc}") from None
     with store.session_scope(engine or engine_for(settings)) as session:
-        reason = store.is_suppressed(session, email=sub.email)
-        counts = store.upsert_subscribers(session, subscribers=[sub], now=now, resubscribe=consent)
+        reason = store.subscribers.is_suppressed(session, email=sub.email)
+        counts = store.subscribers.upsert_subscribers(session, subscribers=[sub], now=now, resubscribe=consent)
         _warn_unknown_topics(session, "--topics", [sub], warn)
     if counts["suppressed"]:
         raise InputError(f"{sub.email} is {reason}: left suppressed; re-adding needs the reader's consent "
@@ -109,7 +109,7 @@ def import_subscribers(settings: Settings, path: Path, *, now: datetime, consent
     report = ImportReport(len(rows), consent)
     with store.session_scope(engine or engine_for(settings)) as session:
         for start in range(0, len(rows), CHUNK):
-            for key, n in store.upsert_subscribers(session, subscribers=rows[start:start + CHUNK], now=now,
+            for key, n in store.subscribers.upsert_subscribers(session, subscribers=rows[start:start + CHUNK], now=now,
                                                    resubscribe=consent).items():
                 report.counts[key] += n
         report.unknown_topics = _warn_unknown_topics(session, str(path), rows, warn)
@@ -118,7 +118,7 @@ def import_subscribers(settings: Settings, path: Path, *, now: datetime, consent
 
 def list_subscribers(settings: Settings, *, engine: Engine | None = None) -> Sequence[Subscriber]:
     with store.read_session(engine or engine_for(settings, readonly=True)) as session:
-        return store.list_subscribers(session)
+        return store.subscribers.list_subscribers(session)
 
 
 def address(email: str) -> str:
@@ -135,7 +135,7 @@ def remove_subscriber(settings: Settings, email: str, *, now: datetime, engine: 
     engine = engine or engine_for(settings)
     with exclusive(engine, "sender", wait=settings.send.lock_wait_seconds):  # never while a batch is in flight
         with store.session_scope(engine) as session:
-            before = store.delete_subscriber(session, email=email, now=now)
+            before = store.subscribers.delete_subscriber(session, email=email, now=now)
     if before is None:
         raise InputError(f"no subscriber {email}")
     return Removal(email, before)
@@ -147,5 +147,5 @@ def erase_subscriber(settings: Settings, email: str, *, now: datetime, engine: E
     engine = engine or engine_for(settings)
     with exclusive(engine, "sender", wait=settings.send.lock_wait_seconds):
         with store.session_scope(engine) as session:
-            deleted = store.erase_subscriber(session, email=email, now=now)
+            deleted = store.subscribers.erase_subscriber(session, email=email, now=now)
     return Erasure(email, deleted)

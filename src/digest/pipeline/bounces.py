@@ -17,7 +17,7 @@ SUPPRESSIBLE = (SubscriberStatus.active, SubscriberStatus.pending)
 
 def suppress_bounced(session, delivery_ids: Sequence[int], now: datetime) -> list[str]:
     """A relay refused the mailbox while sending (5.1.x at RCPT): a hard bounce, suppressed at once."""
-    subscriber_ids = [d.subscriber_id for i in delivery_ids if (d := store.delivery_by_id(session, delivery_id=i))]
+    subscriber_ids = [d.subscriber_id for i in delivery_ids if (d := store.deliveries.delivery_by_id(session, delivery_id=i))]
     return suppress(session, subscriber_ids, now)
 
 
@@ -25,7 +25,7 @@ def suppress(session, subscriber_ids: Sequence[int], now: datetime) -> list[str]
     """Active or pending subscribers become `bounced`; the addresses of those that changed."""
     emails = []
     for subscriber_id in subscriber_ids:
-        if store.set_subscriber_status(session, subscriber_id=subscriber_id, status=SubscriberStatus.bounced,
+        if store.subscribers.set_subscriber_status(session, subscriber_id=subscriber_id, status=SubscriberStatus.bounced,
                                        now=now, only_from=SUPPRESSIBLE):
-            emails.append(store.subscriber_by_id(session, subscriber_id=subscriber_id).email)
+            emails.append(store.subscribers.subscriber_by_id(session, subscriber_id=subscriber_id).email)
     return emails

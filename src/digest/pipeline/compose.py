@@ -123,12 +123,12 @@ def batch_context(session, deliveries, known: Container[str] = ()) -> tuple[dict
     for d in deliveries:
         if d.variant_key not in known:
             representative.setdefault(d.variant_key, d.id)
-    items = store.delivery_items(session, delivery_ids=list(representative.values()))
+    items = store.deliveries.delivery_items(session, delivery_ids=list(representative.values()))
     wanted = {i.article_id for rows in items.values() for i in rows}
     wanted |= {a for rows in items.values() for i in rows for a in i.why.get("also", [])}
-    articles = store.articles_by_id(session, ids=wanted)
+    articles = store.articles.articles_by_id(session, ids=wanted)
     entries = {vkey: entries_from_items(items.get(did, []), articles) for vkey, did in representative.items()}
-    return entries, store.subscribers_by_id(session, ids=[d.subscriber_id for d in deliveries])
+    return entries, store.subscribers.subscribers_by_id(session, ids=[d.subscriber_id for d in deliveries])
 
 
 def entries_from_items(items: Sequence[DeliveryItem], articles: Mapping[int, ArticleRecord]) -> list[Entry]:

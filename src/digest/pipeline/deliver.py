@@ -124,7 +124,7 @@ class EditionSender:
         """Read, compose and claim one batch (no await inside: the inlining counted is this run's own)."""
         now, inlined = self.clock(), self.composer.renderer.inlined
         with store.session_scope(self.engine) as session:
-            batch = store.sendable_deliveries(session, edition_id=self.edition_id, size=room, now=now,
+            batch = store.deliveries.sendable_deliveries(session, edition_id=self.edition_id, size=room, now=now,
                                               retry_deferred=retry_deferred, subscriber_ids=subscriber_ids,
                                               id_range=self.id_range, after_id=self.last_id)
             if not batch:
@@ -134,9 +134,9 @@ class EditionSender:
             entries, subs = batch_context(session, batch, known=self.composer.variants)
             jobs = [(d.id, msg) for d in batch
                     if (msg := self._compose(session, d, subs[d.subscriber_id], entries, now)) is not None]
-            claimed = store.claim(session, message_ids={i: m.message_id for i, m in jobs}, now=now,
+            claimed = store.deliveries.claim(session, message_ids={i: m.message_id for i, m in jobs}, now=now,
                                   claimed_by=self.claimed_by)
-            store.mark_edition(session, edition_id=self.edition_id, status=EditionStatus.sending, now=now)
+            store.editions.mark_edition(session, edition_id=self.edition_id, status=EditionStatus.sending, now=now)
         self.report.inlined += self.composer.renderer.inlined - inlined
         jobs = [(i, m, claimed[i], before[i]) for i, m in jobs if i in claimed]
         for delivery_id, msg, *_ in jobs:
@@ -146,8 +146,8 @@ class EditionSender:
     def _compose(self, session, d, sub, entries, now: datetime) -> OutgoingMessage | None:
         """The reader's message, or None when they are held (`skipped`) or their data cannot make one (`failed`)."""
         if reason := hold_reason(sub, self.composer.plan.day):
-            store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.skipped, now=now,
-                                 error=f"{reason} at send time", expect=store.SENDABLE)
+            store.deliveries.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.skipped, now=now,
+                                 error=f"{reason} at send time", expect=store.deliveries.SENDABLE)
             log_transition(self.report.key, d.id, sub.email, "skipped", reason=reason)
             self._skipped(sub.email, reason)
             return None
@@ -156,8 +156,8 @@ class EditionSender:
                                          entries=entries.get(d.variant_key, ()), now=now)
         except (UnicodeError, ValueError) as exc:  # this reader's data cannot make a message
             reason = f"cannot build the message: {type(exc).__name__}: {exc}"[:500]
-            store.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.failed, now=now,
-                                 error=reason, expect=store.SENDABLE)
+            store.deliveries.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.failed, now=now,
+                                 error=reason, expect=store.deliveries.SENDABLE)
             log_transition(self.report.key, d.id, sub.email, "failed", reason=reason)
             self._skipped(sub.email, reason)
             return None
@@ -181,8 +181,8 @@ class EditionSender:
             outcome = self._outcome(delivery_id, msg, attempts, result, verdict, now, held=delivery_id in storm)
             (held if outcome["status"] == DeliveryStatus.queued else outcomes).append(outcome)
         with store.session_scope(self.engine) as session:
-            store.record_outcomes(session, outcomes=outcomes + held, now=now)
-            store.release(session, rows=untouched)
+            store.deliveries.record_outcomes(session, outcomes=outcomes + held, now=now)
+            store.deliveries.release(session, rows=untouched)
             suppress_bounced(session, [o["id"] for o in outcomes if o["status"] == "bounced"], now)
             if storm:  # the breaker tripped in this batch: what it counted in earlier ones is forgiven too
                 self._forgive(session, storm - {o["id"] for o in outcomes + held}, now)
@@ -225,7 +225,7 @@ class EditionSender:
         """The breaker tripped: rows of the storm recorded in earlier batches go back to `queued`, and the readers
         their bounces suppressed are reactivated (unknown ones stay: those messages may have been delivered)."""
         reason = f"requeued: the circuit breaker found the relay {self.relay} failing every message"
-        moved, readers = store.requeue_outcomes(
+        moved, readers = store.delivery_status.requeue_outcomes(
             session, edition_id=self.edition_id, statuses=(DeliveryStatus.failed, DeliveryStatus.bounced),
             now=now, reason=reason, delivery_ids=sorted(earlier)) if earlier else ({}, [])
         for status, ids in moved.items():
@@ -241,7 +241,7 @@ class EditionSender:
         n, of = self.breaker.share()
         kind = self.breaker.tripped.split()[0]
         with store.read_session(self.engine) as session:
-            queued = store.edition_counts(session, edition_id=self.edition_id).get("queued", 0)
+            queued = store.delivery_status.edition_counts(session, edition_id=self.edition_id).get("queued", 0)
         fate = ("they stay unknown (the relay may have taken them: check its log, then `digest deliveries requeue "
                 "--status unknown`)" if kind == "unknown" else "they were requeued and nobody was suppressed")
         return (f"relay {self.relay}: {n} of the last {of} messages {kind}: {self.breaker.sample}; circuit breaker "

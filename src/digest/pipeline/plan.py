@@ -58,10 +58,10 @@ def rank_params(settings: Settings, plan: EditionPlan) -> RankParams:
 
 
 def edition_ranking(session, settings: Settings, plan: EditionPlan) -> Ranking:
-    articles = store.candidate_articles(session, start=plan.window_start, end=plan.cutoff)
+    articles = store.articles.candidate_articles(session, start=plan.window_start, end=plan.cutoff)
     params = rank_params(settings, plan)
     signals = edition_signals(session, plan, params)
-    boxes = store.trending_signals(session, start=plan.window_start, end=plan.cutoff)  # sources' "Trending" boxes
+    boxes = store.trending.trending_signals(session, start=plan.window_start, end=plan.cutoff)  # sources' "Trending" boxes
     named = named_trending([(b.article_id, b.title, b.rank) for b in boxes], {a.id: a.title for a in articles})
     return rank(edition_stories(session, settings, articles), replace(signals, named=named), now=plan.cutoff,
                 params=params)
@@ -71,9 +71,9 @@ def edition_signals(session, plan: EditionPlan, params: RankParams) -> Signals:
     """Engagement of the edition's candidates, aggregated by the database as of the edition's cutoff."""
     w, b, now = timedelta(hours=params.trending_window_hours), timedelta(hours=params.baseline_hours), plan.cutoff
     factors = decay_factors(min(plan.window_start, now - w - b), now, params.half_life_hours)
-    rows = store.engagement_signals(session, start=plan.window_start, now=now, factors=factors,
+    rows = store.engagement.engagement_signals(session, start=plan.window_start, now=now, factors=factors,
                                     weights=dict(params.weights), recent_since=now - w, baseline_since=now - w - b)
-    refs = store.reference_views(session, published_before=now - 2 * w - b, published_after=plan.window_start,
+    refs = store.engagement.reference_views(session, published_before=now - 2 * w - b, published_after=plan.window_start,
                                  now=now)
     ages = {i: (now - published).total_seconds() / 3600 for i, (published, _) in refs.items()}
     ref_views = {i: [(age_at_end(published, hour), c) for hour, c in views] for i, (published, views) in refs.items()}
@@ -87,7 +87,7 @@ def select_subscriber(session, settings: Settings, ranking: Ranking, subs: Seque
     if not subs:
         return
     selector = selector or Selector(settings, ranking)
-    carried = store.carried_articles(session, subscriber_ids=[s.id for s in subs], exclude_edition=edition_id)
+    carried = store.deliveries.carried_articles(session, subscriber_ids=[s.id for s in subs], exclude_edition=edition_id)
     for sub in subs:
         sent_articles, sent_stories = carried.get(sub.id, (set(), set()))
         yield sub, selector.select(sub, sent_articles, sent_stories)
@@ -133,7 +133,7 @@ def delivery_items(selection: Selection) -> list[dict]:
 def due_pages(session, plan: EditionPlan, emails: Sequence[str], page: int = 1000) -> Iterator[list[SubscriberRecord]]:
     after = 0
     weekday = WEEKDAYS[plan.day.weekday()]
-    while subs := store.due_subscribers(session, period=plan.period, weekday=weekday, emails=emails,
+    while subs := store.subscribers.due_subscribers(session, period=plan.period, weekday=weekday, emails=emails,
                                         after_id=after, limit=page, slot=plan.slot, day=plan.day):
         yield subs
         after = subs[-1].id
@@ -148,25 +148,25 @@ def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: 
     reader planned `skipped`.
     """
     with store.session_scope(engine) as session:
-        if not _any_due(session, plan, emails) and store.find_edition(session, key=plan.key) is None:
+        if not _any_due(session, plan, emails) and store.editions.find_edition(session, key=plan.key) is None:
             return 0, 0
-        edition = store.ensure_edition(session, key=plan.key, period=plan.period, date=plan.day.isoformat(),
+        edition = store.editions.ensure_edition(session, key=plan.key, period=plan.period, date=plan.day.isoformat(),
                                        cutoff_at=plan.cutoff, now=now)
         edition_id = edition.id
         if deadline is not None:
-            store.extend_deadline(session, edition_id=edition_id, deadline=deadline)
+            store.editions.extend_deadline(session, edition_id=edition_id, deadline=deadline)
     ranking = selector = None  # ranked only if someone is still to plan: repeated daemon ticks stay cheap
     planned = 0
     with store.session_scope(engine) as session:
         for subs in due_pages(session, plan, emails):
-            done = store.planned_subscriber_ids(session, edition_id=edition_id, subscriber_ids=[s.id for s in subs])
+            done = store.deliveries.planned_subscriber_ids(session, edition_id=edition_id, subscriber_ids=[s.id for s in subs])
             fresh = [s for s in subs if s.id not in done]
             if fresh and ranking is None:
                 ranking = edition_ranking(session, settings, plan)
-                store.save_story_assignments(session, assignments=story_assignments(ranking), now=now)
+                store.stories.save_story_assignments(session, assignments=story_assignments(ranking), now=now)
                 selector = Selector(settings, ranking)
             selected = list(select_subscriber(session, settings, ranking, fresh, edition_id, selector))
-            planned += store.add_deliveries(session, edition_id=edition_id, now=now,
+            planned += store.deliveries.add_deliveries(session, edition_id=edition_id, now=now,
                                             planned=[delivery_row(sub, s, selector) for sub, s in selected])
             session.commit()
             for sub, selection in selected if on_skip else ():
@@ -176,7 +176,7 @@ def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: 
 
 
 def delivery_row(sub: SubscriberRecord, selection: Selection, selector: Selector) -> tuple:
-    """(subscriber id, status, variant key, skip reason, items): the row `store.add_deliveries` writes."""
+    """(subscriber id, status, variant key, skip reason, items): the row `store.deliveries.add_deliveries` writes."""
     skipped = selection.skip_reason
     return (sub.id, DeliveryStatus.skipped if skipped else DeliveryStatus.queued,
             None if skipped else variant_key(sub.format, selection.picks), skipped, selector.delivery_items(selection))
@@ -191,7 +191,7 @@ def _any_due(session, plan: EditionPlan, emails: Sequence[str]) -> bool:
 def edition_stories(session, settings: Settings, articles) -> list[Story]:
     """The candidates grouped into stories, keeping the keys stored for their articles (read only)."""
     sel = settings.selection
-    previous = store.story_assignments(session, article_ids=[a.id for a in articles])
+    previous = store.stories.story_assignments(session, article_ids=[a.id for a in articles])
     return group_stories(articles, previous,
                          params=StoryParams(threshold=sel.story_threshold, window_hours=sel.story_window_hours))
 

@@ -110,9 +110,9 @@ async def send_edition(engine: Engine, settings: Settings, mailer: Mailer, compo
 def finish_edition(engine: Engine, report: EditionReport, edition_id: int, clock: Clock) -> None:
     """The edition's counts into `report`; the edition is `done` once nothing is queued, sending or deferred."""
     with store.session_scope(engine) as session:
-        report.counts = store.edition_counts(session, edition_id=edition_id)
+        report.counts = store.delivery_status.edition_counts(session, edition_id=edition_id)
         if not any(report.counts.get(s) for s in UNFINISHED):
-            store.mark_edition(session, edition_id=edition_id, status=EditionStatus.done, now=clock())
+            store.editions.mark_edition(session, edition_id=edition_id, status=EditionStatus.done, now=clock())
 
 
 async def send_shard(engine: Engine, settings: Settings, mailer: Mailer, edition_id: int, id_range: tuple[int, int],
@@ -127,7 +127,7 @@ async def send_shard(engine: Engine, settings: Settings, mailer: Mailer, edition
     """
     mark_unknown(engine, clock, claimed_by=claimed_by, reason=f"{claimed_by} died while sending")
     with store.read_session(engine) as session:
-        edition = store.edition_by_id(session, edition_id=edition_id)
+        edition = store.editions.edition_by_id(session, edition_id=edition_id)
     if edition is None:
         return EditionReport(f"edition {edition_id} (gone)")
     composers = {} if composers is None else composers
@@ -144,7 +144,7 @@ def finish_editions(engine: Engine, clock: Clock) -> list[str]:
     """Mark `done` the editions with nothing left to send: workers finish shards in any order, and an
     edition whose every row was skipped (or expired) never had a shard to finish it."""
     with store.read_session(engine) as session:
-        sending = [(e.id, e.key) for e in store.editions_in_status(
+        sending = [(e.id, e.key) for e in store.editions.editions_in_status(
             session, status=(EditionStatus.planned, EditionStatus.sending))]
     done = []
     for edition_id, key in sending:
@@ -161,7 +161,7 @@ async def retry_due(engine: Engine, settings: Settings, mailer: Mailer, *, clock
     with exclusive(engine, "sender", wait=settings.send.lock_wait_seconds):
         with store.read_session(engine) as session:
             editions = [(e.id, e.period, date.fromisoformat(e.date), e.deadline_at)
-                        for e in store.editions_with_due_retries(session, now=clock())]
+                        for e in store.editions.editions_with_due_retries(session, now=clock())]
         reports = []
         for edition_id, period, day, deadline in editions:
             plan = edition_plans(settings, day, periods=(period,))[0]
@@ -173,14 +173,14 @@ async def retry_due(engine: Engine, settings: Settings, mailer: Mailer, *, clock
 def _requeue_unknown(engine: Engine, key: str, edition_id: int, emails: Sequence[str], clock: Clock) -> None:
     with store.session_scope(engine) as session:
         ids = _subscriber_ids(session, emails)
-        for delivery_id in store.requeue_unknown(session, edition_id=edition_id, now=clock(), subscriber_ids=ids):
+        for delivery_id in store.delivery_status.requeue_unknown(session, edition_id=edition_id, now=clock(), subscriber_ids=ids):
             log_transition(key, delivery_id, "", "queued", reason="operator asked to retry unknown outcomes")
 
 
 def _subscriber_ids(session, emails: Sequence[str]) -> list[int] | None:
     if not emails:
         return None
-    return [s.id for e in emails if (s := store.find_subscriber(session, email=e))]
+    return [s.id for e in emails if (s := store.subscribers.find_subscriber(session, email=e))]
 
 
 async def _send_plan(engine, settings, mailer, plan: EditionPlan, edition_id: int, *, clock: Clock,
@@ -188,8 +188,8 @@ async def _send_plan(engine, settings, mailer, plan: EditionPlan, edition_id: in
                      progress: Progress, stop: threading.Event | None, on_skip: OnSkip | None) -> EditionReport:
     with store.session_scope(engine) as session:
         subscriber_ids = _subscriber_ids(session, emails)
-        pending = store.edition_counts(session, edition_id=edition_id)
-        deadline = store.find_edition(session, key=plan.key).deadline_at
+        pending = store.delivery_status.edition_counts(session, edition_id=edition_id)
+        deadline = store.editions.find_edition(session, key=plan.key).deadline_at
     progress.start(plan.key, pending.get("queued", 0) + pending.get("deferred", 0))
     return await send_edition(engine, settings, mailer, Composer(settings, plan), edition_id, clock=clock,
                               deadline=deadline, progress=progress, stop=stop, limit=limit,

@@ -30,7 +30,7 @@ def log_transition(edition: str, delivery_id: int, email: str, status: str, **fi
 def expire_edition(engine: Engine, edition_id: int, key: str, now: datetime) -> list[int]:
     """The edition's deadline passed: what is still queued or deferred becomes `expired` (never a row in flight)."""
     with store.session_scope(engine) as session:
-        ids = store.expire_remaining(session, edition_id=edition_id, now=now)
+        ids = store.delivery_status.expire_remaining(session, edition_id=edition_id, now=now)
     for delivery_id in ids:
         log_transition(key, delivery_id, "", "expired", reason="deadline passed")
     return ids
@@ -39,7 +39,7 @@ def expire_edition(engine: Engine, edition_id: int, key: str, now: datetime) -> 
 def mark_unknown(engine: Engine, clock: Clock, *, reason: str, claimed_by: str | None = None) -> list[int]:
     """Rows left `sending` (by `claimed_by`, or by anyone) become `unknown`, each logged with `reason`."""
     with store.session_scope(engine) as session:
-        ids = store.recover_interrupted(session, now=clock(), claimed_by=claimed_by)
+        ids = store.deliveries.recover_interrupted(session, now=clock(), claimed_by=claimed_by)
     for delivery_id in ids:
         log_transition("-", delivery_id, "", "unknown", reason=reason)
     return ids

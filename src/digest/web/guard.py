@@ -7,7 +7,7 @@
   429) and `[web] signup_limit_address` per email address (answered as usual, and nothing is done). The
   counters live in this process's memory: one `digest serve` process counts alone, and a restart forgets.
   What bounds the mail across processes and restarts is the store: at most one confirmation per address per
-  `[web] confirm_window_hours` (`store.queue_confirmation`).
+  `[web] confirm_window_hours` (`store.confirmations.queue_confirmation`).
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ async def enqueue_edition(app, engine: Engine, settings: Settings, edition_id: i
                           retries: bool = False) -> int:
     """Shards for every delivery of the edition that may be sent now (`retries`: the due deferred ones only)."""
     with store.read_session(engine) as session:
-        ranges = store.shard_ranges(session, edition_id=edition_id, size=settings.workers.shard_size, now=now,
+        ranges = store.deliveries.shard_ranges(session, edition_id=edition_id, size=settings.workers.shard_size, now=now,
                                     retries_only=retries)
     return await enqueue_shards(app, edition_id, ranges)
 

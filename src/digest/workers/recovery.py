@@ -40,7 +40,7 @@ async def _sweep_orphans(app, engine: Engine, clock: Clock) -> None:
     from procrastinate.jobs import Status
 
     with store.read_session(engine) as session:
-        owners = store.sending_owners(session)
+        owners = store.delivery_status.sending_owners(session)
     for owner in owners:
         job_id = int(owner.removeprefix("job:")) if owner.startswith("job:") else None
         if job_id is None:

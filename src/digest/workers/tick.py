@@ -25,7 +25,7 @@ log = logging.getLogger("digest.workers")
 async def cluster_tick(app, engine: Engine, settings: Settings, clock: Clock) -> int:
     """Plan the send slots that are due and enqueue their shards, then look after every unfinished edition."""
     with store.read_session(engine) as session:
-        slots = store.send_slots(session)
+        slots = store.subscribers.send_slots(session)
     shards = 0
     for slot in due_slots(slots, clock(), lookback=timedelta(hours=settings.send.deadline_hours)):
         for key, planned, n in await plan_and_enqueue(app, engine, settings, slot.day, clock=clock,
@@ -51,7 +51,7 @@ async def resume_editions(app, engine: Engine, settings: Settings, clock: Clock)
     now = clock()
     with store.read_session(engine) as session:
         editions = [(e.id, e.key, e.deadline_at)
-                    for e in store.editions_in_status(session, status=(EditionStatus.planned, EditionStatus.sending))]
+                    for e in store.editions.editions_in_status(session, status=(EditionStatus.planned, EditionStatus.sending))]
     live = await asyncio.to_thread(_editions_with_live_shards, engine)
     shards = 0
     for edition_id, key, deadline in editions:
