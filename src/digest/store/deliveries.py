@@ -6,6 +6,7 @@ as a whole (counts, problems, expiry, the operator's requeues): `store.delivery_
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -65,9 +66,24 @@ def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple
     ids = [r.id for r in conn.execute(insert(DELIVERY).returning(DELIVERY.c.id, sort_by_parameter_order=True), rows)]
     items = [{"delivery_id": delivery_id, **item} for delivery_id, (*_, plan_items) in zip(ids, planned)
              for item in plan_items]
-    if items:
-        conn.execute(insert(DeliveryItem.__table__), items)
+    _insert_items(conn, items)
     return len(ids)
+
+
+ITEM_COLUMNS = ("delivery_id", "article_id", "story_key", "section", "position", "score", "why")
+
+
+def _insert_items(conn, items: list[dict]) -> None:
+    """One executemany straight to the driver: an edition plans ten items per reader, and SQLAlchemy's
+    per-row parameter processing was most of planning (and of a dry run). Only `why` needs converting."""
+    if not items:
+        return
+    named = ":{}" if conn.dialect.paramstyle in ("named", "qmark") else "%({})s"
+    values = ", ".join(named.format(c) for c in ITEM_COLUMNS)
+    sql = f"INSERT INTO {DeliveryItem.__tablename__} ({', '.join(ITEM_COLUMNS)}) VALUES ({values})"
+    dumps = json.dumps
+    rows = [{"story_key": "", "score": 0.0, **item, "why": dumps(item.get("why") or {})} for item in items]
+    conn.exec_driver_sql(sql, rows)
 
 
 def _sendable(now: datetime, retry_deferred: bool, after_id: int = 0):

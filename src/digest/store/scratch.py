@@ -52,7 +52,8 @@ def _sqlite_copy(engine: Engine) -> Iterator[Engine]:
         try:
             with engine.connect() as conn:
                 conn.connection.dbapi_connection.backup(copy_to)
-            for pragma in ("journal_mode=OFF", "synchronous=OFF", "foreign_keys=ON"):
+            for pragma in ("journal_mode=OFF", "synchronous=OFF", "foreign_keys=ON", "locking_mode=EXCLUSIVE",
+                           "temp_store=MEMORY", "cache_size=-65536"):  # a private file: 64 MiB of cache
                 copy_to.execute(f"PRAGMA {pragma}")
             copy = create_engine("sqlite://", creator=lambda: copy_to, poolclass=StaticPool)
             try:
