@@ -1,9 +1,9 @@
 """Send a day, or dry-run it: `digest send [--dry-run]`.
 
 A real send checks the options, then hands the day to the configured backend (`operations.backends`): this
-process sends, or the workers do. A dry run renders and builds everything a send would, from a read-only
-store, and sends nothing: a store that is not there is not created, a missing token key is replaced by a
-throwaway one (its links go nowhere).
+process sends, or the workers do. A dry run is the real send path on a scratch store (`pipeline.dryrun`):
+it renders and builds everything a send would, writes nothing to the store and sends nothing; a store that
+is not there is not created, a missing token key is replaced by a throwaway one (its links go nowhere).
 """
 
 from __future__ import annotations

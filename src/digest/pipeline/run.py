@@ -107,12 +107,15 @@ async def send_edition(engine: Engine, settings: Settings, mailer: Mailer, compo
     return sender.report
 
 
-def finish_edition(engine: Engine, report: EditionReport, edition_id: int, clock: Clock) -> None:
-    """The edition's counts into `report`; the edition is `done` once nothing is queued, sending or deferred."""
+def finish_edition(engine: Engine, report: EditionReport, edition_id: int, clock: Clock) -> bool:
+    """The edition's counts into `report`; the edition is `done` (and True returned) once nothing is queued,
+    sending or deferred."""
     with store.session_scope(engine) as session:
         report.counts = store.delivery_status.edition_counts(session, edition_id=edition_id)
-        if not any(report.counts.get(s) for s in UNFINISHED):
+        done = not any(report.counts.get(s) for s in UNFINISHED)
+        if done:
             store.editions.mark_edition(session, edition_id=edition_id, status=EditionStatus.done, now=clock())
+    return done
 
 
 async def send_shard(engine: Engine, settings: Settings, mailer: Mailer, edition_id: int, id_range: tuple[int, int],
@@ -146,13 +149,7 @@ def finish_editions(engine: Engine, clock: Clock) -> list[str]:
     with store.read_session(engine) as session:
         sending = [(e.id, e.key) for e in store.editions.editions_in_status(
             session, status=(EditionStatus.planned, EditionStatus.sending))]
-    done = []
-    for edition_id, key in sending:
-        report = EditionReport(key)
-        finish_edition(engine, report, edition_id, clock)
-        if not any(report.counts.get(s) for s in UNFINISHED):
-            done.append(key)
-    return done
+    return [key for edition_id, key in sending if finish_edition(engine, EditionReport(key), edition_id, clock)]
 
 
 async def retry_due(engine: Engine, settings: Settings, mailer: Mailer, *, clock: Clock,
