@@ -64,6 +64,6 @@ def send_day(engine, settings, clock=None, **kw):
     return asyncio.run(go())
 
 
-def edition_counts(engine, key: str = "daily:2026-11-27") -> dict[str, int]:
+def edition_counts(engine, key: str = "digest:2026-11-27") -> dict[str, int]:
     with store.read_session(engine) as session:
         return store.delivery_status.edition_counts(session, edition_id=store.editions.find_edition(session, key=key).id)

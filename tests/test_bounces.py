@@ -67,14 +67,14 @@ def bounce_of(settings, delivery_id: int, **kw) -> bytes:
 
 
 def sent(engine, email: str, day: int, *, message_id: str | None = None) -> tuple[int, int]:
-    """(subscriber id, delivery id) of a `sent` delivery of edition `daily:2026-11-<day>`."""
+    """(subscriber id, delivery id) of a `sent` delivery of edition `digest:2026-11-<day>`."""
     with store.session_scope(engine) as session:
         sub = store.subscribers.find_subscriber(session, email=email)
         if sub is None:
             store.subscribers.upsert_subscribers(session, subscribers=[subscriber(email)], now=NOW)
             sub = store.subscribers.find_subscriber(session, email=email)
-        edition = store.editions.ensure_edition(session, key=f"daily:2026-11-{day:02d}", period="daily",
-                                       date=f"2026-11-{day:02d}", cutoff_at=NOW, now=NOW)
+        edition = store.editions.ensure_edition(session, key=f"digest:2026-11-{day:02d}", period="daily",
+                                       date=f"2026-11-{day:02d}", cutoff_at=NOW, now=NOW, newsletter="digest")
         return sub.id, delivery_row(session, edition.id, sub.id, DeliveryStatus.sent,
                                     message_id or f"<d{day}.{sub.id}@news.example.com>")
 
@@ -226,8 +226,8 @@ def test_a_bounce_for_a_delivery_never_sent_changes_nothing(engine, settings):
     with store.session_scope(engine) as session:
         store.subscribers.upsert_subscribers(session, subscribers=[subscriber("x@remote.example")], now=NOW)
         sub = store.subscribers.find_subscriber(session, email="x@remote.example")
-        edition = store.editions.ensure_edition(session, key="daily:2026-11-27", period="daily", date="2026-11-27",
-                                       cutoff_at=NOW, now=NOW)
+        edition = store.editions.ensure_edition(session, key="digest:2026-11-27", period="daily", date="2026-11-27",
+                                       cutoff_at=NOW, now=NOW, newsletter="digest")
         delivery_id = delivery_row(session, edition.id, sub.id, DeliveryStatus.skipped, None)
     summary = import_bounces(engine, settings, [bounce_of(settings, delivery_id)], now=NOW)
     assert summary.unmatched == 1 and state(engine, delivery_id) == ("skipped", "active")

@@ -465,11 +465,11 @@ def test_send_delivers_once_and_status_agrees(seeded, smtpd):
 
     status = seeded.json("status", "--date", DAY)
     assert {"edition", "counts", "total"} <= set(status)
-    assert status["edition"] == f"daily:{DAY}"
+    assert status["edition"] == f"digest:{DAY}"
     assert status["counts"].get("sent") == len(smtpd.handler.messages) == 5
     assert status["total"] == sum(status["counts"].values()) == 5
     table = seeded("status", "--date", DAY)
-    assert table.exit_code == 0 and f"daily:{DAY}" in table.stdout
+    assert table.exit_code == 0 and f"digest:{DAY}" in table.stdout
 
 
 @pytest.mark.store
@@ -635,7 +635,7 @@ def test_the_weekly_edition_has_its_own_name(tmp_path, monkeypatch, smtpd, store
         assert "The Weekly Digest" in preview.stdout.replace("THE WEEKLY DIGEST", "The Weekly Digest")
         assert "daily digest" not in preview.stdout.lower()
     result = cli("send", "--date", DAY)
-    assert result.exit_code == 0 and f"weekly:{DAY}" in result.stdout, result.output
+    assert result.exit_code == 0 and f"digest:weekly:{DAY}" in result.stdout, result.output
     assert len(smtpd.handler.messages) == 2
     for m in smtpd.handler.messages:
         msg = message_from_bytes(m.data, policy=policy.default)

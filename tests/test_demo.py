@@ -83,7 +83,7 @@ def test_demo_twice_sends_nothing_new(demo_run):
     key = (tmp / "var" / "secret.key").read_text()
     send = digest(tmp, url, "send", secret=key)  # the relay in config.toml is never contacted: nothing is queued
     assert len(outbox(tmp)) == before
-    assert re.search(r"daily:\S+: \d+ sent", send.stdout), send.stdout + send.stderr
+    assert re.search(r"digest:\S+: \d+ sent", send.stdout), send.stdout + send.stderr
 
 
 def test_demo_includes_the_seed_article(demo_run):

@@ -21,8 +21,8 @@ def _edition(engine, statuses: list[str]) -> int:
     """One edition with a delivery per status, for subscribers 1..n (ids 1..n in order)."""
     seed(engine, NOW, articles=1, subscribers=len(statuses))
     with store.session_scope(engine) as session:
-        edition = store.editions.ensure_edition(session, key="daily:2026-11-27", period="daily", date="2026-11-27",
-                                       cutoff_at=NOW, now=NOW)
+        edition = store.editions.ensure_edition(session, key="digest:2026-11-27", period="daily", date="2026-11-27",
+                                       cutoff_at=NOW, now=NOW, newsletter="digest")
         store.deliveries.add_deliveries(session, edition_id=edition.id, now=NOW,
                              planned=[(i, status, "v", None, []) for i, status in enumerate(statuses, 1)])
         return edition.id

@@ -160,6 +160,7 @@ def test_tokens_of_a_reused_id_verify_for_nobody_but_their_owner(engine, setting
     links = {p: make_token(settings.secret_key, p, first.id, settings.sender.list_id, ident=first.token_key)
              for p in ("unsubscribe", "preferences")}
     with store.session_scope(engine) as session:  # the old `remove`: the row gone, the id given to a newcomer
+        session.exec(text("DELETE FROM subscription WHERE subscriber_id = :i").bindparams(i=first.id))
         session.exec(text("DELETE FROM subscriber WHERE id = :i").bindparams(i=first.id))
         session.add(Subscriber(id=first.id, email="second@example.org", created_at=NOW, updated_at=NOW))
     with TestClient(create_app(settings, engine, mailer=RecordingMailer(), clock=lambda: NOW),

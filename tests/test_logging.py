@@ -30,4 +30,4 @@ def test_send_logs_each_transition_as_json(engine, settings, smtpd, tmp_path):
         email = f"reader{i}@example.com"
         assert [s for e, s in transitions if e == email] == ["sending", "sent"]
     sent = next(e for e in events if e.get("status") == "sent")
-    assert sent["edition"] == "daily:2026-11-27" and sent["smtp_code"] == 250 and "ts" in sent
+    assert sent["edition"] == "digest:2026-11-27" and sent["smtp_code"] == 250 and "ts" in sent

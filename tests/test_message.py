@@ -20,7 +20,7 @@ def build(**kw):
     args = dict(sender=SENDER, to_email="zoe@example.com", to_name="Zoë Brandt", subject="Today: a headline",
                 text="Hello\n" + "long line " * 200, html="<html><body><p>" + "x" * 5000 + "</p></body></html>",
                 unsubscribe_url="https://news.example.com/u/TOKEN", unsubscribe_token="TOKEN",
-                message_id=make_message_id("news.example.com", "daily:2026-11-27.7"), date=DATE)
+                message_id=make_message_id("news.example.com", "digest:2026-11-27.7"), date=DATE)
     args.update(kw)
     return build_message(**args)
 
@@ -36,7 +36,7 @@ def test_headers_a_bulk_sender_needs():
     assert len(msg["To"].addresses) == 1 and msg["Bcc"] is None and msg["Return-Path"] is None
     assert msg["Reply-To"] == "editors@news.example.com"
     assert msg["Date"].datetime == DATE
-    assert msg["Message-ID"].endswith("@news.example.com>") and msg["Message-ID"].startswith("<daily-2026-11-27.7.")
+    assert msg["Message-ID"].endswith("@news.example.com>") and msg["Message-ID"].startswith("<digest-2026-11-27.7.")
     assert msg["List-Id"] == "The Daily Digest <daily.news.example.com>"
     assert msg["List-Unsubscribe"] == ("<https://news.example.com/u/TOKEN>, "
                                        "<mailto:unsubscribe@news.example.com?subject=TOKEN>")

@@ -13,7 +13,7 @@ from digest.store.migrate import current, schema_diff, upgrade
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.store
-HEAD = "0004"
+HEAD = "0006"
 
 
 def test_migrations_from_empty_give_the_models_schema(new_store_url):
@@ -134,6 +134,7 @@ def test_after_0003_a_removed_id_is_never_handed_out_again(new_store_url):
     upgrade(engine)
     with engine.begin() as conn:  # the newest subscriber and delivery deleted outright
         conn.execute(text("DELETE FROM delivery WHERE id = 5"))
+        conn.execute(text("DELETE FROM subscription WHERE subscriber_id = 5"))
         conn.execute(text("DELETE FROM subscriber WHERE id = 5"))
     from datetime import datetime, timezone
 

@@ -29,7 +29,7 @@ def send(engine, settings, day=NOW.date(), **kw):
 def test_edition_reaches_every_subscriber_once(engine, smtp_settings, smtpd):
     seed(engine, NOW, subscribers=5)
     reports, mailer = send(engine, smtp_settings)
-    assert [r.key for r in reports] == ["daily:2026-11-27"]
+    assert [r.key for r in reports] == ["digest:2026-11-27"]
     assert reports[0].counts == {"sent": 5}
     assert sorted(r for m in smtpd.handler.messages for r in m.rcpt_tos) == [f"reader{i}@example.com" for i in range(1, 6)]
     assert mailer.opened <= smtp_settings.smtp.connections  # connections were reused, not one per message

@@ -75,7 +75,7 @@ def test_dry_run_writes_nothing(pg_engine, pg_settings, smtpd):
     readonly.dispose()
     assert report.counts == {"would send": 3} and len(lines) == 3
     with store.read_session(pg_engine) as session:
-        assert store.editions.find_edition(session, key="daily:2026-11-27") is None
+        assert store.editions.find_edition(session, key="digest:2026-11-27") is None
     assert smtpd.handler.messages == []
 
 

@@ -36,7 +36,7 @@ def articles():
 
 def content(settings, fmt="html"):
     seed, tricky, other = articles()
-    return build_content(key="v1", fmt=fmt, edition_key="daily:2026-11-27", period="daily", cutoff=CUTOFF,
+    return build_content(key="v1", fmt=fmt, edition_key="digest:2026-11-27", period="daily", cutoff=CUTOFF,
                          entries=[("top", seed, [other]), ("trending", tricky, [])], tz=timezone.utc)
 
 

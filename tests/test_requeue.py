@@ -72,7 +72,7 @@ def test_requeue_brings_a_burnt_edition_back_and_reactivates_only_the_readers_it
     dry = cli("deliveries", "requeue", "--date", DAY, "--status", "bounced", "--since", iso(since),
               "--until", iso(until), "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert f"daily:{DAY}: would requeue {READERS} deliveries ({READERS} bounced)" in dry.stdout
+    assert f"digest:{DAY}: would requeue {READERS} deliveries ({READERS} bounced)" in dry.stdout
     assert f"would reactivate {READERS - 2} readers" in dry.stdout
     assert cli.state() == before  # a dry run writes nothing
 
@@ -80,7 +80,7 @@ def test_requeue_brings_a_burnt_edition_back_and_reactivates_only_the_readers_it
     assert outside.exit_code == 0 and "nothing to requeue" in outside.stdout
     assert cli.state() == before
 
-    done = cli("deliveries", "requeue", "--date", DAY, "--edition", f"daily:{DAY}", "--status", "failed,bounced",
+    done = cli("deliveries", "requeue", "--date", DAY, "--edition", f"digest:{DAY}", "--status", "failed,bounced",
                "--since", iso(since), "--until", iso(until))
     assert done.exit_code == 0, done.output
     assert f"requeued {READERS} deliveries ({READERS} bounced); reactivated {READERS - 2} readers" in done.stdout
@@ -118,7 +118,7 @@ def test_requeue_of_unknown_rows_is_the_operators_explicit_choice(cli):
     (["--status", "bounced", "--since", "yesterday"], "--since: expected an ISO 8601 time", 2),
     (["--status", "bounced", "--since", "2026-11-27T08:00Z", "--until", "2026-11-27T07:00Z"], "is not before", 2),
     (["--status", "bounced", "--date", "27/11/2026"], "--date", 2),
-    (["--status", "bounced", "--edition", "weekly:1999-01-01"], "no edition weekly:1999-01-01", 1),
+    (["--status", "bounced", "--edition", "digest:weekly:1999-01-01"], "no edition digest:weekly:1999-01-01", 1),
     (["--status", "bounced", "--date", "2020-01-01"], "no edition on 2020-01-01", 1),
 ])
 def test_bad_requeue_input_is_one_line_and_writes_nothing(cli, args, needle, code):

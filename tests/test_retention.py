@@ -36,8 +36,8 @@ def test_prune_deletes_old_finished_editions_only(engine, smtp_settings, smtpd):
     send_day(engine, smtp_settings, clock=lambda: NOW)  # today's edition: recent, kept
     with store.session_scope(engine) as session:  # an old edition, finished, and one still deferred
         for day, status in (("2026-11-15", "sent"), ("2026-11-16", "deferred")):
-            edition = store.editions.ensure_edition(session, key=f"daily:{day}", period="daily", date=day,
-                                           cutoff_at=old, now=old)
+            edition = store.editions.ensure_edition(session, key=f"digest:{day}", period="daily", date=day,
+                                           cutoff_at=old, now=old, newsletter="digest")
             store.deliveries.add_deliveries(session, edition_id=edition.id, now=old, planned=[
                 (1, status, "v", None, [{"article_id": 1, "story_key": "s1", "section": "top",
                                                      "position": 0, "score": 1.0, "why": {}}]),
@@ -47,7 +47,7 @@ def test_prune_deletes_old_finished_editions_only(engine, smtp_settings, smtpd):
     assert prune(engine, smtp_settings, today=NOW.date(), keep_days=8, dry_run=True) == (1, 2, 0)
     assert _count(engine, "delivery") == 3 + 4  # the dry run deleted nothing
     assert prune(engine, smtp_settings, today=NOW.date(), keep_days=8) == (1, 2, 1)
-    assert _keys(engine) == ["daily:2026-11-16", "daily:2026-11-27"]  # still deferred: kept; recent: kept
+    assert _keys(engine) == ["digest:2026-11-16", "digest:2026-11-27"]  # still deferred: kept; recent: kept
     assert _count(engine, "delivery") == 3 + 2 and _count(engine, "deliveryitem") == kept_items
     assert prune(engine, smtp_settings, today=NOW.date(), keep_days=8) == (0, 0, 0)
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from digest import store
+from digest.config import Settings
 from digest.errors import StoreError
 from digest.lock import exclusive
 from digest.schedule import due_slots, tick_job
@@ -30,26 +31,31 @@ def utc(*args):
     return datetime(*args, tzinfo=timezone.utc)
 
 
+def _keyed(slots):
+    """The send slots of the one newsletter of an install without [[newsletters]]."""
+    return [("digest", *slot) for slot in slots]
+
+
 def test_slot_is_due_at_local_send_time_on_the_local_date():
     slots = [("daily", None, "Asia/Seoul", "07:00"), ("daily", None, "America/New_York", "07:00")]
-    due = due_slots(slots, utc(2026, 11, 26, 22, 30), lookback=SIX_HOURS)  # 07:30 in Seoul on the 27th
+    due = due_slots(_keyed(slots), utc(2026, 11, 26, 22, 30), lookback=SIX_HOURS, settings=Settings())  # 07:30 in Seoul on the 27th
     assert [(s.timezone, s.day.isoformat(), s.due_at) for s in due] == [
         ("Asia/Seoul", "2026-11-27", datetime(2026, 11, 27, 7, 0, tzinfo=ZoneInfo("Asia/Seoul")))]
-    later = due_slots(slots, utc(2026, 11, 27, 12, 5), lookback=SIX_HOURS)  # 07:05 in New York
+    later = due_slots(_keyed(slots), utc(2026, 11, 27, 12, 5), lookback=SIX_HOURS, settings=Settings())  # 07:05 in New York
     assert [(s.timezone, s.day.isoformat()) for s in later] == [("America/New_York", "2026-11-27")]
 
 
 def test_weekly_slot_only_on_its_weekday():
     slots = [("weekly", "fri", "UTC", "07:00"), ("weekly", "sat", "UTC", "07:00")]
-    due = due_slots(slots, utc(2026, 11, 27, 7, 1), lookback=SIX_HOURS)  # a Friday
+    due = due_slots(_keyed(slots), utc(2026, 11, 27, 7, 1), lookback=SIX_HOURS, settings=Settings())  # a Friday
     assert [(s.period, s.day.isoformat()) for s in due] == [("weekly", "2026-11-27")]
 
 
 def test_catch_up_within_the_deadline_only():
     slots = [("daily", None, "UTC", "07:00")]
-    assert due_slots(slots, utc(2026, 11, 27, 6, 59), lookback=SIX_HOURS) == []
-    assert len(due_slots(slots, utc(2026, 11, 27, 12, 59), lookback=SIX_HOURS)) == 1  # after downtime
-    assert due_slots(slots, utc(2026, 11, 27, 13, 1), lookback=SIX_HOURS) == []  # too late: deadline passed
+    assert due_slots(_keyed(slots), utc(2026, 11, 27, 6, 59), lookback=SIX_HOURS, settings=Settings()) == []
+    assert len(due_slots(_keyed(slots), utc(2026, 11, 27, 12, 59), lookback=SIX_HOURS, settings=Settings())) == 1  # after downtime
+    assert due_slots(_keyed(slots), utc(2026, 11, 27, 13, 1), lookback=SIX_HOURS, settings=Settings()) == []  # too late: deadline passed
 
 
 @pytest.mark.parametrize("send_at, day", [("01:30", 29), ("01:30", 25), ("02:30", 29), ("07:00", 25)])
@@ -60,7 +66,7 @@ def test_dst_neither_skips_nor_doubles(send_at, day):
     seen = []
     now = utc(2026, month, day - 1, 12, 0)
     while now < utc(2026, month, day + 1, 12, 0):
-        seen += [s for s in due_slots(slots, now, lookback=timedelta(minutes=5))]
+        seen += [s for s in due_slots(_keyed(slots), now, lookback=timedelta(minutes=5), settings=Settings())]
         now += timedelta(minutes=5)
     assert [s.day.day for s in seen] == [day, day + 1]  # each local day exactly once, in order
     assert all(s.due_at.astimezone(LONDON).date() == s.day for s in seen)

@@ -48,15 +48,15 @@ def test_without_a_terminal_progress_is_plain_lines_and_the_summary_one_line_per
     done = subprocess.run(command(), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert len(relay.handler.messages) == READERS
-    progress = [line for line in done.stderr.splitlines() if line.startswith(f"daily:{DAY}:")]
-    assert progress[0] == f"daily:{DAY}: {READERS} to send"
-    steps = [re.fullmatch(rf"daily:{DAY}: (\d+)/{READERS}, [\d.]+ msg/s, ETA (\d+:\d\d:\d\d|\?)", line)
+    progress = [line for line in done.stderr.splitlines() if line.startswith(f"digest:{DAY}:")]
+    assert progress[0] == f"digest:{DAY}: {READERS} to send"
+    steps = [re.fullmatch(rf"digest:{DAY}: (\d+)/{READERS}, [\d.]+ msg/s, ETA (\d+:\d\d:\d\d|\?)", line)
              for line in progress[1:]]
     assert len(steps) >= 3 and all(steps), progress
     assert int(steps[-1][1]) == READERS and steps[-1][2] == "0:00:00"
     assert "\x1b[" not in done.stderr + done.stdout  # no terminal codes in a log file
-    summary, = [line for line in done.stdout.splitlines() if line.startswith(f"daily:{DAY}:")]
-    assert re.fullmatch(rf"daily:{DAY}: {READERS} sent \({READERS} attempted now in [\d.]+ s, [\d.]+ msg/s, "
+    summary, = [line for line in done.stdout.splitlines() if line.startswith(f"digest:{DAY}:")]
+    assert re.fullmatch(rf"digest:{DAY}: {READERS} sent \({READERS} attempted now in [\d.]+ s, [\d.]+ msg/s, "
                         r"\d+ variants, \d+ inlined\)", summary), summary
 
 
@@ -66,9 +66,9 @@ def test_json_is_one_document_with_each_edition(env, relay, tmp_path):
     doc = json.loads(done.stdout)  # stdout is the document and nothing else; progress went to stderr
     assert doc["date"] == DAY and doc["clean"] is True
     edition, = doc["editions"]
-    assert edition["edition"] == f"daily:{DAY}" and edition["counts"] == {"sent": READERS}
+    assert edition["edition"] == f"digest:{DAY}" and edition["counts"] == {"sent": READERS}
     assert edition["attempted"] == READERS and edition["seconds"] > 0 and edition["rate_per_second"] > 0
-    assert f"daily:{DAY}: {READERS}/{READERS}" in done.stderr
+    assert f"digest:{DAY}: {READERS}/{READERS}" in done.stderr
 
     again = subprocess.run(command("--json"), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert json.loads(again.stdout)["editions"][0]["attempted"] == 0 and len(relay.handler.messages) == READERS
@@ -94,8 +94,8 @@ def test_on_a_terminal_a_bar_shows_count_rate_and_eta_then_a_summary_table(env, 
     assert proc.wait(timeout=120) == 0
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
     assert len(relay.handler.messages) == READERS
-    assert re.search(rf"daily:{DAY}\s.*{READERS}/{READERS}\s+[\d.]+ msg/s\s+\d+:\d\d:\d\d\s+ETA\s+\d+:\d\d:\d\d", screen), \
+    assert re.search(rf"digest:{DAY}\s.*{READERS}/{READERS}\s+[\d.]+ msg/s\s+\d+:\d\d:\d\d\s+ETA\s+\d+:\d\d:\d\d", screen), \
         screen
     assert "digest send" in screen and "┃ edition" in screen  # the summary table's title and header
-    row = next(line for line in screen.splitlines() if f"daily:{DAY}" in line and "│" in line)
-    assert re.search(rf"│ daily:{DAY}\s+│ {READERS}\s+│ {READERS}\s+│ {READERS}\s+│", row), row
+    row = next(line for line in screen.splitlines() if f"digest:{DAY}" in line and "│" in line)
+    assert re.search(rf"│ digest:{DAY}\s+│ {READERS}\s+│ {READERS}\s+│ {READERS}\s+│", row), row

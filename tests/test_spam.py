@@ -104,7 +104,7 @@ def worst_case_articles(n: int) -> list[tuple[str, ArticleRecord, list[ArticleRe
 PERSON = Personal(name="Maximilian Alexander von Hohenberg-Wittelsbach",
                   unsubscribe_url="https://news.example.com/digest/u/" + "A" * 48,
                   preferences_url="https://news.example.com/digest/p/" + "A" * 48,
-                  archive_url="https://news.example.com/digest/archive/daily-2026-11-27/" + "A" * 48)
+                  archive_url="https://news.example.com/digest/archive/digest-2026-11-27/" + "A" * 48)
 
 
 class Images(HTMLParser):
@@ -124,7 +124,7 @@ class Images(HTMLParser):
 def largest(tmp_path_factory):
     settings = load_settings(ROOT / "config.toml", environ={"DIGEST_SECRET_KEY": "k" * 32})
     entries = worst_case_articles(MAX_ITEMS)
-    content = build_content(key="v", fmt="html", edition_key="daily:2026-11-27", period="daily", cutoff=CUTOFF,
+    content = build_content(key="v", fmt="html", edition_key="digest:2026-11-27", period="daily", cutoff=CUTOFF,
                             entries=entries, tz=timezone.utc)
     text, html = personalize(Renderer(settings).render_variant(content), PERSON)
     return settings, text, html
@@ -176,7 +176,7 @@ def test_wire_lines_stay_under_998_bytes(largest):
     data = build_message(sender=settings.sender, to_email="reader@example.org", to_name=PERSON.name,
                          subject="x" * 300, text=text + "y" * 5000 + "\n", html=html,
                          unsubscribe_url=PERSON.unsubscribe_url, unsubscribe_token="A" * 48,
-                         message_id=make_message_id("news.example.com", "daily:2026-11-27.1"), date=CUTOFF)
+                         message_id=make_message_id("news.example.com", "digest:2026-11-27.1"), date=CUTOFF)
     assert b"\n" not in data.replace(b"\r\n", b"")
     assert max(len(line) for line in data.split(b"\r\n")) <= 998
 

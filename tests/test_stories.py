@@ -286,7 +286,7 @@ def test_stories_and_preview_json_show_the_stories_and_why(news_store, settings,
     result = runner.invoke(app, ["--config", str(ROOT / "config.toml"), "stories", "--date", "2017-02-08", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["edition"] == "daily:2017-02-08" and len(doc["stories"]) < 339
+    assert doc["edition"] == "digest:2017-02-08" and len(doc["stories"]) < 339
     first = doc["stories"][0]
     assert first["coverage"] == 5 and len(first["articles"]) == 5 and first["articles"][0]["representative"]
     assert {"score", "engagement", "trending_z", "sources", "also"} <= set(first)

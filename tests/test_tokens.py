@@ -16,8 +16,8 @@ def test_round_trip_and_no_email_inside():
 
 
 def test_extra_is_bound():
-    token = make_token(KEY, "archive", 7, LIST, "daily-2026-11-27")
-    assert read_token(KEY, "archive", token, LIST) == (7, "daily-2026-11-27")
+    token = make_token(KEY, "archive", 7, LIST, "digest-2026-11-27")
+    assert read_token(KEY, "archive", token, LIST) == (7, "digest-2026-11-27")
 
 
 @pytest.mark.parametrize("mutate", [

@@ -165,7 +165,7 @@ def forged_tokens(settings, purpose: str, subscriber_id: int, extra: str) -> dic
 @pytest.mark.parametrize("method, route, purpose, extra", [
     ("POST", "/u/{t}", "unsubscribe", ""), ("GET", "/u/{t}", "unsubscribe", ""),
     ("GET", "/p/{t}", "preferences", ""), ("POST", "/p/{t}", "preferences", ""),
-    ("GET", "/archive/daily-2026-11-27/{t}", "archive", "daily-2026-11-27"),
+    ("GET", "/archive/digest-2026-11-27/{t}", "archive", "digest-2026-11-27"),
     ("GET", "/c/{t}", "click", "1:1"), ("GET", "/confirm/{t}", "confirm", ""), ("POST", "/confirm/{t}", "confirm", ""),
 ])
 def test_forged_tokens_are_404_and_change_nothing(engine, client, outbox, web_settings, method, route, purpose, extra):
@@ -312,9 +312,9 @@ def test_digest_urls_are_the_links_the_email_carries_and_the_app_answers(engine,
 
     sub = subscriber(engine, "reader1@example.com")
     html = html_part(outbox["reader1@example.com"])
-    built = [urls.unsubscribe_url(web_settings, sub.id, sub.token_key),
+    built = [urls.unsubscribe_url(web_settings, sub.id, sub.token_key, newsletter="digest"),
              urls.preferences_url(web_settings, sub.id, sub.token_key),
-             urls.archive_url(web_settings, sub.id, f"daily:{NOW.date()}", sub.token_key)]
+             urls.archive_url(web_settings, sub.id, f"digest:{NOW.date()}", sub.token_key)]
     for url in built:
         assert url.startswith(f"{BASE}/") and f'href="{url}"' in html
         assert client.get(url[len(BASE):]).status_code == 200
@@ -348,11 +348,11 @@ def test_view_in_browser_does_not_select_again(engine, client, outbox):
 
 def test_archive_token_is_bound_to_its_edition(engine, client, outbox, web_settings):
     sub = subscriber(engine, "reader1@example.com")
-    good = token(web_settings, "archive", sub.id, "daily-2026-11-27")
-    assert client.get(f"/archive/daily-2026-11-27/{good}").status_code == 200
-    assert client.get(f"/archive/daily-2026-11-26/{good}").status_code == 404
-    other = token(web_settings, "archive", sub.id, "daily-2026-11-26")  # genuine, but no such delivery
-    assert client.get(f"/archive/daily-2026-11-26/{other}").status_code == 404
+    good = token(web_settings, "archive", sub.id, "digest-2026-11-27")
+    assert client.get(f"/archive/digest-2026-11-27/{good}").status_code == 200
+    assert client.get(f"/archive/digest-2026-11-26/{good}").status_code == 404
+    other = token(web_settings, "archive", sub.id, "digest-2026-11-26")  # genuine, but no such delivery
+    assert client.get(f"/archive/digest-2026-11-26/{other}").status_code == 404
 
 
 # ── click tracking ──────────────────────────────────────────────────────────────────────────────────

@@ -33,7 +33,8 @@ from digest.models import Article
 from digest.operations.common import engine_for, smtp_mailer
 from digest.operations.preview import preview
 from digest.operations.status import DayStatus, day_status
-from digest.pipeline import EditionReport, Progress, edition_plans, run_day
+from digest.pipeline import EditionReport, Progress, run_day
+from digest.pipeline.plan import edition_plan
 
 SEED = 20170207
 TRENDING_SURGES = 3
@@ -110,7 +111,7 @@ def demo_engagement(articles: list[Article], cutoff: datetime) -> list[tuple[int
 
 def seed(engine: Engine, settings: Settings, day: date, now: datetime) -> dict[str, int]:
     """Articles, engagement and subscribers for `day`'s edition; idempotent for the same day."""
-    plan = edition_plans(settings, day)[0]
+    plan = edition_plan(settings, settings.newsletter().key, day, "daily")
     articles = load_demo_articles(plan.cutoff, now)
     subscribers = load_subscribers(Path(str(files("digest").joinpath("demo_data/subscribers.csv"))), defaults={})
     with store.session_scope(engine) as session:

@@ -63,11 +63,12 @@ async def _tick(engine: Engine, settings: Settings, clock: Clock, stop: threadin
     mailer = smtp_mailer(settings)
     reports: list[EditionReport] = []
     try:
-        for slot in due_slots(slots, clock(), lookback=lookback):
+        for slot in due_slots(slots, clock(), lookback=lookback, settings=settings):
             if stop is not None and stop.is_set():
                 break
             reports += await run_day(engine, settings, mailer, slot.day, clock=clock, due_at=slot.due_at,
-                                     slot=(slot.timezone, slot.send_at), periods=(slot.period,), stop=stop)
+                                     slot=(slot.timezone, slot.send_at), periods=(slot.period,), stop=stop,
+                                     newsletters=(slot.newsletter,))
         reports += await retry_due(engine, settings, mailer, clock=clock, stop=stop)
         confirmations = await send_confirmations(engine, settings, mailer, clock=clock)
     finally:

@@ -19,9 +19,11 @@ def _url(settings: Settings, route: str, token: str) -> str:
     return f"{settings.sender.base_url.rstrip('/')}/{route}/{token}"
 
 
-def unsubscribe_url(settings: Settings, subscriber_id: int, ident: str = "") -> str:
-    """`/u/TOKEN`: the one-click unsubscribe link (List-Unsubscribe and the footer)."""
-    return _url(settings, "u", reader_token(settings, "unsubscribe", subscriber_id, ident=ident))
+def unsubscribe_url(settings: Settings, subscriber_id: int, ident: str = "", *, newsletter: str = "") -> str:
+    """`/u/TOKEN`: the one-click unsubscribe link (List-Unsubscribe and the footer) of one newsletter: the token
+    names it, and the link leaves that newsletter only (a token without one, made before newsletters existed,
+    leaves the first)."""
+    return _url(settings, "u", reader_token(settings, "unsubscribe", subscriber_id, newsletter, ident))
 
 
 def preferences_url(settings: Settings, subscriber_id: int, ident: str = "") -> str:

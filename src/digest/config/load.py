@@ -9,6 +9,7 @@ import tomllib
 from dataclasses import fields
 from pathlib import Path
 
+from digest.config.newsletters import read_newsletters
 from digest.config.rules import validate
 from digest.config.sections import (
     BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, WorkersSettings, ScheduleSettings,
@@ -30,6 +31,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     data = _read_toml(path) if path else {}
     origin = str(path) if path else "built-in defaults"
     data, environ = _renamed(data, environ, origin)
+    newsletters = read_newsletters(data.pop("newsletters"), origin) if "newsletters" in data else ()
     origins: dict[tuple[str, str], str] = {}  # (section, key) -> "environment DIGEST_…" when the value came from there
     sections = {name: _build_section(name, data.pop(name, {}), origin, environ, origins) for name in _section_classes()}
     if data:
@@ -37,6 +39,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         raise ConfigError(f"{origin}: unknown section or key {key!r}")
     settings = Settings(
         **sections,
+        configured_newsletters=newsletters,
         secret_key=environ.get("DIGEST_SECRET_KEY", ""),
         events_token=environ.get("DIGEST_EVENTS_TOKEN", ""),
         base_dir=(path.resolve().parent if path else Path.cwd()),

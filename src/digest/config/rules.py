@@ -35,6 +35,19 @@ def validate(s: Settings, origin: str, origins: dict[tuple[str, str], str] | Non
     _validate_feeds(s.feeds, bad)
     _validate_reader_side(s, bad)
     _validate_breaker(s, bad)
+    _validate_newsletter_domains(s, origin)
+
+
+def _validate_newsletter_domains(s: Settings, origin: str) -> None:
+    """With DKIM, every newsletter's From domain is the signing domain or under it (DMARC alignment)."""
+    if not s.dkim.enabled:
+        return
+    domain = s.dkim.domain.lower()
+    for n, letter in enumerate(s.configured_newsletters, 1):
+        own = letter.from_address.rpartition("@")[2].lower()
+        if own != domain and not own.endswith("." + domain):
+            raise ConfigError(f"{origin}: [[newsletters]] #{n} from_address: the domain {own!r} is not [dkim] domain "
+                              f"{s.dkim.domain!r} or under it, so DMARC would not align")
 
 
 def _validate_smtp(smtp, bad) -> None:

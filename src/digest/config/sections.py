@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from digest.errors import ConfigError
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")  # ASCII: SMTP without SMTPUTF8
 
@@ -162,10 +165,30 @@ class Settings:
     dkim: DkimSettings = field(default_factory=DkimSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
     workers: WorkersSettings = field(default_factory=WorkersSettings)
+    configured_newsletters: tuple = ()  # the [[newsletters]] tables (config.newsletters.Newsletter)
     secret_key: str = dataclasses.field(default="", repr=False)  # DIGEST_SECRET_KEY only
     events_token: str = dataclasses.field(default="", repr=False)  # DIGEST_EVENTS_TOKEN only: POST /events
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "built-in defaults"
+
+    @cached_property
+    def newsletters(self) -> tuple:
+        """Every newsletter, in the file's order; without [[newsletters]], the one of [sender] and [schedule]."""
+        if self.configured_newsletters:
+            return self.configured_newsletters
+        from digest.config.newsletters import legacy_newsletter
+
+        return (legacy_newsletter(self.sender, self.schedule.send_at, getattr(self.sender, "language", "en")),)
+
+    def newsletter(self, key: str | None = None):
+        """The newsletter `key` (default: the first); an unknown key is a ConfigError naming the known ones."""
+        letters = self.newsletters
+        if key is None:
+            return letters[0]
+        for letter in letters:
+            if letter.key == key:
+                return letter
+        raise ConfigError(f"unknown newsletter {key!r} (configured: {', '.join(n.key for n in letters)})")
 
     @property
     def tz(self) -> ZoneInfo:

@@ -13,10 +13,12 @@ from __future__ import annotations
 from digest.models.types import UTCDateTime, json_list_field, utc_field
 from digest.models.vocabulary import (
     CARRIED, FINAL_OK, SUPPRESSED, TRANSITIONS, WEEKDAYS, ConfirmationStatus, DeliveryStatus, EditionStatus, EventKind,
-    FeedStatus, Format, Frequency, SubscriberStatus, SuppressionReason,
+    FeedStatus, Format, Frequency, SubscriberStatus, SubscriptionStatus, SuppressionReason,
 )
 from digest.models.articles import Article, Engagement, Feed, StoryAssignment, TrendingSignal
-from digest.models.subscribers import Subscriber, Suppression, address_hash, new_token_key
+from digest.models.subscribers import (
+    PREFERENCES, Subscriber, Subscription, Suppression, address_hash, new_token_key,
+)
 from digest.models.sending import Delivery, DeliveryItem, Edition, RateLimit
 from digest.models.web import Confirmation, CountedClick
 from digest.models.records import (
@@ -26,9 +28,9 @@ from digest.models.records import (
 __all__ = [
     "UTCDateTime", "json_list_field", "utc_field",
     "CARRIED", "FINAL_OK", "SUPPRESSED", "TRANSITIONS", "WEEKDAYS", "ConfirmationStatus", "DeliveryStatus",
-    "EditionStatus", "EventKind", "FeedStatus", "Format", "Frequency", "SubscriberStatus", "SuppressionReason",
+    "EditionStatus", "EventKind", "FeedStatus", "Format", "Frequency", "SubscriberStatus", "SubscriptionStatus", "SuppressionReason",
     "Article", "Engagement", "Feed", "StoryAssignment", "TrendingSignal",
-    "Subscriber", "Suppression", "address_hash", "new_token_key",
+    "PREFERENCES", "Subscriber", "Subscription", "Suppression", "address_hash", "new_token_key",
     "Delivery", "DeliveryItem", "Edition", "RateLimit",
     "Confirmation", "CountedClick",
     "LEAD_CHARS", "ArticleRecord", "EngagementRecord", "SubscriberRecord", "article_record", "lead_paragraph",

@@ -14,7 +14,8 @@ from digest.models.vocabulary import DeliveryStatus, EditionStatus, Frequency
 
 class Edition(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(unique=True, index=True)  # "daily:2026-11-27", "weekly:2026-11-27"
+    key: str = Field(unique=True, index=True)  # "morning:2026-11-27", "morning:weekly:2026-11-27"
+    newsletter: str = Field(index=True)  # its [[newsletters]] key
     period: Frequency
     date: str  # ISO date of the edition in the configured time zone
     cutoff_at: datetime = utc_field()  # articles published before this, ranked as of this

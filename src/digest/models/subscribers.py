@@ -8,10 +8,11 @@ import hashlib
 import secrets
 from datetime import date, datetime
 
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from digest.models.types import json_list_field, utc_field
-from digest.models.vocabulary import Format, Frequency, SubscriberStatus, SuppressionReason
+from digest.models.vocabulary import Format, Frequency, SubscriberStatus, SubscriptionStatus, SuppressionReason
 
 
 def new_token_key() -> str:
@@ -52,6 +53,30 @@ class Subscriber(SQLModel, table=True):
                                   sa_column_kwargs={"default": new_token_key})  # Core inserts too
 
 
+
+
+class Subscription(SQLModel, table=True):
+    """A reader's subscription to one newsletter (`[[newsletters]] key`): its own status, and preferences that
+    override the reader's own where set (NULL: the reader's value)."""
+
+    __table_args__ = (UniqueConstraint("subscriber_id", "newsletter"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
+    newsletter: str = Field(index=True)
+    status: SubscriptionStatus = SubscriptionStatus.active
+    frequency: Frequency | None = None
+    weekday: str | None = None
+    send_at: str | None = None
+    topics: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    countries: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    max_items: int | None = None
+    format: Format | None = None
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()
+    source: str | None = None  # how it began: "import", "web:/subscribe", "migration 0006", ...
+
+
+PREFERENCES = ("frequency", "weekday", "send_at", "topics", "countries", "max_items", "format")  # a subscription's
 
 
 class Suppression(SQLModel, table=True):

@@ -29,6 +29,13 @@ SUPPRESSED = (SubscriberStatus.unsubscribed, SubscriberStatus.bounced, Subscribe
               SubscriberStatus.removed)
 
 
+class SubscriptionStatus(StrEnum):
+    """One newsletter's subscription: the reader's own status (bounced, removed, ...) stops every one of them."""
+
+    active = "active"
+    unsubscribed = "unsubscribed"
+
+
 class Frequency(StrEnum):
     daily = "daily"
     weekly = "weekly"

@@ -51,6 +51,7 @@ class DaySend:
 @dataclass(frozen=True)
 class SendOptions:
     emails: Sequence[str] = ()
+    newsletters: Sequence[str] = ()  # keys; empty: every newsletter with an edition that day
     limit: int | None = None
     retry_deferred: bool = False
     retry_unknown: bool = False
@@ -77,7 +78,8 @@ class Embedded:
             try:
                 return await run_day(engine, settings, mailer, day, clock=clock, emails=options.emails,
                                      limit=options.limit, retry_deferred=options.retry_deferred,
-                                     retry_unknown=options.retry_unknown, progress=options.progress, stop=stop)
+                                     retry_unknown=options.retry_unknown, progress=options.progress, stop=stop,
+                                     newsletters=options.newsletters or None)
             finally:
                 await mailer.close()
 
@@ -122,7 +124,8 @@ class Workers:
             async with queue.open_async():
                 await ensure_queue_schema(queue, engine)
                 return await plan_and_enqueue(queue, engine, self.settings, day, clock=clock, emails=options.emails,
-                                              retry_unknown=options.retry_unknown)
+                                              retry_unknown=options.retry_unknown,
+                                              newsletters=options.newsletters or None)
 
         return DaySend(day, queued=[QueuedEdition(*done) for done in asyncio.run(go())])
 

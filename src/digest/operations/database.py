@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from digest import store
 from digest.config import Settings
 from digest.operations.backends import backend_for
 from digest.operations.common import engine_for
@@ -29,8 +30,8 @@ def upgrade(settings: Settings, *, report: Callable[[str], None] = lambda line: 
     """Apply the migrations the store has not had yet, each named through `report` as it runs."""
     from digest.store.migrate import upgrade as migrate
 
-    engine = engine or engine_for(settings)
-    before, after = migrate(engine, report=report)
+    engine = engine or store.open_engine(settings.store.url, upgrading=True)
+    before, after = migrate(engine, report=report, newsletter=settings.newsletter().key)
     return Upgrade(before, after, backend_for(settings).upgrade(engine))
 
 

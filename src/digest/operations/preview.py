@@ -16,7 +16,7 @@ from digest.errors import DigestError, InputError
 from digest.models import SubscriberRecord
 from digest.operations.common import engine_for, require_subscribers
 from digest.pipeline.compose import Composer, entries_from_selection
-from digest.pipeline.plan import edition_plans, edition_ranking, select_subscriber
+from digest.pipeline.plan import edition_plan, edition_ranking, select_subscriber
 from digest.select import Selection, variant_key
 
 
@@ -55,19 +55,27 @@ def default_reader(settings: Settings) -> SubscriberRecord:
                             timezone=settings.schedule.timezone)
 
 
-def preview(settings: Settings, day: date, *, email: str | None, now: datetime,
+def preview(settings: Settings, day: date, *, email: str | None, now: datetime, newsletter: str | None = None,
             engine: Engine | None = None) -> PreviewResult:
-    """`digest preview`: an unknown `--subscriber` is a usage error (exit 2); `email` None is a default reader."""
+    """`digest preview`: an unknown `--subscriber` is a usage error (exit 2); `email` None is a default reader;
+    `newsletter` a key (default: the first newsletter)."""
     require_subscribers(settings, [email.strip()] if email is not None else [])
-    return render_preview(engine or engine_for(settings, readonly=True), settings, day, email=email, now=now)
+    letter = settings.newsletter(newsletter)
+    return render_preview(engine or engine_for(settings, readonly=True), settings, day, email=email, now=now,
+                          newsletter=letter.key)
 
 
-def render_preview(engine: Engine, settings: Settings, day: date, *, email: str | None, now: datetime) -> PreviewResult:
+def render_preview(engine: Engine, settings: Settings, day: date, *, email: str | None, now: datetime,
+                   newsletter: str | None = None) -> PreviewResult:
+    """The email of `newsletter` (default: the first) for that reader on `day`, whether or not its schedule
+    has an edition that day."""
     if not settings.secret_key:
         settings = replace(settings, secret_key=secrets.token_urlsafe(16))  # links in a preview go nowhere
+    letter = settings.newsletter(newsletter)
     with store.read_session(engine) as session:
-        sub = _subscriber(session, settings, email)
-        plan = next(p for p in edition_plans(settings, day) if p.period == sub.frequency)
+        sub = _subscriber(session, settings, email, letter.key)
+        period = sub.frequency if letter.offers_weekly else ("weekly" if letter.kind == "weekly" else "daily")
+        plan = edition_plan(settings, letter.key, day, period)
         edition = store.editions.find_edition(session, key=plan.key)
         ranking = edition_ranking(session, settings, plan)
         _, selection = next(select_subscriber(session, settings, ranking, [sub], edition.id if edition else None))
@@ -81,11 +89,9 @@ def render_preview(engine: Engine, settings: Settings, day: date, *, email: str 
     return PreviewResult(plan.key, sub, selection, subject, text, html, message.data)
 
 
-def _subscriber(session, settings: Settings, email: str | None) -> SubscriberRecord:
+def _subscriber(session, settings: Settings, email: str | None, newsletter: str) -> SubscriberRecord:
     if email is None:
         return default_reader(settings)
-    from digest.models import subscriber_record
-
     from digest.ingest.subscribers import normalize_email
 
     try:
@@ -94,4 +100,4 @@ def _subscriber(session, settings: Settings, email: str | None) -> SubscriberRec
         found = None
     if found is None:
         raise InputError(f"--subscriber: no subscriber {email!r}")
-    return subscriber_record(found)
+    return store.subscribers.reader_record(session, subscriber_id=found.id, newsletter=newsletter)

@@ -36,6 +36,8 @@ def send_day(settings: Settings, day: date, *, subscribers: Sequence[str] | None
     emails = subscriber_emails(subscribers)
     require_subscribers(settings, emails)
     require_secret(settings)
+    for key in options.newsletters:
+        settings.newsletter(key)  # an unknown key: one line naming the configured ones
     backend = backend_for(settings)
     options = replace(options, emails=emails)
     backend.check_send(options)
@@ -44,11 +46,14 @@ def send_day(settings: Settings, day: date, *, subscribers: Sequence[str] | None
 
 def dry_run(settings: Settings, day: date, *, subscribers: Sequence[str] | None = None,
             on_line: Callable[[DryRunLine], None] = lambda line: None, clock: Clock = now_utc,
-            engine: Engine | None = None) -> DryRun:
+            engine: Engine | None = None, newsletters: Sequence[str] = ()) -> DryRun:
     """Everything a send of `day` would send, one `on_line` per reader; nothing written, nothing connected."""
     emails = subscriber_emails(subscribers)
     require_subscribers(settings, emails)
+    for key in newsletters:
+        settings.newsletter(key)
     if not settings.secret_key:
         settings = replace(settings, secret_key=secrets.token_urlsafe(16))
     engine = engine or engine_for(settings, readonly=True)
-    return DryRun(day, dry_run_day(engine, settings, day, clock=clock, emails=emails, on_line=on_line))
+    return DryRun(day, dry_run_day(engine, settings, day, clock=clock, emails=emails, on_line=on_line,
+                                   newsletters=newsletters or None))

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from digest import store
 from digest.config import Settings
 from digest.operations.common import engine_for
-from digest.pipeline.plan import EditionPlan, edition_plans, edition_ranking
+from digest.pipeline.plan import EditionPlan, edition_plan, edition_ranking
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,11 @@ class StoryList:
                 "threshold": self.threshold, "stories": self.stories}
 
 
-def list_stories(settings: Settings, day: date, *, min_articles: int = 1, engine: Engine | None = None) -> StoryList:
-    plan = next(p for p in edition_plans(settings, day) if p.period == "daily")
+def list_stories(settings: Settings, day: date, *, min_articles: int = 1, engine: Engine | None = None,
+                 newsletter: str | None = None) -> StoryList:
+    """The ranked stories of `newsletter`'s (default: the first's) edition of `day`."""
+    letter = settings.newsletter(newsletter)
+    plan = edition_plan(settings, letter.key, day, "weekly" if letter.kind == "weekly" else "daily")
     with store.read_session(engine or engine_for(settings, readonly=True)) as session:
         ranking = edition_ranking(session, settings, plan)
     trending = {e.story.key for e in ranking.trending}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 from collections.abc import Container, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from digest import store
@@ -29,7 +30,9 @@ class Composer:
             raise ConfigError("DIGEST_SECRET_KEY is not set: it signs the unsubscribe and preference links")
         self.settings = settings
         self.plan = plan
-        self.renderer = renderer or Renderer(settings)
+        self.newsletter = settings.newsletter(plan.newsletter)
+        self.sender = self.newsletter.sender(settings.sender)  # its From, List-Id and names; links stay the install's
+        self.renderer = renderer or Renderer(replace(settings, sender=self.sender))
         self.variants: dict[str, RenderedVariant] = {}
         self._last_links: tuple[tuple[int, str] | None, dict[str, str]] = (None, {})
         self.dkim_key = dkim_key(settings) if settings.dkim.enabled else None
@@ -44,7 +47,7 @@ class Composer:
         links = self.links(sub.id, sub.token_key)
         domain = self.settings.sender_domain
         message_id = make_message_id(domain, f"{self.plan.key}.{delivery_id}")
-        data = build_message(sender=self.settings.sender, to_email=sub.email, to_name=sub.name, subject=subject,
+        data = build_message(sender=self.sender, to_email=sub.email, to_name=sub.name, subject=subject,
                              text=text, html=html, unsubscribe_url=links["unsubscribe_url"],
                              unsubscribe_token=links["unsubscribe_url"].rsplit("/", 1)[1], message_id=message_id,
                              date=now)
@@ -94,7 +97,7 @@ class Composer:
         if self._last_links[0] == (subscriber_id, ident):
             return self._last_links[1]
         links = {
-            "unsubscribe_url": unsubscribe_url(self.settings, subscriber_id, ident),
+            "unsubscribe_url": unsubscribe_url(self.settings, subscriber_id, ident, newsletter=self.newsletter.key),
             "preferences_url": preferences_url(self.settings, subscriber_id, ident),
             "archive_url": archive_url(self.settings, subscriber_id, self.plan.key, ident),
         }

@@ -62,7 +62,8 @@ class DryRunMailer:
 
 
 def dry_run_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, emails: Sequence[str] = (),
-                on_line: Callable[[DryRunLine], None], mailer: DryRunMailer | None = None) -> list[EditionReport]:
+                on_line: Callable[[DryRunLine], None], mailer: DryRunMailer | None = None,
+                newsletters: Sequence[str] | None = None) -> list[EditionReport]:
     """Everything a real `digest send` of `day` would send, rendered and built, with nothing written and
     nothing connected: one line per reader it would send to or skip, and a report per edition with any."""
     mailer = mailer if mailer is not None else DryRunMailer()
@@ -72,7 +73,8 @@ def dry_run_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, 
         lines.setdefault(key, []).append(DryRunLine(key, email, "-", 0, 0, reason))
 
     with scratch_store(engine, quiet=lambda: _no_sender(engine)) as scratch:
-        reports = asyncio.run(send_day(scratch, settings, mailer, day, clock=clock, emails=emails, on_skip=skipped))
+        reports = asyncio.run(send_day(scratch, settings, mailer, day, clock=clock, emails=emails, on_skip=skipped,
+                                       newsletters=newsletters))
     found, first = [], 0
     for report in reports:  # editions are sent one after the other, and the mailer tries every message
         sent = [DryRunLine(report.key, r.recipient, r.variant, len(r.article_ids), r.size)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from digest import store
 from digest.config import Settings, parse_hhmm
+from digest.config.newsletters import DEFAULT_KEY, Newsletter
 from digest.models import WEEKDAYS, DeliveryStatus, SubscriberRecord
 from digest.ranking import (Ranking, RankParams, Signals, age_at_end, decay_factors, median_curve, named_trending,
                             rank)
@@ -22,30 +23,54 @@ OnSkip = Callable[[str, str, str], None]  # (edition key, email, reason): a read
 
 @dataclass(frozen=True)
 class EditionPlan:
-    key: str
+    key: str  # "morning:2017-02-09", "morning:weekly:2017-02-09"
     period: str
     day: date
     cutoff: datetime  # the edition's send time: articles before it, ranked as of it
     window_start: datetime
     half_life_hours: float
     slot: tuple[str, str] | None = None  # (timezone, send_at): only the subscribers of this local send time
+    newsletter: str = DEFAULT_KEY  # its [[newsletters]] key
+    every_reader: bool = False  # a newsletter with one rhythm (weekly:DAY, cron): every subscriber, whatever their frequency
+    max_items: int = 0  # the newsletter's cap on each reader's own (0: none)
 
 
 def edition_plans(settings: Settings, day: date, *, slot: tuple[str, str] | None = None,
-                  periods: Sequence[str] = ("daily", "weekly")) -> list[EditionPlan]:
-    """The editions of `day`. With a slot, the window ends at that local send time instead of the default."""
-    if slot is None:
-        cutoff = datetime.combine(day, settings.send_time, tzinfo=settings.tz)
-    else:
-        cutoff = datetime.combine(day, parse_hhmm(slot[1]), tzinfo=ZoneInfo(slot[0]))
+                  periods: Sequence[str] = ("daily", "weekly"), newsletters: Sequence[str] | None = None
+                  ) -> list[EditionPlan]:
+    """The editions of `day` of each newsletter (`newsletters`: those keys only) whose schedule has one that day.
+    With a slot, the window ends at that local send time instead of the newsletter's default."""
+    letters = settings.newsletters if newsletters is None else [settings.newsletter(k) for k in newsletters]
+    found = []
+    for letter in letters:
+        zone = ZoneInfo(slot[0]) if slot else settings.tz
+        if not letter.sends_on(day, zone):
+            continue
+        for period in periods if letter.offers_weekly else [_rhythm(letter)]:
+            if period in periods:
+                found.append(edition_plan(settings, letter.key, day, period, slot=slot))
+    return found
+
+
+def _rhythm(letter: Newsletter) -> str:
+    return "weekly" if letter.kind == "weekly" else "daily"
+
+
+def edition_plan(settings: Settings, newsletter: str, day: date, period: str, *,
+                 slot: tuple[str, str] | None = None) -> EditionPlan:
+    """One newsletter's edition of `day` (the send path of an edition that exists: a shard, a retry, the archive)."""
+    letter = settings.newsletter(newsletter)
+    zone, send_at = (ZoneInfo(slot[0]), slot[1]) if slot else (settings.tz, letter.send_at)
+    cutoff = datetime.combine(day, parse_hhmm(send_at), tzinfo=zone)
     sel = settings.selection
-    plans = {
-        "daily": EditionPlan(f"daily:{day.isoformat()}", "daily", day, cutoff,
-                             cutoff - timedelta(hours=sel.window_hours), sel.half_life_hours, slot),
-        "weekly": EditionPlan(f"weekly:{day.isoformat()}", "weekly", day, cutoff,
-                              cutoff - timedelta(hours=sel.weekly_window_hours), sel.weekly_half_life_hours, slot),
-    }
-    return [plans[p] for p in periods]
+    hours, half_life = ((sel.weekly_window_hours, sel.weekly_half_life_hours) if period == "weekly"
+                        else (sel.window_hours, sel.half_life_hours))
+    if letter.kind == "cron":  # the window reaches back to the schedule's edition before this one
+        since = datetime.combine(letter.previous_day(day, zone), parse_hhmm(send_at), tzinfo=zone)
+        hours = max(hours, (cutoff - since).total_seconds() / 3600)
+    return EditionPlan(letter.edition_key(day, period), period, day, cutoff, cutoff - timedelta(hours=hours),
+                       half_life, slot, letter.key, every_reader=not letter.offers_weekly,
+                       max_items=letter.max_items)
 
 
 def rank_params(settings: Settings, plan: EditionPlan) -> RankParams:
@@ -58,7 +83,11 @@ def rank_params(settings: Settings, plan: EditionPlan) -> RankParams:
 
 
 def edition_ranking(session, settings: Settings, plan: EditionPlan) -> Ranking:
+    """The edition's candidates (within its newsletter's topics and countries) ranked as of its cutoff."""
+    letter = settings.newsletter(plan.newsletter)
     articles = store.articles.candidate_articles(session, start=plan.window_start, end=plan.cutoff)
+    if letter.topics or letter.countries:
+        articles = [a for a in articles if letter.covers(a.topics, a.country)]
     params = rank_params(settings, plan)
     signals = edition_signals(session, plan, params)
     boxes = store.trending.trending_signals(session, start=plan.window_start, end=plan.cutoff)  # sources' "Trending" boxes
@@ -133,9 +162,11 @@ def delivery_items(selection: Selection) -> list[dict]:
 def due_pages(session, plan: EditionPlan, emails: Sequence[str], page: int = 1000) -> Iterator[list[SubscriberRecord]]:
     after = 0
     weekday = WEEKDAYS[plan.day.weekday()]
+    cap = plan.max_items  # the newsletter's cap on every reader's own (0: none)
     while subs := store.subscribers.due_subscribers(session, period=plan.period, weekday=weekday, emails=emails,
-                                        after_id=after, limit=page, slot=plan.slot, day=plan.day):
-        yield subs
+                                                    newsletter=plan.newsletter, every_reader=plan.every_reader,
+                                                    after_id=after, limit=page, slot=plan.slot, day=plan.day):
+        yield [replace(s, max_items=min(s.max_items, cap)) for s in subs] if cap else subs
         after = subs[-1].id
 
 
@@ -151,7 +182,7 @@ def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: 
         if not _any_due(session, plan, emails) and store.editions.find_edition(session, key=plan.key) is None:
             return 0, 0
         edition = store.editions.ensure_edition(session, key=plan.key, period=plan.period, date=plan.day.isoformat(),
-                                       cutoff_at=plan.cutoff, now=now)
+                                                cutoff_at=plan.cutoff, now=now, newsletter=plan.newsletter)
         edition_id = edition.id
         if deadline is not None:
             store.editions.extend_deadline(session, edition_id=edition_id, deadline=deadline)

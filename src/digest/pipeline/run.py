@@ -20,7 +20,7 @@ from digest.lock import exclusive
 from digest.models import EditionStatus
 from digest.pipeline.compose import Composer
 from digest.pipeline.deliver import EditionReport, EditionSender, Progress
-from digest.pipeline.plan import EditionPlan, OnSkip, edition_plans, plan_edition
+from digest.pipeline.plan import EditionPlan, OnSkip, edition_plan, edition_plans, plan_edition
 from digest.pipeline.transitions import log_transition, mark_unknown
 from digest.send import Mailer
 
@@ -31,8 +31,10 @@ async def run_day(engine: Engine, settings: Settings, mailer: Mailer, day: date,
                   emails: Sequence[str] = (), limit: int | None = None, retry_deferred: bool = False,
                   retry_unknown: bool = False, progress: Progress | None = None, due_at: datetime | None = None,
                   slot: tuple[str, str] | None = None, periods: Sequence[str] = ("daily", "weekly"),
-                  stop: threading.Event | None = None) -> list[EditionReport]:
-    """Plan and send (or resume) the editions due on `day`: daily, and weekly for that weekday.
+                  stop: threading.Event | None = None, newsletters: Sequence[str] | None = None
+                  ) -> list[EditionReport]:
+    """Plan and send (or resume) the editions due on `day` of every newsletter (`newsletters`: those keys):
+daily, and weekly for that weekday.
 
     `due_at` is when the daemon was due to send (the deadline counts from it); by hand it counts from now.
     `slot` = (timezone, send_at) limits the run to the subscribers of that local send time.
@@ -41,14 +43,15 @@ async def run_day(engine: Engine, settings: Settings, mailer: Mailer, day: date,
     with exclusive(engine, "sender", wait=settings.send.lock_wait_seconds):
         return await send_day(engine, settings, mailer, day, clock=clock, emails=emails, limit=limit,
                               retry_deferred=retry_deferred, retry_unknown=retry_unknown, progress=progress,
-                              due_at=due_at, slot=slot, periods=periods, stop=stop)
+                              due_at=due_at, slot=slot, periods=periods, stop=stop, newsletters=newsletters)
 
 
 async def send_day(engine: Engine, settings: Settings, mailer: Mailer, day: date, *, clock: Clock,
                    emails: Sequence[str] = (), limit: int | None = None, retry_deferred: bool = False,
                    retry_unknown: bool = False, progress: Progress | None = None, due_at: datetime | None = None,
                    slot: tuple[str, str] | None = None, periods: Sequence[str] = ("daily", "weekly"),
-                   stop: threading.Event | None = None, on_skip: OnSkip | None = None) -> list[EditionReport]:
+                   stop: threading.Event | None = None, on_skip: OnSkip | None = None,
+                   newsletters: Sequence[str] | None = None) -> list[EditionReport]:
     """`run_day` without the lock: the caller holds it (or, for a dry run, works on a scratch store).
     `on_skip(edition, email, reason)` hears of each reader planned `skipped`, held or unbuildable."""
     progress = progress or Progress()
@@ -56,7 +59,7 @@ async def send_day(engine: Engine, settings: Settings, mailer: Mailer, day: date
     reports = []
     for plan, edition_id, planned in plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at,
                                               slot=slot, periods=periods, retry_unknown=retry_unknown,
-                                              on_skip=on_skip):
+                                              on_skip=on_skip, newsletters=newsletters):
         report = await _send_plan(engine, settings, mailer, plan, edition_id, clock=clock, emails=emails,
                                   limit=limit, retry_deferred=retry_deferred, progress=progress, stop=stop,
                                   on_skip=on_skip)
@@ -70,14 +73,15 @@ async def send_day(engine: Engine, settings: Settings, mailer: Mailer, day: date
 def plan_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, emails: Sequence[str] = (),
              due_at: datetime | None = None, slot: tuple[str, str] | None = None,
              periods: Sequence[str] = ("daily", "weekly"), retry_unknown: bool = False,
-             on_skip: OnSkip | None = None) -> list[tuple[EditionPlan, int, int]]:
+             on_skip: OnSkip | None = None, newsletters: Sequence[str] | None = None
+             ) -> list[tuple[EditionPlan, int, int]]:
     """Write the delivery rows of the editions due on `day`: (plan, edition id, rows planned now) for each.
 
     The embedded sender then sends them in this process; with workers, `digest.workers` enqueues shards.
     """
     deadline = (due_at or clock()) + timedelta(hours=settings.send.deadline_hours)
     found = []
-    for plan in edition_plans(settings, day, slot=slot, periods=periods):
+    for plan in edition_plans(settings, day, slot=slot, periods=periods, newsletters=newsletters):
         edition_id, planned = plan_edition(engine, settings, plan, now=clock(), emails=emails, deadline=deadline,
                                            on_skip=on_skip)
         if not edition_id:
@@ -137,8 +141,7 @@ async def send_shard(engine: Engine, settings: Settings, mailer: Mailer, edition
     if edition_id not in composers:
         while len(composers) >= 4:
             composers.pop(next(iter(composers)))
-        day = date.fromisoformat(edition.date)
-        composers[edition_id] = Composer(settings, edition_plans(settings, day, periods=(str(edition.period),))[0])
+        composers[edition_id] = Composer(settings, plan_of(settings, edition))
     return await send_edition(engine, settings, mailer, composers[edition_id], edition_id, clock=clock,
                               deadline=edition.deadline_at, stop=stop, claimed_by=claimed_by, id_range=id_range)
 
@@ -157,14 +160,18 @@ async def retry_due(engine: Engine, settings: Settings, mailer: Mailer, *, clock
     """Send the deferred deliveries whose retry time has come, in every edition (the daemon's retry job)."""
     with exclusive(engine, "sender", wait=settings.send.lock_wait_seconds):
         with store.read_session(engine) as session:
-            editions = [(e.id, e.period, date.fromisoformat(e.date), e.deadline_at)
+            editions = [(e.id, plan_of(settings, e), e.deadline_at)
                         for e in store.editions.editions_with_due_retries(session, now=clock())]
         reports = []
-        for edition_id, period, day, deadline in editions:
-            plan = edition_plans(settings, day, periods=(period,))[0]
+        for edition_id, plan, deadline in editions:
             reports.append(await send_edition(engine, settings, mailer, Composer(settings, plan), edition_id,
                                               clock=clock, deadline=deadline, stop=stop))
     return reports
+
+
+def plan_of(settings: Settings, edition) -> EditionPlan:
+    """The plan of an edition that exists (its newsletter, date and period)."""
+    return edition_plan(settings, edition.newsletter, date.fromisoformat(edition.date), str(edition.period))
 
 
 def _requeue_unknown(engine: Engine, key: str, edition_id: int, emails: Sequence[str], clock: Clock) -> None:

@@ -18,10 +18,11 @@ def find_edition(session: Session, *, key: str) -> Edition | None:
 
 
 def ensure_edition(session: Session, *, key: str, period: str, date: str, cutoff_at: datetime,
-                   now: datetime) -> Edition:
+                   now: datetime, newsletter: str) -> Edition:
     edition = find_edition(session, key=key)
     if edition is None:
-        edition = Edition(key=key, period=period, date=date, cutoff_at=cutoff_at, created_at=now)
+        edition = Edition(key=key, newsletter=newsletter, period=period, date=date, cutoff_at=cutoff_at,
+                          created_at=now)
         session.add(edition)
         session.flush()
     return edition

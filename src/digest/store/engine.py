@@ -23,8 +23,9 @@ from digest.models import Edition
 
 # ── engine ──────────────────────────────────────────────────────────────────────────────────────────
 
-def open_engine(url: str, *, readonly: bool = False) -> Engine:
-    """An engine for `url`; a new SQLite file gets its schema. `readonly` never writes a byte."""
+def open_engine(url: str, *, readonly: bool = False, upgrading: bool = False) -> Engine:
+    """An engine for `url`; a new SQLite file gets its schema. `readonly` never writes a byte. A store that
+    needs a data migration first (a required column missing) is refused, unless `upgrading` (`digest db upgrade`)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         engine = _server_engine(url)
@@ -37,7 +38,7 @@ def open_engine(url: str, *, readonly: bool = False) -> Engine:
         engine = _sqlite_readwrite(parsed.database)
     if not readonly:
         _create_schema(engine, url)
-    elif missing := _readable_missing_columns(engine, url):
+    if not upgrading and (missing := _readable_missing_columns(engine, url, nullable=None if readonly else False)):
         raise StoreError(f"the store was made by an older digest (no column {missing[0]}): run `digest db upgrade` "
                          "to add the new columns")
     return engine
@@ -103,9 +104,9 @@ def _create_schema(engine: Engine, url: str) -> None:
         raise _cannot_open(url, exc) from None
 
 
-def _readable_missing_columns(engine: Engine, url: str) -> list[str]:
+def _readable_missing_columns(engine: Engine, url: str, *, nullable: bool | None) -> list[str]:
     try:
-        return _missing_columns(engine)
+        return _missing_columns(engine, nullable=nullable)
     except DatabaseError as exc:  # e.g. a file that is not a database
         raise _cannot_open(url, exc) from None
 
@@ -134,8 +135,9 @@ def _add_missing_columns(engine: Engine) -> None:
             conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {kind}'))
 
 
-def _missing_columns(engine: Engine) -> list[str]:
-    """Each nullable model column ("table.column") that an existing table lacks; new tables do not count."""
+def _missing_columns(engine: Engine, *, nullable: bool | None = True) -> list[str]:
+    """Each nullable (False: required; None: any) model column ("table.column") that an existing table lacks;
+    new tables do not count."""
     from sqlalchemy import inspect
 
     try:
@@ -144,7 +146,8 @@ def _missing_columns(engine: Engine) -> list[str]:
         present = {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in tables}
     except OperationalError:
         return []  # not a store we can read: the first query says why
-    return [f"{t.name}.{c.name}" for t in tables for c in t.columns if c.name not in present[t.name] and c.nullable]
+    return [f"{t.name}.{c.name}" for t in tables for c in t.columns
+            if c.name not in present[t.name] and nullable in (None, c.nullable)]
 
 
 @contextmanager

@@ -22,20 +22,21 @@ def keep_name(name, type_, _parent) -> bool:
     return not (type_ == "table" and name and name.startswith("procrastinate_"))
 
 
-def _config(connection, report: Callable[[str], None] | None = None):
+def _config(connection, report: Callable[[str], None] | None = None, newsletter: str | None = None):
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(files("digest") / "migrations"))
     config.attributes["connection"] = connection
     config.attributes["report"] = report  # what a migration did to the data (e.g. 0003's merges)
+    config.attributes["newsletter"] = newsletter  # the default newsletter's key: 0006 moves the history into it
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head", *, report: Callable[[str], None] | None = None
-            ) -> tuple[str | None, str | None]:
+def upgrade(engine: Engine, revision: str = "head", *, report: Callable[[str], None] | None = None,
+            newsletter: str | None = None) -> tuple[str | None, str | None]:
     """Bring the store to `revision`: (revision before, revision after). `report` gets each line a migration
-    reports about the data it changed.
+    reports about the data it changed; `newsletter` is the key of the default newsletter (the first one).
 
     On SQLite, foreign keys are off while the migrations run (rebuilding a referenced table needs it, as SQLite's
     own procedure for schema changes says) and checked before the commit: a violation rolls everything back."""
@@ -52,7 +53,7 @@ def upgrade(engine: Engine, revision: str = "head", *, report: Callable[[str], N
                 tables = set(inspect(conn).get_table_names())
                 if before is None and tables - {"alembic_version"}:
                     command.stamp(_config(conn), BASELINE)  # made by `create_all` before migrations existed
-                command.upgrade(_config(conn, report), revision)
+                command.upgrade(_config(conn, report, newsletter), revision)
                 if sqlite and (bad := conn.exec_driver_sql("PRAGMA foreign_key_check").first()):
                     raise StoreError(f"migration left a dangling reference in table {bad[0]}: nothing changed")
         finally:

@@ -7,19 +7,23 @@ edition and the send slots the daemon walks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 
-from sqlalchemy import bindparam, delete, insert, or_, update
+from sqlalchemy import bindparam, delete, func, insert, or_, update
 from sqlmodel import Session, select
 
 from digest.models import (
-    SUPPRESSED, Confirmation, CountedClick, Delivery, DeliveryItem, Subscriber, SubscriberRecord, SubscriberStatus,
-    Suppression, SuppressionReason, address_hash, new_token_key, subscriber_record,
+    PREFERENCES, SUPPRESSED, Confirmation, CountedClick, Delivery, DeliveryItem, Subscriber, SubscriberRecord,
+    SubscriberStatus, Subscription, SubscriptionStatus, Suppression, SuppressionReason, address_hash, new_token_key,
+    subscriber_record,
 )
+from digest.config.newsletters import DEFAULT_KEY
 from digest.store.engine import _chunks
 
 
 SUBSCRIBER = Subscriber.__table__  # bulk writes go through Core
+SUBSCRIPTION = Subscription.__table__
 
 SUBSCRIBER_FIELDS = ("name", "topics", "countries", "frequency", "weekday", "send_at", "timezone", "max_items",
                      "format")
@@ -28,8 +32,12 @@ UPSERT_COUNTS = ("new", "updated", "suppressed", "resubscribed")
 
 
 def upsert_subscribers(session: Session, *, subscribers: Sequence[Subscriber], now: datetime,
-                       fields: Iterable[str] = SUBSCRIBER_FIELDS, resubscribe: str | None = None) -> dict[str, int]:
-    """Insert by (normalised) email, or update the given fields of an existing subscriber (status is left alone).
+                       fields: Iterable[str] = SUBSCRIBER_FIELDS, resubscribe: str | None = None,
+                       newsletters: Sequence[str] | dict[str, Sequence[str]] = (DEFAULT_KEY,),
+                       source: str = "import") -> dict[str, int]:
+    """Insert by (normalised) email, or update the given fields of an existing subscriber (status is left alone),
+    and subscribe each to `newsletters` (the same keys for all, or email → keys): a newsletter the reader left
+    stays left unless `resubscribe`.
 
     An address that is unsubscribed, bounced, complained, removed or erased (a suppression record, no row) is
     left as it is and counted `suppressed`, unless `resubscribe` gives the operator's consent source: then it
@@ -38,7 +46,7 @@ def upsert_subscribers(session: Session, *, subscribers: Sequence[Subscriber], n
     table, fields = Subscriber.__table__, tuple(fields)
     existing = _statuses(session, [s.email for s in subscribers])
     erased = _suppressed_hashes(session, [s.email for s in subscribers if s.email not in existing])
-    new, changed, revived, seen = [], [], [], set()
+    new, changed, revived, seen, joining = [], [], [], set(), []
     counts = dict.fromkeys(UPSERT_COUNTS, 0)
     for sub in subscribers:
         values = {f"b_{f}": getattr(sub, f) for f in fields}
@@ -46,7 +54,9 @@ def upsert_subscribers(session: Session, *, subscribers: Sequence[Subscriber], n
         held = existing.get(sub.email) in SUPPRESSED or (not known and address_hash(sub.email) in erased)
         if held and resubscribe is None:
             counts["suppressed"] += 1
-        elif held:
+            continue
+        joining.append(sub.email)
+        if held:
             counts["resubscribed"] += 1
             revived.append(sub.email)
             if sub.email in existing:
@@ -70,7 +80,31 @@ def upsert_subscribers(session: Session, *, subscribers: Sequence[Subscriber], n
                      changed)
     if revived:
         _resubscribe(session, emails=revived, source=resubscribe, now=now)
+    _subscribe(session, joining, set(revived), newsletters, now, source)
     return counts
+
+
+def _subscribe(session: Session, emails: Sequence[str], revived: set[str],
+               newsletters: Sequence[str] | dict[str, Sequence[str]], now: datetime, source: str) -> None:
+    """Each reader (none held by a suppression) subscribed to their newsletters."""
+    from digest.store.subscriptions import subscribe
+
+    ids = _ids(session, emails)
+    groups: dict[tuple[tuple[str, ...], bool], list[int]] = {}
+    for email in emails:
+        keys = newsletters.get(email, ()) if isinstance(newsletters, dict) else newsletters
+        if email in ids and keys:
+            groups.setdefault((tuple(keys), email in revived), []).append(ids[email])
+    for (keys, again), sids in groups.items():
+        subscribe(session, subscriber_ids=sids, newsletters=keys, now=now, source=source, resubscribe=again)
+
+
+def _ids(session: Session, emails: Sequence[str]) -> dict[str, int]:
+    found = {}
+    for chunk in _chunks(list(dict.fromkeys(emails)), 500):
+        found.update(session.connection().execute(
+            select(SUBSCRIBER.c.email, SUBSCRIBER.c.id).where(SUBSCRIBER.c.email.in_(chunk))).all())
+    return found
 
 
 def _new_row(sub, now: datetime) -> dict:
@@ -233,6 +267,7 @@ def erase_subscriber(session: Session, *, email: str, now: datetime) -> int:
             session.exec(delete(CountedClick).where(CountedClick.delivery_id.in_(chunk)))
             session.exec(delete(Delivery).where(Delivery.id.in_(chunk)))
         session.exec(delete(Confirmation).where(Confirmation.subscriber_id == sub.id))
+        session.exec(delete(Subscription).where(Subscription.subscriber_id == sub.id))
         session.exec(delete(Subscriber).where(Subscriber.id == sub.id))
         deleted = len(delivery_ids)
     session.exec(delete(Confirmation).where(Confirmation.email == email.lower()))
@@ -252,29 +287,63 @@ def _suppress(session: Session, email: str, reason: SuppressionReason, now: date
 # ── who is due, and when ────────────────────────────────────────────────────────────────────────────
 
 
-def due_subscribers(session: Session, *, period: str, weekday: str, emails: Sequence[str] = (),
-                    after_id: int = 0, limit: int = 1000, slot: tuple[str, str] | None = None,
-                    day: date | None = None) -> list[SubscriberRecord]:
-    """Active subscribers due for a `period` edition on `weekday`, walked by id (a resumable cursor).
+def due_subscribers(session: Session, *, period: str, weekday: str, newsletter: str = DEFAULT_KEY,
+                    every_reader: bool = False, emails: Sequence[str] = (), after_id: int = 0, limit: int = 1000,
+                    slot: tuple[str, str] | None = None, day: date | None = None) -> list[SubscriberRecord]:
+    """Active readers with an active subscription to `newsletter` due for a `period` edition on `weekday`
+    (`every_reader`: whatever their frequency, for a newsletter with one rhythm), walked by id (a resumable
+    cursor), each with their subscription's preferences over their own.
 
-    `slot` = (timezone, send_at) keeps only the subscribers whose local send time that is; `day` leaves out
-    the subscribers who paused their digest until a later date.
+    `slot` = (timezone, send_at) keeps only the readers whose local send time that is; `day` leaves out
+    those who paused their digest until a later date.
     """
-    query = select(Subscriber).where(Subscriber.status == SubscriberStatus.active, Subscriber.frequency == period,
-                                     Subscriber.id > after_id)
+    s, x = SUBSCRIBER.c, SUBSCRIPTION.c
+    query = (select(SUBSCRIBER, *[x[k].label(f"x_{k}") for k in PREFERENCES])
+             .join(SUBSCRIPTION, (x.subscriber_id == s.id) & (x.newsletter == newsletter))
+             .where(s.status == SubscriberStatus.active, x.status == SubscriptionStatus.active, s.id > after_id))
     if day is not None:
-        query = query.where(or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= day))
-    if period == "weekly":
-        query = query.where(Subscriber.weekday == weekday)
+        query = query.where(or_(s.paused_until.is_(None), s.paused_until <= day))
+    if not every_reader:
+        query = query.where(func.coalesce(x.frequency, s.frequency) == period)
+        if period == "weekly":
+            query = query.where(func.coalesce(x.weekday, s.weekday) == weekday)
     if emails:
-        query = query.where(Subscriber.email.in_(list(emails)))
+        query = query.where(s.email.in_(list(emails)))
     if slot is not None:
-        query = query.where(Subscriber.timezone == slot[0], Subscriber.send_at == slot[1])
-    return [subscriber_record(s) for s in session.exec(query.order_by(Subscriber.id).limit(limit))]
+        query = query.where(s.timezone == slot[0], func.coalesce(x.send_at, s.send_at) == slot[1])
+    rows = session.connection().execute(query.order_by(s.id).limit(limit))
+    return [merged_record(row) for row in rows]
 
 
-def send_slots(session: Session) -> list[tuple[str, str | None, str, str]]:
-    """Distinct (frequency, weekday, timezone, send_at) of active subscribers: the daemon's send slots."""
-    query = (select(Subscriber.frequency, Subscriber.weekday, Subscriber.timezone, Subscriber.send_at)
-             .where(Subscriber.status == SubscriberStatus.active).distinct())
-    return [(str(f), w, tz, at) for f, w, tz, at in session.exec(query)]
+def merged_record(row) -> SubscriberRecord:
+    """A reader's record with their subscription's own preferences (the `x_` columns) where set."""
+    record = subscriber_record(row)
+    own = {k: row._mapping[f"x_{k}"] for k in PREFERENCES if row._mapping[f"x_{k}"] is not None}
+    if not own:
+        return record
+    for key in ("topics", "countries"):
+        if key in own:
+            own[key] = tuple(own[key])
+    return replace(record, **{k: str(v) if k in ("frequency", "format") else v for k, v in own.items()})
+
+
+def reader_record(session: Session, *, subscriber_id: int, newsletter: str) -> SubscriberRecord | None:
+    """One reader as a newsletter sees them (their subscription's preferences over their own), whatever their
+    status: what a preview of that newsletter shows."""
+    s, x = SUBSCRIBER.c, SUBSCRIPTION.c
+    query = (select(SUBSCRIBER, *[x[k].label(f"x_{k}") for k in PREFERENCES])
+             .outerjoin(SUBSCRIPTION, (x.subscriber_id == s.id) & (x.newsletter == newsletter))
+             .where(s.id == subscriber_id))
+    row = session.connection().execute(query).first()
+    return None if row is None else merged_record(row)
+
+
+def send_slots(session: Session) -> list[tuple[str, str, str | None, str, str]]:
+    """Distinct (newsletter, frequency, weekday, timezone, send_at) of the active subscriptions of active
+    readers: the daemon's send slots."""
+    s, x = SUBSCRIBER.c, SUBSCRIPTION.c
+    query = (select(x.newsletter, func.coalesce(x.frequency, s.frequency), func.coalesce(x.weekday, s.weekday),
+                    s.timezone, func.coalesce(x.send_at, s.send_at))
+             .join(SUBSCRIPTION, x.subscriber_id == s.id)
+             .where(s.status == SubscriberStatus.active, x.status == SubscriptionStatus.active).distinct())
+    return [(key, str(f), w, tz, at) for key, f, w, tz, at in session.connection().execute(query)]

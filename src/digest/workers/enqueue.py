@@ -47,7 +47,8 @@ async def enqueue_edition(app, engine: Engine, settings: Settings, edition_id: i
 async def plan_and_enqueue(app, engine: Engine, settings: Settings, day: date, *, clock: Clock,
                            emails: Sequence[str] = (), due_at: datetime | None = None,
                            slot: tuple[str, str] | None = None, periods: Sequence[str] = ("daily", "weekly"),
-                           retry_unknown: bool = False, always: bool = True) -> list[tuple[str, int, int]]:
+                           retry_unknown: bool = False, always: bool = True,
+                           newsletters: Sequence[str] | None = None) -> list[tuple[str, int, int]]:
     """Plan the editions due on `day` (one planner at a time) and enqueue their shards: (key, planned, shards).
 
     `always` False (the periodic tick): enqueue only when rows were planned now (the tick's own resume step
@@ -56,7 +57,7 @@ async def plan_and_enqueue(app, engine: Engine, settings: Settings, day: date, *
     def plan() -> list:  # in a thread: the planner lock may wait, and planning is database work
         with exclusive(engine, "planner", wait=settings.send.lock_wait_seconds):
             return plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at, slot=slot,
-                            periods=periods, retry_unknown=retry_unknown)
+                            periods=periods, retry_unknown=retry_unknown, newsletters=newsletters)
 
     plans = await asyncio.to_thread(plan)
     done = []

@@ -27,10 +27,11 @@ async def cluster_tick(app, engine: Engine, settings: Settings, clock: Clock) ->
     with store.read_session(engine) as session:
         slots = store.subscribers.send_slots(session)
     shards = 0
-    for slot in due_slots(slots, clock(), lookback=timedelta(hours=settings.send.deadline_hours)):
+    for slot in due_slots(slots, clock(), lookback=timedelta(hours=settings.send.deadline_hours), settings=settings):
         for key, planned, n in await plan_and_enqueue(app, engine, settings, slot.day, clock=clock,
                                                       due_at=slot.due_at, slot=(slot.timezone, slot.send_at),
-                                                      periods=(slot.period,), always=False):
+                                                      periods=(slot.period,), always=False,
+                                                      newsletters=(slot.newsletter,)):
             shards += n
             if planned or n:
                 log.info("edition %s: %d planned, %d shards queued", key, planned, n)
