@@ -47,8 +47,8 @@ def seed(engine, now: datetime, *, articles: int = 12, subscribers: int = 5, **s
                                                        for i in range(1, subscribers + 1)], now=now)
 
 
-def send_day(engine, settings, clock=None, **kw):
-    """run_day over a real SmtpMailer for the edition of NOW's date, closing the pool afterwards."""
+def send_day(engine, settings, clock=None, day=None, **kw):
+    """run_day over a real SmtpMailer for the editions of `day` (default NOW's date), closing the pool afterwards."""
     import asyncio
 
     from digest.pipeline import run_day
@@ -58,7 +58,7 @@ def send_day(engine, settings, clock=None, **kw):
     async def go():
         mailer = SmtpMailer(settings.smtp, local_hostname="news.example.com")
         try:
-            return await run_day(engine, settings, mailer, NOW.date(), clock=clock or (lambda: NOW), **kw)
+            return await run_day(engine, settings, mailer, day or NOW.date(), clock=clock or (lambda: NOW), **kw)
         finally:
             await mailer.close()
     return asyncio.run(go())
