@@ -29,7 +29,8 @@ def send(ctx: typer.Context,
          retry_deferred: Annotated[bool, typer.Option("--retry-deferred", help="Retry deferred deliveries now, ignoring their backoff.")] = False,
          retry_unknown: Annotated[bool, typer.Option("--retry-unknown", help="Resend deliveries whose outcome is unknown (may duplicate).")] = False,
          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One log line per delivery transition on stderr.")] = False,
-         json_out: Annotated[bool, typer.Option("--json", help="The summary as one JSON document on stdout.")] = False):
+         json_out: Annotated[bool, typer.Option("--json", help="The summary as one JSON document on stdout.")] = False,
+         newsletter: Annotated[Optional[list[str]], typer.Option("--newsletter", help="Only this newsletter (repeat for several; default: every one with an edition that day).")] = None):
     """Send (or resume) the editions due on a date. Exit 3 when some delivery did not end sent or skipped.
 
     On a terminal a live bar shows count, rate and ETA (else plain progress lines on stderr); a summary per
@@ -38,11 +39,12 @@ def send(ctx: typer.Context,
     day = parse_day(date, settings)
     if dry_run:
         printer = DryRunPrinter(json_out)
-        return printer.done(dry_run_day(settings, day, subscribers=subscriber, on_line=printer.line, clock=now_utc))
+        return printer.done(dry_run_day(settings, day, subscribers=subscriber, on_line=printer.line, clock=now_utc,
+                                        newsletters=newsletter or ()))
     configure_logging(settings, verbose=verbose)
     progress = make_progress()
     options = SendOptions(limit=limit, retry_deferred=retry_deferred, retry_unknown=retry_unknown,
-                          progress=progress, on_signal=_finishing)
+                          progress=progress, on_signal=_finishing, newsletters=newsletter or ())
     _print_send(send_day(settings, day, subscribers=subscriber, options=options, clock=now_utc), progress, json_out)
 
 
@@ -108,10 +110,11 @@ class DryRunPrinter:
 @app.command()
 def status(ctx: typer.Context,
            date: Annotated[Optional[str], typer.Option("--date", help="Edition date YYYY-MM-DD.")] = None,
-           json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False):
+           json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+           newsletter: Annotated[Optional[str], typer.Option("--newsletter", help="Only this newsletter's editions (default: all).")] = None):
     """Per-status counts and the failures of the editions of a date (default: today, else the latest)."""
     settings = ctx.obj.settings
-    summary = day_status(settings, parse_day(date, settings), latest=date is None).doc()
+    summary = day_status(settings, parse_day(date, settings), latest=date is None, newsletter=newsletter).doc()
     if json_out:
         emit_json(summary)
         return

@@ -100,4 +100,4 @@ def _subscriber(session, settings: Settings, email: str | None, newsletter: str)
         found = None
     if found is None:
         raise InputError(f"--subscriber: no subscriber {email!r}")
-    return store.subscribers.reader_record(session, subscriber_id=found.id, newsletter=newsletter)
+    return store.subscriptions.reader_record(session, subscriber_id=found.id, newsletter=newsletter)

@@ -163,7 +163,7 @@ def due_pages(session, plan: EditionPlan, emails: Sequence[str], page: int = 100
     after = 0
     weekday = WEEKDAYS[plan.day.weekday()]
     cap = plan.max_items  # the newsletter's cap on every reader's own (0: none)
-    while subs := store.subscribers.due_subscribers(session, period=plan.period, weekday=weekday, emails=emails,
+    while subs := store.subscriptions.due_subscribers(session, period=plan.period, weekday=weekday, emails=emails,
                                                     newsletter=plan.newsletter, every_reader=plan.every_reader,
                                                     after_id=after, limit=page, slot=plan.slot, day=plan.day):
         yield [replace(s, max_items=min(s.max_items, cap)) for s in subs] if cap else subs
