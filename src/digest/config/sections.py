@@ -9,6 +9,7 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+LANGUAGES = ("en", "de", "fr")  # the languages with a catalogue in digest/locale (see docs/languages.md)
 EMAIL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")  # ASCII: SMTP without SMTPUTF8
 
 
@@ -45,6 +46,7 @@ class SenderSettings:
     list_name: str = "The Daily Digest"
     weekly_name: str = "The Weekly Digest"  # the weekly edition's masthead and subject (empty: list_name)
     base_url: str = "https://news.example.com"
+    language: str = "en"  # of the emails and reader pages: one of LANGUAGES
 
 
 @dataclass(frozen=True)
