@@ -206,3 +206,19 @@ def test_a_language_that_is_not_shipped_is_a_one_line_error_naming_the_key(tmp_p
     with pytest.raises(ConfigError, match=r"^environment DIGEST_SENDER_LANGUAGE: \[sender\] language: "):
         load_settings(None, environ={"DIGEST_SENDER_LANGUAGE": "klingon"})
     assert load_settings(None, environ={"DIGEST_SENDER_LANGUAGE": "fr"}).sender.language == "fr"
+
+
+def test_the_send_path_writes_the_configured_language(settings):
+    """The Composer (pipeline, as it is) renders with `[sender] language`: the greeting's name is the only part
+    a reader adds, so the greeting is German too, on both paths (quoted-printable and plain)."""
+    from digest.pipeline.compose import Composer
+    from digest.pipeline.plan import edition_plans
+
+    german = replace(settings, sender=replace(settings.sender, language="de"))
+    composer = Composer(german, edition_plans(german, THURSDAY, periods=("daily",))[0])
+    sub = SubscriberRecord(id=3, email="zoe@example.org", name="Zoë Example", token_key="k")
+    subject, text, html = composer.parts(sub=sub, vkey="v", entries=entries())
+    encoded = composer.encoded_parts(sub=sub, vkey="v", entries=entries())[1].replace(b"=\r\n", b"").decode()
+    assert "Do., 9. Feb." in subject and "Hallo Zoë, das sollten Sie nicht verpassen." in text
+    assert 'lang="de"' in html and "Abbestellen" in html and "Unsubscribe" not in html + text
+    assert "Hallo Zo=C3=AB, das sollten Sie nicht verpassen." in encoded
