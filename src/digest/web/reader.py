@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Route
 
+from digest.i18n import N_
 from digest.models import Subscriber, SubscriberStatus
 from digest.operations import reader as ops
 from digest.operations.archive import archived_email
@@ -24,7 +25,7 @@ def unsubscribe_page(request: Request) -> HTMLResponse:
     """GET /u/TOKEN: changes nothing (mail scanners follow links); its button POSTs to the same URL."""
     ctx = context(request)
     sub = _found(ops.subscriber(ctx.engine, ctx.read("unsubscribe", request.path_params["token"])[0]))
-    return ctx.pages.render("unsubscribe.html", title="Unsubscribe", already=sub.status not in ops.UNSUBSCRIBABLE,
+    return ctx.pages.render("unsubscribe.html", title=N_("Unsubscribe"), already=sub.status not in ops.UNSUBSCRIBABLE,
                             **_undo(ctx, sub))
 
 
@@ -33,7 +34,7 @@ def unsubscribe(request: Request) -> HTMLResponse:
     ctx = context(request)
     subscriber_id = ctx.read("unsubscribe", request.path_params["token"])[0]
     sub = _found(ops.unsubscribe(ctx.engine, subscriber_id, now=ctx.clock()))
-    return ctx.pages.render("unsubscribed.html", title="You are unsubscribed", **_undo(ctx, sub))
+    return ctx.pages.render("unsubscribed.html", title=N_("You are unsubscribed"), **_undo(ctx, sub))
 
 
 def _undo(ctx: WebContext, sub: Subscriber) -> dict:
@@ -72,7 +73,7 @@ def _preferences(ctx: WebContext, found: ops.Preferences | None, *, form=None) -
     """The preference centre; the submitted `form` is shown again when it had an error."""
     view = _found(found)
     sub = view.sub
-    return ctx.pages.render("preferences.html", title="Your preferences", sub=sub,
+    return ctx.pages.render("preferences.html", title=N_("Your preferences"), sub=sub,
                             offered=choices(sub, view.topics, view.countries), saved=view.saved, error=view.error,
                             form=form if view.error else None, csrf=csrf_token(ctx, sub.id),
                             resubscribed=view.resubscribed, unsubscribe_token=ctx.token("unsubscribe", sub.id),
