@@ -176,3 +176,21 @@ def test_without_newsletters_the_install_is_one_newsletter_of_its_sender_keys():
     (letter,) = settings.newsletters
     assert (letter.key, letter.name, letter.list_id, letter.from_address) == (
         "digest", settings.sender.list_name, settings.sender.list_id, settings.sender.from_address)
+
+
+def test_each_newsletter_is_whole_for_a_reader_of_several(engine, smtp_settings, smtpd):
+    """What one newsletter sent a reader does not thin out another's: "never twice" is per newsletter."""
+    evening = replace(MORNING, key="evening", name="The Evening Edition", list_id="evening.news.example.com")
+    settings = two(smtp_settings, MORNING, evening)
+    seed(engine, NOW, subscribers=0)
+    _subscribe(engine, {"both@example.com": ("morning", "evening")})
+    send_day(engine, settings)
+    with store.read_session(engine) as session:
+        sid = store.subscribers.find_subscriber(session, email="both@example.com").id
+        items = {}
+        for key in ("morning", "evening"):
+            delivery = store.deliveries.subscriber_delivery(session, edition_key=f"{key}:{NOW.date()}",
+                                                            subscriber_id=sid)[1]
+            rows = store.deliveries.delivery_items(session, delivery_ids=[delivery.id])[delivery.id]
+            items[key] = [i.article_id for i in rows]
+    assert items["morning"] and items["morning"] == items["evening"]

@@ -164,23 +164,27 @@ def run(ctx: typer.Context):
 def demo(ctx: typer.Context,
          var: Annotated[Path, typer.Option("--var", help="Where the demo keeps its outbox and files.")] = Path("var")):
     """Seed sample data, send today's edition into a local capture SMTP server, print the status."""
-    from digest.demo import local_base_url, run_demo
+    from digest.demo import demo_config, local_base_url, run_demo
 
     settings = ctx.obj.settings
     day = parse_day(None, settings)
     result = run_demo(settings, var=var, day=day, clock=now_utc, progress=make_progress())
+    config = demo_config(ctx.obj.config or Path("config.toml"), result.settings, var)
     seeded = ", ".join(f"{n} {k}" for k, n in result.seeded.items())
     typer.echo(f"seeded: {seeded}")
     typer.echo(f"capture SMTP server received {result.received} messages this run")
     print_status(result.status.doc())
-    _demo_hints(ctx, settings, var, day, result, result.preview, local_base_url(settings))
+    if config is not None:
+        typer.echo(f"newsletters: {', '.join(n.key for n in result.settings.newsletters)} (the demo's own; "
+                   f"{config} is your config with them)")
+    _demo_hints(config or ctx.obj.config, settings, var, day, result, result.preview, local_base_url(settings))
 
 
-def _demo_hints(ctx, settings, var: Path, day, result, preview_path: Path, base_url: str) -> None:
+def _demo_hints(config, settings, var: Path, day, result, preview_path: Path, base_url: str) -> None:
     """What to look at next; every command is printed so that it runs as it is, from this directory."""
     import shlex
 
-    digest = " ".join(shlex.quote(part) for part in own_command(ctx.obj.config))
+    digest = " ".join(shlex.quote(part) for part in own_command(config))
     key = "" if settings.secret_key else f"DIGEST_SECRET_KEY=$(cat {shlex.quote(str(var / 'secret.key'))}) "
     typer.echo(f"messages: {result.outbox / 'new'}/  (one file per message)")
     typer.echo(f"preview:  {preview_path}  (open it in a browser)")

@@ -78,7 +78,8 @@ def render_preview(engine: Engine, settings: Settings, day: date, *, email: str 
         plan = edition_plan(settings, letter.key, day, period)
         edition = store.editions.find_edition(session, key=plan.key)
         ranking = edition_ranking(session, settings, plan)
-        _, selection = next(select_subscriber(session, settings, ranking, [sub], edition.id if edition else None))
+        _, selection = next(select_subscriber(session, settings, ranking, [sub], edition.id if edition else None,
+                                                newsletter=plan.newsletter))
     if selection.skip_reason:
         raise DigestError(f"nothing to preview for {sub.email} on {day}: {selection.skip_reason}")
     composer = Composer(settings, plan)
