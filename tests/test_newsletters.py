@@ -194,3 +194,22 @@ def test_each_newsletter_is_whole_for_a_reader_of_several(engine, smtp_settings,
             rows = store.deliveries.delivery_items(session, delivery_ids=[delivery.id])[delivery.id]
             items[key] = [i.article_id for i in rows]
     assert items["morning"] and items["morning"] == items["evening"]
+
+
+def test_the_daemons_tick_sends_each_newsletter_on_its_day_in_each_readers_time_zone(engine, smtp_settings, smtpd):
+    from digest.schedule import tick_job
+
+    settings = two(smtp_settings, MORNING, replace(WOCHE, schedule="weekly:fri"))
+    seed(engine, NOW, subscribers=0)
+    with store.session_scope(engine) as session:
+        store.subscribers.upsert_subscribers(session, subscribers=[
+            subscriber("seoul@example.com", timezone="Asia/Seoul", send_at="07:00"),
+            subscriber("london@example.com", timezone="Europe/London", send_at="07:00")], now=NOW,
+            newsletters=("morning", "woche"))
+    tick_job(engine, settings, clock=lambda: NOW - timedelta(hours=8, minutes=55))()  # 07:05 on Friday in Seoul
+    assert sorted((m.rcpt_tos[0], _parsed(m)["List-Id"].split()[-1]) for m in smtpd.handler.messages) == [
+        ("seoul@example.com", "<morning.news.example.com>"), ("seoul@example.com", "<woche.news.example.com>")]
+    tick_job(engine, settings, clock=lambda: NOW + timedelta(minutes=5))()  # 07:05 in London
+    tick_job(engine, settings, clock=lambda: NOW + timedelta(minutes=10))()  # again: nothing twice
+    assert sorted(m.rcpt_tos[0] for m in smtpd.handler.messages) == [
+        "london@example.com", "london@example.com", "seoul@example.com", "seoul@example.com"]
