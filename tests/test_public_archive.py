@@ -31,8 +31,10 @@ BASE = "https://news.example.com/digest"
 THURSDAY, FRIDAY = NOW.date() - timedelta(days=1), NOW.date()  # 2026-11-26 (woche sends), 2026-11-27
 READERS = [("alice.privat@example.com", "Alice Zwiebelmeyer"), ("bob.privat@example.com", "Bob Quastenhuber")]
 WOCHE_READER = ("carla.privat@example.com", "Carla Wurzelbacher")  # reads the private newsletter only
+WEEKLY_READER = ("dora.privat@example.com", "Dora Krautwickel")  # Morning Brief's weekly digest, on Fridays
 PERSONAL = ("/u/", "/p/", "/c/", "/archive/", "bounces+", "privat", "Zwiebelmeyer", "Quastenhuber", "Wurzelbacher",
-            "Alice", "Bob", "Carla")
+            "Krautwickel", "Alice", "Bob", "Carla", "Dora")
+LISTED = [f"{BASE}/n/morning/weekly/2026-11-27", f"{BASE}/n/morning/2026-11-27", f"{BASE}/n/morning/2026-11-26"]
 
 
 def letter(key: str, name: str, **kw) -> Newsletter:
@@ -43,7 +45,8 @@ def letter(key: str, name: str, **kw) -> Newsletter:
 @pytest.fixture
 def archive_settings(smtp_settings):
     return replace(smtp_settings, configured_newsletters=(
-        letter("morning", "Morning Brief", public_archive=True, description="The news before breakfast."),
+        letter("morning", "Morning Brief", public_archive=True, description="The news before breakfast.",
+               weekly_name="Morning Brief Weekly"),
         letter("woche", "Die Woche", schedule="weekly:thu", public_archive=False),
         letter("evening", "Evening Post", public_archive=True)))  # public, nobody subscribed: no edition
 
@@ -66,6 +69,9 @@ def sent(engine, archive_settings, smtpd):
                                              now=NOW - timedelta(days=2), newsletters=("morning",))
         store.subscribers.upsert_subscribers(session, subscribers=[Subscriber(email=WOCHE_READER[0], name=WOCHE_READER[1])],
                                              now=NOW - timedelta(days=2), newsletters=("woche",))
+        store.subscribers.upsert_subscribers(session, subscribers=[Subscriber(email=WEEKLY_READER[0], name=WEEKLY_READER[1],
+                                                                              frequency="weekly", weekday="fri")],
+                                             now=NOW - timedelta(days=2), newsletters=("morning",))
         store.editions.ensure_edition(session, key="morning:2026-11-25", period="daily", date="2026-11-25",
                                       cutoff_at=NOW - timedelta(days=2), now=NOW, newsletter="morning")  # never went out
     for day in (THURSDAY, FRIDAY):
@@ -106,13 +112,13 @@ def recipients(messages, list_name: str) -> list[str]:
 
 
 def test_the_list_shows_the_editions_that_went_out_newest_first(client, sent):
-    assert recipients(sent, "Morning Brief") == sorted(2 * [e for e, _ in READERS])  # two days, two readers
+    assert recipients(sent, "Morning Brief") == sorted([*2 * [e for e, _ in READERS], WEEKLY_READER[0]])
     assert recipients(sent, "Die Woche") == [WOCHE_READER[0]]
     page = client.get("/n/morning/")
     assert page.status_code == 200
     links = re.findall(r'href="([^"]+)"', page.text)
-    editions = [link for link in links if re.search(r"/n/morning/\d{4}-", link)]
-    assert editions == [f"{BASE}/n/morning/2026-11-27", f"{BASE}/n/morning/2026-11-26"]  # not 11-25: never sent
+    editions = [link for link in links if re.search(r"/n/morning/(weekly/)?\d{4}-", link)]
+    assert editions == LISTED  # newest first, the later-made first on one day; not 11-25: it never went out
     assert "Morning Brief" in page.text and "The news before breakfast." in page.text
     assert f"{BASE}/n/morning/feed.xml" in links and f"{BASE}/subscribe" in links
     assert_nothing_personal(page.text, sent)
@@ -128,24 +134,29 @@ def test_the_list_shows_the_editions_that_went_out_newest_first(client, sent):
 def test_an_edition_page_has_the_stories_and_nothing_personal(client, sent):
     page = client.get("/n/morning/2026-11-27")
     assert page.status_code == 200
-    assert stories(page.text) == emailed_stories(sent, "27 Nov")  # what every reader got
+    assert stories(page.text) == emailed_stories(sent, ", Fri 27 Nov")  # what every reader got
     assert "Hi, here is what you should not miss." in page.text
     assert_nothing_personal(page.text, sent)
     assert f'href="{BASE}/subscribe"' in page.text and f'href="{BASE}/n/morning/"' in page.text
     assert page.headers["cache-control"] == "public, max-age=300"
     thursday = client.get("/n/morning/2026-11-26")
     assert thursday.status_code == 200
-    assert stories(thursday.text) == emailed_stories(sent, "26 Nov") != stories(page.text)  # as of its own cutoff
+    assert stories(thursday.text) == emailed_stories(sent, ", Thu 26 Nov") != stories(page.text)  # as of its own cutoff
+    weekly = client.get("/n/morning/weekly/2026-11-27")
+    assert weekly.status_code == 200 and "Morning Brief Weekly" in weekly.text
+    assert stories(weekly.text) == emailed_stories(sent, "week to Fri 27 Nov", readers=1)
+    assert_nothing_personal(weekly.text, sent)
 
 
 def stories(html: str) -> set[str]:
     return set(re.findall(r"Story number \d+", html))
 
 
-def emailed_stories(messages, day: str) -> set[str]:
-    """The stories in the Morning Brief of `day` ("27 Nov"), the same for every reader (none has preferences)."""
-    emails = [m for m in messages if "Morning Brief" in str(m["From"]) and day in str(m["Subject"])]
-    assert len(emails) == len(READERS)
+def emailed_stories(messages, day: str, readers: int = len(READERS)) -> set[str]:
+    """The stories in the Morning Brief of `day` (its subject's end: "Thu 26 Nov", "week to Fri 27 Nov"), the
+    same for every reader (none has preferences)."""
+    emails = [m for m in messages if "Morning Brief" in str(m["From"]) and str(m["Subject"]).endswith(day)]
+    assert len(emails) == readers
     found = {frozenset(stories(m.get_body(("html",)).get_content())) for m in emails}
     assert len(found) == 1 and next(iter(found))
     return set(next(iter(found)))
@@ -161,7 +172,7 @@ def test_the_feed_parses_with_absolute_links_and_nothing_personal(client, sent):
     assert feed.version == "atom10" and feed.feed.title == "Morning Brief"
     assert {(link.rel, link.href) for link in feed.feed.links} == {("self", f"{BASE}/n/morning/feed.xml"),
                                                                    ("alternate", f"{BASE}/n/morning/")}
-    assert [e.link for e in feed.entries] == [f"{BASE}/n/morning/2026-11-27", f"{BASE}/n/morning/2026-11-26"]
+    assert [e.link for e in feed.entries] == LISTED
     assert [e.id for e in feed.entries] == [e.link for e in feed.entries]
     assert feed.entries[0].updated_parsed[:4] == (2026, 11, 27, 7)
     assert all("Morning Brief" in e.title and "Story number" in e.summary for e in feed.entries)
@@ -175,7 +186,8 @@ def test_a_private_newsletter_an_unknown_key_or_date_is_404(client, engine, sent
         assert store.editions.sent_edition(session, key="woche:2026-11-26") is not None  # it went out, yet is private
     for path in ("/n/woche/", "/n/woche", "/n/woche/2026-11-26", "/n/woche/feed.xml", "/n/nope/", "/n/nope",
                  "/n/nope/feed.xml", "/n/morning/2026-11-28", "/n/morning/2026-11-25", "/n/morning/2026-13-45",
-                 "/n/morning/20261127", "/n/morning/weekly/2026-11-27", "/n/morning/x/2026-11-27"):
+                 "/n/morning/20261127", "/n/morning/weekly/2026-11-26", "/n/woche/weekly/2026-11-26",
+                 "/n/morning/x/2026-11-27"):
         answer = client.get(path)
         assert answer.status_code == 404, path
         assert answer.headers["cache-control"] == "no-store", path
