@@ -48,7 +48,8 @@ def archive_settings(smtp_settings):
         letter("morning", "Morning Brief", public_archive=True, description="The news before breakfast.",
                weekly_name="Morning Brief Weekly"),
         letter("woche", "Die Woche", schedule="weekly:thu", public_archive=False),
-        letter("evening", "Evening Post", public_archive=True)))  # public, nobody subscribed: no edition
+        letter("evening", "Evening Post", public_archive=True),  # public, nobody subscribed: no edition
+        letter("abend", "Der Abend", public_archive=True, language="de")))  # its list page in German
 
 
 async def _send(engine, settings, day) -> None:
@@ -123,12 +124,14 @@ def test_the_list_shows_the_editions_that_went_out_newest_first(client, sent):
     assert f"{BASE}/n/morning/feed.xml" in links and f"{BASE}/subscribe" in links
     assert_nothing_personal(page.text, sent)
     assert page.headers["cache-control"] == "public, max-age=300"
-    assert "x-robots-tag" not in page.headers
+    assert "x-robots-tag" not in page.headers and 'name="robots"' not in page.text  # it may be indexed
     assert page.headers["referrer-policy"] == "no-referrer" and "content-security-policy" in page.headers
     redirect = client.get("/n/morning")
     assert redirect.status_code == 301 and redirect.headers["location"] == f"{BASE}/n/morning/"
     empty = client.get("/n/evening/")
     assert empty.status_code == 200 and "No edition has gone out yet." in empty.text
+    german = client.get("/n/abend/")
+    assert 'lang="de"' in german.text and "No edition has gone out yet." not in german.text
 
 
 def test_an_edition_page_has_the_stories_and_nothing_personal(client, sent):

@@ -49,6 +49,7 @@ class PublicNewsletter:
     url: str  # its archive page, absolute
     feed_url: str
     subscribe_url: str
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ def public_newsletter(settings: Settings, key: str) -> PublicNewsletter | None:
         return None
     base = _base(settings)
     url = f"{base}/n/{letter.key}/"
-    return PublicNewsletter(letter.key, letter.name, letter.description, url, f"{url}feed.xml", f"{base}/subscribe")
+    return PublicNewsletter(letter.key, letter.name, letter.description, url, f"{url}feed.xml", f"{base}/subscribe",
+                            letter.language)
 
 
 def public_day(text: str) -> date | None:
@@ -116,16 +118,36 @@ def public_edition(engine: Engine, settings: Settings, key: str, day: date, peri
         return _page(session, settings, letter, edition, "html")
 
 
-def atom_feed(engine: Engine, settings: Settings, key: str) -> bytes | None:
-    """The Atom 1.0 feed (RFC 4287) of the newest FEED_ENTRIES editions; None as `public_editions`."""
+def atom_feed(engine: Engine, settings: Settings, key: str, *, cache: PageCache | None = None) -> bytes | None:
+    """The Atom 1.0 feed (RFC 4287) of the newest FEED_ENTRIES editions; None as `public_editions`.
+
+    `cache` (the web app's, in memory) keeps each edition's entry: an edition's generic stories are fixed
+    as of its cutoff, so one is ranked once per process, not on every poll of the feed."""
     about = public_newsletter(settings, key)
     if about is None:
         return None
     letter = settings.newsletter(about.key)
+    cache = PageCache() if cache is None else cache
     with store.read_session(engine) as session:
         rows = store.editions.sent_editions(session, newsletter=letter.key, limit=FEED_ENTRIES)
-        pages = [_page(session, settings, letter, row, "text") for row in rows]
+        pages = [cache.get((row.id, row.finished_at or row.started_at), lambda row=row: _page(
+            session, settings, letter, row, "text")) for row in rows]
     return feed_document(about, pages)
+
+
+class PageCache:
+    """The newest `size` generic pages by (edition id, when it finished): an edition still sending may change
+    its time, so its entry is made again then."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size, self.pages = size, {}
+
+    def get(self, key: tuple, make):
+        if key not in self.pages:
+            while len(self.pages) >= self.size:
+                self.pages.pop(next(iter(self.pages)))
+            self.pages[key] = make()
+        return self.pages[key]
 
 
 def feed_document(about: PublicNewsletter, pages: Sequence[PublicPage]) -> bytes:

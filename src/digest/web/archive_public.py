@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from digest.i18n import N_
 from digest.operations import public_archive as ops
 from digest.web.context import context
 
@@ -27,8 +28,8 @@ def archive_list(request: Request) -> HTMLResponse:
     key = request.path_params["key"]
     about = _found(ops.public_newsletter(ctx.settings, key))
     editions = _found(ops.public_editions(ctx.engine, ctx.settings, key))
-    return ctx.pages.render("archive_list.html", title=f"{about.name}: past editions", list_name=about.name,
-                            newsletter=about, editions=editions)
+    return ctx.pages.render("archive_list.html", title=N_("Past editions"), list_name=about.name,
+                            newsletter=about, editions=editions, language=about.language)
 
 
 def to_list(request: Request) -> RedirectResponse:
@@ -57,7 +58,7 @@ def _edition(request: Request, period: str) -> HTMLResponse:
 def feed(request: Request) -> Response:
     """GET /n/KEY/feed.xml: the Atom feed."""
     ctx = context(request)
-    body = _found(ops.atom_feed(ctx.engine, ctx.settings, request.path_params["key"]))
+    body = _found(ops.atom_feed(ctx.engine, ctx.settings, request.path_params["key"], cache=ctx.public_pages))
     return Response(body, media_type=ATOM_TYPE)
 
 
