@@ -10,7 +10,6 @@ ident) tokens verify as None.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Callable
 
@@ -29,7 +28,7 @@ def _payload(purpose: str, list_id: str, subject_id: int, extra: str, ident: str
 
 
 def _mac(key: str, payload: str) -> str:
-    return _b64(hmac.new(key.encode(), payload.encode(), hashlib.sha256).digest()[:18])
+    return _b64(hmac.digest(key.encode(), payload.encode(), "sha256")[:18])  # one-shot: no HMAC object per token
 
 
 def make_token(key: str, purpose: str, subscriber_id: int, list_id: str, extra: str = "", ident: str = "") -> str:

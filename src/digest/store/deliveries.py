@@ -53,9 +53,11 @@ def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude
 
 
 def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple], now: datetime) -> int:
-    """Insert many deliveries and their items in two statements.
+    """Insert many deliveries and their items, a few statements per thousand readers.
 
-    `planned` holds (subscriber_id, status, variant_key, error, items), items as dicts of DeliveryItem fields.
+    `planned` holds (subscriber_id, status, variant_key, error, items), items as dicts of DeliveryItem fields
+    (`why` a dict, or its JSON text already). Readers sharing a selection may share one items list: its rows
+    are then converted once.
     """
     if not planned:
         return 0
@@ -63,27 +65,48 @@ def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple
     rows = [{"edition_id": edition_id, "subscriber_id": sub_id, "status": status, "attempts": 0,
              "variant_key": vkey, "error": error, "created_at": now, "updated_at": now}
             for sub_id, status, vkey, error, _ in planned]
-    ids = [r.id for r in conn.execute(insert(DELIVERY).returning(DELIVERY.c.id, sort_by_parameter_order=True), rows)]
-    items = [{"delivery_id": delivery_id, **item} for delivery_id, (*_, plan_items) in zip(ids, planned)
-             for item in plan_items]
-    _insert_items(conn, items)
-    return len(ids)
+    conn.execute(insert(DELIVERY), rows)  # no RETURNING: SQLite would insert the rows one statement each
+    ids = _delivery_ids(conn, edition_id, [p[0] for p in planned])
+    _insert_items(conn, [(ids[sub_id], items) for sub_id, *_, items in planned if items])
+    return len(planned)
+
+
+def _delivery_ids(conn, edition_id: int, subscriber_ids: list[int]) -> dict[int, int]:
+    """subscriber id → the id of their delivery of this edition (one per subscriber: a unique constraint)."""
+    found: dict[int, int] = {}
+    for chunk in _chunks(subscriber_ids, 500):
+        query = (select(DELIVERY.c.subscriber_id, DELIVERY.c.id)
+                 .where(DELIVERY.c.edition_id == edition_id, DELIVERY.c.subscriber_id.in_(chunk)))
+        found.update((sub_id, i) for sub_id, i in conn.execute(query))
+    return found
 
 
 ITEM_COLUMNS = ("delivery_id", "article_id", "story_key", "section", "position", "score", "why")
 
 
-def _insert_items(conn, items: list[dict]) -> None:
-    """One executemany straight to the driver: an edition plans ten items per reader, and SQLAlchemy's
-    per-row parameter processing was most of planning (and of a dry run). Only `why` needs converting."""
-    if not items:
+def _insert_items(conn, planned: list[tuple[int, list[dict]]]) -> None:
+    """One executemany of positional rows straight to the driver: an edition plans ten items per reader, and
+    SQLAlchemy's per-row parameter processing was most of planning (and of a dry run). Each distinct items
+    list is converted (its `why` dumped) once, however many deliveries carry it."""
+    if not planned:
         return
-    named = ":{}" if conn.dialect.paramstyle in ("named", "qmark") else "%({})s"
-    values = ", ".join(named.format(c) for c in ITEM_COLUMNS)
-    sql = f"INSERT INTO {DeliveryItem.__tablename__} ({', '.join(ITEM_COLUMNS)}) VALUES ({values})"
-    dumps = json.dumps
-    rows = [{"story_key": "", "score": 0.0, **item, "why": dumps(item.get("why") or {})} for item in items]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO {DeliveryItem.__tablename__} ({', '.join(ITEM_COLUMNS)}) "
+           f"VALUES ({', '.join([mark] * len(ITEM_COLUMNS))})")
+    tails: dict[int, list[tuple]] = {}  # id(items) → rows without the delivery id; the lists live meanwhile
+    rows = []
+    for delivery_id, items in planned:
+        tail = tails.get(id(items))
+        if tail is None:
+            tail = tails[id(items)] = [_item_tail(item) for item in items]
+        rows.extend((delivery_id, *t) for t in tail)
     conn.exec_driver_sql(sql, rows)
+
+
+def _item_tail(item: dict) -> tuple:
+    why = item.get("why") or {}
+    return (item["article_id"], item.get("story_key", ""), item["section"], item["position"],
+            item.get("score", 0.0), why if isinstance(why, str) else json.dumps(why))
 
 
 def _sendable(now: datetime, retry_deferred: bool, after_id: int = 0):
@@ -95,17 +118,23 @@ def _sendable(now: datetime, retry_deferred: bool, after_id: int = 0):
     return or_(Delivery.status == DeliveryStatus.queued, (Delivery.status == DeliveryStatus.deferred) & due)
 
 
+SENDABLE_COLUMNS = (DELIVERY.c.id, DELIVERY.c.subscriber_id, DELIVERY.c.status, DELIVERY.c.variant_key,
+                    DELIVERY.c.message_id, DELIVERY.c.claimed_by)
+
+
 def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: datetime,
                         retry_deferred: bool = False, subscriber_ids: Sequence[int] | None = None,
-                        id_range: tuple[int, int] | None = None, after_id: int = 0) -> list[Delivery]:
-    """Up to `size` deliveries a run may send now, in id order; `id_range` = a shard's (first, last) subscriber
-    ids; `retry_deferred`: deferred ones not yet due too, those after `after_id` (the run's last batch)."""
-    query = select(Delivery).where(Delivery.edition_id == edition_id, _sendable(now, retry_deferred, after_id))
+                        id_range: tuple[int, int] | None = None, after_id: int = 0) -> list:
+    """Up to `size` deliveries a run may send now, in id order, as rows of SENDABLE_COLUMNS (plain rows: ORM
+    objects cost more than the rest of reading a batch); `id_range` = a shard's (first, last) subscriber ids;
+    `retry_deferred`: deferred ones not yet due too, those after `after_id` (the run's last batch)."""
+    query = select(*SENDABLE_COLUMNS).where(Delivery.edition_id == edition_id,
+                                            _sendable(now, retry_deferred, after_id))
     if subscriber_ids is not None:
         query = query.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
     if id_range is not None:
         query = query.where(Delivery.subscriber_id.between(*id_range))
-    return list(session.exec(query.order_by(Delivery.id).limit(size)))
+    return list(session.connection().execute(query.order_by(Delivery.id).limit(size)))
 
 
 def shard_ranges(session: Session, *, edition_id: int, size: int, now: datetime, retries_only: bool = False

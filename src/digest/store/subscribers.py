@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from digest.models import (
     SUPPRESSED, Confirmation, CountedClick, Delivery, DeliveryItem, Subscriber, SubscriberRecord, SubscriberStatus,
-    Suppression, SuppressionReason, address_hash, new_token_key, subscriber_record,
+    SUBSCRIBER_RECORD_FIELDS, Suppression, SuppressionReason, address_hash, new_token_key, subscriber_records,
 )
 from digest.store.engine import _chunks
 
@@ -117,11 +117,14 @@ def subscriber_by_id(session: Session, *, subscriber_id: int) -> Subscriber | No
     return session.get(Subscriber, subscriber_id)
 
 
+RECORD_COLUMNS = tuple(Subscriber.__table__.c[f] for f in SUBSCRIBER_RECORD_FIELDS)  # what a record is made of
+
+
 def subscribers_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, SubscriberRecord]:
     found: dict[int, SubscriberRecord] = {}
     for chunk in _chunks(list(set(ids)), 500):
-        rows = session.connection().execute(select(Subscriber.__table__).where(Subscriber.__table__.c.id.in_(chunk)))
-        found.update({row.id: subscriber_record(row) for row in rows})
+        rows = session.connection().execute(select(*RECORD_COLUMNS).where(Subscriber.__table__.c.id.in_(chunk)))
+        found.update({record.id: record for record in subscriber_records(rows)})
     return found
 
 
@@ -270,7 +273,8 @@ def due_subscribers(session: Session, *, period: str, weekday: str, emails: Sequ
         query = query.where(Subscriber.email.in_(list(emails)))
     if slot is not None:
         query = query.where(Subscriber.timezone == slot[0], Subscriber.send_at == slot[1])
-    return [subscriber_record(s) for s in session.exec(query.order_by(Subscriber.id).limit(limit))]
+    rows = session.connection().execute(query.with_only_columns(*RECORD_COLUMNS).order_by(Subscriber.id).limit(limit))
+    return subscriber_records(rows)
 
 
 def send_slots(session: Session) -> list[tuple[str, str | None, str, str]]:
