@@ -53,12 +53,9 @@ def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude
 
 
 def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple], now: datetime) -> int:
-    """Insert many deliveries and their items, a few statements per thousand readers.
-
-    `planned` holds (subscriber_id, status, variant_key, error, items), items as dicts of DeliveryItem fields
-    (`why` a dict, or its JSON text already). Readers sharing a selection may share one items list: its rows
-    are then converted once.
-    """
+    """Insert many deliveries and their items, a few statements per thousand readers. `planned` holds
+    (subscriber_id, status, variant_key, error, items), items as dicts of DeliveryItem fields (`why` a dict, or
+    its JSON text already); readers sharing a selection may share one items list (converted once)."""
     if not planned:
         return 0
     conn = session.connection()
@@ -75,9 +72,8 @@ def _delivery_ids(conn, edition_id: int, subscriber_ids: list[int]) -> dict[int,
     """subscriber id → the id of their delivery of this edition (one per subscriber: a unique constraint)."""
     found: dict[int, int] = {}
     for chunk in _chunks(subscriber_ids, 500):
-        query = (select(DELIVERY.c.subscriber_id, DELIVERY.c.id)
-                 .where(DELIVERY.c.edition_id == edition_id, DELIVERY.c.subscriber_id.in_(chunk)))
-        found.update((sub_id, i) for sub_id, i in conn.execute(query))
+        found.update((sub_id, i) for sub_id, i in conn.execute(select(DELIVERY.c.subscriber_id, DELIVERY.c.id).where(
+            DELIVERY.c.edition_id == edition_id, DELIVERY.c.subscriber_id.in_(chunk))))
     return found
 
 
@@ -96,17 +92,15 @@ def _insert_items(conn, planned: list[tuple[int, list[dict]]]) -> None:
     tails: dict[int, list[tuple]] = {}  # id(items) → rows without the delivery id; the lists live meanwhile
     rows = []
     for delivery_id, items in planned:
-        tail = tails.get(id(items))
-        if tail is None:
-            tail = tails[id(items)] = [_item_tail(item) for item in items]
+        if (tail := tails.get(id(items))) is None:
+            tail = tails[id(items)] = [(i["article_id"], i.get("story_key", ""), i["section"], i["position"],
+                                        i.get("score", 0.0), _why(i.get("why"))) for i in items]
         rows.extend((delivery_id, *t) for t in tail)
     conn.exec_driver_sql(sql, rows)
 
 
-def _item_tail(item: dict) -> tuple:
-    why = item.get("why") or {}
-    return (item["article_id"], item.get("story_key", ""), item["section"], item["position"],
-            item.get("score", 0.0), why if isinstance(why, str) else json.dumps(why))
+def _why(why) -> str:
+    return why if isinstance(why, str) else json.dumps(why or {})
 
 
 def _sendable(now: datetime, retry_deferred: bool, after_id: int = 0):
@@ -118,8 +112,8 @@ def _sendable(now: datetime, retry_deferred: bool, after_id: int = 0):
     return or_(Delivery.status == DeliveryStatus.queued, (Delivery.status == DeliveryStatus.deferred) & due)
 
 
-SENDABLE_COLUMNS = (DELIVERY.c.id, DELIVERY.c.subscriber_id, DELIVERY.c.status, DELIVERY.c.variant_key,
-                    DELIVERY.c.message_id, DELIVERY.c.claimed_by)
+SENDABLE_COLUMNS = tuple(DELIVERY.c[c] for c in ("id", "subscriber_id", "status", "variant_key", "message_id",
+                                                 "claimed_by"))
 
 
 def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: datetime,
@@ -128,8 +122,7 @@ def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: da
     """Up to `size` deliveries a run may send now, in id order, as rows of SENDABLE_COLUMNS (plain rows: ORM
     objects cost more than the rest of reading a batch); `id_range` = a shard's (first, last) subscriber ids;
     `retry_deferred`: deferred ones not yet due too, those after `after_id` (the run's last batch)."""
-    query = select(*SENDABLE_COLUMNS).where(Delivery.edition_id == edition_id,
-                                            _sendable(now, retry_deferred, after_id))
+    query = select(*SENDABLE_COLUMNS).where(Delivery.edition_id == edition_id, _sendable(now, retry_deferred, after_id))
     if subscriber_ids is not None:
         query = query.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
     if id_range is not None:
@@ -171,10 +164,10 @@ def claim(session: Session, *, message_ids: dict[int, str], now: datetime,
                     claimed_by=claimed_by)
             .returning(DELIVERY.c.id, DELIVERY.c.attempts))
         claimed.update({row.id: row.attempts for row in result})
-    if claimed:
-        conn.execute(update(DELIVERY).where(DELIVERY.c.id == bindparam("b_id"))
-                     .values(message_id=bindparam("b_message_id")),
-                     [{"b_id": i, "b_message_id": message_ids[i]} for i in claimed])
+    if claimed:  # plain strings and ints: straight to the driver, no per-row parameter processing
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(f"UPDATE {DELIVERY.name} SET message_id = {mark} WHERE id = {mark}",
+                             [(message_ids[i], i) for i in claimed])
     return claimed
 
 
@@ -193,13 +186,6 @@ def release(session: Session, *, rows: Sequence[tuple[int, DeliveryStatus, str |
     return result.rowcount
 
 
-def pending_deliveries(session: Session, *, edition_id: int, include_deferred: bool) -> list[Delivery]:
-    """What a run would send now, without claiming anything (for dry runs)."""
-    statuses = [DeliveryStatus.queued] + ([DeliveryStatus.deferred] if include_deferred else [])
-    query = select(Delivery).where(Delivery.edition_id == edition_id, Delivery.status.in_(statuses))
-    return list(session.exec(query.order_by(Delivery.id)))
-
-
 # ── outcomes ────────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -216,7 +202,8 @@ def record_outcomes(session: Session, *, outcomes: Sequence[dict], now: datetime
     """
     if not outcomes:
         return 0
-    params = [{"b_id": o["id"], "b_updated_at": now, **{f"b_{k}": o.get(k) for k in OUTCOME_FIELDS}}
+    names = [f"b_{k}" for k in OUTCOME_FIELDS]
+    params = [{"b_id": o["id"], "b_updated_at": now, **dict(zip(names, map(o.get, OUTCOME_FIELDS)))}
               for o in outcomes]
     result = session.connection().execute(
         update(DELIVERY).where(DELIVERY.c.id == bindparam("b_id"), or_(*(DELIVERY.c.status == s for s in expect)))
