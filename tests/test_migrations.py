@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
@@ -25,8 +25,8 @@ def test_migrations_from_empty_give_the_models_schema(new_store_url):
 def test_a_store_at_the_first_revision_upgrades_to_the_workers_schema(new_store_url):
     engine = create_engine(new_store_url(empty=True))
     assert upgrade(engine, "0001") == (None, "0001")
-    # claimed_by, ratelimit; the web tables (0004) and their indexes
-    assert {d[0] for d in schema_diff(engine)} == {"add_column", "add_table", "add_index"}
+    # claimed_by, ratelimit; the web tables (0004) and their indexes; the redundant item index (0005)
+    assert {d[0] for d in schema_diff(engine)} == {"add_column", "add_table", "add_index", "remove_index"}
     assert upgrade(engine) == ("0001", HEAD)
     assert schema_diff(engine) == []
 
@@ -43,6 +43,20 @@ def test_a_store_made_before_migrations_is_taken_as_the_baseline(new_store_url):
     SQLModel.metadata.create_all(engine)
     assert current(engine) is None
     assert upgrade(engine) == (None, HEAD)
+    assert schema_diff(engine) == []
+
+
+def _item_indexes(engine) -> set[str]:
+    return {i["name"] for i in inspect(engine).get_indexes("deliveryitem")}
+
+
+def test_0005_drops_the_item_index_the_unique_constraint_makes_redundant(new_store_url):
+    engine = create_engine(new_store_url(empty=True))
+    upgrade(engine, "0004")
+    assert "ix_deliveryitem_delivery_id" in _item_indexes(engine)
+    assert upgrade(engine) == ("0004", HEAD)
+    assert "ix_deliveryitem_delivery_id" not in _item_indexes(engine)
+    assert {"ix_deliveryitem_article_id", "ix_deliveryitem_story_key"} <= _item_indexes(engine)
     assert schema_diff(engine) == []
 
 

@@ -10,13 +10,16 @@ ident) tokens verify as None.
 from __future__ import annotations
 
 import base64
-import hashlib
+import binascii
 import hmac
 from collections.abc import Callable
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64(data: bytes) -> str:  # base64.urlsafe_b64encode without its two Python-level calls, unpadded
+    return binascii.b2a_base64(data, newline=False).translate(URLSAFE).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes:
@@ -29,7 +32,7 @@ def _payload(purpose: str, list_id: str, subject_id: int, extra: str, ident: str
 
 
 def _mac(key: str, payload: str) -> str:
-    return _b64(hmac.new(key.encode(), payload.encode(), hashlib.sha256).digest()[:18])
+    return _b64(hmac.digest(key.encode(), payload.encode(), "sha256")[:18])  # one-shot: no HMAC object per token
 
 
 def make_token(key: str, purpose: str, subscriber_id: int, list_id: str, extra: str = "", ident: str = "") -> str:

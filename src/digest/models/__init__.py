@@ -23,6 +23,7 @@ from digest.models.sending import Delivery, DeliveryItem, Edition, RateLimit
 from digest.models.web import Confirmation, CountedClick
 from digest.models.records import (
     LEAD_CHARS, ArticleRecord, EngagementRecord, SubscriberRecord, article_record, lead_paragraph, subscriber_record,
+    subscriber_records, SUBSCRIBER_RECORD_FIELDS,
 )
 
 __all__ = [
@@ -35,4 +36,6 @@ __all__ = [
     "Confirmation", "CountedClick",
     "LEAD_CHARS", "ArticleRecord", "EngagementRecord", "SubscriberRecord", "article_record", "lead_paragraph",
     "subscriber_record",
+    "subscriber_records",
+    "SUBSCRIBER_RECORD_FIELDS",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -148,9 +149,12 @@ class Selector:
         return found
 
     def delivery_items(self, selection: Selection) -> list[dict]:
+        """The items of a selection, `why` as its JSON text: made once for all the readers sharing it (the
+        selections are cached, so their ids stay theirs)."""
         found = self.items.get(id(selection))
         if found is None:
-            found = self.items[id(selection)] = delivery_items(selection)
+            found = self.items[id(selection)] = [{**item, "why": json.dumps(item["why"])}
+                                                 for item in delivery_items(selection)]
         return found
 
 

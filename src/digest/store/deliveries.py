@@ -18,7 +18,6 @@ from digest.models import CARRIED, Delivery, DeliveryItem, DeliveryStatus, Editi
 from digest.store.articles import articles_by_id
 from digest.store.engine import _chunks
 
-
 DELIVERY = Delivery.__table__  # bulk writes go through Core: the ORM's per-row bookkeeping costs milliseconds
 
 SENDABLE = (DeliveryStatus.queued, DeliveryStatus.deferred)
@@ -39,8 +38,7 @@ def planned_subscriber_ids(session: Session, *, edition_id: int, subscriber_ids:
 
 def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude_edition: int | None = None,
                      newsletter: str | None = None) -> dict[int, tuple[set[int], set[str]]]:
-    """For each subscriber: the article ids and story keys already sent (or on their way) to them, by
-    `newsletter`'s editions only when given (each newsletter is whole: another one's stories do not count)."""
+    """Per subscriber: the article ids and story keys sent (or on their way) to them, by `newsletter` if given."""
     query = (select(Delivery.subscriber_id, DeliveryItem.article_id, DeliveryItem.story_key)
              .join(DeliveryItem, DeliveryItem.delivery_id == Delivery.id)
              .where(Delivery.subscriber_id.in_(list(subscriber_ids)), Delivery.status.in_(CARRIED)))
@@ -56,37 +54,54 @@ def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude
 
 
 def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple], now: datetime) -> int:
-    """Insert many deliveries and their items in two statements.
-
-    `planned` holds (subscriber_id, status, variant_key, error, items), items as dicts of DeliveryItem fields.
-    """
+    """Insert many deliveries and their items, a few statements per thousand readers. `planned` holds
+    (subscriber_id, status, variant_key, error, items), items as dicts of DeliveryItem fields (`why` a dict, or
+    its JSON text already); readers sharing a selection may share one items list (converted once)."""
     if not planned:
         return 0
     conn = session.connection()
     rows = [{"edition_id": edition_id, "subscriber_id": sub_id, "status": status, "attempts": 0,
              "variant_key": vkey, "error": error, "created_at": now, "updated_at": now}
             for sub_id, status, vkey, error, _ in planned]
-    ids = [r.id for r in conn.execute(insert(DELIVERY).returning(DELIVERY.c.id, sort_by_parameter_order=True), rows)]
-    items = [{"delivery_id": delivery_id, **item} for delivery_id, (*_, plan_items) in zip(ids, planned)
-             for item in plan_items]
-    _insert_items(conn, items)
-    return len(ids)
+    conn.execute(insert(DELIVERY), rows)  # no RETURNING: SQLite would insert the rows one statement each
+    ids = _delivery_ids(conn, edition_id, [p[0] for p in planned])
+    _insert_items(conn, [(ids[sub_id], items) for sub_id, *_, items in planned if items])
+    return len(planned)
+
+
+def _delivery_ids(conn, edition_id: int, subscriber_ids: list[int]) -> dict[int, int]:
+    """subscriber id → the id of their delivery of this edition (one per subscriber: a unique constraint)."""
+    found: dict[int, int] = {}
+    for chunk in _chunks(subscriber_ids, 500):
+        found.update((sub_id, i) for sub_id, i in conn.execute(select(DELIVERY.c.subscriber_id, DELIVERY.c.id).where(
+            DELIVERY.c.edition_id == edition_id, DELIVERY.c.subscriber_id.in_(chunk))))
+    return found
 
 
 ITEM_COLUMNS = ("delivery_id", "article_id", "story_key", "section", "position", "score", "why")
 
 
-def _insert_items(conn, items: list[dict]) -> None:
-    """One executemany straight to the driver: an edition plans ten items per reader, and SQLAlchemy's
-    per-row parameter processing was most of planning (and of a dry run). Only `why` needs converting."""
-    if not items:
+def _insert_items(conn, planned: list[tuple[int, list[dict]]]) -> None:
+    """One executemany of positional rows straight to the driver: an edition plans ten items per reader, and
+    SQLAlchemy's per-row parameter processing was most of planning (and of a dry run). Each distinct items
+    list is converted (its `why` dumped) once, however many deliveries carry it."""
+    if not planned:
         return
-    named = ":{}" if conn.dialect.paramstyle in ("named", "qmark") else "%({})s"
-    values = ", ".join(named.format(c) for c in ITEM_COLUMNS)
-    sql = f"INSERT INTO {DeliveryItem.__tablename__} ({', '.join(ITEM_COLUMNS)}) VALUES ({values})"
-    dumps = json.dumps
-    rows = [{"story_key": "", "score": 0.0, **item, "why": dumps(item.get("why") or {})} for item in items]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO {DeliveryItem.__tablename__} ({', '.join(ITEM_COLUMNS)}) "
+           f"VALUES ({', '.join([mark] * len(ITEM_COLUMNS))})")
+    tails: dict[int, list[tuple]] = {}  # id(items) → rows without the delivery id; the lists live meanwhile
+    rows = []
+    for delivery_id, items in planned:
+        if (tail := tails.get(id(items))) is None:
+            tail = tails[id(items)] = [(i["article_id"], i.get("story_key", ""), i["section"], i["position"],
+                                        i.get("score", 0.0), _why(i.get("why"))) for i in items]
+        rows.extend((delivery_id, *t) for t in tail)
     conn.exec_driver_sql(sql, rows)
+
+
+def _why(why) -> str:
+    return why if isinstance(why, str) else json.dumps(why or {})
 
 
 def _sendable(now: datetime, retry_deferred: bool, after_id: int = 0):
@@ -98,17 +113,22 @@ def _sendable(now: datetime, retry_deferred: bool, after_id: int = 0):
     return or_(Delivery.status == DeliveryStatus.queued, (Delivery.status == DeliveryStatus.deferred) & due)
 
 
+SENDABLE_COLUMNS = tuple(DELIVERY.c[c] for c in ("id", "subscriber_id", "status", "variant_key", "message_id",
+                                                 "claimed_by"))
+
+
 def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: datetime,
                         retry_deferred: bool = False, subscriber_ids: Sequence[int] | None = None,
-                        id_range: tuple[int, int] | None = None, after_id: int = 0) -> list[Delivery]:
-    """Up to `size` deliveries a run may send now, in id order; `id_range` = a shard's (first, last) subscriber
-    ids; `retry_deferred`: deferred ones not yet due too, those after `after_id` (the run's last batch)."""
-    query = select(Delivery).where(Delivery.edition_id == edition_id, _sendable(now, retry_deferred, after_id))
+                        id_range: tuple[int, int] | None = None, after_id: int = 0) -> list:
+    """Up to `size` deliveries a run may send now, in id order, as rows of SENDABLE_COLUMNS (plain rows: ORM
+    objects cost more than the rest of reading a batch); `id_range` = a shard's (first, last) subscriber ids;
+    `retry_deferred`: deferred ones not yet due too, those after `after_id` (the run's last batch)."""
+    query = select(*SENDABLE_COLUMNS).where(Delivery.edition_id == edition_id, _sendable(now, retry_deferred, after_id))
     if subscriber_ids is not None:
         query = query.where(Delivery.subscriber_id.in_(list(subscriber_ids)))
     if id_range is not None:
         query = query.where(Delivery.subscriber_id.between(*id_range))
-    return list(session.exec(query.order_by(Delivery.id).limit(size)))
+    return list(session.connection().execute(query.order_by(Delivery.id).limit(size)))
 
 
 def shard_ranges(session: Session, *, edition_id: int, size: int, now: datetime, retries_only: bool = False
@@ -145,10 +165,10 @@ def claim(session: Session, *, message_ids: dict[int, str], now: datetime,
                     claimed_by=claimed_by)
             .returning(DELIVERY.c.id, DELIVERY.c.attempts))
         claimed.update({row.id: row.attempts for row in result})
-    if claimed:
-        conn.execute(update(DELIVERY).where(DELIVERY.c.id == bindparam("b_id"))
-                     .values(message_id=bindparam("b_message_id")),
-                     [{"b_id": i, "b_message_id": message_ids[i]} for i in claimed])
+    if claimed:  # plain strings and ints: straight to the driver, no per-row parameter processing
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(f"UPDATE {DELIVERY.name} SET message_id = {mark} WHERE id = {mark}",
+                             [(message_ids[i], i) for i in claimed])
     return claimed
 
 
@@ -167,13 +187,6 @@ def release(session: Session, *, rows: Sequence[tuple[int, DeliveryStatus, str |
     return result.rowcount
 
 
-def pending_deliveries(session: Session, *, edition_id: int, include_deferred: bool) -> list[Delivery]:
-    """What a run would send now, without claiming anything (for dry runs)."""
-    statuses = [DeliveryStatus.queued] + ([DeliveryStatus.deferred] if include_deferred else [])
-    query = select(Delivery).where(Delivery.edition_id == edition_id, Delivery.status.in_(statuses))
-    return list(session.exec(query.order_by(Delivery.id)))
-
-
 # ── outcomes ────────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -190,7 +203,8 @@ def record_outcomes(session: Session, *, outcomes: Sequence[dict], now: datetime
     """
     if not outcomes:
         return 0
-    params = [{"b_id": o["id"], "b_updated_at": now, **{f"b_{k}": o.get(k) for k in OUTCOME_FIELDS}}
+    names = [f"b_{k}" for k in OUTCOME_FIELDS]
+    params = [{"b_id": o["id"], "b_updated_at": now, **dict(zip(names, map(o.get, OUTCOME_FIELDS)))}
               for o in outcomes]
     result = session.connection().execute(
         update(DELIVERY).where(DELIVERY.c.id == bindparam("b_id"), or_(*(DELIVERY.c.status == s for s in expect)))

@@ -14,9 +14,9 @@ from sqlmodel import Session, select
 
 from digest.config.newsletters import DEFAULT_KEY
 from digest.models import (
-    SUPPRESSED, Confirmation, CountedClick, Delivery, DeliveryItem, Subscriber, SubscriberRecord,
-    SubscriberStatus, Subscription, Suppression, SuppressionReason, address_hash, new_token_key,
-    subscriber_record,
+    SUBSCRIBER_RECORD_FIELDS, SUPPRESSED, Confirmation, CountedClick, Delivery, DeliveryItem, Subscriber,
+    SubscriberRecord, SubscriberStatus, Subscription, Suppression, SuppressionReason, address_hash, new_token_key,
+    subscriber_records,
 )
 from digest.store.engine import _chunks
 
@@ -150,11 +150,14 @@ def subscriber_by_id(session: Session, *, subscriber_id: int) -> Subscriber | No
     return session.get(Subscriber, subscriber_id)
 
 
+RECORD_COLUMNS = tuple(Subscriber.__table__.c[f] for f in SUBSCRIBER_RECORD_FIELDS)  # what a record is made of
+
+
 def subscribers_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, SubscriberRecord]:
     found: dict[int, SubscriberRecord] = {}
     for chunk in _chunks(list(set(ids)), 500):
-        rows = session.connection().execute(select(Subscriber.__table__).where(Subscriber.__table__.c.id.in_(chunk)))
-        found.update({row.id: subscriber_record(row) for row in rows})
+        rows = session.connection().execute(select(*RECORD_COLUMNS).where(Subscriber.__table__.c.id.in_(chunk)))
+        found.update({record.id: record for record in subscriber_records(rows)})
     return found
 
 

@@ -15,7 +15,8 @@ from sqlmodel import Session, select
 
 from digest.config.newsletters import DEFAULT_KEY
 from digest.models import (
-    PREFERENCES, Subscriber, SubscriberRecord, SubscriberStatus, Subscription, SubscriptionStatus, subscriber_record,
+    PREFERENCES, SUBSCRIBER_RECORD_FIELDS, Subscriber, SubscriberRecord, SubscriberStatus, Subscription,
+    SubscriptionStatus, subscriber_records,
 )
 from digest.store.engine import _chunks
 
@@ -137,7 +138,7 @@ def due_subscribers(session: Session, *, period: str, weekday: str, newsletter: 
     those who paused their digest until a later date.
     """
     s, x = SUBSCRIBER.c, SUBSCRIPTION.c
-    query = (select(SUBSCRIBER, *[x[k].label(f"x_{k}") for k in PREFERENCES])
+    query = (select(*RECORD_COLUMNS, *[x[k] for k in PREFERENCES])
              .join(SUBSCRIPTION, (x.subscriber_id == s.id) & (x.newsletter == newsletter))
              .where(s.status == SubscriberStatus.active, x.status == SubscriptionStatus.active, s.id > after_id))
     if day is not None:
@@ -150,16 +151,26 @@ def due_subscribers(session: Session, *, period: str, weekday: str, newsletter: 
         query = query.where(s.email.in_(list(emails)))
     if slot is not None:
         query = query.where(s.timezone == slot[0], func.coalesce(x.send_at, s.send_at) == slot[1])
-    rows = session.connection().execute(query.order_by(s.id).limit(limit))
-    return [merged_record(row) for row in rows]
+    return merged_records(session.connection().execute(query.order_by(s.id).limit(limit)).all())
 
 
-def merged_record(row) -> SubscriberRecord:
-    """A reader's record with their subscription's own preferences (the `x_` columns) where set."""
-    record = subscriber_record(row)
-    own = {k: row._mapping[f"x_{k}"] for k in PREFERENCES if row._mapping[f"x_{k}"] is not None}
-    if not own:
-        return record
+RECORD_COLUMNS = tuple(SUBSCRIBER.c[f] for f in SUBSCRIBER_RECORD_FIELDS)  # a record's, in its order
+
+
+def merged_records(rows) -> list[SubscriberRecord]:
+    """Rows of RECORD_COLUMNS then the subscription's PREFERENCES: each reader's record, with the
+    subscription's own preferences where it has any (records built by position: a send reads every due
+    reader twice)."""
+    n = len(RECORD_COLUMNS)
+    records = subscriber_records(row[:n] for row in rows)
+    for i, row in enumerate(rows):
+        own = {k: v for k, v in zip(PREFERENCES, row[n:]) if v is not None}
+        if own:
+            records[i] = _overridden(records[i], own)
+    return records
+
+
+def _overridden(record: SubscriberRecord, own: dict) -> SubscriberRecord:
     for key in ("topics", "countries"):
         if key in own:
             own[key] = tuple(own[key])
@@ -170,11 +181,11 @@ def reader_record(session: Session, *, subscriber_id: int, newsletter: str) -> S
     """One reader as a newsletter sees them (their subscription's preferences over their own), whatever their
     status: what a preview of that newsletter shows."""
     s, x = SUBSCRIBER.c, SUBSCRIPTION.c
-    query = (select(SUBSCRIBER, *[x[k].label(f"x_{k}") for k in PREFERENCES])
+    query = (select(*RECORD_COLUMNS, *[x[k] for k in PREFERENCES])
              .outerjoin(SUBSCRIPTION, (x.subscriber_id == s.id) & (x.newsletter == newsletter))
              .where(s.id == subscriber_id))
-    row = session.connection().execute(query).first()
-    return None if row is None else merged_record(row)
+    rows = session.connection().execute(query).all()
+    return merged_records(rows)[0] if rows else None
 
 
 def send_slots(session: Session) -> list[tuple[str, str, str | None, str, str]]:

@@ -12,7 +12,7 @@ Idempotent like 0002: opening a store read-write may already have created the (e
 What it moved is reported (logged, and printed by `digest db upgrade`).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-02 05:00:00
 """
 
@@ -25,7 +25,7 @@ from alembic import context, op
 from digest.models import UTCDateTime
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
