@@ -142,13 +142,15 @@ def join(engine: Engine, settings: Settings, subscriber_id: int, *, newsletter: 
         if sub is None:
             return None
         allowed = sub.status in LEAVABLE
+        before = store.subscriptions.find_subscription(session, subscriber_id=subscriber_id, newsletter=newsletter)
+        rejoined = before is not None and before.status == SubscriptionStatus.unsubscribed
         if allowed:
             store.subscribers.resubscribe(session, subscriber_id=subscriber_id, now=now, source="web:resubscribe")
             store.subscriptions.set_status(session, subscriber_id=subscriber_id, newsletter=newsletter,
                                            status=SubscriptionStatus.active, now=now)
     if not allowed:
         return preferences(engine, settings, subscriber_id)
-    return preferences(engine, settings, subscriber_id, notice="joined",
+    return preferences(engine, settings, subscriber_id, notice="rejoined" if rejoined else "joined",
                        notice_name=newsletter_named(settings, newsletter)[1])
 
 

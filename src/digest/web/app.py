@@ -25,7 +25,7 @@ from digest.config import Settings
 from digest.errors import ConfigError
 from digest.operations.signup import send_confirmations
 from digest.send import Mailer
-from digest.web import api, reader, signup
+from digest.web import api, manage, reader, signup
 from digest.web.context import WebContext, context
 from digest.web.guard import SignupLimits
 from digest.web.pages import BodyLimit, Pages, SecurityHeaders
@@ -71,11 +71,12 @@ def create_app(settings: Settings, engine: Engine, *, mailer: Mailer | None = No
                     exception_handlers={HTTPException: error_page}, lifespan=lifespan)
     app.router.redirect_slashes = False
     app.state.ctx = ctx
+    app.state.manage_limits = manage.ManageLimits(settings)
     return app
 
 
 def _routes(prefix: str) -> list:
-    routes = [*reader.ROUTES, *signup.ROUTES, *api.ROUTES]
+    routes = [*reader.ROUTES, *signup.ROUTES, *manage.ROUTES, *api.ROUTES]
     if not prefix:
         return routes
     return [Mount(prefix, app=Router(routes=routes, redirect_slashes=False)),
