@@ -31,7 +31,7 @@ NEWS_MAP = "title=title,url=article_source_link,published=publish_date,summary=s
 ARTICLE_KEYS = {"id", "url", "guid", "title", "summary", "body", "source", "author", "location", "country", "topics",
                 "image_url", "published_at", "updated_at"}
 SUBSCRIBER_KEYS = {"id", "email", "name", "status", "topics", "countries", "frequency", "weekday", "send_at",
-                   "timezone", "max_items", "format"}
+                   "timezone", "max_items", "format", "subscriptions"}
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 
 
@@ -205,7 +205,9 @@ def test_subscribers_add_list_remove(digest):
     assert len(subs) == 2 and all(set(s) == SUBSCRIBER_KEYS for s in subs)
     alice = next(s for s in subs if s["name"] == "Alice Smith")
     assert alice["email"] == "alice.smith@example.com"  # one normalised form: lower case
-    assert {k: alice[k] for k in SUBSCRIBER_KEYS - {"id"}} == {
+    assert [(x["newsletter"], x["status"], x["frequency"]) for x in alice["subscriptions"]] == [
+        ("digest", "active", None)]  # the one newsletter; its preferences are the reader's own
+    assert {k: alice[k] for k in SUBSCRIBER_KEYS - {"id", "subscriptions"}} == {
         "email": "alice.smith@example.com", "name": "Alice Smith", "status": "active",
         "topics": ["politics", "science"], "countries": ["Germany", "Japan"], "frequency": "weekly",
         "weekday": "mon", "send_at": "08:30", "timezone": "Europe/Berlin", "max_items": 5, "format": "text"}

@@ -17,12 +17,12 @@ from tests.conftest import BACKENDS, PG_ABSENT, ROOT
 from tests.pg import BIN
 
 
-def digest(tmp_path, url, *args, secret=None):
+def digest(tmp_path, url, *args, secret=None, config=ROOT / "config.toml"):
     env = {**os.environ, "DIGEST_STORE_URL": url}
     env.pop("DIGEST_SECRET_KEY", None)
     if secret:
         env["DIGEST_SECRET_KEY"] = secret
-    return subprocess.run([sys.executable, "-m", "digest", "--config", str(ROOT / "config.toml"), *args],
+    return subprocess.run([sys.executable, "-m", "digest", "--config", str(config), *args],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -55,9 +55,23 @@ def test_demo_sends_one_message_per_subscriber_with_stories(demo_run):
     messages = outbox(tmp)
     assert status["counts"]["sent"] == len(messages) >= 20
     assert status["counts"].get("skipped", 0) >= 1  # the subscribers whose filters match nothing
-    recipients = [m["To"].addresses[0].addr_spec for m in messages]
-    assert len(recipients) == len(set(recipients))
+    sent = [(m["List-Id"], m["To"].addresses[0].addr_spec) for m in messages]
+    assert len(sent) == len(set(sent))  # one message per reader per newsletter
+    lists = {list_id for list_id, _ in sent}
+    assert lists == {"The Morning Briefing <morning.news.example.com>", "Die Woche <woche.news.example.com>"}
+    readers = [to for _, to in sent]
+    assert any(readers.count(to) == 2 for to in readers)  # a reader of both got two messages
     assert "var/outbox/new" in run.stdout.replace(str(tmp) + "/", "") and "preview.html" in run.stdout
+
+
+def test_the_demos_german_newsletter_is_in_german(demo_run):
+    tmp, _, _ = demo_run
+    woche = [m for m in outbox(tmp) if "woche." in m["List-Id"]]
+    assert woche
+    for msg in woche:
+        text = msg.get_body(("plain",)).get_content()
+        assert "Abbestellen" in text or "abbestellen" in text.lower(), text[-600:]
+        assert "Unsubscribe" not in text and "You are receiving" not in text
 
 
 def test_demo_messages_are_inlined_multipart(demo_run):
@@ -81,9 +95,11 @@ def test_demo_twice_sends_nothing_new(demo_run):
     assert again.returncode == 0, again.stderr
     assert "received 0 messages" in again.stdout
     key = (tmp / "var" / "secret.key").read_text()
-    send = digest(tmp, url, "send", secret=key)  # the relay in config.toml is never contacted: nothing is queued
+    config = tmp / "var" / "demo-config.toml"  # config.toml and the demo's newsletters, as the hint says
+    send = digest(tmp, url, "send", secret=key, config=config)  # the relay is never contacted: nothing is queued
     assert len(outbox(tmp)) == before
-    assert re.search(r"digest:\S+: \d+ sent", send.stdout), send.stdout + send.stderr
+    assert re.search(r"morning:\S+: \d+ sent", send.stdout) and re.search(r"woche:\S+: \d+ sent", send.stdout), \
+        send.stdout + send.stderr
 
 
 def test_demo_includes_the_seed_article(demo_run):
@@ -108,21 +124,23 @@ def test_every_demo_reader_who_matches_a_trending_story_has_a_trending_section(d
     tmp, url, _ = demo_run
     day = date.fromisoformat(json.loads(digest(tmp, url, "status", "--json").stdout)["date"])
     readers = {s["email"]: s for s in json.loads(digest(tmp, url, "subscribers", "list", "--json").stdout)}
-    settings = load_settings(ROOT / "config.toml", environ={"DIGEST_STORE_URL": url})
+    settings = load_settings(tmp / "var" / "demo-config.toml", environ={"DIGEST_STORE_URL": url})
     engine = store.open_engine(url)
     try:
         with store.read_session(engine) as session:
-            trending = {p.period: edition_ranking(session, settings, p).trending for p in edition_plans(settings, day)}
+            trending = {(p.newsletter, p.period): edition_ranking(session, settings, p).trending
+                        for p in edition_plans(settings, day)}
     finally:
         engine.dispose()
-    assert len(trending["daily"]) >= 10
+    assert len(trending[("morning", "daily")]) >= 10
     with_section = 0
     for msg in outbox(tmp):
         reader = readers[msg["To"].addresses[0].addr_spec]
         sub = sub_record(topics=tuple(reader["topics"]), countries=tuple(reader["countries"]))
-        matching = any(matches(e, sub) is not None for e in trending[reader["frequency"]])
+        edition = ("woche", "weekly") if "woche." in msg["List-Id"] else ("morning", reader["frequency"])
+        matching = any(matches(e, sub) is not None for e in trending[edition])
         text = next(p.get_content() for p in msg.walk() if p.get_content_type() == "text/plain")
-        has_section = "TRENDING" in text.splitlines()
+        has_section = bool({"TRENDING", "IM TREND"} & set(text.splitlines()))  # the German edition says it so
         assert has_section == matching, (reader["email"], matching)
         with_section += has_section
     assert with_section >= 10

@@ -101,7 +101,8 @@ def test_installed_digest_runs_the_demo_in_an_empty_directory_and_its_hints_run(
     assert set(found) == {"status", "pages", "send"}, demo.stdout
     status = subprocess.run(["bash", "-c", found["status"]], cwd=empty, env=env, capture_output=True, text=True,
                             timeout=120)
-    assert status.returncode == 0 and "digest:" in status.stdout, status.stdout + status.stderr
+    assert status.returncode == 0 and "morning:" in status.stdout and "woche:" in status.stdout, \
+        status.stdout + status.stderr
     send = subprocess.run(["bash", "-c", found["send"]], cwd=empty, env=env, capture_output=True, text=True,
                           timeout=120)
     assert send.returncode == 0, send.stdout + send.stderr

@@ -15,7 +15,7 @@ import math
 import os
 import random
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -26,10 +26,11 @@ from digest import store
 from digest.clock import Clock
 from digest.capture import CaptureServer
 from digest.config import Settings
+from digest.config.newsletters import Newsletter
 from digest.errors import InputError
 from digest.ingest.subscribers import load_subscribers
 from digest.ingest.tabular import article_from_row
-from digest.models import Article
+from digest.models import WEEKDAYS, Article
 from digest.operations.common import engine_for, smtp_mailer
 from digest.operations.preview import preview
 from digest.operations.status import DayStatus, day_status
@@ -121,7 +122,10 @@ def seed(engine: Engine, settings: Settings, day: date, now: datetime) -> dict[s
         events = 0
         if not store.engagement.count_engagement(session, start=plan.window_start, end=plan.cutoff):
             events = store.engagement.add_engagement(session, events=demo_engagement(stored, plan.cutoff))
-        subs = store.subscribers.upsert_subscribers(session, subscribers=subscribers, now=now)
+        keys = [n.key for n in settings.newsletters]
+        subs = store.subscribers.upsert_subscribers(
+            session, subscribers=subscribers, now=now, source="demo",
+            newsletters={r.email: [k for k in r.newsletters if k in keys] or keys[:1] for r in subscribers})
     return {"articles": len(articles), "new articles": counts["new"], "engagement buckets": events,
             "subscribers": len(subscribers), "new subscribers": subs["new"]}
 
@@ -143,12 +147,54 @@ class DemoResult:
     preview: Path  # the default reader's email as HTML
 
 
+def demo_newsletters(settings: Settings, day: date) -> Settings:
+    """The config's `[[newsletters]]`; a config without them gets two for the demo, so that a new user sees
+    several at once: a daily one in English and a weekly one in German, whose day is the demo's."""
+    if settings.configured_newsletters:
+        return settings
+    domain = settings.sender_domain
+    morning = Newsletter(key="morning", name="The Morning Briefing", list_id=f"morning.{domain}",
+                         from_name="The Morning Briefing", from_address=f"morning@{domain}", public_archive=True,
+                         weekly_name="The Week in Review", send_at=settings.schedule.send_at,
+                         description="The stories of the day, every morning.")
+    woche = Newsletter(key="woche", name="Die Woche", list_id=f"woche.{domain}", from_name="Die Woche",
+                       from_address=f"woche@{domain}", schedule=f"weekly:{WEEKDAYS[day.weekday()]}",
+                       language="de", public_archive=True, send_at=settings.schedule.send_at,
+                       description="Die wichtigsten Geschichten der Woche, einmal pro Woche.")
+    return replace(settings, configured_newsletters=(morning, woche))
+
+
+def newsletters_toml(settings: Settings) -> str:
+    """The `[[newsletters]]` tables of `settings`, as config.toml would say them."""
+    out = []
+    for letter in settings.newsletters:
+        out.append("\n[[newsletters]]")
+        for key, value in asdict(letter).items():
+            if value in ("", (), 0, False) and key not in ("public_archive",):
+                continue
+            out.append(f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False)}")
+    return "\n".join(out) + "\n"  # JSON's strings, lists and booleans are TOML's
+
+
+def demo_config(config: Path | None, settings: Settings, var: Path) -> Path | None:
+    """When the demo added its newsletters: `var/demo-config.toml`, the config with them, for the commands the
+    demo suggests next (so that `digest serve` and `digest send` know them too); else None."""
+    text = config.read_text(encoding="utf-8") if config is not None and config.is_file() else ""
+    if not settings.configured_newsletters or "[[newsletters]]" in text:
+        return None
+    path = var / "demo-config.toml"
+    origin = f"{config} and " if text else ""
+    path.write_text(f"# written by `digest demo`: {origin}the demo's two newsletters\n" + text
+                    + newsletters_toml(settings), encoding="utf-8")
+    return path
+
+
 def run_demo(settings: Settings, *, var: Path, day: date, clock: Clock, progress: Progress | None = None) -> DemoResult:
-    """Seed, send `day`'s editions through a capture server on a free loopback port, take the status, write the
-    preview."""
+    """Seed, send `day`'s editions of every newsletter through a capture server on a free loopback port, take the
+    status, write the preview."""
     paths = demo_paths(var)
     prepare_var(var)
-    settings = local_links(demo_secret(settings, paths["secret"]))
+    settings = local_links(demo_secret(demo_newsletters(settings, day), paths["secret"]))
     engine = engine_for(settings)
     seeded = seed(engine, settings, day, clock())
     with CaptureServer(paths["outbox"]) as server:

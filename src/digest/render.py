@@ -1,7 +1,10 @@
 """Rendering: one Jinja2 + premailer pass per content variant, then cheap per-subscriber substitution.
 
-Per-subscriber values (greeting, link URLs) are rendered as inert placeholders, inlined once with the
-variant, and substituted afterwards: HTML-escaped in the HTML part, verbatim in the text part.
+Per-subscriber values (the name in the greeting, link URLs) are rendered as inert placeholders, inlined once
+with the variant, and substituted afterwards: HTML-escaped in the HTML part, verbatim in the text part.
+
+A Renderer writes one language (`Renderer(settings, language=...)`, default `[sender] language`): its templates
+get that catalogue's gettext, and the dates and item times are written the way that language writes them.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import html
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -19,15 +22,16 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from digest.config import Settings
 from digest.errors import ConfigError
+from digest.i18n import N_, edition_label, meta_time, short_label, text_direction, translations
 from digest.models import ArticleRecord
 
 PLACEHOLDERS = MappingProxyType({  # read-only: no module-level state that a run could change
-    "greeting": "__DIGEST_GREETING__",
+    "greeting_name": "__DIGEST_GREETING_NAME__",  # " Zoë" or "": the greeting itself is the variant's
     "unsubscribe_url": "__DIGEST_UNSUBSCRIBE_URL__",
     "preferences_url": "__DIGEST_PREFERENCES_URL__",
     "archive_url": "__DIGEST_ARCHIVE_URL__",
 })
-SECTION_TITLES = MappingProxyType({"top": "Top stories", "trending": "Trending"})
+SECTION_TITLES = MappingProxyType({"top": N_("Top stories"), "trending": N_("Trending")})  # translated when shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,8 @@ class ItemView:
     summary: str
     image_url: str | None = None
     also: tuple[Mapping[str, str], ...] = ()
+    place: str = ""  # location, country: `meta` again in the renderer's language
+    published: datetime | None = None  # in the edition's zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,19 +86,27 @@ class Personal:
     archive_url: str
 
     @property
-    def greeting(self) -> str:
+    def greeting_name(self) -> str:
+        """What goes into the variant's greeting ("Hi%(name)s, ..."): a space and the first name, or ""."""
         first = self.name.split()[0] if self.name.split() else ""
-        return f"Hi {first}, here is what you should not miss." if first else "Hi, here is what you should not miss."
+        return f" {first}" if first else ""
+
+    @property
+    def greeting(self) -> str:
+        """The English greeting (the variant renders its own language's)."""
+        return f"Hi{self.greeting_name}, here is what you should not miss."
 
 
 @dataclass
 class Renderer:
     settings: Settings
+    language: str | None = None  # default: [sender] language
     env: Environment = field(init=False)
     inlined: int = field(init=False, default=0)  # premailer runs by this renderer: one per HTML content variant
 
     def __post_init__(self) -> None:
-        self.env = make_environment(self.settings.templates_dir)
+        self.language = self.language or self.settings.sender.language
+        self.env = make_environment(self.settings.templates_dir, self.language)
 
     def render_variant(self, content: Content) -> RenderedVariant:
         context = self._context(content)
@@ -114,24 +128,36 @@ class Renderer:
     def _context(self, content: Content) -> dict:
         items = content.items
         local = content.day or content.date.astimezone(self.settings.tz).date()
+        lang = self.language
         return {
             **PLACEHOLDERS,
-            "lang": "en",
+            "lang": lang,
+            "dir": text_direction(lang),
             "sender": self.settings.sender,
-            "sections": content.sections,
+            "sections": tuple(replace(s, items=tuple(_in_language(i, lang) for i in s.items)) for s in content.sections),
             "edition": {"key": content.edition_key, "period": content.period,
-                        "label": f"{local:%A} {local.day} {local:%B %Y}", "short_label": f"{local:%a} {local.day} {local:%b}"},
+                        "label": edition_label(local, lang), "short_label": short_label(local, lang)},
             "lead_title": items[0].title if items else "",
             "more": max(0, len(items) - 1),
             "preheader": preheader(items),
         }
 
 
-def make_environment(templates_dir: Path) -> Environment:
+def _in_language(item: ItemView, language: str) -> ItemView:
+    if item.published is None:
+        return item
+    return replace(item, meta=_meta_line(item.source, item.place, item.published, language))
+
+
+def make_environment(templates_dir: Path, language: str = "en") -> Environment:
+    """The email templates' environment, with the gettext of `language` installed (`_`, `gettext`, `ngettext`)."""
     if not (templates_dir / "digest.html").is_file():
         raise ConfigError(f"[render] templates: no email templates in {templates_dir}")
-    return Environment(loader=FileSystemLoader(str(templates_dir)), autoescape=select_autoescape(["html"]),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(loader=FileSystemLoader(str(templates_dir)), autoescape=select_autoescape(["html"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                      extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(translations(language), newstyle=True)
+    return env
 
 
 def inline_css(rendered_html: str) -> str:
@@ -180,11 +206,17 @@ def preheader(items: Sequence[ItemView]) -> str:
     return text
 
 
-def item_meta(source: str, location: str | None, country: str | None, published: datetime, tz: ZoneInfo) -> str:
-    local = published.astimezone(tz)
-    place = ", ".join(dict.fromkeys(p for p in (location, country) if p))
-    parts = [source, place, f"{local.day} {local:%b %H:%M} {local.tzname()}"]
-    return " · ".join(p for p in parts if p)
+def item_meta(source: str, location: str | None, country: str | None, published: datetime, tz: ZoneInfo,
+              language: str = "en") -> str:
+    return _meta_line(source, _place(location, country), published.astimezone(tz), language)
+
+
+def _place(location: str | None, country: str | None) -> str:
+    return ", ".join(dict.fromkeys(p for p in (location, country) if p))
+
+
+def _meta_line(source: str, place: str, local: datetime, language: str) -> str:
+    return " · ".join(p for p in (source, place, meta_time(local, language)) if p)
 
 
 def _tidy_text(text: str) -> str:
@@ -214,4 +246,5 @@ def _item_view(lead: ArticleRecord, also: Sequence[ArticleRecord], tz: ZoneInfo)
     return ItemView(title=lead.title, url=lead.url, source=lead.source,
                     meta=item_meta(lead.source, lead.location, lead.country, lead.published_at, tz),
                     summary=lead.summary, image_url=lead.image_url,
-                    also=tuple({"source": a.source or a.url, "url": a.url} for a in also))
+                    also=tuple({"source": a.source or a.url, "url": a.url} for a in also),
+                    place=_place(lead.location, lead.country), published=lead.published_at.astimezone(tz))

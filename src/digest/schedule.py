@@ -58,7 +58,7 @@ def tick_job(engine: Engine, settings: Settings, clock: Clock, stop: threading.E
 async def _tick(engine: Engine, settings: Settings, clock: Clock, stop: threading.Event | None
                 ) -> list[EditionReport]:
     with store.read_session(engine) as session:
-        slots = store.subscribers.send_slots(session)
+        slots = store.subscriptions.send_slots(session)
     lookback = timedelta(hours=settings.send.deadline_hours)
     mailer = smtp_mailer(settings)
     reports: list[EditionReport] = []

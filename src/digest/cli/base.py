@@ -126,6 +126,10 @@ def main_options(ctx: typer.Context,
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9000, 12, 31)  # an edition's windows stay representable
 
 
+NEWSLETTER_HELP = "The newsletter ([[newsletters]] key; default: the first)."
+Newsletter = Annotated[Optional[str], typer.Option("--newsletter", help=NEWSLETTER_HELP)]
+
+
 def parse_day(value: str | None, settings, *, option: str = "--date") -> date:
     """`--date YYYY-MM-DD`, or today in `[schedule] timezone`; a bad value is a usage error (exit 2)."""
     if value is None:

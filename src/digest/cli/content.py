@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import app, articles_app, emit_json, events_app, now_utc, parse_day, parse_since, write_output
+from digest.cli.base import (
+    Newsletter, app, articles_app, emit_json, events_app, now_utc, parse_day, parse_since, write_output,
+)
 from digest.operations import content
 
 
@@ -85,14 +87,15 @@ def preview(ctx: typer.Context,
             date: Annotated[Optional[str], typer.Option("--date", help="Edition date YYYY-MM-DD (default today).")] = None,
             format: Annotated[str, typer.Option("--format", help="html, text, eml or json")] = "html",
             out: Annotated[Optional[Path], typer.Option("--out", help="Write here instead of stdout.")] = None,
-            open_: Annotated[bool, typer.Option("--open", help="Open the HTML in a browser.")] = False):
+            open_: Annotated[bool, typer.Option("--open", help="Open the HTML in a browser.")] = False,
+            newsletter: Newsletter = None):
     """Render one email locally. Touches no table, sends nothing (the store is opened read-only)."""
     from digest.operations.preview import preview as render
 
     if format not in ("html", "text", "eml", "json"):
         raise typer.BadParameter("expected html, text, eml or json", param_hint="--format")
     settings = ctx.obj.settings
-    result = render(settings, parse_day(date, settings), email=subscriber, now=now_utc())
+    result = render(settings, parse_day(date, settings), email=subscriber, now=now_utc(), newsletter=newsletter)
     _emit_preview(result, format, out, open_)
 
 

@@ -29,7 +29,8 @@ def send(ctx: typer.Context,
          retry_deferred: Annotated[bool, typer.Option("--retry-deferred", help="Retry deferred deliveries now, ignoring their backoff.")] = False,
          retry_unknown: Annotated[bool, typer.Option("--retry-unknown", help="Resend deliveries whose outcome is unknown (may duplicate).")] = False,
          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One log line per delivery transition on stderr.")] = False,
-         json_out: Annotated[bool, typer.Option("--json", help="The summary as one JSON document on stdout.")] = False):
+         json_out: Annotated[bool, typer.Option("--json", help="The summary as one JSON document on stdout.")] = False,
+         newsletter: Annotated[Optional[list[str]], typer.Option("--newsletter", help="Only this newsletter (repeat for several; default: every one with an edition that day).")] = None):
     """Send (or resume) the editions due on a date. Exit 3 when some delivery did not end sent or skipped.
 
     On a terminal a live bar shows count, rate and ETA (else plain progress lines on stderr); a summary per
@@ -38,11 +39,12 @@ def send(ctx: typer.Context,
     day = parse_day(date, settings)
     if dry_run:
         printer = DryRunPrinter(json_out)
-        return printer.done(dry_run_day(settings, day, subscribers=subscriber, on_line=printer.line, clock=now_utc))
+        return printer.done(dry_run_day(settings, day, subscribers=subscriber, on_line=printer.line, clock=now_utc,
+                                        newsletters=newsletter or ()))
     configure_logging(settings, verbose=verbose)
     progress = make_progress()
     options = SendOptions(limit=limit, retry_deferred=retry_deferred, retry_unknown=retry_unknown,
-                          progress=progress, on_signal=_finishing)
+                          progress=progress, on_signal=_finishing, newsletters=newsletter or ())
     _print_send(send_day(settings, day, subscribers=subscriber, options=options, clock=now_utc), progress, json_out)
 
 
@@ -108,10 +110,11 @@ class DryRunPrinter:
 @app.command()
 def status(ctx: typer.Context,
            date: Annotated[Optional[str], typer.Option("--date", help="Edition date YYYY-MM-DD.")] = None,
-           json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False):
+           json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+           newsletter: Annotated[Optional[str], typer.Option("--newsletter", help="Only this newsletter's editions (default: all).")] = None):
     """Per-status counts and the failures of the editions of a date (default: today, else the latest)."""
     settings = ctx.obj.settings
-    summary = day_status(settings, parse_day(date, settings), latest=date is None).doc()
+    summary = day_status(settings, parse_day(date, settings), latest=date is None, newsletter=newsletter).doc()
     if json_out:
         emit_json(summary)
         return
@@ -161,23 +164,27 @@ def run(ctx: typer.Context):
 def demo(ctx: typer.Context,
          var: Annotated[Path, typer.Option("--var", help="Where the demo keeps its outbox and files.")] = Path("var")):
     """Seed sample data, send today's edition into a local capture SMTP server, print the status."""
-    from digest.demo import local_base_url, run_demo
+    from digest.demo import demo_config, local_base_url, run_demo
 
     settings = ctx.obj.settings
     day = parse_day(None, settings)
     result = run_demo(settings, var=var, day=day, clock=now_utc, progress=make_progress())
+    config = demo_config(ctx.obj.config or Path("config.toml"), result.settings, var)
     seeded = ", ".join(f"{n} {k}" for k, n in result.seeded.items())
     typer.echo(f"seeded: {seeded}")
     typer.echo(f"capture SMTP server received {result.received} messages this run")
     print_status(result.status.doc())
-    _demo_hints(ctx, settings, var, day, result, result.preview, local_base_url(settings))
+    if config is not None:
+        typer.echo(f"newsletters: {', '.join(n.key for n in result.settings.newsletters)} (the demo's own; "
+                   f"{config} is your config with them)")
+    _demo_hints(config or ctx.obj.config, settings, var, day, result, result.preview, local_base_url(settings))
 
 
-def _demo_hints(ctx, settings, var: Path, day, result, preview_path: Path, base_url: str) -> None:
+def _demo_hints(config, settings, var: Path, day, result, preview_path: Path, base_url: str) -> None:
     """What to look at next; every command is printed so that it runs as it is, from this directory."""
     import shlex
 
-    digest = " ".join(shlex.quote(part) for part in own_command(ctx.obj.config))
+    digest = " ".join(shlex.quote(part) for part in own_command(config))
     key = "" if settings.secret_key else f"DIGEST_SECRET_KEY=$(cat {shlex.quote(str(var / 'secret.key'))}) "
     typer.echo(f"messages: {result.outbox / 'new'}/  (one file per message)")
     typer.echo(f"preview:  {preview_path}  (open it in a browser)")

@@ -49,6 +49,7 @@ def subscribers_add(
         timezone: Annotated[Optional[str], typer.Option(help="IANA time zone, e.g. Europe/Berlin.")] = None,
         max_items: Annotated[Optional[int], typer.Option("--max-items", help="Stories per digest.")] = None,
         format: Annotated[str, typer.Option(help="html or text.")] = "html",
+        newsletter: Annotated[Optional[list[str]], typer.Option("--newsletter", help="Subscribe to this newsletter (repeat for several; default: the first).")] = None,
         resubscribe: Resubscribe = False, consent_source: ConsentSource = None):
     """Add a subscriber (or update the preferences of an existing one); a suppressed address stays suppressed."""
     settings = ctx.obj.settings
@@ -56,15 +57,17 @@ def subscribers_add(
     values = {"email": email, "name": name, "topics": topics.replace(",", ";"),
               "countries": countries.replace(",", ";"), "frequency": frequency, "weekday": weekday,
               "send_at": send_at, "timezone": timezone, "max_items": max_items, "format": format}
-    added = ops.add_subscriber(settings, values, now=now_utc(), consent=consent, warn=_warn)
+    added = ops.add_subscriber(settings, values, now=now_utc(), consent=consent, warn=_warn,
+                               newsletters=newsletter or ())
     typer.echo(f"{added.verb} {added.email}")
 
 
 @subscribers_app.command("import")
 def subscribers_import(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="CSV with an email column.")],
                        resubscribe: Resubscribe = False, consent_source: ConsentSource = None):
-    """Upsert subscribers by email from a CSV; a bad row rejects the file, naming each bad line. Addresses that
-    unsubscribed, bounced, complained, were removed or erased stay suppressed (counted) unless --resubscribe."""
+    """Upsert subscribers by email from a CSV; a bad row rejects the file, naming each bad line. A `newsletters`
+    column ("morning;woche") says which newsletters (default: the first). Addresses that unsubscribed, bounced,
+    complained, were removed or erased stay suppressed (counted) unless --resubscribe."""
     settings = ctx.obj.settings
     consent = _consent(resubscribe, consent_source)
     report = ops.import_subscribers(settings, file, now=now_utc(), consent=consent, warn=_warn)
@@ -75,25 +78,28 @@ def subscribers_import(ctx: typer.Context, file: Annotated[Path, typer.Argument(
 def subscribers_list(ctx: typer.Context,
                      json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False):
     """List subscribers and their preferences."""
-    subs = ops.list_subscribers(ctx.obj.settings)
+    listed = ops.list_subscribers(ctx.obj.settings)
     if json_out:
-        emit_json([{k: getattr(s, k) for k in SUBSCRIBER_KEYS} for s in subs])
+        emit_json([entry.doc(SUBSCRIBER_KEYS) for entry in listed])
         return
-    _print_subscribers(subs)
+    _print_subscribers(listed)
 
 
-def _print_subscribers(subs) -> None:
+def _print_subscribers(listed) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("email", "name", "status", "frequency", "send at", "time zone", "topics", "countries", "max",
-                  "format", box=None)
-    for s in subs:
+    table = Table("email", "name", "status", "newsletters", "frequency", "send at", "time zone", "topics",
+                  "countries", "max", "format", box=None)
+    for entry in listed:
+        s = entry.subscriber
         freq = f"{s.frequency} ({s.weekday})" if s.weekday else str(s.frequency)
-        table.add_row(s.email, s.name, str(s.status), freq, s.send_at, s.timezone, ", ".join(s.topics) or "all",
-                      ", ".join(s.countries) or "all", str(s.max_items), str(s.format))
+        letters = ", ".join(x.newsletter + ("" if str(x.status) == "active" else f" ({x.status})")
+                            for x in entry.subscriptions) or "none"
+        table.add_row(s.email, s.name, str(s.status), letters, freq, s.send_at, s.timezone,
+                      ", ".join(s.topics) or "all", ", ".join(s.countries) or "all", str(s.max_items), str(s.format))
     Console().print(table)
-    typer.echo(f"{len(subs)} subscribers")
+    typer.echo(f"{len(listed)} subscribers")
 
 
 @subscribers_app.command("remove")

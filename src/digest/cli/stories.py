@@ -7,19 +7,20 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import app, emit_json, parse_day
+from digest.cli.base import Newsletter, app, emit_json, parse_day
 
 
 @app.command()
 def stories(ctx: typer.Context,
             date: Annotated[Optional[str], typer.Option("--date", help="Edition date YYYY-MM-DD (default today).")] = None,
             min_articles: Annotated[int, typer.Option("--min-articles", min=1, help="Only stories with this many articles.")] = 1,
-            json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False):
+            json_out: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
+            newsletter: Newsletter = None):
     """List the stories of a date's daily edition, best first: articles, outlets, scores. Writes nothing."""
     from digest.operations.stories import list_stories
 
     settings = ctx.obj.settings
-    found = list_stories(settings, parse_day(date, settings), min_articles=min_articles)
+    found = list_stories(settings, parse_day(date, settings), min_articles=min_articles, newsletter=newsletter)
     if json_out:
         emit_json(found.doc())
         return

@@ -11,11 +11,11 @@ come only from the environment: a `password` or `secret_key` in the file is an e
 from digest.config.load import load_settings
 from digest.config.rules import cron_every
 from digest.config.sections import (
-    EMAIL_RE, BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, WorkersSettings,
+    EMAIL_RE, LANGUAGES, BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, WorkersSettings,
     ScheduleSettings, SelectionSettings, SenderSettings, SendSettings, Settings, SmtpSettings, StoreSettings,
     WebSettings, parse_hhmm,
 )
 
-__all__ = ["EMAIL_RE", "BouncesSettings", "DkimSettings", "FeedsSettings", "LogSettings", "RenderSettings",
+__all__ = ["EMAIL_RE", "LANGUAGES", "BouncesSettings", "DkimSettings", "FeedsSettings", "LogSettings", "RenderSettings",
            "WorkersSettings", "ScheduleSettings", "SelectionSettings", "SenderSettings", "SendSettings", "Settings",
            "SmtpSettings", "StoreSettings", "WebSettings", "cron_every", "load_settings", "parse_hhmm"]

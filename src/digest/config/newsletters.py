@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from digest.config.sections import EMAIL_RE, SenderSettings, parse_hhmm
+from digest.config.sections import EMAIL_RE, LANGUAGES, SenderSettings, parse_hhmm
 from digest.errors import ConfigError
 
 DEFAULT_KEY = "digest"  # the newsletter of an install without [[newsletters]]
@@ -189,6 +189,8 @@ def check_newsletter(n: Newsletter, bad) -> None:
     if not re.fullmatch(r"[A-Za-z0-9.-]+", n.list_id):
         raise bad("list_id", f"must look like a domain name, got {n.list_id!r}")
     _check_schedule(n, bad)
+    if n.language not in LANGUAGES:
+        raise bad("language", f"must be one of {', '.join(LANGUAGES)}, got {n.language!r}")
     try:
         parse_hhmm(n.send_at)
     except ValueError as exc:

@@ -6,7 +6,7 @@ import dataclasses
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.config.sections import EMAIL_RE, FeedsSettings, SelectionSettings, Settings, parse_hhmm
+from digest.config.sections import EMAIL_RE, LANGUAGES, FeedsSettings, SelectionSettings, Settings, parse_hhmm
 from digest.errors import ConfigError
 
 
@@ -75,6 +75,8 @@ def _validate_sender(sender, bad) -> None:
         raise bad("sender", "base_url", f"must be an http(s) URL, got {sender.base_url!r}")
     if not re.fullmatch(r"[A-Za-z0-9.-]+", sender.list_id):
         raise bad("sender", "list_id", f"must look like a domain name, got {sender.list_id!r}")
+    if sender.language not in LANGUAGES:
+        raise bad("sender", "language", f"must be one of {', '.join(LANGUAGES)}, got {sender.language!r}")
 
 
 def _validate_schedule(schedule, bad) -> None:

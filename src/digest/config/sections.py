@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from digest.errors import ConfigError
 
+LANGUAGES = ("en", "de", "fr")  # the languages with a catalogue in digest/locale (see docs/languages.md)
 EMAIL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")  # ASCII: SMTP without SMTPUTF8
 
 
@@ -48,6 +49,7 @@ class SenderSettings:
     list_name: str = "The Daily Digest"
     weekly_name: str = "The Weekly Digest"  # the weekly edition's masthead and subject (empty: list_name)
     base_url: str = "https://news.example.com"
+    language: str = "en"  # of the emails and reader pages: one of LANGUAGES
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ class Settings:
             return self.configured_newsletters
         from digest.config.newsletters import legacy_newsletter
 
-        return (legacy_newsletter(self.sender, self.schedule.send_at, getattr(self.sender, "language", "en")),)
+        return (legacy_newsletter(self.sender, self.schedule.send_at, self.sender.language),)
 
     def newsletter(self, key: str | None = None):
         """The newsletter `key` (default: the first); an unknown key is a ConfigError naming the known ones."""

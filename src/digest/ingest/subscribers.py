@@ -19,6 +19,7 @@ from digest.models import WEEKDAYS, Format, Frequency, Subscriber
 
 COLUMNS = ("email", "name", "topics", "countries", "frequency", "weekday", "send_at", "timezone", "max_items",
            "format")
+FILE_COLUMNS = COLUMNS + ("newsletters",)  # a CSV may also say which newsletters ("morning;woche")
 WEEKDAY_NAMES = {name: short for short in WEEKDAYS for name in (short, {
     "mon": "monday", "tue": "tuesday", "wed": "wednesday", "thu": "thursday", "fri": "friday", "sat": "saturday",
     "sun": "sunday"}[short])}
@@ -75,6 +76,7 @@ class SubscriberRow:
     format: str
     status: str = "active"
     line: int = 0  # where it came from in its file (0: not from a file)
+    newsletters: tuple[str, ...] = ()  # keys; empty: the first newsletter
 
 
 def subscriber_from(values: Mapping[str, object], *, defaults: Mapping[str, object]) -> Subscriber:
@@ -139,17 +141,20 @@ def _max_items(value: object) -> int:
     return number
 
 
-def load_subscribers(path: Path, *, defaults: Mapping[str, object]) -> list[SubscriberRow]:
-    """Every row of a CSV with an `email` column, or InputError naming each rejected line."""
+def load_subscribers(path: Path, *, defaults: Mapping[str, object], newsletters: Sequence[str] | None = None
+                     ) -> list[SubscriberRow]:
+    """Every row of a CSV with an `email` column, or InputError naming each rejected line. A `newsletters`
+    column lists keys separated by ";" (checked against `newsletters`, the configured keys, when given)."""
     subscribers, errors, seen = [], [], {}
     for line, row in read_rows(path, "csv"):
         if "email" not in row:
             raise InputError(f"{path}:1: no 'email' column in the header")
-        unknown = sorted(set(row) - set(COLUMNS))
+        unknown = sorted(set(row) - set(FILE_COLUMNS))
         if unknown:
-            raise InputError(f"{path}:1: unknown column {unknown[0]!r} (columns: {', '.join(COLUMNS)})")
+            raise InputError(f"{path}:1: unknown column {unknown[0]!r} (columns: {', '.join(FILE_COLUMNS)})")
         try:
-            sub = subscriber_row(row, defaults=defaults)
+            sub = replace(subscriber_row(row, defaults=defaults),
+                          newsletters=newsletter_keys(row.get("newsletters"), newsletters))
         except ValueError as exc:
             errors.append(f"{path}:{line}: {exc}")
             continue
@@ -161,6 +166,15 @@ def load_subscribers(path: Path, *, defaults: Mapping[str, object]) -> list[Subs
     if errors:
         raise InputError(rejected_message(errors))
     return subscribers
+
+
+def newsletter_keys(value: object, known: Sequence[str] | None) -> tuple[str, ...]:
+    """`morning;woche` as keys; ValueError naming the field for a key that is not configured."""
+    keys = tuple(dict.fromkeys(k.lower() for k in split_list(value)))
+    wrong = [k for k in keys if known is not None and k not in known]
+    if wrong:
+        raise ValueError(f"newsletters: unknown newsletter {wrong[0]!r} (configured: {', '.join(known)})")
+    return keys
 
 
 def unknown_topic_warnings(source: str, rows: Sequence[SubscriberRow], known: Iterable[str]) -> list[str]:

@@ -78,7 +78,8 @@ def render_preview(engine: Engine, settings: Settings, day: date, *, email: str 
         plan = edition_plan(settings, letter.key, day, period)
         edition = store.editions.find_edition(session, key=plan.key)
         ranking = edition_ranking(session, settings, plan)
-        _, selection = next(select_subscriber(session, settings, ranking, [sub], edition.id if edition else None))
+        _, selection = next(select_subscriber(session, settings, ranking, [sub], edition.id if edition else None,
+                                                newsletter=plan.newsletter))
     if selection.skip_reason:
         raise DigestError(f"nothing to preview for {sub.email} on {day}: {selection.skip_reason}")
     composer = Composer(settings, plan)
@@ -100,4 +101,4 @@ def _subscriber(session, settings: Settings, email: str | None, newsletter: str)
         found = None
     if found is None:
         raise InputError(f"--subscriber: no subscriber {email!r}")
-    return store.subscribers.reader_record(session, subscriber_id=found.id, newsletter=newsletter)
+    return store.subscriptions.reader_record(session, subscriber_id=found.id, newsletter=newsletter)

@@ -23,6 +23,7 @@ from digest.config import Settings
 from digest.message import build_message, make_message_id, sign
 from digest.ingest.subscribers import subscriber_from
 from digest.models import ConfirmationStatus, SubscriberRecord, SubscriberStatus, subscriber_record
+from digest.i18n import format_number, text_direction, translations
 from digest.render import make_environment
 from digest.send import Mailer, OutgoingMessage, SendResult
 from digest.urls import confirm_url, unsubscribe_url
@@ -62,15 +63,20 @@ def link_expired(extra: str, *, now: datetime, days: float) -> bool:
 
 
 def confirmation_message(settings: Settings, sub: SubscriberRecord, *, now: datetime,
-                         issued_at: datetime | None = None) -> OutgoingMessage:
-    """The email for `sub`; its link was issued at `issued_at` (default `now`) and expires from then."""
+                         issued_at: datetime | None = None, language: str | None = None) -> OutgoingMessage:
+    """The email for `sub` in `language` (default `[sender] language`); its link was issued at `issued_at`
+    (default `now`) and expires from then."""
     unsubscribe = unsubscribe_url(settings, sub.id, sub.token_key)
     link = confirm_url(settings, sub.id, issued_mark(issued_at or now), sub.token_key)
     name = display_name(sub.name)
-    context = {"lang": "en", "sender": settings.sender, "first_name": (name.split() or [""])[0],
-               "confirm_url": link, "expires_days": settings.web.confirm_link_days,
-               "subject": f"Confirm your subscription to {settings.sender.list_name}"}
-    env = make_environment(settings.templates_dir)
+    lang = language or settings.sender.language
+    gettext = translations(lang).gettext
+    days = settings.web.confirm_link_days
+    context = {"lang": lang, "dir": text_direction(lang), "sender": settings.sender,
+               "first_name": (name.split() or [""])[0], "confirm_url": link, "expires_days": days,
+               "days": format_number(round(days), lang),
+               "subject": gettext("Confirm your subscription to %(list)s") % {"list": settings.sender.list_name}}
+    env = make_environment(settings.templates_dir, lang)
     domain = settings.sender_domain
     message_id = make_message_id(domain, "confirm")
     data = build_message(sender=settings.sender, to_email=sub.email, to_name=name, subject=context["subject"],

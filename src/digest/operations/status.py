@@ -43,6 +43,7 @@ class EditionSummary:
     counts: dict[str, int]
     problems: list[Problem]
     total: int = 0
+    newsletter: str = ""  # its [[newsletters]] key
 
 
 @dataclass
@@ -63,16 +64,19 @@ class DayStatus:
         return doc
 
 
-def day_status(settings: Settings, day: date, *, latest: bool = False, engine: Engine | None = None) -> DayStatus:
-    """The editions of `day`; with `latest`, a day without editions falls back to the latest date that has some."""
+def day_status(settings: Settings, day: date, *, latest: bool = False, engine: Engine | None = None,
+               newsletter: str | None = None) -> DayStatus:
+    """The editions of `day` (of `newsletter` only, if given); with `latest`, a day without editions falls back
+    to the latest date that has some."""
+    key = None if newsletter is None else settings.newsletter(newsletter).key
     engine = engine or engine_for(settings, readonly=True)
     with store.read_session(engine) as session:
         when = day.isoformat()
-        editions = store.editions.editions_for_date(session, date=when)
-        if not editions and latest and (found := store.editions.latest_edition_date(session)):
-            when, editions = found, store.editions.editions_for_date(session, date=found)
+        editions = store.editions.editions_for_date(session, date=when, newsletter=key)
+        if not editions and latest and (found := store.editions.latest_edition_date(session, newsletter=key)):
+            when, editions = found, store.editions.editions_for_date(session, date=found, newsletter=key)
         if not editions:
-            raise InputError(f"no edition for {when}")
+            raise InputError(f"no edition for {when}" + (f" of newsletter {key}" if key else ""))
         summaries = [_summary(session, e) for e in editions]
     status = DayStatus(when, summaries, queue=backend_for(settings).queue_status(engine))
     for summary in summaries:
@@ -86,4 +90,5 @@ def _summary(session, edition) -> EditionSummary:
     return EditionSummary(
         edition.key, str(edition.status), edition.deadline_at, store.delivery_status.oldest_pending(session, edition_id=edition.id),
         [FailureReason(*row) for row in store.delivery_status.failure_reasons(session, edition_id=edition.id)], counts,
-        [Problem(*row) for row in store.delivery_status.edition_problems(session, edition_id=edition.id)], sum(counts.values()))
+        [Problem(*row) for row in store.delivery_status.edition_problems(session, edition_id=edition.id)], sum(counts.values()),
+        edition.newsletter)

@@ -17,9 +17,11 @@ from sqlalchemy.engine import Engine
 from digest import store
 from digest.config import Settings
 from digest.errors import InputError
-from digest.ingest.subscribers import load_subscribers, normalize_email, subscriber_row, unknown_topic_warnings
+from digest.ingest.subscribers import (
+    load_subscribers, newsletter_keys, normalize_email, subscriber_row, unknown_topic_warnings,
+)
 from digest.lock import exclusive
-from digest.models import Subscriber
+from digest.models import PREFERENCES, Subscriber, Subscription
 from digest.operations.common import engine_for
 
 Warn = Callable[[str], None]
@@ -86,15 +88,20 @@ def _warn_unknown_topics(session, source: str, rows, warn: Warn) -> int:
 
 
 def add_subscriber(settings: Settings, values: Mapping[str, object], *, now: datetime, consent: str | None = None,
-                   warn: Warn = lambda line: None, engine: Engine | None = None) -> AddReport:
-    """Add a subscriber or update an existing one's preferences; a suppressed address is an error, left as is."""
+                   warn: Warn = lambda line: None, engine: Engine | None = None,
+                   newsletters: Sequence[str] = ()) -> AddReport:
+    """Add a subscriber or update an existing one's preferences, subscribed to `newsletters` (keys; default the
+    first); a suppressed address is an error, left as is."""
     try:
         sub = subscriber_row(values, defaults=defaults(settings))
+        keys = newsletter_keys(";".join(newsletters), [n.key for n in settings.newsletters])
     except ValueError as exc:
         raise InputError(f"subscriber {values['email']!r}: {exc}") from None
     with store.session_scope(engine or engine_for(settings)) as session:
         reason = store.subscribers.is_suppressed(session, email=sub.email)
-        counts = store.subscribers.upsert_subscribers(session, subscribers=[sub], now=now, resubscribe=consent)
+        counts = store.subscribers.upsert_subscribers(session, subscribers=[sub], now=now, resubscribe=consent,
+                                                      newsletters=keys or (settings.newsletter().key,),
+                                                      source="operator")
         _warn_unknown_topics(session, "--topics", [sub], warn)
     if counts["suppressed"]:
         raise InputError(f"{sub.email} is {reason}: left suppressed; re-adding needs the reader's consent "
@@ -105,20 +112,42 @@ def add_subscriber(settings: Settings, values: Mapping[str, object], *, now: dat
 def import_subscribers(settings: Settings, path: Path, *, now: datetime, consent: str | None = None,
                        warn: Warn = lambda line: None, engine: Engine | None = None) -> ImportReport:
     """Upsert by email from a CSV in one transaction (all rows or none); a bad row rejects the file."""
-    rows = load_subscribers(path, defaults=defaults(settings))
+    rows = load_subscribers(path, defaults=defaults(settings), newsletters=[n.key for n in settings.newsletters])
     report = ImportReport(len(rows), consent)
+    first = (settings.newsletter().key,)
     with store.session_scope(engine or engine_for(settings)) as session:
         for start in range(0, len(rows), CHUNK):
-            for key, n in store.subscribers.upsert_subscribers(session, subscribers=rows[start:start + CHUNK], now=now,
-                                                   resubscribe=consent).items():
+            chunk = rows[start:start + CHUNK]
+            for key, n in store.subscribers.upsert_subscribers(
+                    session, subscribers=chunk, now=now, resubscribe=consent, source=f"import {path.name}",
+                    newsletters={r.email: r.newsletters or first for r in chunk}).items():
                 report.counts[key] += n
         report.unknown_topics = _warn_unknown_topics(session, str(path), rows, warn)
     return report
 
 
-def list_subscribers(settings: Settings, *, engine: Engine | None = None) -> Sequence[Subscriber]:
+@dataclass(frozen=True)
+class Listed:
+    """A subscriber and their subscriptions (by newsletter key)."""
+
+    subscriber: Subscriber
+    subscriptions: list[Subscription]
+
+    def doc(self, keys: Sequence[str]) -> dict:
+        """`subscribers list --json`: the reader's fields, then `subscriptions`: [{newsletter, status, ...}],
+        with each subscription's own preferences (null: the reader's)."""
+        doc = {k: getattr(self.subscriber, k) for k in keys}
+        doc["subscriptions"] = [{"newsletter": x.newsletter, "status": str(x.status),
+                                 **{k: getattr(x, k) for k in PREFERENCES}, "since": x.created_at}
+                                for x in self.subscriptions]
+        return doc
+
+
+def list_subscribers(settings: Settings, *, engine: Engine | None = None) -> list[Listed]:
     with store.read_session(engine or engine_for(settings, readonly=True)) as session:
-        return store.subscribers.list_subscribers(session)
+        subs = store.subscribers.list_subscribers(session)
+        found = store.subscriptions.subscriptions_of(session, subscriber_ids=[s.id for s in subs])
+    return [Listed(s, found.get(s.id, [])) for s in subs]
 
 
 def address(email: str) -> str:

@@ -111,12 +111,14 @@ def edition_signals(session, plan: EditionPlan, params: RankParams) -> Signals:
 
 
 def select_subscriber(session, settings: Settings, ranking: Ranking, subs: Sequence[SubscriberRecord],
-                      edition_id: int | None, selector: Selector | None = None
+                      edition_id: int | None, selector: Selector | None = None, newsletter: str | None = None
                       ) -> Iterator[tuple[SubscriberRecord, Selection]]:
+    """Each reader's selection, leaving out what `newsletter`'s other editions already sent them."""
     if not subs:
         return
     selector = selector or Selector(settings, ranking)
-    carried = store.deliveries.carried_articles(session, subscriber_ids=[s.id for s in subs], exclude_edition=edition_id)
+    carried = store.deliveries.carried_articles(session, subscriber_ids=[s.id for s in subs], exclude_edition=edition_id,
+                                                newsletter=newsletter)
     for sub in subs:
         sent_articles, sent_stories = carried.get(sub.id, (set(), set()))
         yield sub, selector.select(sub, sent_articles, sent_stories)
@@ -163,7 +165,7 @@ def due_pages(session, plan: EditionPlan, emails: Sequence[str], page: int = 100
     after = 0
     weekday = WEEKDAYS[plan.day.weekday()]
     cap = plan.max_items  # the newsletter's cap on every reader's own (0: none)
-    while subs := store.subscribers.due_subscribers(session, period=plan.period, weekday=weekday, emails=emails,
+    while subs := store.subscriptions.due_subscribers(session, period=plan.period, weekday=weekday, emails=emails,
                                                     newsletter=plan.newsletter, every_reader=plan.every_reader,
                                                     after_id=after, limit=page, slot=plan.slot, day=plan.day):
         yield [replace(s, max_items=min(s.max_items, cap)) for s in subs] if cap else subs
@@ -196,7 +198,7 @@ def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: 
                 ranking = edition_ranking(session, settings, plan)
                 store.stories.save_story_assignments(session, assignments=story_assignments(ranking), now=now)
                 selector = Selector(settings, ranking)
-            selected = list(select_subscriber(session, settings, ranking, fresh, edition_id, selector))
+            selected = list(select_subscriber(session, settings, ranking, fresh, edition_id, selector, plan.newsletter))
             planned += store.deliveries.add_deliveries(session, edition_id=edition_id, now=now,
                                             planned=[delivery_row(sub, s, selector) for sub, s in selected])
             session.commit()

@@ -37,14 +37,17 @@ def planned_subscriber_ids(session: Session, *, edition_id: int, subscriber_ids:
     return set(session.exec(query).all())
 
 
-def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude_edition: int | None = None
-                     ) -> dict[int, tuple[set[int], set[str]]]:
-    """For each subscriber: the article ids and story keys already sent (or on their way) to them."""
+def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude_edition: int | None = None,
+                     newsletter: str | None = None) -> dict[int, tuple[set[int], set[str]]]:
+    """For each subscriber: the article ids and story keys already sent (or on their way) to them, by
+    `newsletter`'s editions only when given (each newsletter is whole: another one's stories do not count)."""
     query = (select(Delivery.subscriber_id, DeliveryItem.article_id, DeliveryItem.story_key)
              .join(DeliveryItem, DeliveryItem.delivery_id == Delivery.id)
              .where(Delivery.subscriber_id.in_(list(subscriber_ids)), Delivery.status.in_(CARRIED)))
     if exclude_edition is not None:
         query = query.where(Delivery.edition_id != exclude_edition)
+    if newsletter is not None:
+        query = query.join(Edition, Edition.id == Delivery.edition_id).where(Edition.newsletter == newsletter)
     found: dict[int, tuple[set[int], set[str]]] = defaultdict(lambda: (set(), set()))
     for sub_id, article_id, story_key in session.exec(query):
         found[sub_id][0].add(article_id)

@@ -48,12 +48,18 @@ def mark_edition(session: Session, *, edition_id: int, status: EditionStatus, no
     session.flush()
 
 
-def editions_for_date(session: Session, *, date: str) -> list[Edition]:
-    return list(session.exec(select(Edition).where(Edition.date == date).order_by(Edition.key)))
+def editions_for_date(session: Session, *, date: str, newsletter: str | None = None) -> list[Edition]:
+    query = select(Edition).where(Edition.date == date)
+    if newsletter is not None:
+        query = query.where(Edition.newsletter == newsletter)
+    return list(session.exec(query.order_by(Edition.key)))
 
 
-def latest_edition_date(session: Session) -> str | None:
-    return session.exec(select(Edition.date).order_by(Edition.created_at.desc()).limit(1)).first()
+def latest_edition_date(session: Session, *, newsletter: str | None = None) -> str | None:
+    query = select(Edition.date)
+    if newsletter is not None:
+        query = query.where(Edition.newsletter == newsletter)
+    return session.exec(query.order_by(Edition.created_at.desc()).limit(1)).first()
 
 
 def extend_deadline(session: Session, *, edition_id: int, deadline: datetime) -> datetime:

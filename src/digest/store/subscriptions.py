@@ -1,20 +1,26 @@
 """Subscriptions (the `subscription` table): which newsletters a reader takes, each with its own status and the
-preferences that override the reader's own (NULL: the reader's value).
+preferences that override the reader's own (NULL: the reader's value); and, joining them to their readers,
+who is due for an edition, a reader as one newsletter sees them, and the send slots the daemon walks.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import date, datetime
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, or_, update
 from sqlmodel import Session, select
 
-from digest.models import PREFERENCES, Subscription, SubscriptionStatus
+from digest.config.newsletters import DEFAULT_KEY
+from digest.models import (
+    PREFERENCES, Subscriber, SubscriberRecord, SubscriberStatus, Subscription, SubscriptionStatus, subscriber_record,
+)
 from digest.store.engine import _chunks
 
 SUBSCRIPTION = Subscription.__table__
+SUBSCRIBER = Subscriber.__table__
 
 
 def subscribe(session: Session, *, subscriber_ids: Sequence[int], newsletters: Sequence[str], now: datetime,
@@ -112,8 +118,71 @@ def set_preferences(session: Session, *, subscriber_id: int, newsletter: str, va
 
 def newsletter_counts(session: Session) -> dict[tuple[str, str], int]:
     """(newsletter, status) → subscriptions."""
-    from sqlalchemy import func
-
     query = select(SUBSCRIPTION.c.newsletter, SUBSCRIPTION.c.status, func.count()).group_by(
         SUBSCRIPTION.c.newsletter, SUBSCRIPTION.c.status)
     return {(key, str(status)): n for key, status, n in session.connection().execute(query)}
+
+
+# ── who is due, and when (subscriber and subscription together) ─────────────────────────────────────
+
+
+def due_subscribers(session: Session, *, period: str, weekday: str, newsletter: str = DEFAULT_KEY,
+                    every_reader: bool = False, emails: Sequence[str] = (), after_id: int = 0, limit: int = 1000,
+                    slot: tuple[str, str] | None = None, day: date | None = None) -> list[SubscriberRecord]:
+    """Active readers with an active subscription to `newsletter` due for a `period` edition on `weekday`
+    (`every_reader`: whatever their frequency, for a newsletter with one rhythm), walked by id (a resumable
+    cursor), each with their subscription's preferences over their own.
+
+    `slot` = (timezone, send_at) keeps only the readers whose local send time that is; `day` leaves out
+    those who paused their digest until a later date.
+    """
+    s, x = SUBSCRIBER.c, SUBSCRIPTION.c
+    query = (select(SUBSCRIBER, *[x[k].label(f"x_{k}") for k in PREFERENCES])
+             .join(SUBSCRIPTION, (x.subscriber_id == s.id) & (x.newsletter == newsletter))
+             .where(s.status == SubscriberStatus.active, x.status == SubscriptionStatus.active, s.id > after_id))
+    if day is not None:
+        query = query.where(or_(s.paused_until.is_(None), s.paused_until <= day))
+    if not every_reader:
+        query = query.where(func.coalesce(x.frequency, s.frequency) == period)
+        if period == "weekly":
+            query = query.where(func.coalesce(x.weekday, s.weekday) == weekday)
+    if emails:
+        query = query.where(s.email.in_(list(emails)))
+    if slot is not None:
+        query = query.where(s.timezone == slot[0], func.coalesce(x.send_at, s.send_at) == slot[1])
+    rows = session.connection().execute(query.order_by(s.id).limit(limit))
+    return [merged_record(row) for row in rows]
+
+
+def merged_record(row) -> SubscriberRecord:
+    """A reader's record with their subscription's own preferences (the `x_` columns) where set."""
+    record = subscriber_record(row)
+    own = {k: row._mapping[f"x_{k}"] for k in PREFERENCES if row._mapping[f"x_{k}"] is not None}
+    if not own:
+        return record
+    for key in ("topics", "countries"):
+        if key in own:
+            own[key] = tuple(own[key])
+    return replace(record, **{k: str(v) if k in ("frequency", "format") else v for k, v in own.items()})
+
+
+def reader_record(session: Session, *, subscriber_id: int, newsletter: str) -> SubscriberRecord | None:
+    """One reader as a newsletter sees them (their subscription's preferences over their own), whatever their
+    status: what a preview of that newsletter shows."""
+    s, x = SUBSCRIBER.c, SUBSCRIPTION.c
+    query = (select(SUBSCRIBER, *[x[k].label(f"x_{k}") for k in PREFERENCES])
+             .outerjoin(SUBSCRIPTION, (x.subscriber_id == s.id) & (x.newsletter == newsletter))
+             .where(s.id == subscriber_id))
+    row = session.connection().execute(query).first()
+    return None if row is None else merged_record(row)
+
+
+def send_slots(session: Session) -> list[tuple[str, str, str | None, str, str]]:
+    """Distinct (newsletter, frequency, weekday, timezone, send_at) of the active subscriptions of active
+    readers: the daemon's send slots."""
+    s, x = SUBSCRIBER.c, SUBSCRIPTION.c
+    query = (select(x.newsletter, func.coalesce(x.frequency, s.frequency), func.coalesce(x.weekday, s.weekday),
+                    s.timezone, func.coalesce(x.send_at, s.send_at))
+             .join(SUBSCRIPTION, x.subscriber_id == s.id)
+             .where(s.status == SubscriberStatus.active, x.status == SubscriptionStatus.active).distinct())
+    return [(key, str(f), w, tz, at) for key, f, w, tz, at in session.connection().execute(query)]

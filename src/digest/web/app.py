@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route, Router
 
 from digest.config import Settings
 from digest.errors import ConfigError
+from digest.i18n import N_
 from digest.operations.signup import send_confirmations
 from digest.send import Mailer
 from digest.web import api, manage, reader, signup
@@ -33,12 +34,12 @@ from digest.web.pages import BodyLimit, Pages, SecurityHeaders
 log = logging.getLogger("digest.web")
 SWEEP_SECONDS = 60  # how often queued confirmation emails are looked for (left by a failure or a restart)
 
-ERRORS = {
-    400: ("Bad request", "The request could not be understood."),
-    403: ("This form has expired", "Open the link from your email again and repeat the change."),
-    404: ("Not found", "This link is not valid. Use the newest email you received from us."),
-    405: ("Not allowed", "This page cannot be used that way."),
-    410: ("This link has expired", "Confirmation links work for a few days only. Sign up again to get a new one."),
+ERRORS = {  # marked for translation: Pages.message translates them
+    400: (N_("Bad request"), N_("The request could not be understood.")),
+    403: (N_("This form has expired"), N_("Open the link from your email again and repeat the change.")),
+    404: (N_("Not found"), N_("This link is not valid. Use the newest email you received from us.")),
+    405: (N_("Not allowed"), N_("This page cannot be used that way.")),
+    410: (N_("This link has expired"), N_("Confirmation links work for a few days only. Sign up again to get a new one.")),
 }
 
 
@@ -94,7 +95,7 @@ async def _sweep(ctx: WebContext) -> None:
 
 
 async def error_page(request: Request, exc: HTTPException):
-    title, text = ERRORS.get(exc.status_code, ("Error", exc.detail))
+    title, text = ERRORS.get(exc.status_code, (N_("Error"), exc.detail))
     response = context(request).pages.message(title, text, status_code=exc.status_code)
     response.headers.update(exc.headers or {})
     return response

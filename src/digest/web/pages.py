@@ -1,9 +1,14 @@
-"""Server-rendered pages: a Jinja2 environment set up like the email one (autoescape, StrictUndefined), and the
-security headers every response carries."""
+"""Server-rendered pages: a Jinja2 environment per language set up like the email one (autoescape,
+StrictUndefined, gettext), and the security headers every response carries.
+
+`Pages.render(..., language=...)` is the one way a page's language is chosen (default `[sender] language`).
+Handlers pass their texts untranslated but marked (`N_("...")`): the `title`, `text` and `error` of a page
+are translated here, in the page's language."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
@@ -11,6 +16,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from digest.config import Settings
 from digest.errors import ConfigError
+from digest.i18n import N_, text_direction, translations
 
 log = logging.getLogger("digest.web")
 FORM_BYTES = 64_000  # the sign-up and preference forms (a preference form with every topic ticked is ~10 kB)
@@ -27,29 +33,55 @@ SECURITY_HEADERS = [
 ]
 
 
+TRANSLATED = ("title", "text", "error")  # context values given marked, translated by Pages.render
+WEEKDAY_NAMES = {"mon": N_("Monday"), "tue": N_("Tuesday"), "wed": N_("Wednesday"), "thu": N_("Thursday"),
+                 "fri": N_("Friday"), "sat": N_("Saturday"), "sun": N_("Sunday")}
+STATUS_NAMES = {"pending": N_("pending"), "bounced": N_("bounced"), "complained": N_("complained"),
+                "removed": N_("removed")}  # "This address is %(status)s: it receives no digest."
+
+
 class Pages:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.env = page_environment(settings.web_templates_dir)
+        self.envs: dict[str, Environment] = {}
+        self.env = self.environment(settings.sender.language)  # the default language's, checked at start
 
-    def render(self, template: str, *, status_code: int = 200, **context) -> HTMLResponse:
+    def environment(self, language: str) -> Environment:
+        """The page environment of `language`, made once per language."""
+        if language not in self.envs:
+            self.envs[language] = page_environment(self.settings.web_templates_dir, language)
+        return self.envs[language]
+
+    def gettext(self, language: str | None = None) -> Callable[[str], str]:
+        return translations(language or self.settings.sender.language).gettext
+
+    def render(self, template: str, *, language: str | None = None, status_code: int = 200,
+               **context) -> HTMLResponse:
+        lang = language or self.settings.sender.language
+        env, gettext = self.environment(lang), self.gettext(lang)
         sender = self.settings.sender
-        context = {"list_name": sender.list_name, "postal_address": sender.postal_address, **context}
+        context = {"list_name": sender.list_name, "postal_address": sender.postal_address, "lang": lang,
+                   "dir": text_direction(lang), **context}
+        context.update({key: gettext(context[key]) for key in TRANSLATED if isinstance(context.get(key), str)})
         try:
-            body = self.env.get_template(template).render(context)
+            body = env.get_template(template).render(context)
         except TemplateError as exc:
             raise ConfigError(f"{self.settings.web_templates_dir / template}: template error: {exc}") from None
         return HTMLResponse(body, status_code=status_code)
 
-    def message(self, title: str, text: str, *, status_code: int = 200) -> HTMLResponse:
-        return self.render("message.html", title=title, text=text, status_code=status_code)
+    def message(self, title: str, text: str, *, language: str | None = None, status_code: int = 200) -> HTMLResponse:
+        """A page that says one thing; `title` and `text` are translated (mark them with `N_`)."""
+        return self.render("message.html", language=language, title=title, text=text, status_code=status_code)
 
 
-def page_environment(path: Path) -> Environment:
+def page_environment(path: Path, language: str = "en") -> Environment:
     if not (path / "base.html").is_file():
         raise ConfigError(f"[web] templates: no page templates in {path}")
-    return Environment(loader=FileSystemLoader(str(path)), autoescape=select_autoescape(["html"]),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=FileSystemLoader(str(path)), autoescape=select_autoescape(["html"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(translations(language), newstyle=True)
+    env.globals.update(weekday_names=WEEKDAY_NAMES, status_names=STATUS_NAMES)
+    return env
 
 
 class SecurityHeaders:
@@ -83,7 +115,7 @@ class SecurityHeaders:
 
     def _server_error(self) -> Response:
         try:
-            return self.pages.message("Something went wrong", "Please try again later.", status_code=500)
+            return self.pages.message(N_("Something went wrong"), N_("Please try again later."), status_code=500)
         except Exception:  # noqa: BLE001 - the templates themselves may be what failed
             return PlainTextResponse("Something went wrong. Please try again later.", status_code=500)
 

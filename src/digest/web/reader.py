@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Route
 
+from digest.i18n import N_
 from digest.models import Subscriber
 from digest.operations import reader as ops
 from digest.operations.archive import archived_email
@@ -25,7 +26,7 @@ def unsubscribe_page(request: Request) -> HTMLResponse:
     ctx = context(request)
     subscriber_id, newsletter = ctx.read("unsubscribe", request.path_params["token"])
     found = _found(ops.leaving(ctx.engine, ctx.settings, subscriber_id, newsletter=newsletter))
-    return ctx.pages.render("unsubscribe.html", title="Unsubscribe", newsletter_name=found.name,
+    return ctx.pages.render("unsubscribe.html", title=N_("Unsubscribe"), newsletter_name=found.name,
                             already=not found.joined or found.sub.status not in ops.UNSUBSCRIBABLE,
                             **_undo(ctx, found))
 
@@ -36,7 +37,7 @@ def unsubscribe(request: Request) -> HTMLResponse:
     ctx = context(request)
     subscriber_id, newsletter = ctx.read("unsubscribe", request.path_params["token"])
     found = _found(ops.unsubscribe(ctx.engine, ctx.settings, subscriber_id, newsletter=newsletter, now=ctx.clock()))
-    return ctx.pages.render("unsubscribed.html", title="You are unsubscribed", newsletter_name=found.name,
+    return ctx.pages.render("unsubscribed.html", title=N_("You are unsubscribed"), newsletter_name=found.name,
                             **_undo(ctx, found))
 
 
@@ -95,7 +96,7 @@ def _preferences(ctx: WebContext, found: ops.Preferences | None, *, form=None) -
     view = _found(found)
     sub = view.sub
     shown_form = form if view.error and form is not None and form.get("action") != "newsletter" else None
-    return ctx.pages.render("preferences.html", title="Your preferences", sub=sub,
+    return ctx.pages.render("preferences.html", title=N_("Your preferences"), sub=sub,
                             offered=choices(sub, view.topics, view.countries), saved=view.saved, error=view.error,
                             form=shown_form, csrf=csrf_token(ctx, sub.id), resubscribed=view.resubscribed,
                             letters=[(letter, *ops.scope_choices(letter, view.topics, view.countries))

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
+from digest.i18n import N_
 from digest.ingest.subscribers import normalize_email
 from digest.models import SubscriberStatus
 from digest.operations import signup as ops
@@ -27,8 +28,8 @@ from digest.web.context import WebContext, context
 
 log = logging.getLogger("digest.web")
 
-ANSWER = ("Check your inbox", "If this address can subscribe, we have sent it a link. "
-          "Your subscription starts when you open it and press the button.")
+ANSWER = (N_("Check your inbox"), N_("If this address can subscribe, we have sent it a link. "
+                                     "Your subscription starts when you open it and press the button."))
 
 
 def subscribe_page(request: Request) -> HTMLResponse:
@@ -39,7 +40,7 @@ def _form(ctx: WebContext, request: Request, *, error: str | None = None, email:
           source: str = "", chosen: tuple[str, ...] | None = None, status_code: int = 200) -> HTMLResponse:
     csrf, nonce = guard.new_form(ctx)
     letters = ctx.settings.newsletters
-    page = ctx.pages.render("subscribe.html", title="Subscribe", error=error, email=email, name=name,
+    page = ctx.pages.render("subscribe.html", title=N_("Subscribe"), error=error, email=email, name=name,
                             source=source, csrf=csrf, newsletters=letters if len(letters) > 1 else (),
                             chosen=(letters[0].key,) if chosen is None else chosen, status_code=status_code)
     guard.set_form_cookie(request, page, nonce)  # the form's own path: the cookie goes nowhere else
@@ -53,18 +54,18 @@ async def subscribe(request: Request) -> HTMLResponse:
         source, trap, csrf = str(form.get("source") or "")[:100], form.get("website"), form.get("csrf")
         chosen = chosen_newsletters(ctx, form)
     if not guard.form_ok(ctx, request, csrf):
-        return _form(ctx, request, error="This form has expired. Please submit it again.", email=email,
+        return _form(ctx, request, error=N_("This form has expired. Please submit it again."), email=email,
                      name=name, source=source, chosen=chosen, status_code=403)
     if not chosen:
         return _form(ctx, request, error="Please choose at least one newsletter.", email=email, name=name,
                      source=source, chosen=chosen, status_code=400)
     if not ctx.limits.allow_client(guard.client_address(request)):
-        return ctx.pages.message("Too many sign-ups", "Too many sign-ups came from your network. "
-                                 "Please try again in an hour.", status_code=429)
+        return ctx.pages.message(N_("Too many sign-ups"), N_("Too many sign-ups came from your network. "
+                                                        "Please try again in an hour."), status_code=429)
     try:
         address = normalize_email(email)
     except ValueError:
-        return _form(ctx, request, error="Please enter a valid email address.", email=email, name=name,
+        return _form(ctx, request, error=N_("Please enter a valid email address."), email=email, name=name,
                      source=source, chosen=chosen, status_code=400)
     response = ctx.pages.message(*ANSWER)
     if not trap:
@@ -112,7 +113,7 @@ def confirm_page(request: Request) -> HTMLResponse:
         raise HTTPException(404)
     if status == SubscriberStatus.active:
         return _confirmed(ctx, subscriber_id)
-    return ctx.pages.render("confirm.html", title="Confirm your subscription")
+    return ctx.pages.render("confirm.html", title=N_("Confirm your subscription"))
 
 
 def confirm(request: Request) -> HTMLResponse:
@@ -124,7 +125,7 @@ def confirm(request: Request) -> HTMLResponse:
 
 
 def _confirmed(ctx: WebContext, subscriber_id: int) -> HTMLResponse:
-    return ctx.pages.render("confirmed.html", title="You are subscribed",
+    return ctx.pages.render("confirmed.html", title=N_("You are subscribed"),
                             preferences_token=ctx.token("preferences", subscriber_id))
 
 

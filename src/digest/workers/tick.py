@@ -25,7 +25,7 @@ log = logging.getLogger("digest.workers")
 async def cluster_tick(app, engine: Engine, settings: Settings, clock: Clock) -> int:
     """Plan the send slots that are due and enqueue their shards, then look after every unfinished edition."""
     with store.read_session(engine) as session:
-        slots = store.subscribers.send_slots(session)
+        slots = store.subscriptions.send_slots(session)
     shards = 0
     for slot in due_slots(slots, clock(), lookback=timedelta(hours=settings.send.deadline_hours), settings=settings):
         for key, planned, n in await plan_and_enqueue(app, engine, settings, slot.day, clock=clock,
