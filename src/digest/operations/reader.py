@@ -1,6 +1,7 @@
 """The reader's actions behind the links in every email and the web's machine endpoints: unsubscribe (one
-click), the preference centre (read, save, resubscribe), click redirects, engagement events and the health
-ping. Each takes the engine and `now` explicitly and returns what the page shows; None means "no such
+click: the newsletter the token names, only that one), the preference centre (every newsletter: join, leave,
+leave all, each subscription's own choices; the reader's own preferences; resubscribe), click redirects,
+engagement events and the health ping. Each takes the engine and `now` explicitly and returns what the page shows; None means "no such
 subscriber" (the web answers 404). The tokens are checked by the caller; `token_key` is what it checks them
 against. "View in browser" is `digest.operations.archive.archived_email`."""
 
