@@ -281,3 +281,45 @@ def test_a_sign_up_naming_no_newsletter_is_a_form_error(engine, letters, client,
     with store.read_session(engine) as session:
         assert store.subscribers.find_subscriber(session, email="new@example.org") is None
     assert mailer.messages == []
+
+
+def test_the_manage_answer_and_its_time_do_not_tell_who_is_subscribed(engine, letters, readers, smtpd):
+    """Through uvicorn with the app's own SMTP mailer and a real server, interleaved: a known address (looked up,
+    mailed after its answer) and unknown ones. Identical bodies; the paired median gap within 3 ms or 40 % of the
+    faster median, as for the sign-up (tests/test_web_signup.py)."""
+    import statistics
+    from urllib.parse import urlencode
+
+    from tests.served import Served
+    from tests.test_web_signup import ROUNDS, RawHttp, _quiet
+
+    settings = replace(letters, smtp=replace(letters.smtp, port=smtpd.port, connections=2))
+    times: dict[str, list[float]] = {"known": [], "unknown": []}
+    bodies, mailed = set(), 0
+    with Served(create_app(settings, engine, clock=lambda: NOW)) as server:
+        http = RawHttp(server.url)
+        try:
+            _, _, head, page = http.request("GET", "/digest/manage")
+            csrf = re.search(rb'name="csrf" value="([^"]+)"', page).group(1).decode()
+            form = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": head["set-cookie"].split(";")[0]}
+            for n in range(ROUNDS + 2):
+                for kind in (("known", "unknown") if n % 2 else ("unknown", "known")):
+                    email = EMAILS[0] if kind == "known" else f"stranger{n}@example.org"
+                    elapsed, status, _, content = http.request(
+                        "POST", "/digest/manage", urlencode({"csrf": csrf, "email": email}).encode(), form)
+                    assert status == 200
+                    bodies.add(content)
+                    if n >= 2:
+                        times[kind].append(elapsed)
+                    mailed += kind == "known"
+                    _quiet(smtpd, mailed)
+        finally:
+            http.close()
+    assert len(bodies) == 1
+    assert {m.rcpt_tos[0] for m in smtpd.handler.messages} == {EMAILS[0]}
+    assert len(smtpd.handler.messages) == ROUNDS + 2
+    known, unknown = statistics.median(times["known"]), statistics.median(times["unknown"])
+    gap = statistics.median(k - u for k, u in zip(times["known"], times["unknown"]))
+    print(f"manage answer, median of {ROUNDS}: known {known * 1000:.2f} ms, unknown {unknown * 1000:.2f} ms, "
+          f"paired gap {gap * 1000:+.2f} ms")
+    assert abs(gap) <= max(0.003, 0.4 * min(known, unknown)), f"known {known * 1000:.2f}, unknown {unknown * 1000:.2f}"
