@@ -50,12 +50,6 @@ def token_key(engine: Engine, subscriber_id: int) -> str | None:
         return store.subscribers.subscriber_token_key(session, subscriber_id=subscriber_id)
 
 
-def subscriber(engine: Engine, subscriber_id: int) -> Subscriber | None:
-    """The subscriber a link names."""
-    with store.read_session(engine) as session:
-        return store.subscribers.subscriber_by_id(session, subscriber_id=subscriber_id)
-
-
 def leaving(engine: Engine, settings: Settings, subscriber_id: int, *, newsletter: str = "") -> Leave | None:
     """What the one-click page of a token (its `extra`: `newsletter`) shows before the button is pressed."""
     key, name = newsletter_named(settings, newsletter)
