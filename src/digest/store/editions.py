@@ -101,3 +101,21 @@ def delete_edition_rows(session: Session, *, edition_id: int, chunk: int = 5000)
 
 def delete_edition(session: Session, *, edition_id: int) -> None:
     session.connection().execute(Edition.__table__.delete().where(Edition.__table__.c.id == edition_id))
+
+
+def _went_out():
+    """An edition went out when it is sending or done and at least one of its deliveries is `sent`."""
+    sent = select(Delivery.id).where(Delivery.edition_id == Edition.id, Delivery.status == DeliveryStatus.sent)
+    return Edition.status.in_([EditionStatus.sending, EditionStatus.done]) & sent.exists()
+
+
+def sent_editions(session: Session, *, newsletter: str, limit: int | None = None) -> list[Edition]:
+    """A newsletter's editions that went out, newest first (by date, then the later-made one first)."""
+    query = (select(Edition).where(Edition.newsletter == newsletter, _went_out())
+             .order_by(Edition.date.desc(), Edition.id.desc()))
+    return list(session.exec(query.limit(limit) if limit else query))
+
+
+def sent_edition(session: Session, *, key: str) -> Edition | None:
+    """The edition `key` if it went out (see `sent_editions`), else None."""
+    return session.exec(select(Edition).where(Edition.key == key, _went_out())).first()

@@ -26,7 +26,7 @@ from digest.errors import ConfigError
 from digest.i18n import N_
 from digest.operations.signup import send_confirmations
 from digest.send import Mailer
-from digest.web import api, manage, reader, signup
+from digest.web import api, archive_public, manage, reader, signup
 from digest.web.context import WebContext, context
 from digest.web.guard import SignupLimits
 from digest.web.pages import BodyLimit, Pages, SecurityHeaders
@@ -68,7 +68,8 @@ def create_app(settings: Settings, engine: Engine, *, mailer: Mailer | None = No
                 await ctx.mailer.close()
 
     app = Starlette(routes=_routes(base_path(settings.sender.base_url)),
-                    middleware=[Middleware(SecurityHeaders, pages=ctx.pages), Middleware(BodyLimit)],
+                    middleware=[Middleware(archive_public.PublicCaching, prefix=base_path(settings.sender.base_url)),
+                                Middleware(SecurityHeaders, pages=ctx.pages), Middleware(BodyLimit)],
                     exception_handlers={HTTPException: error_page}, lifespan=lifespan)
     app.router.redirect_slashes = False
     app.state.ctx = ctx
@@ -77,7 +78,7 @@ def create_app(settings: Settings, engine: Engine, *, mailer: Mailer | None = No
 
 
 def _routes(prefix: str) -> list:
-    routes = [*reader.ROUTES, *signup.ROUTES, *manage.ROUTES, *api.ROUTES]
+    routes = [*reader.ROUTES, *signup.ROUTES, *manage.ROUTES, *api.ROUTES, *archive_public.ROUTES]
     if not prefix:
         return routes
     return [Mount(prefix, app=Router(routes=routes, redirect_slashes=False)),

@@ -4,7 +4,7 @@ sign-ups) a mailer; and the checking and making of the tokens in the reader link
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from digest.config import Settings
+from digest.operations.public_archive import PageCache
 from digest.operations.reader import token_key
 from digest.send import Mailer
 from digest.tokens import read_bound_token, read_token
@@ -30,6 +31,7 @@ class WebContext:
     mailer: Mailer | None = None
     owns_mailer: bool = False
     limits: object = None  # digest.web.guard.SignupLimits, set by create_app
+    public_pages: PageCache = field(default_factory=PageCache)  # the public archive's feed entries, in memory
 
     def read(self, purpose: str, token: str) -> tuple[int, str]:
         """(subscriber id, extra) of a genuine token for `purpose`; a 404 for anything else."""
