@@ -80,6 +80,14 @@ def status_of(engine, email: str) -> str:
         return str(store.subscribers.find_subscriber(session, email=email).status)
 
 
+def subscription_of(engine, email: str, newsletter: str = "digest") -> str | None:
+    """The status of the reader's subscription to `newsletter` (None: they have none)."""
+    with store.read_session(engine) as session:
+        sub = store.subscribers.find_subscriber(session, email=email)
+        row = store.subscriptions.find_subscription(session, subscriber_id=sub.id, newsletter=newsletter)
+        return None if row is None else str(row.status)
+
+
 def subscriber(engine, email: str) -> Subscriber:
     with store.read_session(engine) as session:
         return store.subscribers.find_subscriber(session, email=email)
@@ -110,8 +118,10 @@ def test_the_exact_request_gmail_sends_unsubscribes_at_once(engine, client, outb
     assert response.status_code in (200, 204)
     assert "set-cookie" not in response.headers and "location" not in response.headers
     assert not client.cookies
-    assert status_of(engine, "reader1@example.com") == "unsubscribed"
-    assert status_of(engine, "reader2@example.com") == "active"
+    # the link leaves its newsletter only: the reader's own status (and other newsletters) stay
+    assert subscription_of(engine, "reader1@example.com") == "unsubscribed"
+    assert status_of(engine, "reader1@example.com") == "active"
+    assert subscription_of(engine, "reader2@example.com") == "active"
 
 
 def test_one_click_is_idempotent_and_takes_any_body(engine, client, outbox):
@@ -124,7 +134,7 @@ def test_one_click_is_idempotent_and_takes_any_body(engine, client, outbox):
         response = client.post(path, **body)
         assert response.status_code == 200, body
         assert "You are unsubscribed" in response.text
-    assert status_of(engine, "reader2@example.com") == "unsubscribed"
+    assert subscription_of(engine, "reader2@example.com") == "unsubscribed"
 
 
 def test_get_changes_nothing_and_its_button_posts(engine, client, outbox):
@@ -133,6 +143,7 @@ def test_get_changes_nothing_and_its_button_posts(engine, client, outbox):
         page = client.get(path)
         assert page.status_code == 200
     assert status_of(engine, "reader1@example.com") == "active"
+    assert subscription_of(engine, "reader1@example.com") == "active"
     assert re.search(r'<form method="post">\s*<button type="submit">Unsubscribe</button>', page.text)
     assert "reader1@example.com" not in page.text  # the page never shows whose token it is
 
@@ -142,6 +153,7 @@ def test_a_bounced_reader_is_not_made_unsubscribed(engine, client, outbox, web_s
         store.subscribers.find_subscriber(session, email="reader3@example.com").status = SubscriberStatus.bounced
     assert client.post(one_click_path(outbox["reader3@example.com"])).status_code == 200
     assert status_of(engine, "reader3@example.com") == "bounced"
+    assert subscription_of(engine, "reader3@example.com") == "active"
 
 
 # ── forged, tampered and foreign tokens ─────────────────────────────────────────────────────────────
@@ -483,7 +495,8 @@ def test_sign_up_form_errors_and_the_honeypot(engine, client, mailer):
 
 def test_confirm_link_of_an_unsubscribed_reader_is_404(engine, client, outbox, web_settings):
     sub = subscriber(engine, "reader1@example.com")
-    client.post(f"/u/{token(web_settings, 'unsubscribe', sub.id)}")
+    with store.session_scope(engine) as session:  # one-click leaves a newsletter; "leave all" sets the status
+        store.subscribers.find_subscriber(session, email="reader1@example.com").status = SubscriberStatus.unsubscribed
     path = f"/confirm/{token(web_settings, 'confirm', sub.id, str(int(NOW.timestamp())))}"
     assert client.get(path).status_code == 404 and client.post(path).status_code == 404
     assert status_of(engine, "reader1@example.com") == "unsubscribed"

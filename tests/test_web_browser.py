@@ -95,16 +95,25 @@ def test_unsubscribe_through_the_button(page, served, settings, engine):
     page.get_by_role("button", name="Unsubscribe").click()
     page.get_by_role("heading", name="You are unsubscribed").wait_for()
     assert page.url == url  # answered in place: no redirect
-    assert reader(engine).status == "unsubscribed"
-    assert reader(engine, "reader2@example.com").status == "active"
+    assert subscription(engine) == "unsubscribed" and reader(engine).status == "active"  # that newsletter only
+    assert subscription(engine, "reader2@example.com") == "active"
 
 
-def test_unsubscribe_from_the_preference_page(page, served, settings, engine):
+def subscription(engine, email: str = "reader1@example.com", newsletter: str = "digest") -> str:
+    with store.read_session(engine) as session:
+        row = store.subscriptions.find_subscription(session, subscriber_id=reader(engine, email).id,
+                                                    newsletter=newsletter)
+        return str(row.status)
+
+
+def test_unsubscribe_from_everything_on_the_preference_page(page, served, settings, engine):
     page.goto(served.url + link(settings, engine, "preferences", "reader2@example.com"))
-    page.get_by_role("button", name="Unsubscribe").click()
-    page.get_by_role("heading", name="You are unsubscribed").wait_for()
-    assert re.search(r"/u/[^/]+$", page.url)
+    page.get_by_role("button", name="Unsubscribe from everything").click()
+    page.get_by_role("status").wait_for()
+    assert "You have left every newsletter" in page.get_by_role("status").inner_text()
+    assert re.search(r"/p/[^/]+$", page.url)
     assert reader(engine, "reader2@example.com").status == "unsubscribed"
+    assert subscription(engine, "reader2@example.com") == "unsubscribed"
 
 
 def test_the_preference_centre_fits_a_small_phone(browser, served, settings, engine):
@@ -126,9 +135,40 @@ def test_an_unsubscribed_reader_resubscribes_from_the_preference_centre(page, se
     page.goto(served.url + link(settings, engine, "unsubscribe"))
     page.get_by_role("button", name="Unsubscribe").click()
     page.get_by_role("heading", name="You are unsubscribed").wait_for()
-    assert reader(engine).status == "unsubscribed"
+    assert subscription(engine) == "unsubscribed"
     page.goto(served.url + link(settings, engine, "preferences"))
-    page.get_by_role("button", name="Resubscribe").click()
+    page.get_by_role("button", name="Join The Daily Digest").click()
     page.get_by_role("status").wait_for()
     assert "subscribed again" in page.get_by_role("status").inner_text()
+    assert reader(engine).status == "active" and subscription(engine) == "active"
+
+
+def test_leave_one_of_two_newsletters_in_the_preference_centre(browser, engine, settings):
+    from dataclasses import replace
+
+    from digest.config.newsletters import Newsletter
+
+    two = replace(settings, configured_newsletters=(
+        Newsletter(key="morning", name="Morning Briefing", list_id="morning.news.example.com",
+                   from_name="Morning Briefing", from_address="morning@news.example.com"),
+        Newsletter(key="tech", name="Tech Friday", list_id="tech.news.example.com", from_name="Tech Friday",
+                   from_address="tech@news.example.com", schedule="weekly:fri")))
+    seed(engine, NOW, subscribers=1)
+    with store.session_scope(engine) as session:
+        store.subscriptions.subscribe(session, subscriber_ids=[reader(engine).id], newsletters=["morning", "tech"],
+                                      now=NOW)
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        with Served(create_app(two, engine, mailer=RecordingMailer(), clock=lambda: NOW)) as server:
+            page = context.new_page()
+            page.goto(server.url + link(two, engine, "preferences"))
+            page.get_by_role("button", name="Leave Tech Friday", exact=True).click()
+            page.get_by_role("status").wait_for()
+            assert "You have left Tech Friday" in page.get_by_role("status").inner_text()
+            assert page.get_by_role("button", name="Join Tech Friday", exact=True).is_visible()
+            assert page.get_by_role("button", name="Leave Morning Briefing", exact=True).is_visible()
+    finally:
+        context.close()
+    assert (subscription(engine, newsletter="tech"), subscription(engine, newsletter="morning")) == (
+        "unsubscribed", "active")
     assert reader(engine).status == "active"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -87,9 +87,11 @@ def confirmation_message(settings: Settings, sub: SubscriberRecord, *, now: date
     return OutgoingMessage(f"bounces@{domain}", sub.email, message_id, sign(data, settings))
 
 
-def sign_up(engine: Engine, settings: Settings, *, email: str, name: str, source: str, now: datetime) -> bool:
-    """Store a sign-up of the (already normalised) `email` as pending; True when a confirmation was queued.
-    An address already in the store (active, unsubscribed, suppressed) is left as it is and gets nothing."""
+def sign_up(engine: Engine, settings: Settings, *, email: str, name: str, source: str, now: datetime,
+            newsletters: Sequence[str] = ()) -> bool:
+    """Store a sign-up of the (already normalised) `email` as pending, subscribed to `newsletters` (default:
+    the first); True when a confirmation was queued. An address already in the store (active, unsubscribed,
+    suppressed) is left as it is and gets nothing."""
     # a name that looks like a URL or carried markup is not kept (cleaning would leave "Boss" of "<a>Boss</a>")
     new = subscriber_from({"email": email, "name": display_name(name)}, defaults={
         "send_at": settings.schedule.send_at, "timezone": settings.schedule.timezone,
@@ -99,6 +101,8 @@ def sign_up(engine: Engine, settings: Settings, *, email: str, name: str, source
                                            now=now)
         if sub is None:
             return False
+        store.subscriptions.subscribe(session, subscriber_ids=[sub.id], now=now, source="web:/subscribe",
+                                      newsletters=list(newsletters) or [settings.newsletter().key])
         window = timedelta(hours=settings.web.confirm_window_hours)
         return store.confirmations.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=now,
                                         window=window) is not None

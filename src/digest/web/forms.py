@@ -84,3 +84,26 @@ def csrf_token(ctx: WebContext, subscriber_id: int) -> str:
 
 def csrf_ok(ctx: WebContext, subscriber_id: int, submitted: object) -> bool:
     return isinstance(submitted, str) and hmac.compare_digest(submitted, csrf_token(ctx, subscriber_id))
+
+
+def parse_letter_preferences(form, *, letter, topics: Sequence[str], countries: Sequence[str]) -> dict:
+    """One subscription's own preferences from its form in the preference centre: topics and countries within
+    the newsletter's scope, the format, and (a daily newsletter only) daily or weekly on a day. An empty
+    choice is None: the reader's own value applies. FormError names the first bad field."""
+    chosen_topics = [t for t in form.getlist("topics") if t in topics]
+    chosen_countries = [c for c in form.getlist("countries") if c in countries]
+    values: dict = {"topics": chosen_topics or None, "countries": chosen_countries or None,
+                    "format": _one_of(form, "format", ("html", "text"))}
+    if letter.offers_weekly:
+        values["frequency"] = _one_of(form, "frequency", ("daily", "weekly"))
+        values["weekday"] = _one_of(form, "weekday", WEEKDAYS) if values["frequency"] == "weekly" else None
+        if values["frequency"] == "weekly" and values["weekday"] is None:
+            raise FormError("weekday: choose the day of the weekly digest")
+    return values
+
+
+def _one_of(form, key: str, allowed: Sequence[str]) -> str | None:
+    value = str(form.get(key) or "").strip()
+    if value and value not in allowed:
+        raise FormError(f"{key}: expected {' or '.join(allowed)}, got {value[:40]!r}")
+    return value or None

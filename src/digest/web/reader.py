@@ -14,39 +14,47 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Route
 
 from digest.i18n import N_
-from digest.models import Subscriber, SubscriberStatus
+from digest.models import Subscriber
 from digest.operations import reader as ops
 from digest.operations.archive import archived_email
 from digest.web.context import WebContext, context
-from digest.web.forms import choices, csrf_ok, csrf_token, parse_preferences
+from digest.web.forms import choices, csrf_ok, csrf_token, parse_letter_preferences, parse_preferences
 
 
 def unsubscribe_page(request: Request) -> HTMLResponse:
     """GET /u/TOKEN: changes nothing (mail scanners follow links); its button POSTs to the same URL."""
     ctx = context(request)
-    sub = _found(ops.subscriber(ctx.engine, ctx.read("unsubscribe", request.path_params["token"])[0]))
-    return ctx.pages.render("unsubscribe.html", title=N_("Unsubscribe"), already=sub.status not in ops.UNSUBSCRIBABLE,
-                            **_undo(ctx, sub))
+    subscriber_id, newsletter = ctx.read("unsubscribe", request.path_params["token"])
+    found = _found(ops.leaving(ctx.engine, ctx.settings, subscriber_id, newsletter=newsletter))
+    return ctx.pages.render("unsubscribe.html", title=N_("Unsubscribe"), newsletter_name=found.name,
+                            already=not found.joined or found.sub.status not in ops.UNSUBSCRIBABLE,
+                            **_undo(ctx, found))
 
 
 def unsubscribe(request: Request) -> HTMLResponse:
-    """POST /u/TOKEN, RFC 8058 one-click: no cookie, login or CSRF check, any body or none; 200, never a redirect."""
+    """POST /u/TOKEN, RFC 8058 one-click: no cookie, login or CSRF check, any body or none; 200, never a redirect.
+    The reader leaves the newsletter the token names, and only that one."""
     ctx = context(request)
-    subscriber_id = ctx.read("unsubscribe", request.path_params["token"])[0]
-    sub = _found(ops.unsubscribe(ctx.engine, subscriber_id, now=ctx.clock()))
-    return ctx.pages.render("unsubscribed.html", title=N_("You are unsubscribed"), **_undo(ctx, sub))
+    subscriber_id, newsletter = ctx.read("unsubscribe", request.path_params["token"])
+    found = _found(ops.unsubscribe(ctx.engine, ctx.settings, subscriber_id, newsletter=newsletter, now=ctx.clock()))
+    return ctx.pages.render("unsubscribed.html", title=N_("You are unsubscribed"), newsletter_name=found.name,
+                            **_undo(ctx, found))
 
 
-def _undo(ctx: WebContext, sub: Subscriber) -> dict:
-    """What the "Resubscribe" button needs: shown when the reader is unsubscribed (not when suppressed)."""
-    return {"can_resubscribe": sub.status == SubscriberStatus.unsubscribed,
-            "preferences_token": ctx.token("preferences", sub.id), "csrf": csrf_token(ctx, sub.id)}
+def _undo(ctx: WebContext, found: ops.Leave) -> dict:
+    """What the "Resubscribe" button (rejoin that newsletter) and the preference centre's link need: the
+    button is shown to a reader who may rejoin (not to a suppressed one) and to a newsletter still configured."""
+    sub = found.sub
+    configured = any(n.key == found.key for n in ctx.settings.newsletters)
+    return {"can_resubscribe": configured and sub.status in ops.LEAVABLE and not found.joined,
+            "newsletter_key": found.key, "preferences_token": ctx.token("preferences", sub.id),
+            "csrf": csrf_token(ctx, sub.id)}
 
 
 def preferences_page(request: Request) -> HTMLResponse:
     ctx = context(request)
     subscriber_id = ctx.read("preferences", request.path_params["token"])[0]
-    return _preferences(ctx, ops.preferences(ctx.engine, subscriber_id))
+    return _preferences(ctx, ops.preferences(ctx.engine, ctx.settings, subscriber_id))
 
 
 async def preferences_save(request: Request) -> HTMLResponse:
@@ -59,24 +67,42 @@ async def preferences_save(request: Request) -> HTMLResponse:
 def _save_preferences(ctx: WebContext, subscriber_id: int, form) -> HTMLResponse:
     if not csrf_ok(ctx, subscriber_id, form.get("csrf")):
         raise HTTPException(403)
-    now = ctx.clock()
-    if form.get("action") == "resubscribe":
-        return _preferences(ctx, ops.resubscribe(ctx.engine, subscriber_id, now=now))
+    now, action, key = ctx.clock(), form.get("action"), str(form.get("newsletter") or "")[:40]
+    settings, engine = ctx.settings, ctx.engine
+    if action == "resubscribe" and key:
+        return _preferences(ctx, ops.join(engine, settings, subscriber_id, newsletter=key, now=now))
+    if action == "resubscribe":
+        return _preferences(ctx, ops.resubscribe(engine, settings, subscriber_id, now=now))
+    if action in ("join", "leave"):
+        change = ops.join if action == "join" else ops.leave
+        return _preferences(ctx, change(engine, settings, subscriber_id, newsletter=key, now=now))
+    if action == "leave-all":
+        return _preferences(ctx, ops.leave_everything(engine, settings, subscriber_id, now=now))
+    if action == "newsletter":
+        def parse_own(letter, topics: list[str], countries: list[str]) -> dict:
+            return parse_letter_preferences(form, letter=letter, topics=topics, countries=countries)
+
+        return _preferences(ctx, ops.save_letter_preferences(engine, settings, subscriber_id, newsletter=key,
+                                                             parse=parse_own, now=now), form=form)
 
     def parse(sub: Subscriber, topics: list[str], countries: list[str]) -> dict:
         return parse_preferences(form, email=sub.email, offered=choices(sub, topics, countries), today=now.date())
 
-    return _preferences(ctx, ops.save_preferences(ctx.engine, subscriber_id, parse=parse, now=now), form=form)
+    return _preferences(ctx, ops.save_preferences(engine, settings, subscriber_id, parse=parse, now=now), form=form)
 
 
 def _preferences(ctx: WebContext, found: ops.Preferences | None, *, form=None) -> HTMLResponse:
     """The preference centre; the submitted `form` is shown again when it had an error."""
     view = _found(found)
     sub = view.sub
+    shown_form = form if view.error and form is not None and form.get("action") != "newsletter" else None
     return ctx.pages.render("preferences.html", title=N_("Your preferences"), sub=sub,
                             offered=choices(sub, view.topics, view.countries), saved=view.saved, error=view.error,
-                            form=form if view.error else None, csrf=csrf_token(ctx, sub.id),
-                            resubscribed=view.resubscribed, unsubscribe_token=ctx.token("unsubscribe", sub.id),
+                            form=shown_form, csrf=csrf_token(ctx, sub.id), resubscribed=view.resubscribed,
+                            letters=[(letter, *ops.scope_choices(letter, view.topics, view.countries))
+                                     for letter in view.letters],
+                            notice=view.notice, notice_name=view.notice_name,
+                            unsubscribe_token=ctx.token("unsubscribe", sub.id),
                             status_code=400 if view.error else 200)
 
 

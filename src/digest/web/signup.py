@@ -37,22 +37,28 @@ def subscribe_page(request: Request) -> HTMLResponse:
 
 
 def _form(ctx: WebContext, request: Request, *, error: str | None = None, email: str = "", name: str = "",
-          source: str = "", status_code: int = 200) -> HTMLResponse:
+          source: str = "", chosen: tuple[str, ...] | None = None, status_code: int = 200) -> HTMLResponse:
     csrf, nonce = guard.new_form(ctx)
+    letters = ctx.settings.newsletters
     page = ctx.pages.render("subscribe.html", title=N_("Subscribe"), error=error, email=email, name=name,
-                            source=source, csrf=csrf, status_code=status_code)
+                            source=source, csrf=csrf, newsletters=letters if len(letters) > 1 else (),
+                            chosen=(letters[0].key,) if chosen is None else chosen, status_code=status_code)
     guard.set_form_cookie(request, page, nonce)  # the form's own path: the cookie goes nowhere else
     return page
 
 
 async def subscribe(request: Request) -> HTMLResponse:
     ctx = context(request)
-    async with request.form(max_files=0, max_fields=20) as form:
+    async with request.form(max_files=0, max_fields=120) as form:
         email, name = str(form.get("email") or "")[:320], str(form.get("name") or "")[:200]
         source, trap, csrf = str(form.get("source") or "")[:100], form.get("website"), form.get("csrf")
+        chosen = chosen_newsletters(ctx, form)
     if not guard.form_ok(ctx, request, csrf):
         return _form(ctx, request, error=N_("This form has expired. Please submit it again."), email=email,
-                     name=name, source=source, status_code=403)
+                     name=name, source=source, chosen=chosen, status_code=403)
+    if not chosen:
+        return _form(ctx, request, error="Please choose at least one newsletter.", email=email, name=name,
+                     source=source, chosen=chosen, status_code=400)
     if not ctx.limits.allow_client(guard.client_address(request)):
         return ctx.pages.message(N_("Too many sign-ups"), N_("Too many sign-ups came from your network. "
                                                         "Please try again in an hour."), status_code=429)
@@ -60,20 +66,31 @@ async def subscribe(request: Request) -> HTMLResponse:
         address = normalize_email(email)
     except ValueError:
         return _form(ctx, request, error=N_("Please enter a valid email address."), email=email, name=name,
-                     source=source, status_code=400)
+                     source=source, chosen=chosen, status_code=400)
     response = ctx.pages.message(*ANSWER)
     if not trap:
-        response.background = BackgroundTask(sign_up, ctx, address, name, source)
+        response.background = BackgroundTask(sign_up, ctx, address, name, source, chosen)
     return response
 
 
-async def sign_up(ctx: WebContext, address: str, name: str, source: str) -> None:
+def chosen_newsletters(ctx: WebContext, form) -> tuple[str, ...]:
+    """The configured newsletters the form ticks, in the file's order; with one newsletter (the form offers no
+    choice) that one."""
+    letters = ctx.settings.newsletters
+    if len(letters) == 1:
+        return (letters[0].key,)
+    ticked = set(form.getlist("newsletters"))
+    return tuple(n.key for n in letters if n.key in ticked)
+
+
+async def sign_up(ctx: WebContext, address: str, name: str, source: str,
+                  newsletters: tuple[str, ...] = ()) -> None:
     """After the answer: store the sign-up, queue at most one confirmation per window, send what is queued."""
     try:
         if not ctx.limits.allow_address(address):
             return
         if await run_in_threadpool(ops.sign_up, ctx.engine, ctx.settings, email=address, name=name, source=source,
-                                   now=ctx.clock()):
+                                   now=ctx.clock(), newsletters=newsletters):
             await ops.send_confirmations(ctx.engine, ctx.settings, ctx.get_mailer(), clock=ctx.clock)
     except Exception:  # noqa: BLE001 - the reader has had their answer; the row (if any) stays queued
         log.exception("sign-up: confirmation not sent now (the sweep retries what is queued)")
