@@ -213,3 +213,23 @@ def test_the_daemons_tick_sends_each_newsletter_on_its_day_in_each_readers_time_
     tick_job(engine, settings, clock=lambda: NOW + timedelta(minutes=10))()  # again: nothing twice
     assert sorted(m.rcpt_tos[0] for m in smtpd.handler.messages) == [
         "london@example.com", "london@example.com", "seoul@example.com", "seoul@example.com"]
+
+
+def test_a_newsletters_brand_is_in_its_email(engine, smtp_settings, smtpd):
+    branded = replace(MORNING, logo_url="https://news.example.com/logo.png", accent_color="#0a5bc4")
+    settings = two(smtp_settings, branded, replace(WOCHE, schedule="daily"))
+    seed(engine, NOW, subscribers=0)
+    _subscribe(engine, {"both@example.com": ("morning", "woche")})
+    send_day(engine, settings)
+    html = {_parsed(m)["List-Id"]: _parsed(m).get_body(("html",)).get_content() for m in smtpd.handler.messages}
+    morning = html["The Morning Briefing <morning.news.example.com>"]
+    woche = html["Die Woche <woche.news.example.com>"]
+    assert 'src="https://news.example.com/logo.png"' in morning and "#0a5bc4" in morning
+    assert "logo.png" not in woche and "#0a5bc4" not in woche and "#b3261e" in woche  # the default accent
+
+
+def test_a_newsletter_without_language_or_send_time_takes_the_installs(tmp_path: Path):
+    path = tmp_path / "config.toml"
+    path.write_text('[sender]\nlanguage = "fr"\n[schedule]\nsend_at = "06:15"\n' + BASE)
+    (letter,) = load_settings(path, environ={}).newsletters
+    assert (letter.language, letter.send_at) == ("fr", "06:15")

@@ -97,10 +97,14 @@ class Personal:
         return f"Hi{self.greeting_name}, here is what you should not miss."
 
 
+DEFAULT_BRAND = MappingProxyType({"logo_url": "", "accent_color": "#b3261e"})
+
+
 @dataclass
 class Renderer:
     settings: Settings
     language: str | None = None  # default: [sender] language
+    brand: Mapping[str, str] = field(default_factory=dict)  # a newsletter's logo_url and accent_color, where set
     env: Environment = field(init=False)
     inlined: int = field(init=False, default=0)  # premailer runs by this renderer: one per HTML content variant
 
@@ -134,6 +138,7 @@ class Renderer:
             "lang": lang,
             "dir": text_direction(lang),
             "sender": self.settings.sender,
+            "brand": {**DEFAULT_BRAND, **{k: v for k, v in self.brand.items() if v}},
             "sections": tuple(replace(s, items=tuple(_in_language(i, lang) for i in s.items)) for s in content.sections),
             "edition": {"key": content.edition_key, "period": content.period,
                         "label": edition_label(local, lang), "short_label": short_label(local, lang)},

@@ -131,13 +131,14 @@ REQUIRED = ("key", "name", "list_id", "from_address")
 TYPES = {f.name: f.type for f in fields(Newsletter)}
 
 
-def read_newsletters(tables: object, origin: str) -> tuple[Newsletter, ...]:
-    """`[[newsletters]]` (a TOML array of tables) as Newsletters; one line naming the file and key if not valid."""
+def read_newsletters(tables: object, origin: str, *, defaults: dict | None = None) -> tuple[Newsletter, ...]:
+    """`[[newsletters]]` (a TOML array of tables) as Newsletters; one line naming the file and key if not valid.
+    `defaults`: what a table leaves out (`[sender] language`, `[schedule] send_at`)."""
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"{origin}: newsletters must be an array of tables ([[newsletters]])")
     found: list[Newsletter] = []
     for n, table in enumerate(tables, 1):
-        letter = _read_one(table, f"{origin}: [[newsletters]] #{n}")
+        letter = _read_one({**(defaults or {}), **table}, f"{origin}: [[newsletters]] #{n}")
         if any(other.key == letter.key for other in found):
             raise ConfigError(f"{origin}: [[newsletters]] #{n} key: {letter.key!r} is used twice")
         found.append(letter)

@@ -32,7 +32,9 @@ class Composer:
         self.plan = plan
         self.newsletter = settings.newsletter(plan.newsletter)
         self.sender = self.newsletter.sender(settings.sender)  # its From, List-Id and names; links stay the install's
-        self.renderer = renderer or Renderer(replace(settings, sender=self.sender), language=self.newsletter.language)
+        self.renderer = renderer or Renderer(replace(settings, sender=self.sender), language=self.newsletter.language,
+                                             brand={"logo_url": self.newsletter.logo_url,
+                                                    "accent_color": self.newsletter.accent_color})
         self.variants: dict[str, RenderedVariant] = {}
         self._last_links: tuple[tuple[int, str] | None, dict[str, str]] = (None, {})
         self.dkim_key = dkim_key(settings) if settings.dkim.enabled else None
