@@ -210,6 +210,23 @@ def test_per_newsletter_choices_within_its_scope(engine, letters, readers, clien
     assert (own.frequency, own.topics, own.format) == ("daily", [], "html")
 
 
+def test_the_preference_centre_and_one_click_page_of_a_german_newsletter_are_in_german(engine, letters, readers,
+                                                                                        mailer):
+    german = replace(letters, configured_newsletters=(replace(MORNING, language="de"), TECH))
+    with client_for(german, engine, mailer) as client:
+        _, page, _ = centre(client, german, engine, readers[0])  # the first newsletter's language
+        for text in ('lang="de"', "<h2>Ihre Newsletter</h2>", "Jeden Tag.", "Jeden Freitag.",
+                     'aria-label="Tech Friday abbestellen"', "Alle Newsletter abbestellen"):
+            assert text in page.text, text
+        assert "Your newsletters" not in page.text and "Every Friday." not in page.text
+        leaving = client.get(one_click(german, engine, readers[0], "morning"))
+        assert 'lang="de"' in leaving.text and "Alle Ihre Newsletter verwalten" in leaving.text
+        left = client.post(one_click(german, engine, readers[0], "morning"))
+        assert 'lang="de"' in left.text and "Ihre anderen Newsletter bleiben unverändert." in left.text
+        english = client.get(one_click(german, engine, readers[0], "tech"))  # the newsletter left speaks
+        assert 'lang="en"' in english.text and "Manage all your newsletters" in english.text
+
+
 # ── manage my subscriptions ─────────────────────────────────────────────────────────────────────────
 
 def ask_for_link(client, email: str):

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from digest import store
 from digest.config import Settings
+from digest.i18n import N_, translations
 from digest.message import build_message, make_message_id, sign
 from digest.models import SubscriberRecord, SubscriberStatus, subscriber_record
 from digest.operations.signup import display_name
@@ -25,7 +26,7 @@ from digest.send import Mailer, OutgoingMessage
 from digest.urls import preferences_url, unsubscribe_url
 
 log = logging.getLogger("digest.manage")
-SUBJECT = "Manage your subscriptions"
+SUBJECT = N_("Manage your subscriptions")
 TEMPLATE = "manage_email.txt"
 PACKAGE_TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "web"
 
@@ -47,13 +48,16 @@ def manage_message(settings: Settings, sub: SubscriberRecord, *, now: datetime) 
     name = display_name(sub.name)
     env = Environment(loader=ChoiceLoader([FileSystemLoader(str(settings.web_templates_dir)),
                                            FileSystemLoader(str(PACKAGE_TEMPLATES))]),
-                      autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
+                      autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True,
+                      extensions=["jinja2.ext.i18n"])
+    catalogue = translations(letter.language)
+    env.install_gettext_translations(catalogue, newstyle=True)
     text = env.get_template(TEMPLATE).render(
         first_name=(name.split() or [""])[0], preferences_url=preferences_url(settings, sub.id, sub.token_key),
         sender=sender, newsletters=settings.newsletters)
     domain = settings.sender_domain
     message_id = make_message_id(domain, "manage")
-    data = build_message(sender=sender, to_email=sub.email, to_name=name, subject=SUBJECT, text=text, html=None,
+    data = build_message(sender=sender, to_email=sub.email, to_name=name, subject=catalogue.gettext(SUBJECT), text=text, html=None,
                          unsubscribe_url=unsubscribe, unsubscribe_token=unsubscribe.rsplit("/", 1)[1],
                          message_id=message_id, date=now)
     return OutgoingMessage(f"bounces@{domain}", sub.email, message_id, sign(data, settings))

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from digest.config import Settings
+from digest.i18n import N_
 from digest.ingest.subscribers import normalize_email
 from digest.operations import manage as ops
 from digest.web import guard
@@ -51,8 +52,8 @@ def manage_page(request: Request) -> HTMLResponse:
 def _form(ctx: WebContext, request: Request, *, error: str | None = None, email: str = "",
           status_code: int = 200) -> HTMLResponse:
     csrf, nonce = guard.new_form(ctx)
-    page = ctx.pages.render("manage.html", title="Manage your subscriptions", error=error, email=email,
-                            csrf=csrf, status_code=status_code)
+    page = ctx.pages.render("manage.html", title=N_("Manage your subscriptions"), error=error, email=email,
+                            csrf=csrf, status_code=status_code, language=ctx.settings.newsletter().language)
     guard.set_form_cookie(request, page, nonce)
     return page
 
@@ -62,13 +63,14 @@ async def manage(request: Request) -> HTMLResponse:
     async with request.form(max_files=0, max_fields=20) as form:
         email, csrf = str(form.get("email") or "")[:320], form.get("csrf")
     if not guard.form_ok(ctx, request, csrf):
-        return _form(ctx, request, error="This form has expired. Please submit it again.", email=email,
+        return _form(ctx, request, error=N_("This form has expired. Please submit it again."), email=email,
                      status_code=403)
     try:
         address = normalize_email(email)
     except ValueError:
-        return _form(ctx, request, error="Please enter a valid email address.", email=email, status_code=400)
-    response = ctx.pages.render("manage_sent.html", title="Check your inbox")
+        return _form(ctx, request, error=N_("Please enter a valid email address."), email=email, status_code=400)
+    response = ctx.pages.render("manage_sent.html", title=N_("Check your inbox"),
+                                language=ctx.settings.newsletter().language)
     response.background = BackgroundTask(send_link, ctx, request.app.state.manage_limits,
                                          guard.client_address(request), address)
     return response

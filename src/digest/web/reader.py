@@ -13,7 +13,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Route
 
-from digest.i18n import N_
+from babel.dates import get_day_names
+
+from digest.i18n import N_, translations
 from digest.models import Subscriber
 from digest.operations import reader as ops
 from digest.operations.archive import archived_email
@@ -27,6 +29,7 @@ def unsubscribe_page(request: Request) -> HTMLResponse:
     subscriber_id, newsletter = ctx.read("unsubscribe", request.path_params["token"])
     found = _found(ops.leaving(ctx.engine, ctx.settings, subscriber_id, newsletter=newsletter))
     return ctx.pages.render("unsubscribe.html", title=N_("Unsubscribe"), newsletter_name=found.name,
+                            language=_language_of(ctx, found.key),
                             already=not found.joined or found.sub.status not in ops.UNSUBSCRIBABLE,
                             **_undo(ctx, found))
 
@@ -38,7 +41,33 @@ def unsubscribe(request: Request) -> HTMLResponse:
     subscriber_id, newsletter = ctx.read("unsubscribe", request.path_params["token"])
     found = _found(ops.unsubscribe(ctx.engine, ctx.settings, subscriber_id, newsletter=newsletter, now=ctx.clock()))
     return ctx.pages.render("unsubscribed.html", title=N_("You are unsubscribed"), newsletter_name=found.name,
+                            language=_language_of(ctx, found.key),
                             **_undo(ctx, found))
+
+
+def _language_of(ctx: WebContext, key: str) -> str:
+    """The language of the newsletter `key`; the first newsletter's when it is no longer configured."""
+    return next((n.language for n in ctx.settings.newsletters if n.key == key), ctx.settings.newsletter().language)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # Babel's day names are numbered from Monday (0)
+
+
+def schedule_text(days: tuple[str, ...], language: str) -> str:
+    """When a newsletter arrives, in `language`: "Every day.", "Every Friday.", "Monday to Friday.",
+    "On Monday, Wednesday and Friday.", or "On the days of its own schedule." (a schedule not weekly in shape)."""
+    gettext = translations(language).gettext
+    names = get_day_names("wide", locale=language)
+    named = [names[WEEKDAYS.index(day)] for day in days]
+    if len(days) == 7:
+        return gettext(N_("Every day."))
+    if len(days) == 1:
+        return gettext(N_("Every %(day)s.")) % {"day": named[0]}
+    if tuple(days) == WEEKDAYS[:5]:
+        return gettext(N_("Monday to Friday."))
+    if days:
+        return gettext(N_("On %(days)s and %(last)s.")) % {"days": ", ".join(named[:-1]), "last": named[-1]}
+    return gettext(N_("On the days of its own schedule."))
 
 
 def _undo(ctx: WebContext, found: ops.Leave) -> dict:
@@ -96,7 +125,9 @@ def _preferences(ctx: WebContext, found: ops.Preferences | None, *, form=None) -
     view = _found(found)
     sub = view.sub
     shown_form = form if view.error and form is not None and form.get("action") != "newsletter" else None
-    return ctx.pages.render("preferences.html", title=N_("Your preferences"), sub=sub,
+    language = ctx.settings.newsletter().language
+    return ctx.pages.render("preferences.html", title=N_("Your preferences"), sub=sub, language=language,
+                            schedules={letter.key: schedule_text(letter.days, language) for letter in view.letters},
                             offered=choices(sub, view.topics, view.countries), saved=view.saved, error=view.error,
                             form=shown_form, csrf=csrf_token(ctx, sub.id), resubscribed=view.resubscribed,
                             letters=[(letter, *ops.scope_choices(letter, view.topics, view.countries))

@@ -41,6 +41,7 @@ def _form(ctx: WebContext, request: Request, *, error: str | None = None, email:
     csrf, nonce = guard.new_form(ctx)
     letters = ctx.settings.newsletters
     page = ctx.pages.render("subscribe.html", title=N_("Subscribe"), error=error, email=email, name=name,
+                            language=ctx.settings.newsletter().language,
                             source=source, csrf=csrf, newsletters=letters if len(letters) > 1 else (),
                             chosen=(letters[0].key,) if chosen is None else chosen, status_code=status_code)
     guard.set_form_cookie(request, page, nonce)  # the form's own path: the cookie goes nowhere else
@@ -57,17 +58,18 @@ async def subscribe(request: Request) -> HTMLResponse:
         return _form(ctx, request, error=N_("This form has expired. Please submit it again."), email=email,
                      name=name, source=source, chosen=chosen, status_code=403)
     if not chosen:
-        return _form(ctx, request, error="Please choose at least one newsletter.", email=email, name=name,
+        return _form(ctx, request, error=N_("Please choose at least one newsletter."), email=email, name=name,
                      source=source, chosen=chosen, status_code=400)
     if not ctx.limits.allow_client(guard.client_address(request)):
         return ctx.pages.message(N_("Too many sign-ups"), N_("Too many sign-ups came from your network. "
-                                                        "Please try again in an hour."), status_code=429)
+                                                        "Please try again in an hour."), status_code=429,
+                                 language=ctx.settings.newsletter().language)
     try:
         address = normalize_email(email)
     except ValueError:
         return _form(ctx, request, error=N_("Please enter a valid email address."), email=email, name=name,
                      source=source, chosen=chosen, status_code=400)
-    response = ctx.pages.message(*ANSWER)
+    response = ctx.pages.message(*ANSWER, language=ctx.settings.newsletter().language)
     if not trap:
         response.background = BackgroundTask(sign_up, ctx, address, name, source, chosen)
     return response
