@@ -31,9 +31,11 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     data = _read_toml(path) if path else {}
     origin = str(path) if path else "built-in defaults"
     data, environ = _renamed(data, environ, origin)
-    newsletters = read_newsletters(data.pop("newsletters"), origin) if "newsletters" in data else ()
+    tables = data.pop("newsletters", None)
     origins: dict[tuple[str, str], str] = {}  # (section, key) -> "environment DIGEST_…" when the value came from there
     sections = {name: _build_section(name, data.pop(name, {}), origin, environ, origins) for name in _section_classes()}
+    defaults = {"language": sections["sender"].language, "send_at": sections["schedule"].send_at}
+    newsletters = read_newsletters(tables, origin, defaults=defaults) if tables is not None else ()
     if data:
         key = next(iter(data))
         raise ConfigError(f"{origin}: unknown section or key {key!r}")
