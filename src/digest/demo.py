@@ -15,6 +15,7 @@ import math
 import os
 import random
 import secrets
+import tomllib
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from importlib.resources import files
@@ -180,8 +181,8 @@ def demo_config(config: Path | None, settings: Settings, var: Path) -> Path | No
     """When the demo added its newsletters: `var/demo-config.toml`, the config with them, for the commands the
     demo suggests next (so that `digest serve` and `digest send` know them too); else None."""
     text = config.read_text(encoding="utf-8") if config is not None and config.is_file() else ""
-    if not settings.configured_newsletters or "[[newsletters]]" in text:
-        return None
+    if not settings.configured_newsletters or "newsletters" in tomllib.loads(text):
+        return None  # the config has its own
     path = var / "demo-config.toml"
     origin = f"{config} and " if text else ""
     path.write_text(f"# written by `digest demo`: {origin}the demo's two newsletters\n" + text
