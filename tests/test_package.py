@@ -124,6 +124,11 @@ def test_installed_digest_runs_the_demo_in_an_empty_directory_and_its_hints_run(
         for link in page_links + [https[0]]:
             answer = httpx.get(link.replace("&amp;", "&"), timeout=10)
             assert answer.status_code == 200, (link, answer.status_code)
+        archives = re.findall(r"^archive:\s+(\S+)", demo.stdout, re.MULTILINE)
+        assert len(archives) == 2, demo.stdout  # the demo's two newsletters publish their archives
+        for url in archives + [archives[0] + "feed.xml"]:
+            answer = httpx.get(url, timeout=10)
+            assert answer.status_code == 200 and "/n/" in answer.text, (url, answer.status_code)
     finally:
         if serve.poll() is None:
             os.killpg(serve.pid, signal.SIGTERM)  # the session this test started: bash and its digest serve
