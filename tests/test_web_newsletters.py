@@ -283,9 +283,12 @@ def test_sign_up_with_two_newsletters_gives_two_subscriptions(engine, letters, c
         sub = store.subscribers.find_subscriber(session, email="new@example.org")
         assert {r.source for r in store.subscriptions.subscriptions_of(session, subscriber_ids=[sub.id])[sub.id]} == {
             "web:/subscribe"}
+    email = message_from_bytes(mailer.messages[0].data, policy=policy.default)
+    names = [n.name for n in letters.newsletters]
+    assert email["Subject"] == f"Confirm your subscription to {names[0]} and {names[1]}"  # both it is about
+    assert email["From"].addresses[0].addr_spec == letters.newsletters[0].from_address  # from the first
     confirm = re.search(r"https://news\.example\.com/digest(/confirm/\S+)",
-                        message_from_bytes(mailer.messages[0].data, policy=policy.default)
-                        .get_body(("plain",)).get_content()).group(1)
+                        email.get_body(("plain",)).get_content()).group(1)
     assert client.post(confirm).status_code == 200
     assert statuses(engine, "new@example.org") == ("active", {"morning": "active", "tech": "active"})
 

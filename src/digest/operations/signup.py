@@ -14,12 +14,15 @@ import logging
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
+from babel.lists import format_list
 from sqlalchemy.engine import Engine
 
 from digest import store
 from digest.config import Settings
+from digest.config.newsletters import Newsletter
 from digest.message import build_message, make_message_id, sign
 from digest.ingest.subscribers import subscriber_from
 from digest.models import ConfirmationStatus, SubscriberRecord, SubscriberStatus, subscriber_record
@@ -63,23 +66,27 @@ def link_expired(extra: str, *, now: datetime, days: float) -> bool:
 
 
 def confirmation_message(settings: Settings, sub: SubscriberRecord, *, now: datetime,
-                         issued_at: datetime | None = None, language: str | None = None) -> OutgoingMessage:
-    """The email for `sub` in `language` (default `[sender] language`); its link was issued at `issued_at`
-    (default `now`) and expires from then."""
-    unsubscribe = unsubscribe_url(settings, sub.id, sub.token_key)
+                         issued_at: datetime | None = None, language: str | None = None,
+                         newsletters: Sequence[Newsletter] = ()) -> OutgoingMessage:
+    """The email for `sub`, about the `newsletters` they chose (default: the first), from the first of them and
+    in its language (or `language`); its link was issued at `issued_at` (default `now`) and expires from then."""
+    letters = list(newsletters) or [settings.newsletter()]
+    unsubscribe = unsubscribe_url(settings, sub.id, sub.token_key, newsletter=letters[0].key)
     link = confirm_url(settings, sub.id, issued_mark(issued_at or now), sub.token_key)
     name = display_name(sub.name)
-    lang = language or settings.sender.language
+    lang = language or letters[0].language
     gettext = translations(lang).gettext
     days = settings.web.confirm_link_days
-    context = {"lang": lang, "dir": text_direction(lang), "sender": settings.sender,
+    sender = replace(letters[0].sender(settings.sender), list_name=format_list([n.name for n in letters], locale=lang))
+    context = {"lang": lang, "dir": text_direction(lang), "sender": sender,
                "first_name": (name.split() or [""])[0], "confirm_url": link, "expires_days": days,
                "days": format_number(round(days), lang),
-               "subject": gettext("Confirm your subscription to %(list)s") % {"list": settings.sender.list_name}}
+               "subject": gettext("Confirm your subscription to %(list)s") % {"list": sender.list_name}}
     env = make_environment(settings.templates_dir, lang)
     domain = settings.sender_domain
     message_id = make_message_id(domain, "confirm")
-    data = build_message(sender=settings.sender, to_email=sub.email, to_name=name, subject=context["subject"],
+    data = build_message(sender=replace(sender, list_name=letters[0].name), to_email=sub.email, to_name=name,
+                         subject=context["subject"],
                          text=env.get_template("confirm.txt").render(context),
                          html=env.get_template("confirm.html").render(context),
                          unsubscribe_url=unsubscribe, unsubscribe_token=unsubscribe.rsplit("/", 1)[1],
@@ -152,10 +159,13 @@ async def _send_one(engine: Engine, settings: Settings, mailer: Mailer, row: tup
             return None
         sub = store.subscribers.subscriber_by_id(session, subscriber_id=subscriber_id)
         record = subscriber_record(sub) if sub is not None else None
+        chosen = {x.newsletter for x in store.subscriptions.subscriptions_of(
+            session, subscriber_ids=[subscriber_id]).get(subscriber_id, []) if str(x.status) == "active"}
     if record is None or record.status != SubscriberStatus.pending:
         return _record(engine, confirmation_id, ConfirmationStatus.failed, None, "subscriber no longer pending", "",
                        clock)
-    message = confirmation_message(settings, record, issued_at=issued_at, now=now)
+    message = confirmation_message(settings, record, issued_at=issued_at, now=now,
+                                   newsletters=[n for n in settings.newsletters if n.key in chosen])
     result = await mailer.send(message)
     status = _status(result, attempts + 1)
     if status != ConfirmationStatus.sent:
