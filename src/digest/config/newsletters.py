@@ -11,10 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from digest.config.sections import EMAIL_RE, LANGUAGES, SenderSettings, parse_hhmm
+from digest.config.values import EMAIL_RE, LANGUAGES, parse_hhmm
 from digest.errors import ConfigError
+
+if TYPE_CHECKING:  # the [sender] section a newsletter's messages start from
+    from digest.config.sections import SenderSettings
 
 DEFAULT_KEY = "digest"  # the newsletter of an install without [[newsletters]]
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -6,7 +6,8 @@ import dataclasses
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from digest.config.sections import EMAIL_RE, LANGUAGES, FeedsSettings, SelectionSettings, Settings, parse_hhmm
+from digest.config.sections import FeedsSettings, SelectionSettings, Settings
+from digest.config.values import EMAIL_RE, LANGUAGES, parse_hhmm
 from digest.errors import ConfigError
 
 

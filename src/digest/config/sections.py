@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from digest.config.newsletters import Newsletter, legacy_newsletter
+from digest.config.values import parse_hhmm
 from digest.errors import ConfigError
 
-LANGUAGES = ("en", "de", "fr")  # the languages with a catalogue in digest/locale (see docs/languages.md)
-EMAIL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")  # ASCII: SMTP without SMTPUTF8
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ class Settings:
     dkim: DkimSettings = field(default_factory=DkimSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
     workers: WorkersSettings = field(default_factory=WorkersSettings)
-    configured_newsletters: tuple = ()  # the [[newsletters]] tables (config.newsletters.Newsletter)
+    configured_newsletters: tuple[Newsletter, ...] = ()  # the [[newsletters]] tables
     secret_key: str = dataclasses.field(default="", repr=False)  # DIGEST_SECRET_KEY only
     events_token: str = dataclasses.field(default="", repr=False)  # DIGEST_EVENTS_TOKEN only: POST /events
     base_dir: Path = field(default_factory=Path.cwd)
@@ -178,8 +177,6 @@ class Settings:
         """Every newsletter, in the file's order; without [[newsletters]], the one of [sender] and [schedule]."""
         if self.configured_newsletters:
             return self.configured_newsletters
-        from digest.config.newsletters import legacy_newsletter
-
         return (legacy_newsletter(self.sender, self.schedule.send_at, self.sender.language),)
 
     def newsletter(self, key: str | None = None):
@@ -226,10 +223,3 @@ class Settings:
 
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
-
-
-def parse_hhmm(value: str) -> time:
-    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value.strip())
-    if not match:
-        raise ValueError(f"expected HH:MM, got {value!r}")
-    return time(int(match[1]), int(match[2]))
