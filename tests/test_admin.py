@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -283,3 +284,48 @@ def test_the_overview_shows_todays_edition_due_before_it_is_planned(settings, en
     assert doc["newsletters"][0]["due"] == [{"edition": f"digest:{NOW.date()}", "date": NOW.date().isoformat(),
                                              "send_at": "07:00", "status": "due"}]
     assert doc["newsletters"][0]["editions"] == []
+
+
+def test_the_overview_of_several_newsletters_shows_each_ones_editions_and_what_is_due(settings, engine, client):
+    from digest.config.newsletters import Newsletter
+
+    letters = (Newsletter(key="morning", name="The Morning", list_id="morning.example.com", from_name="Morning",
+                          from_address="morning@example.com"),
+               Newsletter(key="woche", name="Die Woche", list_id="woche.example.com", from_name="Woche",
+                          from_address="woche@example.com", schedule="weekly:wed", language="de"))
+    several = replace(settings, configured_newsletters=letters)
+    found = ops.overview(several, NOW.date(), engine=engine)  # NOW is a Friday: no Woche today
+    assert [(n.key, n.name, [d.edition for d in n.due]) for n in found.newsletters] == [
+        ("morning", "The Morning", [f"morning:{NOW.date()}"]), ("woche", "Die Woche", [])]
+
+
+# ── the store and the timing of a login ────────────────────────────────────────────────────────────────────
+
+def test_0007_is_idempotent_when_opening_the_store_made_the_table_already(new_store_url):
+    from sqlalchemy import create_engine
+    from sqlmodel import SQLModel
+
+    from digest.models import AdminUser
+    from digest.store.migrate import schema_diff, upgrade
+
+    engine = create_engine(new_store_url(empty=True))
+    assert upgrade(engine, "0006") == (None, "0006")
+    SQLModel.metadata.create_all(engine, tables=[AdminUser.__table__])  # what a read-write open does
+    assert upgrade(engine) == ("0006", "0007")
+    assert schema_diff(engine) == []
+
+
+def test_an_unknown_address_costs_an_argon2_check_too(settings, engine, monkeypatch):
+    add(settings, engine, "ops@example.com")
+    checked = []
+
+    class Counting(PasswordHasher):
+        def verify(self, hashed, password):
+            checked.append(hashed)
+            return super().verify(hashed, password)
+    monkeypatch.setattr(ops, "HASHER", Counting(time_cost=1, memory_cost=1024, parallelism=1))
+    assert ops.authenticate(engine, "nobody@example.com", PASSWORD, now=NOW) is None
+    assert ops.authenticate(engine, "not an address", PASSWORD, now=NOW) is None
+    assert ops.authenticate(engine, "ops@example.com", "wrong password here", now=NOW) is None
+    assert len(checked) == 3 and all(h.startswith("$argon2id$") for h in checked)
+    assert ops.authenticate(engine, "OPS@example.com", PASSWORD, now=NOW).email == "ops@example.com"
