@@ -160,14 +160,20 @@ def test_wrong_password_and_unknown_address_get_the_same_answer(settings, engine
     assert not [c for c in wrong.headers.get_list("set-cookie") if c.startswith("digest_admin=")]
 
 
-def test_login_is_rate_limited_per_account_and_per_client(settings, engine, client):
+def test_login_is_rate_limited_per_account_and_per_client(settings, engine, clock):
     add(settings, engine, "ops@example.com")
-    answers = [login(client, "ops@example.com", "wrong password number").status_code for _ in range(6)]
-    assert answers == [401] * 5 + [429]
-    limited = login(client, "ops@example.com")  # the right password too, while over the limit
-    assert limited.status_code == 429 and 'name="password"' in limited.text
-    others = [login(client, f"other{i}@example.com", "wrong password number").status_code for i in range(5)]
-    assert 429 in others  # the client's own limit (20/hour) counts every account's attempts
+    app = create_app(settings, engine, mailer=RecordingMailer(), clock=clock)  # one app: one set of counters
+
+    def from_ip(ip):
+        return TestClient(app, base_url=BASE, follow_redirects=False, client=(ip, 50000))
+    with from_ip("192.0.2.1") as first, from_ip("192.0.2.2") as second, from_ip("192.0.2.3") as third:
+        assert [login(first, "ops@example.com", "wrong password number").status_code for _ in range(5)] == [401] * 5
+        limited = login(second, "ops@example.com")  # another client, the right password: the account's limit
+        assert limited.status_code == 429 and 'name="password"' in limited.text
+        assert "Too many login attempts" in limited.text
+        assert login(second, "other@example.com", "wrong password number").status_code == 401
+        answers = [login(third, f"other{i}@example.com", "wrong password number").status_code for i in range(6)]
+        assert answers == [401] * 5 + [429]  # one client, six accounts: the client's limit (5/minute)
 
 
 def test_a_session_ends_after_the_idle_time_and_each_request_renews_it(settings, engine, client, clock):
