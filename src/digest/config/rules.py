@@ -225,7 +225,7 @@ RATES_RE = re.compile(rf"{_RATE}(?:[;,]{_RATE})*", re.IGNORECASE)
 
 
 def _validate_signup(s: Settings, bad) -> None:
-    for key in ("signup_limit_ip", "signup_limit_address"):
+    for key in ("signup_limit_ip", "signup_limit_address", "admin_login_limit"):
         if not RATES_RE.fullmatch(getattr(s.web, key)):
             raise bad("web", key, f"expected a rate like \"10/hour\" or \"3/minute;20/day\", got "
                                   f"{getattr(s.web, key)!r}")
@@ -233,6 +233,8 @@ def _validate_signup(s: Settings, bad) -> None:
         raise bad("web", "confirm_window_hours", "must be between 0 and 8760")
     if not 0 < s.web.confirm_link_days <= 365:
         raise bad("web", "confirm_link_days", "must be more than 0 and at most 365")
+    if not 1 <= s.web.session_idle_minutes <= 10_080:
+        raise bad("web", "session_idle_minutes", f"must be 1 to 10080 (a week), got {s.web.session_idle_minutes}")
 
 
 def _validate_breaker(s: Settings, bad) -> None:

@@ -123,6 +123,8 @@ class WebSettings:
     signup_limit_address: str = "3/day"  # sign-up requests acted on for one email address
     confirm_window_hours: float = 24.0  # at most one confirmation email per address in this window
     confirm_link_days: float = 7.0  # a confirmation link expires this long after it was issued
+    session_idle_minutes: int = 60  # a console session (/admin) unused this long ends; each request renews it
+    admin_login_limit: str = "5/minute;20/hour"  # console logins tried per account and per client IP (then 429)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ live in `store`.
 One module per role, every public name re-exported here (`from digest.models import Subscriber`): `types`
 (the UTC datetime column), `vocabulary` (statuses and the delivery state machine), `articles` (articles,
 engagement, stories, feeds, trending signals), `subscribers` (subscribers, suppressions), `sending` (editions,
-deliveries, items, the shared send rate), `web` (confirmations, counted clicks) and `records`. Importing the
-package registers every table on `SQLModel.metadata` (what `create_all` and Alembic compare against).
+deliveries, items, the shared send rate), `web` (confirmations, counted clicks), `admin` (the console's
+accounts) and `records`. Importing the package registers every table on `SQLModel.metadata` (what `create_all`
+and Alembic compare against).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from digest.models.subscribers import (
 )
 from digest.models.sending import Delivery, DeliveryItem, Edition, RateLimit
 from digest.models.web import Confirmation, CountedClick
+from digest.models.admin import ADMIN_ROLES, AdminRole, AdminUser
 from digest.models.records import (
     LEAD_CHARS, ArticleRecord, EngagementRecord, SubscriberRecord, article_record, lead_paragraph, subscriber_record,
     subscriber_records, SUBSCRIBER_RECORD_FIELDS,
@@ -34,6 +36,7 @@ __all__ = [
     "PREFERENCES", "Subscriber", "Subscription", "Suppression", "address_hash", "new_token_key",
     "Delivery", "DeliveryItem", "Edition", "RateLimit",
     "Confirmation", "CountedClick",
+    "ADMIN_ROLES", "AdminRole", "AdminUser",
     "LEAD_CHARS", "ArticleRecord", "EngagementRecord", "SubscriberRecord", "article_record", "lead_paragraph",
     "subscriber_record",
     "subscriber_records",

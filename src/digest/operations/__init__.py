@@ -17,6 +17,8 @@ action needs; a clock or `now`; a mailer factory where it sends) and returns a r
     reader       the reader's pages: unsubscribe, preferences, clicks, events (web)
     signup       sign_up, confirm, send_confirmations; archive: a reader's past edition
     backends     backend_for: the one reader of `[workers] engine`; run_worker (`digest worker`)
+    admin        the console's accounts (add_user, set_password, remove_user, list_users, authenticate) and
+                 its overview (day_status per date of the last 30 days -> Overview)
 
 Modules are imported one by one (`from digest.operations.status import day_status`): this package imports none.
 """

@@ -1,0 +1,26 @@
+"""The operator's console under /admin of `digest serve` (same app and port as the reader pages, under the path
+of `[sender] base_url`): accounts with roles (viewer looks, editor steers editions, admin manages readers and
+accounts), sessions, and the overview of the editions. `session` holds the rules every route follows;
+`views` the pages. Its pages are English only and carry no script (the reader pages' CSP holds here too).
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from digest.web.admin import views
+from digest.web.admin.session import Console
+
+ROUTES = [
+    Route("/admin/login", views.login_page, methods=["GET"]),
+    Route("/admin/login", views.login, methods=["POST"]),
+    Route("/admin/logout", views.logout, methods=["POST"]),
+    Route("/admin", views.home, methods=["GET"]),
+    Route("/admin/", views.overview_page, methods=["GET"]),
+    Route("/admin/overview.json", views.overview_json, methods=["GET"]),
+    Route("/admin/users", views.users_page, methods=["GET"]),
+    Route("/admin/users.json", views.users_json, methods=["GET"]),
+]
+OPEN = {"/admin/login"}  # the only paths that need no session
+
+__all__ = ["ROUTES", "OPEN", "Console"]
