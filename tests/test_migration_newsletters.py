@@ -108,3 +108,33 @@ def test_0006_moves_every_subscriber_and_delivery_into_the_default_newsletter_an
     assert all(r.counts.get("queued", 0) == 0 for r in reports)
     assert _history(url)[0] == before[0]
     engine.dispose()
+
+
+def test_links_sent_before_0006_still_work_after_it(backend, new_store_url, tmp_path, settings):
+    """The fixture's emails went out with `daily-…` archive links and unsubscribe tokens naming no newsletter:
+    after the upgrade the first still shows that reader's email, the second leaves the first newsletter."""
+    from starlette.testclient import TestClient
+
+    from digest import urls
+    from digest.send import RecordingMailer
+    from digest.web import create_app
+
+    url = _store_at_0004(backend, new_store_url, tmp_path)
+    settings = replace(settings, store=replace(settings.store, url=url), secret_key="x" * 40)  # the demo's key
+    upgrade(settings)
+    engine = store.open_engine(url)
+    with store.read_session(engine) as session:
+        reader = next(s for s in store.subscribers.list_subscribers(session) if str(s.status) == "active")
+        sent = store.deliveries.subscriber_delivery(session, edition_key=f"digest:{DAY}", subscriber_id=reader.id)
+    assert sent is not None and str(sent[1].status) == "sent"
+    old_archive = urls.archive_url(settings, reader.id, f"daily:{DAY}", reader.token_key)  # as 0004's main made it
+    old_unsubscribe = urls.unsubscribe_url(settings, reader.id, reader.token_key)  # no newsletter in it
+    base = settings.sender.base_url
+    with TestClient(create_app(settings, engine, mailer=RecordingMailer(), clock=lambda: LATER), base_url=base) as client:
+        page = client.get(old_archive[len(base):])
+        assert page.status_code == 200 and reader.email not in page.text and "<html" in page.text
+        assert client.post(old_unsubscribe[len(base):]).status_code == 200
+    with store.read_session(engine) as session:
+        (subscription,) = store.subscriptions.subscriptions_of(session, subscriber_ids=[reader.id])[reader.id]
+    assert (subscription.newsletter, str(subscription.status)) == ("digest", "unsubscribed")
+    engine.dispose()

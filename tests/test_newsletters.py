@@ -233,3 +233,16 @@ def test_a_newsletter_without_language_or_send_time_takes_the_installs(tmp_path:
     path.write_text('[sender]\nlanguage = "fr"\n[schedule]\nsend_at = "06:15"\n' + BASE)
     (letter,) = load_settings(path, environ={}).newsletters
     assert (letter.language, letter.send_at) == ("fr", "06:15")
+
+
+@pytest.mark.parametrize("slug, key", [
+    ("morning-2026-11-27", "morning:2026-11-27"), ("morning-weekly-2026-11-27", "morning:weekly:2026-11-27"),
+    ("daily-2026-11-27", "first:2026-11-27"), ("weekly-2026-11-27", "first:weekly:2026-11-27"),  # links made before 0006
+])
+def test_an_archive_slug_names_its_edition(slug, key):
+    from digest.operations.archive import edition_key
+    from digest.urls import edition_slug
+
+    assert edition_key(slug, "first") == key
+    if not slug.startswith(("daily-", "weekly-")):
+        assert edition_slug(key) == slug
