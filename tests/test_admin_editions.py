@@ -7,20 +7,39 @@ from __future__ import annotations
 import json
 
 import pytest
+from argon2 import PasswordHasher
 from sqlmodel import select
+from starlette.testclient import TestClient
 
 from digest import store
 from digest.models import Delivery, DeliveryItem, Subscriber
+from digest.operations import admin as admin_ops
 from digest.operations import editions as ops
+from digest.send import RecordingMailer
+from digest.web import create_app
 from tests.conftest import NOW
+from tests.test_admin import BASE
 from tests.factories import seed, send_day
-from tests.test_admin import add, client, clock, digest, login, page_csrf, quick_hashes  # noqa: F401 (fixtures)
+from tests.test_admin import Clock, add, digest, login, page_csrf
 
 pytestmark = pytest.mark.store
 
 KEY = f"digest:{NOW.date()}"
 SLUG = f"digest-{NOW.date()}"
 REFUSED = "reader3@example.com"
+
+
+@pytest.fixture(autouse=True)
+def quick_hashes(monkeypatch):
+    """argon2 with small parameters, as in tests/test_admin.py."""
+    monkeypatch.setattr(admin_ops, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def client(settings, engine):
+    with TestClient(create_app(settings, engine, mailer=RecordingMailer(), clock=Clock(NOW)), base_url=BASE,
+                    follow_redirects=False) as test_client:
+        yield test_client
 
 
 @pytest.fixture

@@ -80,22 +80,28 @@ def edition_detail(settings: Settings, key: str, engine: Engine | None = None) -
         edition = store.editions.find_edition(session, key=key)
         if edition is None:
             raise InputError(f"no edition {key} (see `digest status`)")
-        stories = store.edition_figures.item_figures(session, edition_id=edition.id, by="story")
+        stories = store.edition_figures.item_figures(session, edition_id=edition.id)
         details = store.edition_figures.item_details(session, item_ids=[row[-1] for row in stories])
+        lines = [_story(row, details) for row in stories]
         return EditionDetail(
             _summary(session, edition), edition.date, edition_slug(edition.key),
-            store.edition_figures.variant_counts(session, edition_id=edition.id),
-            [_story(row, details) for row in stories],
-            [(p, Figures(*rest)) for p, *rest, _ in
-             store.edition_figures.item_figures(session, edition_id=edition.id, by="position")],
-            [(s, Figures(*rest)) for s, *rest, _ in
-             store.edition_figures.item_figures(session, edition_id=edition.id, by="section")])
+            store.edition_figures.variant_counts(session, edition_id=edition.id), lines,
+            _totals(lines, lambda line: line.position), _totals(lines, lambda line: line.section))
 
 
 def _story(row: tuple, details: dict[int, tuple[str, dict]]) -> StoryLine:
     article_id, section, position, carried, sent, clicks, first = row
     title, why = details.get(first, ("", {}))
     return StoryLine(article_id, title, section, position, why, Figures(carried, sent, clicks))
+
+
+def _totals(lines: list[StoryLine], group) -> list[tuple]:
+    """The stories' figures summed per position (or section): a loop over the edition's few story rows."""
+    sums: dict = {}
+    for line in lines:
+        carried, sent, clicks = sums.get(group(line), (0, 0, 0))
+        sums[group(line)] = (carried + line.figures.carried, sent + line.figures.sent, clicks + line.figures.clicks)
+    return [(key, Figures(*sums[key])) for key in sorted(sums)]
 
 
 REQUEUED = (DeliveryStatus.failed, DeliveryStatus.bounced)
