@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from digest.web.admin import editions, views
+from digest.web.admin import editions, readers, views
 from digest.web.admin.session import Console
 
 ROUTES = [
@@ -23,6 +23,7 @@ ROUTES = [
     Route("/admin/editions/{slug}.json", editions.edition_json, methods=["GET"]),  # before the page's: it matches too
     Route("/admin/editions/{slug}", editions.edition_page, methods=["GET"]),
     Route("/admin/editions/{slug}/requeue", editions.requeue, methods=["POST"]),
+    *readers.ROUTES,
 ]
 OPEN = {"/admin/login"}  # the only paths that need no session
 

@@ -1,0 +1,139 @@
+"""The console's readers (/admin/readers): search by address prefix (any case), filter by status and newsletter,
+walk the pages by id; one reader's page with subscriptions and the deliveries of a real edition sent into
+aiosmtpd; the admin's actions (suppress, reactivate, erase with the address typed again), refused to others."""
+
+from __future__ import annotations
+
+import re
+from email import message_from_bytes, policy
+
+import pytest
+
+from digest import store
+from digest.models import SubscriberStatus, SubscriptionStatus
+from digest.operations import readers as readers_ops
+from tests.conftest import NOW
+from tests.factories import seed, send_day, subscriber
+from tests import test_admin
+from tests.test_admin import add, login
+
+pytestmark = pytest.mark.store
+client, clock, quick_hashes = test_admin.client, test_admin.clock, test_admin.quick_hashes  # its fixtures
+
+
+def readers(engine, emails, **kw):
+    with store.session_scope(engine) as session:
+        store.subscribers.upsert_subscribers(session, subscribers=[subscriber(e) for e in emails], now=NOW, **kw)
+
+
+def as_role(settings, engine, client, role):
+    add(settings, engine, f"{role}@example.com", role=role)
+    assert login(client, f"{role}@example.com").status_code == 303
+
+
+def ids_of(engine, *emails):
+    with store.read_session(engine) as session:
+        return [store.subscribers.find_subscriber(session, email=e).id for e in emails]
+
+
+def test_search_is_a_case_insensitive_prefix_and_filters_by_status_and_newsletter(settings, engine, client):
+    readers(engine, ["alice@example.com", "alan@example.org", "bob@example.com", "al_x@example.com"])
+    (bob,) = ids_of(engine, "bob@example.com")
+    with store.session_scope(engine) as session:
+        store.subscribers.set_subscriber_status(session, subscriber_id=ids_of(engine, "alan@example.org")[0],
+                                                status=SubscriberStatus.bounced, now=NOW,
+                                                only_from=[SubscriberStatus.active])
+        store.subscriptions.set_status(session, subscriber_id=bob, newsletter="digest",
+                                       status=SubscriptionStatus.unsubscribed, now=NOW)
+    as_role(settings, engine, client, "viewer")
+
+    def found(**params):
+        page = client.get("/admin/readers.json", params=params)
+        assert page.status_code == 200, page.text
+        return [r["email"] for r in page.json()["readers"]]
+    assert found(q="AL") == ["alice@example.com", "alan@example.org", "al_x@example.com"]
+    assert found(q="al_") == ["al_x@example.com"]  # the wildcard is a plain character
+    assert found(q="example") == []  # a prefix, not a substring
+    assert found(status="bounced") == ["alan@example.org"]
+    assert found(newsletter="digest") == ["alice@example.com", "alan@example.org", "al_x@example.com"]
+    assert client.get("/admin/readers.json", params={"status": "nope"}).status_code == 400
+    assert client.get("/admin/readers.json", params={"after": "x"}).status_code == 400
+    html = client.get("/admin/readers", params={"q": "Ali"})
+    assert html.status_code == 200 and "alice@example.com" in html.text and "bob@example.com" not in html.text
+
+
+def test_pagination_walks_every_reader_once(settings, engine, client):
+    emails = [f"r{i:03}@example.com" for i in range(120)]
+    readers(engine, emails)
+    as_role(settings, engine, client, "viewer")
+    seen, after, pages = [], 0, 0
+    while after is not None:
+        doc = client.get("/admin/readers.json", params={"after": after}).json()
+        assert len(doc["readers"]) <= readers_ops.PAGE_SIZE
+        seen += [r["email"] for r in doc["readers"]]
+        after, pages = doc["next_after"], pages + 1
+    assert sorted(seen) == sorted(emails) and len(seen) == len(set(seen)) and pages == 3
+    first = client.get("/admin/readers")
+    link = re.search(r'href="/digest/admin/readers\?([^"]+)">Next page', first.text).group(1)
+    assert link == f"after={ids_of(engine, emails[49])[0]}"
+
+
+def test_the_reader_page_shows_subscriptions_and_deliveries(settings, smtp_settings, engine, client, smtpd):
+    seed(engine, NOW, subscribers=2)
+    send_day(engine, smtp_settings)
+    assert len(smtpd.handler.messages) == 2
+    (rid,) = ids_of(engine, "reader1@example.com")
+    as_role(settings, engine, client, "viewer")
+    doc = client.get(f"/admin/readers/{rid}.json").json()
+    assert doc["reader"]["email"] == "reader1@example.com" and "consent_source" in doc["reader"]
+    assert [(s["newsletter"], s["status"]) for s in doc["subscriptions"]] == [("digest", "active")]
+    assert doc["delivery_count"] == 1
+    (d,) = doc["deliveries"]
+    assert d["edition"] == f"digest:{NOW.date()}" and d["status"] == "sent" and d["smtp_code"] == 250
+    sent_ids = {message_from_bytes(m.data, policy=policy.default)["Message-ID"] for m in smtpd.handler.messages
+                if m.rcpt_tos == ["reader1@example.com"]}
+    assert sent_ids == {d["message_id"]}
+    page = client.get(f"/admin/readers/{rid}")
+    assert page.status_code == 200 and f"digest:{NOW.date()}" in page.text and "Suppress" not in page.text
+    assert client.get("/admin/readers/999999").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["viewer", "editor"])
+def test_a_viewer_or_editor_cannot_act_on_a_reader(settings, engine, client, role):
+    readers(engine, ["alice@example.com"])
+    (rid,) = ids_of(engine, "alice@example.com")
+    as_role(settings, engine, client, role)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(f"/admin/readers/{rid}").text).group(1)
+    for action in ("suppress", "reactivate", "erase"):
+        done = client.post(f"/admin/readers/{rid}/{action}", data={"csrf": csrf, "confirm": "alice@example.com"})
+        assert done.status_code == 403, action
+    assert client.get(f"/admin/readers/{rid}.json").json()["reader"]["status"] == "active"
+
+
+def test_an_admin_suppresses_reactivates_and_erases_with_the_address_typed(settings, engine, client):
+    readers(engine, ["alice@example.com", "carol@example.com"])
+    rid, carol = ids_of(engine, "alice@example.com", "carol@example.com")
+    as_role(settings, engine, client, "admin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(f"/admin/readers/{rid}").text).group(1)
+
+    def act(action, reader=rid, **data):
+        done = client.post(f"/admin/readers/{reader}/{action}", data={"csrf": csrf, **data})
+        assert done.status_code == 303
+        return client.get(done.headers["location"].removeprefix("/digest"))
+
+    assert client.post(f"/admin/readers/{rid}/suppress", data={}).status_code == 403  # no CSRF token
+    assert "suppressed (active → unsubscribed)" in act("suppress").text
+    assert client.get(f"/admin/readers/{rid}.json").json()["reader"]["status"] == "unsubscribed"
+    assert "reactivated (unsubscribed → active)" in act("reactivate").text
+    with store.session_scope(engine) as session:
+        store.subscribers.set_subscriber_status(session, subscriber_id=carol, status=SubscriberStatus.complained,
+                                                now=NOW, only_from=[SubscriberStatus.active])
+    assert "not changed" in act("reactivate", carol).text
+    assert client.get(f"/admin/readers/{carol}.json").json()["reader"]["status"] == "complained"
+    refused = act("erase", confirm="someone@example.com")
+    assert "type the reader" in refused.text and client.get(f"/admin/readers/{rid}.json").status_code == 200
+    erased = act("erase", confirm="Alice@Example.com")
+    assert "erased alice@example.com" in erased.text
+    assert client.get(f"/admin/readers/{rid}.json").status_code == 404
+    with store.read_session(engine) as session:
+        assert store.subscribers.is_suppressed(session, email="alice@example.com") is not None
