@@ -1,9 +1,10 @@
 """The console's view of the readers (`subscriber`, `subscription`, `delivery`, `edition`): one page of readers
 found by address prefix, status and newsletter, keyset-paginated by id, and one reader's deliveries.
 
-The search is a prefix match on the stored (normalised, lower-case) address: `email LIKE 'q%'` with the
-wildcards of `q` escaped, so an index on `email` can serve it; pages walk `id > after ORDER BY id LIMIT n`
-(no OFFSET, never every row).
+The search is a prefix match on the stored (normalised, lower-case) address: `email LIKE 'q%'` (the wildcards
+of `q` escaped) bounded by the range `q <= email < q'` (q' = q with its last character's successor), which the
+unique index on `email` serves; the range is exact under a code-point-order collation (SQLite's BINARY,
+PostgreSQL's C and C.UTF-8). Pages walk `id > after ORDER BY id LIMIT n` (no OFFSET, never every row).
 """
 
 from __future__ import annotations
@@ -18,12 +19,24 @@ def _escaped(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _starts_with(prefix: str) -> tuple:
+    """`email LIKE 'prefix%'`, and the range [prefix, prefix with its last character's successor) that lets the
+    planner use the email index (LIKE alone does not, under most PostgreSQL collations)."""
+    conditions = [Subscriber.email.like(_escaped(prefix) + "%", escape="\\"), Subscriber.email >= prefix]
+    following = ord(prefix[-1]) + 1
+    following = 0xE000 if 0xD800 <= following < 0xE000 else following  # no surrogates
+    if following <= 0x10FFFF:
+        conditions.append(Subscriber.email < prefix[:-1] + chr(following))
+    return tuple(conditions)
+
+
 def reader_page(session: Session, *, prefix: str = "", status: str | None = None, newsletter: str | None = None,
                 after: int = 0, size: int = 50) -> list[Subscriber]:
     """Up to `size` readers with id > `after`, by id, whose address starts with `prefix` (lower-cased)."""
     query = select(Subscriber).where(Subscriber.id > after)
+    prefix = prefix.strip().lower()
     if prefix:
-        query = query.where(Subscriber.email.like(_escaped(prefix.strip().lower()) + "%", escape="\\"))
+        query = query.where(*_starts_with(prefix))
     if status:
         query = query.where(Subscriber.status == status)
     if newsletter:
