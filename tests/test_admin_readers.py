@@ -5,6 +5,7 @@ aiosmtpd; the admin's actions (suppress, reactivate, erase with the address type
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from email import message_from_bytes, policy
 
 import pytest
@@ -139,3 +140,19 @@ def test_an_admin_suppresses_reactivates_and_erases_with_the_address_typed(setti
     assert client.get(f"/admin/readers/{rid}.json").status_code == 404
     with store.read_session(engine) as session:
         assert store.subscribers.is_suppressed(session, email="alice@example.com") is not None
+
+
+def test_the_reader_page_shows_the_newest_deliveries_first_and_counts_them_all(settings, smtp_settings, engine,
+                                                                                client, smtpd, monkeypatch):
+    seed(engine, NOW, subscribers=1)
+    send_day(engine, smtp_settings)
+    tomorrow = NOW + timedelta(days=1)
+    send_day(engine, smtp_settings, clock=lambda: tomorrow, day=tomorrow.date())
+    (rid,) = ids_of(engine, "reader1@example.com")
+    as_role(settings, engine, client, "viewer")
+    both = client.get(f"/admin/readers/{rid}.json").json()
+    assert [d["edition"] for d in both["deliveries"]] == [f"digest:{tomorrow.date()}", f"digest:{NOW.date()}"]
+    monkeypatch.setattr(readers_ops, "DELIVERIES_SHOWN", 1)
+    doc = client.get(f"/admin/readers/{rid}.json").json()
+    assert doc["delivery_count"] == 2 and [d["edition"] for d in doc["deliveries"]] == [f"digest:{tomorrow.date()}"]
+    assert "1 shown of 2, newest first." in client.get(f"/admin/readers/{rid}").text
