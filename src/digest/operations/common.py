@@ -25,6 +25,12 @@ def smtp_mailer(settings: Settings) -> Mailer:
     return SmtpMailer(settings.smtp, local_hostname=settings.sender_domain)
 
 
+def require_newsletters(settings: Settings, keys: Sequence[str]) -> None:
+    """Each key a configured newsletter's; else one line naming the configured ones (ConfigError)."""
+    for key in keys:
+        settings.newsletter(key)
+
+
 def require_secret(settings: Settings, why: str = SIGNS_LINKS) -> None:
     if not settings.secret_key:
         raise ConfigError(f"DIGEST_SECRET_KEY is not set: {why}")

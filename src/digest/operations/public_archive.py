@@ -103,8 +103,8 @@ def public_editions(engine: Engine, settings: Settings, key: str, *, limit: int 
     return [_public(settings, letter, row) for row in rows]
 
 
-def public_edition(engine: Engine, settings: Settings, key: str, day: date, period: str = "daily"
-                   ) -> PublicPage | None:
+def public_edition(engine: Engine, settings: Settings, key: str, day: date, period: str = "daily", *,
+                   cache: PageCache | None = None) -> PublicPage | None:
     """One edition's generic version. `period` "weekly" is a daily newsletter's weekly digest (its
     `/weekly/` URL); a weekly or cron newsletter's editions are "daily" here. None when there is no such
     public edition (unknown or private newsletter, no edition that day, one that did not go out)."""
@@ -115,7 +115,9 @@ def public_edition(engine: Engine, settings: Settings, key: str, day: date, peri
         edition = store.editions.sent_edition(session, key=letter.edition_key(day, period))
         if edition is None:
             return None
-        return _page(session, settings, letter, edition, "html")
+        cache = PageCache() if cache is None else cache  # the web app's: an edition is ranked once per process
+        return cache.get((edition.id, edition.finished_at or edition.started_at, "html"),
+                         lambda: _page(session, settings, letter, edition, "html"))
 
 
 def atom_feed(engine: Engine, settings: Settings, key: str, *, cache: PageCache | None = None) -> bytes | None:
@@ -130,7 +132,7 @@ def atom_feed(engine: Engine, settings: Settings, key: str, *, cache: PageCache 
     cache = PageCache() if cache is None else cache
     with store.read_session(engine) as session:
         rows = store.editions.sent_editions(session, newsletter=letter.key, limit=FEED_ENTRIES)
-        pages = [cache.get((row.id, row.finished_at or row.started_at), lambda row=row: _page(
+        pages = [cache.get((row.id, row.finished_at or row.started_at, "text"), lambda row=row: _page(
             session, settings, letter, row, "text")) for row in rows]
     return feed_document(about, pages)
 

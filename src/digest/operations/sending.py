@@ -18,7 +18,9 @@ from sqlalchemy.engine import Engine
 from digest.clock import Clock, now_utc
 from digest.config import Settings
 from digest.operations.backends import DaySend, SendOptions, backend_for
-from digest.operations.common import engine_for, require_secret, require_subscribers, subscriber_emails
+from digest.operations.common import (
+    engine_for, require_newsletters, require_secret, require_subscribers, subscriber_emails,
+)
 from digest.pipeline import DryRunLine, EditionReport, dry_run_day
 
 
@@ -36,8 +38,7 @@ def send_day(settings: Settings, day: date, *, subscribers: Sequence[str] | None
     emails = subscriber_emails(subscribers)
     require_subscribers(settings, emails)
     require_secret(settings)
-    for key in options.newsletters:
-        settings.newsletter(key)  # an unknown key: one line naming the configured ones
+    require_newsletters(settings, options.newsletters)
     backend = backend_for(settings)
     options = replace(options, emails=emails)
     backend.check_send(options)
@@ -50,8 +51,7 @@ def dry_run(settings: Settings, day: date, *, subscribers: Sequence[str] | None 
     """Everything a send of `day` would send, one `on_line` per reader; nothing written, nothing connected."""
     emails = subscriber_emails(subscribers)
     require_subscribers(settings, emails)
-    for key in newsletters:
-        settings.newsletter(key)
+    require_newsletters(settings, newsletters)
     if not settings.secret_key:
         settings = replace(settings, secret_key=secrets.token_urlsafe(16))
     engine = engine or engine_for(settings, readonly=True)

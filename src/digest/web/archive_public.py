@@ -51,7 +51,8 @@ def weekly_page(request: Request) -> HTMLResponse:
 def _edition(request: Request, period: str) -> HTMLResponse:
     ctx = context(request)
     day = _found(ops.public_day(request.path_params["day"]))
-    page = _found(ops.public_edition(ctx.engine, ctx.settings, request.path_params["key"], day, period))
+    page = _found(ops.public_edition(ctx.engine, ctx.settings, request.path_params["key"], day, period,
+                                     cache=ctx.public_pages))
     return HTMLResponse(page.html)
 
 
