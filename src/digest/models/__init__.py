@@ -5,7 +5,8 @@ One module per role, every public name re-exported here (`from digest.models imp
 (the UTC datetime column), `vocabulary` (statuses and the delivery state machine), `articles` (articles,
 engagement, stories, feeds, trending signals), `subscribers` (subscribers, suppressions), `sending` (editions,
 deliveries, items, the shared send rate), `web` (confirmations, counted clicks), `admin` (the console's
-accounts) and `records`. Importing the package registers every table on `SQLModel.metadata` (what `create_all`
+accounts), `editorial` (an editor's log of pins, exclusions, notes, approvals) and `records`. Importing the
+package registers every table on `SQLModel.metadata` (what `create_all`
 and Alembic compare against).
 """
 
@@ -23,6 +24,7 @@ from digest.models.subscribers import (
 from digest.models.sending import Delivery, DeliveryItem, Edition, RateLimit
 from digest.models.web import Confirmation, CountedClick
 from digest.models.admin import ADMIN_ROLES, AdminRole, AdminUser
+from digest.models.editorial import EditorialAction, EditorialChange
 from digest.models.records import (
     LEAD_CHARS, ArticleRecord, EngagementRecord, SubscriberRecord, article_record, lead_paragraph, subscriber_record,
     subscriber_records, SUBSCRIBER_RECORD_FIELDS,
@@ -37,6 +39,7 @@ __all__ = [
     "Delivery", "DeliveryItem", "Edition", "RateLimit",
     "Confirmation", "CountedClick",
     "ADMIN_ROLES", "AdminRole", "AdminUser",
+    "EditorialAction", "EditorialChange",
     "LEAD_CHARS", "ArticleRecord", "EngagementRecord", "SubscriberRecord", "article_record", "lead_paragraph",
     "subscriber_record",
     "subscriber_records",

@@ -70,6 +70,7 @@ class Feed(SQLModel, table=True):
     created_at: datetime = utc_field()
     last_fetch_at: datetime | None = utc_field(nullable=True)
     last_ok_at: datetime | None = utc_field(nullable=True)
+    paused_at: datetime | None = utc_field(nullable=True)  # an operator's pause: polling skips it until resumed
 
 
 class TrendingSignal(SQLModel, table=True):

@@ -24,6 +24,9 @@ class Edition(SQLModel, table=True):
     started_at: datetime | None = utc_field(nullable=True)
     finished_at: datetime | None = utc_field(nullable=True)
     deadline_at: datetime | None = utc_field(nullable=True)  # past it, what is left becomes `expired`
+    # NULL, or why nothing of it is sent now: "awaiting_approval" ([send] approval = "required", not yet
+    # approved: nothing planned) or "paused" (an operator's pause: what is left stays queued until resumed)
+    held: str | None = None
 
 
 class Delivery(SQLModel, table=True):
