@@ -9,6 +9,7 @@ delivery ended other than sent or skipped.
 from digest.cli import bounces, workers, content, db, delivery, feeds, people, stories, web  # noqa: F401  (each registers its commands)
 from digest.cli import deliveries  # noqa: F401  (digest deliveries requeue)
 from digest.cli import admin  # noqa: F401  (digest admin: the console's accounts)
+from digest.cli import editions  # noqa: F401  (digest editions: steer and act on an edition)
 from digest.cli.base import app
 
 __all__ = ["app", "main"]
