@@ -52,15 +52,19 @@ def _print_send(sent: DaySend, progress, json_out: bool) -> None:
     """The summary per edition (or, with workers, what was queued); exit 3 when some delivery was not clean."""
     if sent.queued is not None:
         return _print_queued(sent)
-    docs = [report_doc(r, progress.timings.get(r.key)) for r in sent.reports]
+    docs = [report_doc(r, progress.timings.get(r.key)) for r in sent.reports if not r.held]
     if json_out:
+        docs += [{"edition": r.key, "held": r.held} for r in sent.reports if r.held]
         emit_json({"date": sent.day.isoformat(), "editions": docs, "clean": sent.clean,
                    "stopped_by_signal": sent.stopped_by_signal})
     elif not sent.reports:
         typer.echo(f"no edition due on {sent.day}: no active subscriber is due")
         return
     else:
-        print_summary(docs, table=sys.stdout.isatty())
+        if docs:
+            print_summary(docs, table=sys.stdout.isatty())
+        for report in (r for r in sent.reports if r.held):
+            typer.echo(awaiting_line(report.key, sent.day))
     if sent.stopped_by_signal:
         typer.echo("stopped by a signal after the batch in flight; run `digest send` again to resume", err=True)
     if not sent.clean:
@@ -74,6 +78,12 @@ def _print_queued(sent: DaySend) -> None:
     for queued in sent.queued:
         typer.echo(f"{queued.key}: {queued.planned} planned now, {queued.shards} shards queued for the workers "
                    "(`digest status` shows progress)")
+
+
+def awaiting_line(key: str, day) -> str:
+    newsletter, weekly = key.split(":", 1)[0], " --weekly" if ":weekly:" in key else ""
+    return (f"{key}: awaiting an editor's approval, nothing planned or sent; approve it in the console or with "
+            f"`digest editions approve --date {day} --newsletter {newsletter}{weekly}`")
 
 
 class DryRunPrinter:
@@ -97,12 +107,14 @@ class DryRunPrinter:
         if self.json_out:
             emit_json({"date": result.day.isoformat(), "dry_run": True, "deliveries": self.lines,
                        "editions": [{"edition": r.key, "counts": r.counts, "variants": r.variants,
-                                     "inlined": r.inlined} for r in result.reports]})
+                                     "inlined": r.inlined, "held": r.held} for r in result.reports]})
             return
         for report in result.reports:
             counts = ", ".join(f"{n} {s}" for s, n in report.counts.items())
             typer.echo(f"dry run {report.key}: {counts}, {report.variants} variants, {report.inlined} inlined; "
                        "nothing sent, nothing written")
+            if report.held:
+                typer.echo(f"  {awaiting_line(report.key, result.day)} (the dry run shows it as approved)")
         if not result.reports:
             typer.echo(f"dry run: no edition due on {result.day}")
 

@@ -49,6 +49,7 @@ class EditionReport:
     stopped: str | None = None
     interrupted: bool = False  # a stop signal ended the run between two batches
     expired: int = 0
+    held: str | None = None  # "awaiting_approval": nothing of it was planned ([send] approval = "required")
 
     @property
     def total(self) -> int:
