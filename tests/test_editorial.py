@@ -245,3 +245,24 @@ def test_the_editions_commands_fail_in_one_line(settings, engine, args, code, me
     assert result.exit_code == code, result.output
     assert message in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_daemon_says_once_that_an_edition_awaits_approval_then_sends_it_once_approved(
+        smtp_settings, smtpd, engine, caplog):
+    from digest.schedule import tick_job
+
+    gated = replace(smtp_settings, send=replace(smtp_settings.send, approval="required"))
+    seed(engine, NOW, subscribers=2)
+    job = tick_job(engine, gated, clock=lambda: NOW + timedelta(minutes=5))
+    with caplog.at_level("INFO", logger="digest.schedule"):
+        job()
+        job()
+    said = [r.getMessage() for r in caplog.records if "awaiting an editor's approval" in r.getMessage()]
+    assert said == [f"edition {KEY}: awaiting an editor's approval; nothing is planned or sent until it is approved "
+                    "(the console, or `digest editions approve`)"]
+    assert smtpd.handler.messages == []
+    change(gated, engine, "approve")
+    job()
+    job()
+    assert sorted(r for m in smtpd.handler.messages for r in m.rcpt_tos) == ["reader1@example.com",
+                                                                             "reader2@example.com"]
