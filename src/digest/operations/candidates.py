@@ -5,11 +5,15 @@ best first, each with its score, the reasons behind it and its articles (the con
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 
 from sqlalchemy.engine import Engine
 
 from digest import store
 from digest.config import Settings
+from digest.errors import InputError
+from digest.models import WEEKDAYS
+from digest.operations import editorial
 from digest.operations.common import engine_for
 from digest.operations.editorial import ArticleRef
 from digest.pipeline.plan import EditionPlan, edition_ranking
@@ -47,3 +51,60 @@ def _candidate(rank: int, entry: StoryScore, pinned: str | None, trending: set[s
     articles = tuple(ArticleRef(a.id, a.title, a.url, a.source) for a in entry.story.articles)
     return Candidate(rank, entry.story.key, pinned, entry.story.key in trending, round(entry.score, 4), entry.why(),
                      articles)
+
+
+@dataclass(frozen=True)
+class Upcoming:
+    """An edition of the next days as the plan page lists it."""
+
+    key: str
+    newsletter: str
+    date: str
+    period: str
+    state: str
+    pins: int
+    excluded: int
+    note: bool
+
+
+def upcoming(settings: Settings, today: date, *, days: int = 7, engine: Engine | None = None) -> list[Upcoming]:
+    """Each newsletter's editions from `today` on, `days` days ahead: what an editor can still steer, and
+    today's whatever its state."""
+    engine = engine or engine_for(settings, readonly=True)
+    found = []
+    with store.read_session(engine) as session:
+        weekly = {(key, weekday) for key, period, weekday, _, _ in store.subscriptions.send_slots(session)
+                  if period == "weekly"}
+        for letter in settings.newsletters:
+            for day in (today + timedelta(days=n) for n in range(days)):
+                for plan in _plans(settings, letter, day, weekly):
+                    c = editorial.show_in(session, settings, plan)
+                    found.append(Upcoming(plan.key, plan.newsletter, plan.day.isoformat(), plan.period, c.state,
+                                          len(c.pins), len(c.excluded_articles) + len(c.excluded_stories),
+                                          bool(c.note)))
+    return found
+
+
+def _plans(settings: Settings, letter, day: date, weekly: set[tuple[str, str]]) -> list[EditionPlan]:
+    """The newsletter's editions of `day`: its own, and a daily newsletter's weekly one on a weekday some of
+    its weekly readers chose."""
+    if not letter.sends_on(day, settings.tz):
+        return []
+    plans = [editorial.edition_of(settings, day, newsletter=letter.key)]
+    if letter.offers_weekly and (letter.key, WEEKDAYS[day.weekday()]) in weekly:
+        plans.append(editorial.edition_of(settings, day, newsletter=letter.key, weekly=True))
+    return plans
+
+
+def plan_of_key(settings: Settings, key: str) -> EditionPlan:
+    """The plan of an edition key ("morning:2026-12-03", "morning:weekly:2026-12-03"); InputError if it names no
+    edition of a configured newsletter."""
+    newsletter, _, rest = key.partition(":")
+    weekly = rest.startswith("weekly:")
+    try:
+        day = date.fromisoformat(rest.removeprefix("weekly:"))
+    except ValueError:
+        raise InputError(f"no edition {key!r}") from None
+    if newsletter not in {n.key for n in settings.newsletters}:
+        raise InputError(f"no newsletter {newsletter!r} (edition {key})")
+    return editorial.edition_of(settings, day, newsletter=newsletter, weekly=weekly)

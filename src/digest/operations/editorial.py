@@ -88,6 +88,11 @@ def show(settings: Settings, plan: EditionPlan, *, engine: Engine | None = None)
         return _controls(session, settings, plan)
 
 
+def show_in(session, settings: Settings, plan: EditionPlan) -> EditionControls:
+    """`show` inside a session the caller holds (a list of editions)."""
+    return _controls(session, settings, plan)
+
+
 def change(settings: Settings, plan: EditionPlan, action: str, *, actor: str, now: datetime,
            engine: Engine | None = None, article: str | int | None = None, story: str | None = None,
            section: str | None = None, text: str | None = None) -> EditionControls:

@@ -102,7 +102,9 @@ class SecurityHeaders:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                headers = message.get("headers", [])
+                own = {name.lower() for name, _ in headers}  # a response may set its own (a framed preview's CSP)
+                message["headers"] = [*headers, *(h for h in SECURITY_HEADERS if h[0] not in own)]
             await send(message)
 
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from digest.web.admin import editions, readers, views
+from digest.web.admin import editions, plan, readers, views
 from digest.web.admin.session import Console
 
 ROUTES = [
@@ -23,6 +23,12 @@ ROUTES = [
     Route("/admin/editions/{slug}.json", editions.edition_json, methods=["GET"]),  # before the page's: it matches too
     Route("/admin/editions/{slug}", editions.edition_page, methods=["GET"]),
     Route("/admin/editions/{slug}/requeue", editions.requeue, methods=["POST"]),
+    Route("/admin/plan", plan.plan_index, methods=["GET"]),
+    Route("/admin/plan.json", plan.plan_index, methods=["GET"]),
+    Route("/admin/plan/{slug}.json", plan.plan_json, methods=["GET"]),
+    Route("/admin/plan/{slug}/preview.html", plan.plan_preview, methods=["GET"]),
+    Route("/admin/plan/{slug}/change", plan.plan_change, methods=["POST"]),
+    Route("/admin/plan/{slug}", plan.plan_page, methods=["GET"]),
     *readers.ROUTES,
 ]
 OPEN = {"/admin/login"}  # the only paths that need no session
