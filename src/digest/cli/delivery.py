@@ -204,6 +204,8 @@ def _demo_hints(config, settings, var: Path, day, result, preview_path: Path, ba
     typer.echo(f"pages:    {key}DIGEST_SENDER_BASE_URL={base_url} {digest} serve  "
                f"(the links in the demo's emails lead to {base_url})")
     typer.echo(f"send:     {key}{digest} send  (again: nothing is sent twice)")
+    typer.echo(f"console:  {digest} admin add-user you@example.com --role admin  (no account exists: this one reads "
+               f"its password from standard input; then log in at {base_url}/admin/ while serve runs)")
     for letter in (n for n in result.settings.newsletters if n.public_archive):
         typer.echo(f"archive:  {base_url}/n/{letter.key}/  ({letter.name}'s public archive and feed, while serve runs)")
 
