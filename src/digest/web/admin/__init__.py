@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from digest.web.admin import editions, readers, views
+from digest.web.admin import editions, feeds, readers, views
 from digest.web.admin.session import Console
 
 ROUTES = [
@@ -24,6 +24,7 @@ ROUTES = [
     Route("/admin/editions/{slug}", editions.edition_page, methods=["GET"]),
     Route("/admin/editions/{slug}/requeue", editions.requeue, methods=["POST"]),
     *readers.ROUTES,
+    *feeds.ROUTES,
 ]
 OPEN = {"/admin/login"}  # the only paths that need no session
 
