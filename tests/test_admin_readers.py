@@ -13,6 +13,7 @@ import pytest
 from digest import store
 from digest.models import SubscriberStatus, SubscriptionStatus
 from digest.operations import reader_record, readers as readers_ops
+from digest.store import readers as reader_store
 from tests.conftest import NOW
 from tests.factories import seed, send_day, subscriber
 from tests import test_admin
@@ -97,6 +98,22 @@ def test_topic_and_country_filters_match_whole_entries_of_the_readers_own_lists(
     html = client.get("/admin/readers", params={"topic": "science", "country": "Germany"})
     assert html.status_code == 200 and "sport@example.com" in html.text and "sports@example.com" not in html.text
     assert 'value="science"' in html.text and 'value="Germany"' in html.text
+
+
+def test_a_filtered_search_walks_the_ids_in_windows_and_pages_on(settings, engine, client, monkeypatch):
+    monkeypatch.setattr(reader_store, "WINDOW", 7)
+    monkeypatch.setattr(readers_ops, "PAGE_SIZE", 4)
+    emails = [f"r{i:03}@example.com" for i in range(60)]
+    with store.session_scope(engine) as session:
+        store.subscribers.upsert_subscribers(session, now=NOW, subscribers=[
+            subscriber(e, topics=["rare"] if i % 5 == 0 else ["common"]) for i, e in enumerate(emails)])
+    as_role(settings, engine, client, "viewer")
+    seen, after, pages = [], 0, 0
+    while after is not None:
+        doc = client.get("/admin/readers.json", params={"topic": "rare", "after": after}).json()
+        seen += [r["email"] for r in doc["readers"]]
+        after, pages = doc["next_after"], pages + 1
+    assert seen == emails[::5] and pages == 3  # 12 readers, 4 a page (the last page full: one more to know)
 
 
 def test_pagination_walks_every_reader_once(settings, engine, client):

@@ -38,11 +38,12 @@ class ReaderPage:
 
 
 def search_readers(engine: Engine, *, q: str = "", status: str = "", newsletter: str = "", topic: str = "",
-                   country: str = "", after: int = 0, size: int = PAGE_SIZE) -> ReaderPage:
+                   country: str = "", after: int = 0, size: int | None = None) -> ReaderPage:
     """Readers whose address starts with `q` (any case), of `status`, actively subscribed to `newsletter`, with
     `topic` among their topics and `country` among their countries (the reader's own lists, any case)."""
     if status and status not in STATUSES:
         raise InputError(f"status: unknown status {status!r} (one of {', '.join(STATUSES)})")
+    size = size or PAGE_SIZE
     with store.read_session(engine) as session:
         rows = reader_store.reader_page(session, prefix=q, status=status or None, newsletter=newsletter or None,
                                         topic=topic or None, country=country or None, after=max(after, 0),

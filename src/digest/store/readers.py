@@ -14,8 +14,9 @@ change (a GIN index on PostgreSQL, a side table on SQLite), so each row's test i
 list's stored text for the element as JSON writes it (`%"sports"%`, lower-cased on both sides) rules out
 nearly every row without parsing it, and only the rows it lets through are parsed and compared element by
 element (`json_each` on SQLite, `json_array_elements_text` on PostgreSQL), so "sports" never matches "sport"
-nor an element that only contains it. The walk by id stops at the page's last row: a common topic reads a few
-hundred rows, a rare one reads the table once (a text scan, no JSON parsing).
+nor an element that only contains it. Without an address prefix, such a search walks the ids a window at a
+time and stops at the page's last row: a common topic reads one window, a rare one reads the table once (a
+text scan, no JSON parsing).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from digest.models import (
     Article, Confirmation, CountedClick, Delivery, DeliveryItem, DeliveryStatus, Edition, Subscriber, Subscription,
     SubscriptionStatus, Suppression, address_hash,
 )
+
+
+WINDOW = 20_000  # ids a filtered search reads per statement (see _by_windows)
 
 
 def _escaped(prefix: str) -> str:
@@ -70,7 +74,7 @@ def reader_page(session: Session, *, prefix: str = "", status: str | None = None
                 ) -> list[Subscriber]:
     """Up to `size` readers with id > `after`, by id, whose address starts with `prefix` (lower-cased), of
     `status`, actively subscribed to `newsletter`, with `topic` and `country` among their own preferences."""
-    query = select(Subscriber).where(Subscriber.id > after)
+    query = select(Subscriber)
     prefix = prefix.strip().lower()
     if prefix:
         query = query.where(*_starts_with(prefix))
@@ -81,11 +85,29 @@ def reader_page(session: Session, *, prefix: str = "", status: str | None = None
             Subscription.subscriber_id == Subscriber.id, Subscription.newsletter == newsletter,
             Subscription.status == SubscriptionStatus.active)
         query = query.where(active.exists())
-    if topic and topic.strip():
-        query = query.where(*_holds(session, Subscriber.topics, topic))
-    if country and country.strip():
-        query = query.where(*_holds(session, Subscriber.countries, country))
-    return list(session.exec(query.order_by(Subscriber.id).limit(size)))
+    listed = [(column, value.strip()) for column, value in ((Subscriber.topics, topic), (Subscriber.countries, country))
+              if value and value.strip()]
+    for column, value in listed:
+        query = query.where(*_holds(session, column, value))
+    if listed and not prefix:
+        return _by_windows(session, query, after, size)
+    return list(session.exec(query.where(Subscriber.id > after).order_by(Subscriber.id).limit(size)))
+
+
+def _by_windows(session: Session, query, after: int, size: int) -> list[Subscriber]:
+    """The page, read WINDOW ids at a time. PostgreSQL's planner cannot estimate the list tests: it guesses a
+    few matches, so it scans the whole table and sorts (0.6 s at 1,000,000 readers, however common the topic)
+    instead of walking the ids and stopping at the page's last row. A window of ids is an index range either
+    way, so a common topic reads one window and a rare one the table once."""
+    last = session.exec(select(func.max(Subscriber.id))).one() or 0
+    found: list[Subscriber] = []
+    start = after
+    while len(found) < size and start < last:
+        end = start + WINDOW
+        found += session.exec(query.where(Subscriber.id > start, Subscriber.id <= end)
+                              .order_by(Subscriber.id).limit(size - len(found)))
+        start = end
+    return found
 
 
 def reader_deliveries(session: Session, *, subscriber_id: int, limit: int = 100, before: int | None = None
