@@ -81,7 +81,7 @@ def test_a_viewer_sees_the_feeds_but_cannot_change_them(settings, engine, client
     feed_ops.add_feed(settings, "https://example.com/feed.xml", now=NOW, engine=engine)
     csrf = as_role(settings, engine, client, "viewer")
     page = client.get("/admin/feeds")
-    assert page.status_code == 200 and "https://example.com/feed.xml" in page.text
+    assert page.status_code == 200 and "https://example.com/feed.xml" in page.text.replace("<wbr>", "")
     assert "Add a feed" not in page.text and "Pause" not in page.text
     for action in ("add", "pause", "resume", "remove"):
         refused = client.post(f"/admin/feeds/{action}", data={"csrf": csrf, "url": "https://example.com/feed.xml"})
