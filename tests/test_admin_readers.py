@@ -5,6 +5,7 @@ aiosmtpd; the admin's actions (suppress, reactivate, erase with the address type
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import timedelta
 from email import message_from_bytes, policy
 
@@ -22,6 +23,11 @@ from tests.test_cli import Digest, one_error
 
 pytestmark = pytest.mark.store
 client, clock, quick_hashes = test_admin.client, test_admin.clock, test_admin.quick_hashes  # its fixtures
+try:  # the browser test's fixtures, when Playwright is installed (else that module skips itself on import)
+    from tests import test_admin_browser
+    served, page = test_admin_browser.served, test_admin_browser.page
+except pytest.skip.Exception:
+    test_admin_browser = None
 
 
 def readers(engine, emails, **kw):
@@ -386,3 +392,23 @@ def test_digest_deliveries_resend_queues_it_and_says_how_to_send_it(settings, sm
     assert len(message_ids_to(smtpd, "reader1@example.com")) == 2
     assert one_error(cli("deliveries", "resend", "--date", str(NOW.date()), "--subscriber", "reader1@example.com",
                          "--newsletter", "nope"), "has no delivery of an edition of nope")
+
+
+@pytest.mark.skipif(test_admin_browser is None or shutil.which(test_admin_browser.CHROMIUM) is None,
+                    reason="Playwright or Debian's chromium is missing")
+def test_in_a_browser_a_viewer_looks_a_reader_up_and_sees_what_they_were_sent(page, served):
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(served.url + "/digest/admin/login")
+    page.get_by_label("Email address").fill("ops@example.com")
+    page.get_by_label("Password").fill(test_admin_browser.PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Readers").click()
+    page.get_by_label("Address starts with").fill("READER2")
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="reader2@example.com").click()
+    page.get_by_role("heading", name="reader2@example.com").wait_for()
+    assert page.get_by_role("heading", name=f"digest:{NOW.date()}: sent").count() == 1
+    items = page.get_by_role("table", name="Items of this delivery")
+    assert items.get_by_role("row").count() > 2 and "Story number" in items.inner_text()
+    assert page.get_by_role("button", name=re.compile("Resend")).count() == 0  # a viewer resends nothing
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # usable at 390 px: no sideways scroll
