@@ -5,6 +5,7 @@ skips it), resumes and removes; a viewer only looks. `digest feeds pause` and `r
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import timedelta
 from email.utils import format_datetime
 
@@ -21,6 +22,11 @@ from tests.test_cli import Digest, one_error
 
 pytestmark = pytest.mark.store
 client, clock, quick_hashes = test_admin.client, test_admin.clock, test_admin.quick_hashes  # its fixtures
+try:  # the browser test's fixtures, when Playwright is installed (else that module skips itself on import)
+    from tests import test_admin_browser
+    served, page = test_admin_browser.served, test_admin_browser.page
+except pytest.skip.Exception:
+    test_admin_browser = None
 
 
 def rss(*published) -> bytes:
@@ -142,3 +148,29 @@ def test_digest_feeds_pause_and_resume(settings, engine, httpserver, tmp_path, m
     assert f"{url}: ok 1 new" in digest("feeds", "poll").stdout and len(httpserver.log) == 1
     assert digest.json("feeds", "list")[0]["paused_at"] is None
     one_error(digest("feeds", "pause", "https://example.com/none.xml"), "no feed https://example.com/none.xml")
+
+
+@pytest.mark.skipif(test_admin_browser is None or shutil.which(test_admin_browser.CHROMIUM) is None,
+                    reason="Playwright or Debian's chromium is missing")
+def test_in_a_browser_an_editor_adds_a_feed_is_told_why_not_then_pauses_it(page, served, settings, engine):
+    from digest.operations import admin as admin_ops
+
+    admin_ops.add_user(settings, "editor@example.com", role="editor", password=test_admin_browser.PASSWORD, now=NOW,
+                       engine=engine)
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto(served.url + "/digest/admin/login")
+    page.get_by_label("Email address").fill("editor@example.com")
+    page.get_by_label("Password").fill(test_admin_browser.PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Feeds").click()
+    page.get_by_label("Feed URL").fill("ftp://example.com/feed.xml")
+    page.get_by_role("button", name="Add").click()
+    assert page.get_by_role("alert").inner_text() == "feeds add: not an http(s) URL: 'ftp://example.com/feed.xml'"
+    page.get_by_label("Feed URL").fill("https://feeds.example.com/a-rather-long-path/world-news.xml")
+    page.get_by_label("Topics").fill("news; world")
+    page.get_by_role("button", name="Add").click()
+    assert page.get_by_role("status").inner_text() == "added https://feeds.example.com/a-rather-long-path/world-news.xml"
+    page.get_by_role("button", name="Pause https://feeds.example.com/a-rather-long-path/world-news.xml").click()
+    assert page.get_by_role("status").inner_text().startswith("paused ")
+    assert page.get_by_role("button", name=re.compile("^Resume ")).count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # usable at 390 px: no sideways scroll
