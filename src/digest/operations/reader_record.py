@@ -19,6 +19,7 @@ from digest.models import DeliveryStatus, SubscriberStatus
 from digest.store import readers as reader_store
 
 DELIVERIES_SHOWN = 20  # a page of deliveries, each with its items
+CLICKS_SHOWN = 200
 READER_FIELDS = ("id", "email", "name", "status", "topics", "countries", "frequency", "weekday", "send_at",
                  "timezone", "max_items", "format", "created_at", "updated_at", "consent_at", "consent_source",
                  "paused_until")
@@ -56,7 +57,7 @@ class ReaderDetail:
     delivery_count: int  # all of them
     next_before: int | None  # the `before` of the next (older) page; None: this is the last
     bounces: list[dict]
-    clicks: list[dict]
+    clicks: list[dict]  # the CLICKS_SHOWN newest counted clicks
     suppression: dict | None
 
     def doc(self) -> dict:
@@ -78,15 +79,18 @@ def reader_detail(engine: Engine, subscriber_id: int, *, before: int | None = No
         rows, total = reader_store.reader_deliveries(session, subscriber_id=subscriber_id,
                                                      limit=DELIVERIES_SHOWN + 1, before=before)
         shown = rows[:DELIVERIES_SHOWN]
-        items = reader_store.delivered_items(session, delivery_ids=[d.id for *_, d in shown])
-        clicks = [_click(c) for c in reader_store.reader_clicks(session, subscriber_id=subscriber_id)]
+        shown_ids = [d.id for *_, d in shown]
+        items = reader_store.delivered_items(session, delivery_ids=shown_ids)
+        clicked = reader_store.delivery_clicks(session, delivery_ids=shown_ids)
+        clicks = [_click(c) for c in reader_store.reader_clicks(session, subscriber_id=subscriber_id,
+                                                                limit=CLICKS_SHOWN)]
         bounces = [{"edition": key, **fields(d, DELIVERY_FIELDS)}
                    for key, d in reader_store.reader_bounces(session, subscriber_id=subscriber_id)]
         confirmations = [fields(c, CONFIRMATION_FIELDS)
                          for c in reader_store.reader_confirmations(session, subscriber_id=subscriber_id)]
         record = reader_store.suppression_of(session, email=sub.email)
         suppression = None if record is None else fields(record, ("reason", "created_at", "updated_at"))
-    deliveries = [_delivery(key, day, d, items, clicks) for key, day, d in shown]
+    deliveries = [_delivery(key, day, d, items, clicked) for key, day, d in shown]
     consent = {"consent_at": reader["consent_at"], "consent_source": reader["consent_source"],
                "confirmations": confirmations}
     return ReaderDetail(reader, subscriptions, consent,
@@ -108,12 +112,12 @@ def _click(row) -> dict:
             "clicked_at": at}
 
 
-def _delivery(key: str, day: str, d, items: list[tuple], clicks: list[dict]) -> dict:
-    clicked = {c["article_id"]: c["clicked_at"] for c in clicks if c["delivery_id"] == d.id}
+def _delivery(key: str, day: str, d, items: list[tuple], clicked: dict) -> dict:
     own = [{"section": section, "position": position, "score": score, "why": why or {}, "article_id": article_id,
-            "title": title, "url": url, "clicked_at": clicked.get(article_id)}
+            "title": title, "url": url, "clicked_at": clicked.get((d.id, article_id))}
            for delivery_id, section, position, score, why, article_id, title, url in items if delivery_id == d.id]
-    return {"edition": key, "edition_date": day, **fields(d, DELIVERY_FIELDS), "items": own, "clicks": len(clicked),
+    return {"edition": key, "edition_date": day, **fields(d, DELIVERY_FIELDS), "items": own,
+            "clicks": sum(1 for delivery_id, _ in clicked if delivery_id == d.id),
             "resend": str(d.status) in RESENDABLE}
 
 

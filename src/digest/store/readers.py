@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-
 from datetime import datetime
 
 from sqlalchemy import String, cast, func, literal, update
@@ -33,7 +32,6 @@ from digest.models import (
     Article, Confirmation, CountedClick, Delivery, DeliveryItem, DeliveryStatus, Edition, Subscriber, Subscription,
     SubscriptionStatus, Suppression, address_hash,
 )
-
 
 WINDOW = 20_000  # ids a filtered search reads per statement (see _by_windows)
 
@@ -135,6 +133,15 @@ def delivered_items(session: Session, *, delivery_ids: Sequence[int]) -> list[tu
              .where(DeliveryItem.delivery_id.in_(list(delivery_ids)))
              .order_by(DeliveryItem.delivery_id, DeliveryItem.position))
     return [tuple(row) for row in session.exec(query)]
+
+
+def delivery_clicks(session: Session, *, delivery_ids: Sequence[int]) -> dict[tuple[int, int], datetime]:
+    """(delivery id, article id) → when it was clicked, of the counted clicks on those deliveries."""
+    if not delivery_ids:
+        return {}
+    query = (select(CountedClick.delivery_id, CountedClick.article_id, CountedClick.clicked_at)
+             .where(CountedClick.delivery_id.in_(list(delivery_ids))))
+    return {(d, a): at for d, a, at in session.exec(query)}
 
 
 def reader_clicks(session: Session, *, subscriber_id: int, limit: int = 200) -> list[tuple]:
