@@ -90,13 +90,13 @@ def reader_detail(engine: Engine, subscriber_id: int, *, before: int | None = No
                          for c in reader_store.reader_confirmations(session, subscriber_id=subscriber_id)]
         record = reader_store.suppression_of(session, email=sub.email)
         suppression = None if record is None else fields(record, ("reason", "created_at", "updated_at"))
-    deliveries = [_delivery(key, day, d, items, clicked) for key, day, d in shown]
+        deliveries = [_delivery(key, day, d, items, clicked) for key, day, d in shown]
+        older = shown[-1][-1].id if len(rows) > DELIVERIES_SHOWN else None
     consent = {"consent_at": reader["consent_at"], "consent_source": reader["consent_source"],
                "confirmations": confirmations}
     return ReaderDetail(reader, subscriptions, consent,
                         history(reader, subscriptions, confirmations, suppression, bounces, deliveries), deliveries,
-                        total,
-                        shown[-1][-1].id if len(rows) > DELIVERIES_SHOWN else None, bounces, clicks, suppression)
+                        total, older, bounces, clicks, suppression)
 
 
 def _subscription(s, reader: dict) -> dict:
