@@ -61,6 +61,9 @@ def _print_send(sent: DaySend, progress, json_out: bool) -> None:
         return
     else:
         print_summary(docs, table=sys.stdout.isatty())
+    for report in sent.reports:
+        if report.held:  # paused or awaiting approval: its one line says how to go on
+            typer.echo(report.stopped, err=True)
     if sent.stopped_by_signal:
         typer.echo("stopped by a signal after the batch in flight; run `digest send` again to resume", err=True)
     if not sent.clean:

@@ -47,6 +47,7 @@ class EditionReport:
     variants: int = 0
     inlined: int = 0  # premailer runs: one per HTML content variant
     stopped: str | None = None
+    held: str | None = None  # "paused" or "awaiting_approval": the run stopped at the edition's hold
     interrupted: bool = False  # a stop signal ended the run between two batches
     expired: int = 0
 
@@ -109,6 +110,9 @@ class EditionSender:
             if self.deadline is not None and self.clock() > self.deadline:
                 self._expire()
                 break
+            if held := self._held():  # an operator paused it: what is left stays queued
+                self.report.held, self.report.stopped = held
+                break
             room = size if limit is None else min(size, limit - self.report.attempted)
             jobs = self._prepare(room, subscriber_ids, retry_deferred)
             if jobs is None:
@@ -116,6 +120,18 @@ class EditionSender:
             await self._send(jobs)
         self.report.variants = len(self.composer.variants)
         return self.report
+
+    def _held(self) -> tuple[str, str] | None:
+        """(hold, the one line saying the edition is held (paused, awaiting approval) and how to go on), or None."""
+        with store.read_session(self.engine) as session:
+            held = store.edition_holds.hold_of(session, edition_id=self.edition_id)
+        if held is None:
+            return None
+        plan = self.composer.plan
+        where = f"--date {plan.day.isoformat()} --newsletter {plan.newsletter}"
+        then = (f"resume it with `digest editions resume {where}`" if held == "paused"
+                else f"approve it with `digest editions approve {where}`")
+        return held, f"{plan.key} is {held.replace('_', ' ')}: what is left stays queued; {then}"
 
     def _expire(self) -> None:
         self.report.expired = len(expire_edition(self.engine, self.edition_id, self.report.key, self.clock()))
