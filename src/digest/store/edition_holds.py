@@ -57,12 +57,13 @@ def deferred_due_now(session: Session, *, edition_id: int, now: datetime) -> lis
 # ── the overview's charts ─────────────────────────────────────────────────────────────────────────────────
 
 
-def clicks_per_edition(session: Session, *, edition_ids: Sequence[int]) -> dict[int, int]:
-    """Counted clicks (one per delivery and article) per edition."""
-    query = (select(Delivery.edition_id, func.count(CountedClick.id))
+def clicks_per_edition(session: Session, *, keys: Sequence[str]) -> dict[str, int]:
+    """Counted clicks (one per delivery and article) per edition key."""
+    query = (select(Edition.key, func.count(CountedClick.id))
+             .join(Delivery, Delivery.edition_id == Edition.id)
              .join(CountedClick, CountedClick.delivery_id == Delivery.id)
-             .where(Delivery.edition_id.in_(list(edition_ids))).group_by(Delivery.edition_id))
-    return {e: n for e, n in session.exec(query)}
+             .where(Edition.key.in_(list(keys))).group_by(Edition.key))
+    return dict(session.exec(query).all())
 
 
 def _last_before(change_time) -> object:
@@ -75,14 +76,14 @@ def _last_before(change_time) -> object:
                     later.sent_at <= change_time).exists())
 
 
-def leavers_per_edition(session: Session, *, edition_ids: Sequence[int]) -> tuple[dict[int, int], dict[int, int]]:
-    """({edition id: unsubscribed}, {edition id: complaints}): readers the edition was sent to whose
+def leavers_per_edition(session: Session, *, keys: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """({edition key: unsubscribed}, {edition key: complaints}): readers the edition was sent to whose
     subscription to its newsletter is unsubscribed now (or who are `complained` now), changed after it was
     sent and before another edition of that newsletter reached them."""
-    base = (select(Delivery.edition_id, func.count(Delivery.id))
-            .join(Edition, Edition.id == Delivery.edition_id)
-            .where(Delivery.edition_id.in_(list(edition_ids)), Delivery.status == DeliveryStatus.sent)
-            .group_by(Delivery.edition_id))
+    base = (select(Edition.key, func.count(Delivery.id))
+            .join(Delivery, Delivery.edition_id == Edition.id)
+            .where(Edition.key.in_(list(keys)), Delivery.status == DeliveryStatus.sent)
+            .group_by(Edition.key))
     left = base.join(Subscription, and_(Subscription.subscriber_id == Delivery.subscriber_id,
                                         Subscription.newsletter == Edition.newsletter)).where(
         Subscription.status == SubscriptionStatus.unsubscribed, Subscription.updated_at >= Delivery.sent_at,

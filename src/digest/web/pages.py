@@ -86,7 +86,8 @@ def page_environment(path: Path, language: str = "en") -> Environment:
 
 class SecurityHeaders:
     """ASGI middleware: adds SECURITY_HEADERS to every HTTP response, the 500 page of an unexpected error
-    included (which it answers itself, so that no error page leaves without them)."""
+    included (which it answers itself, so that no error page leaves without them); a header the response sets
+    itself (the console's pages: their own CSP) is kept instead."""
 
     def __init__(self, app, pages: Pages | None = None) -> None:
         self.app = app
@@ -102,7 +103,9 @@ class SecurityHeaders:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                headers = message.get("headers", [])
+                own = {name.lower() for name, _ in headers}  # a response's own header wins (the console's CSP)
+                message["headers"] = [*headers, *(h for h in SECURITY_HEADERS if h[0] not in own)]
             await send(message)
 
         try:
