@@ -149,3 +149,27 @@ def test_the_workers_tick_enqueues_no_shard_of_a_paused_edition(settings, engine
     ops.resume(settings, DAY, now=NOW, engine=engine)
     assert asyncio.run(tick.resume_editions(None, engine, settings, lambda: NOW)) == 1
     assert enqueued == [edition(engine).id]
+
+
+def test_a_workers_shard_of_a_paused_edition_sends_nothing(settings, engine, started):
+    from digest.pipeline import send_shard
+    from digest.send import RecordingMailer
+
+    ops.pause(settings, DAY, now=NOW, engine=engine)
+    mailer = RecordingMailer()
+    report = asyncio.run(send_shard(engine, settings, mailer, edition(engine).id, (0, 10**9), claimed_by="job:7",
+                                    clock=lambda: NOW))
+    assert report.held == "paused" and mailer.messages == [] and counts(engine) == {"sent": 1, "queued": 4}
+
+
+def test_the_daemons_next_tick_sends_a_resumed_edition_before_its_deadline(settings, engine, smtp_settings, smtpd,
+                                                                          started):
+    from digest.schedule import tick_job
+
+    later = NOW + timedelta(hours=1)  # the 07:00 slot is still due: within [send] deadline_hours
+    ops.pause(settings, DAY, now=later, engine=engine)
+    tick_job(engine, smtp_settings, lambda: later)()
+    assert counts(engine) == {"sent": 1, "queued": 4} and len(smtpd.handler.messages) == 1
+    ops.resume(settings, DAY, now=later, engine=engine)
+    tick_job(engine, smtp_settings, lambda: later)()
+    assert counts(engine) == {"sent": 5} and len(smtpd.handler.messages) == 5
