@@ -14,6 +14,10 @@
 
   function width(el) { return Math.max(280, Math.min(el.clientWidth || 600, 1000)); }
 
+  var span = null;  // [first day, last day] of the overview: both charts cover the same 30 days
+
+  function xScale() { return {time: true, range: function () { return span; }}; }
+
   function editionsChart(el, letter, series) {
     var rows = letter.editions;
     var data = [rows.map(function (r) { return day(r.date); })];
@@ -23,7 +27,7 @@
       lines.push({label: name, stroke: COLORS[name] || "#555", width: 2, points: {show: true}});
     });
     return new uPlot({title: letter.name + ": per edition", width: width(el), height: 260, series: lines,
-                      scales: {x: {time: true}}}, data, el);
+                      scales: {x: xScale()}}, data, el);
   }
 
   function listChart(el, letter) {
@@ -31,10 +35,11 @@
     var data = [rows.map(function (r) { return day(r.date); }), rows.map(function (r) { return r.subscriptions; })];
     return new uPlot({title: letter.name + ": list size", width: width(el), height: 200,
                       series: [{}, {label: "subscriptions", stroke: "#1a5fb4", width: 2}],
-                      scales: {x: {time: true}}}, data, el);
+                      scales: {x: xScale()}}, data, el);
   }
 
   function drawCharts(doc) {
+    span = [day(doc.since) - 43200, day(doc.today) + 43200];
     doc.newsletters.forEach(function (letter) {
       var per = root.querySelector('[data-chart="editions"][data-newsletter="' + letter.key + '"]');
       var list = root.querySelector('[data-chart="list"][data-newsletter="' + letter.key + '"]');
