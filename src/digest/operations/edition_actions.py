@@ -75,7 +75,8 @@ def pause(settings: Settings, key: str, *, now: datetime, engine: Engine | None 
         if edition.held == PAUSED:
             return ActionResult(edition.key, "pause", 0, f"{edition.key} is paused already")
         if edition.held is not None:
-            raise InputError(f"{edition.key} is {edition.held.replace('_', ' ')}: nothing of it is sent until then")
+            raise InputError(f"{edition.key} is {edition.held.replace('_', ' ')}: nothing of it is sent until an "
+                             "editor approves it")
         if not store.edition_holds.set_hold(session, edition_id=edition.id, held=PAUSED):
             raise InputError(f"{edition.key} has just finished: nothing is left to pause")
         line = (f"{edition.key} paused: a sender stops after the batch in flight, what is left stays queued; "

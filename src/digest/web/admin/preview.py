@@ -7,7 +7,7 @@ inline styles only, framed by the console alone) and `X-Frame-Options: SAMEORIGI
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -35,7 +35,7 @@ async def preview_page(request: Request, user: Session) -> Response:
     except InputError as error:
         return console(request).render("message.html", status_code=404, user=user, title="No such email",
                                        text=str(error))
-    frame = (f"{console(request).path}/editions/{request.path_params['slug']}/preview.html?"
+    frame = (f"{console(request).path}/editions/{quote(request.path_params['slug'])}/preview.html?"
              + urlencode({"email": found.email}))
     return console(request).render("preview.html", title=f"{found.edition} for {found.email}", user=user,
                                    preview=found, frame=frame, slug=request.path_params["slug"])
