@@ -85,6 +85,13 @@ def test_the_charts_draw_and_the_progress_follows_the_store_without_a_reload(bro
     playwright_api.expect(sent).to_have_text("3", timeout=15000)  # no reload: console.js polled overview.json
     assert "refresh every few seconds" in page.locator("#live").inner_text()
     assert page.evaluate("document.documentElement.scrollWidth") <= 400  # usable at 390 px
+    page.get_by_role("link", name=KEY).click()  # the edition's page follows it too
+    sent = page.locator('[data-edition] td[data-status="sent"]')
+    assert sent.inner_text() == "3"
+    with store.session_scope(engine) as session:
+        session.connection().execute(update(Delivery).where(Delivery.id == ids[2])
+                                     .values(status=DeliveryStatus.sent, sent_at=NOW))
+    playwright_api.expect(sent).to_have_text("4", timeout=15000)
     assert page.problems == []  # no CSP violation, no script error
 
 

@@ -1,20 +1,17 @@
-/* The console's overview: its charts (uPlot, vendored) from /admin/charts.json, and the live progress of the
-   editions being sent (the overview's table refreshed from /admin/overview.json every few seconds while one
-   is planned or sending). The page works without it: the same figures are in its tables, a reload shows the
-   latest. No inline script anywhere (CSP: script-src 'self'). */
+/* The console's script (static: CSP script-src 'self', no inline script anywhere). On the overview: the charts
+   (uPlot, vendored) from /admin/charts.json. On the overview and an edition's page: live progress, the
+   figures refreshed from /admin/overview.json (or the edition's .json) every few seconds while an edition is
+   planned or sending. Every page works without it: the same figures are in its tables, a reload shows them. */
 (function () {
   "use strict";
-  var root = document.querySelector("[data-charts]");
-  if (!root) { return; }
   var COLORS = {sent: "#1a7f37", bounced: "#b3261e", failed: "#8e24aa", unknown: "#f5a623",
                 unsubscribed: "#1a5fb4", complaints: "#000000", clicks: "#00897b"};
   var POLL_MS = 5000;
+  var span = null;  // [first day, last day] of the overview: both charts cover the same 30 days
 
   function day(iso) { return Date.parse(iso + "T12:00:00Z") / 1000; }
 
   function width(el) { return Math.max(280, Math.min(el.clientWidth || 600, 1000)); }
-
-  var span = null;  // [first day, last day] of the overview: both charts cover the same 30 days
 
   function xScale() { return {time: true, range: function () { return span; }}; }
 
@@ -38,7 +35,7 @@
                       scales: {x: xScale()}}, data, el);
   }
 
-  function drawCharts(doc) {
+  function drawCharts(root, doc) {
     span = [day(doc.since) - 43200, day(doc.today) + 43200];
     doc.newsletters.forEach(function (letter) {
       var per = root.querySelector('[data-chart="editions"][data-newsletter="' + letter.key + '"]');
@@ -55,29 +52,40 @@
       .catch(function () { /* the tables keep the figures of the last load */ });
   }
 
-  function refresh(doc) {
-    var busy = false;
-    doc.newsletters.forEach(function (letter) {
-      letter.editions.forEach(function (e) {
-        var row = document.querySelector('tr[data-edition="' + e.edition + '"]');
-        if (e.status === "planned" || e.status === "sending") { busy = true; }
-        if (!row) { return; }
-        row.querySelectorAll("[data-status]").forEach(function (cell) {
-          cell.textContent = String(e.counts[cell.getAttribute("data-status")] || 0);
-        });
-        var state = row.querySelector('[data-field="status"]');
-        var total = row.querySelector('[data-field="total"]');
-        if (state) { state.textContent = e.status; }
-        if (total) { total.textContent = String(e.total); }
+  function busy(e) { return e.status === "planned" || e.status === "sending"; }
+
+  function show(e) {  /* one edition's figures into its row (and state) */
+    document.querySelectorAll('[data-edition="' + e.edition + '"]').forEach(function (box) {
+      box.querySelectorAll("[data-status]").forEach(function (cell) {
+        cell.textContent = String(e.counts[cell.getAttribute("data-status")] || 0);
       });
+      box.querySelectorAll('[data-field="status"]').forEach(function (cell) { cell.textContent = e.status; });
+      box.querySelectorAll('[data-field="total"]').forEach(function (cell) { cell.textContent = String(e.total); });
     });
-    var note = document.getElementById("live");
-    if (note) { note.textContent = busy ? "Sending: the figures refresh every few seconds." : ""; }
-    if (busy) { window.setTimeout(poll, POLL_MS); }
   }
 
-  function poll() { getJSON(root.getAttribute("data-overview"), refresh); }
+  function editionsOf(doc) {  /* overview.json has newsletters of editions; an edition's .json is one */
+    if (!doc.newsletters) { return [doc]; }
+    return doc.newsletters.reduce(function (all, letter) { return all.concat(letter.editions); }, []);
+  }
 
-  if (typeof uPlot !== "undefined") { getJSON(root.getAttribute("data-charts"), drawCharts); }
-  if (document.querySelector('[data-field="status"][data-live]')) { window.setTimeout(poll, POLL_MS); }
+  function poll(url) {
+    getJSON(url, function (doc) {
+      var editions = editionsOf(doc);
+      editions.forEach(show);
+      var sending = editions.some(busy);
+      var note = document.getElementById("live");
+      if (note) { note.textContent = sending ? "Sending: the figures refresh every few seconds." : ""; }
+      if (sending) { window.setTimeout(function () { poll(url); }, POLL_MS); }
+    });
+  }
+
+  var charts = document.querySelector("[data-charts]");
+  if (charts && typeof uPlot !== "undefined") {
+    getJSON(charts.getAttribute("data-charts"), function (doc) { drawCharts(charts, doc); });
+  }
+  var live = document.querySelector("[data-poll]");
+  if (live && document.querySelector("[data-live]")) {
+    window.setTimeout(function () { poll(live.getAttribute("data-poll")); }, POLL_MS);
+  }
 })();
