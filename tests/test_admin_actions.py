@@ -222,3 +222,25 @@ def test_the_overview_has_its_charts_table_and_its_static_script(settings, engin
     assert client.get("/admin/static/../admin/session.py").status_code == 404
     assert client.get("/admin/static/").status_code == 404  # no listing
     assert login(client, "viewer@example.com").status_code == 303
+
+
+def test_a_leaver_counts_for_the_last_edition_they_got_before_leaving(settings, engine, smtp_settings, smtpd):
+    from digest.operations.charts import overview_charts
+
+    yesterday = NOW - timedelta(days=1)
+    seed(engine, yesterday, subscribers=3)
+    send_day(engine, smtp_settings, clock=lambda: yesterday, day=yesterday.date())
+    seed(engine, NOW, subscribers=0)  # today's articles
+    send_day(engine, smtp_settings)
+    assert sorted(statuses(engine).values()) == ["sent"] * 6
+    with store.session_scope(engine) as session:
+        ids = dict(session.exec(select(Subscriber.email, Subscriber.id)).all())
+        session.connection().execute(update(Subscription).where(Subscription.subscriber_id == ids[FEW]).values(
+            status="unsubscribed", updated_at=NOW + timedelta(hours=2)))  # after today's edition
+        session.connection().execute(update(Subscriber).where(Subscriber.id == ids["reader2@example.com"]).values(
+            status="complained", updated_at=NOW - timedelta(hours=12)))  # between the two editions
+    (letter,) = overview_charts(settings, NOW.date(), engine=engine).newsletters
+    figures = {p.date: p.figures for p in letter.editions}
+    assert list(figures) == [yesterday.date().isoformat(), DAY]  # oldest first
+    assert (figures[DAY]["unsubscribed"], figures[DAY]["complaints"]) == (1, 0)
+    assert (figures[yesterday.date().isoformat()]["unsubscribed"], figures[yesterday.date().isoformat()]["complaints"]) == (0, 1)

@@ -3,9 +3,9 @@ newsletter, over the editions of the last 30 days, sent, bounced, failed and unk
 status`, from `operations.admin.overview`), unsubscribed, complaints and clicks per edition, and the list size
 at the end of each day.
 
-* unsubscribed: readers the edition was sent to whose subscription to its newsletter is unsubscribed now and
-  was changed after that send, before another edition of the newsletter reached them (their last edition
-  before leaving); complaints: likewise for readers whose status is `complained` now.
+* unsubscribed: readers whose subscription to the newsletter is unsubscribed now, changed in the window, for
+  whom this was the last edition of it that went out to them before the change (their last edition before
+  leaving); complaints: likewise for readers whose status is `complained` now.
 * clicks: counted clicks (one per delivery and article: a reader's repeated clicks on one story count once).
 * list size: the newsletter's subscriptions made by the end of that day (in `[schedule] timezone`) and not
   unsubscribed by then. A subscription records its latest change only: one that left and came back counts
@@ -72,7 +72,8 @@ def overview_charts(settings: Settings, today: date, *, engine: Engine, days: in
     since = date.fromisoformat(seen.since)
     with store.read_session(engine) as session:
         clicks = store.edition_holds.clicks_per_edition(session, keys=keys) if keys else {}
-        left, complained = store.edition_holds.leavers_per_edition(session, keys=keys) if keys else ({}, {})
+        left, complained = store.edition_holds.leavers_per_edition(
+            session, keys=keys, since=_start_of(settings, since)) if keys else ({}, {})
         sizes = {letter.key: _list_size(session, settings, letter.key, since, today) for letter in seen.newsletters}
     letters = []
     for letter in seen.newsletters:
@@ -85,12 +86,17 @@ def overview_charts(settings: Settings, today: date, *, engine: Engine, days: in
     return Charts(seen.today, seen.since, letters, overview=seen)
 
 
+def _start_of(settings: Settings, day: date) -> datetime:
+    """Midnight starting `day` in `[schedule] timezone`, in UTC."""
+    return datetime.combine(day, time(), tzinfo=settings.tz).astimezone(timezone.utc)
+
+
 def _list_size(session, settings: Settings, newsletter: str, since: date, today: date) -> list[tuple[str, int]]:
     """The list size at the end of each day from `since` to `today`: the count before, then each change."""
     def end_of(day: date) -> datetime:
-        return datetime.combine(day + timedelta(days=1), time(), tzinfo=settings.tz).astimezone(timezone.utc)
+        return _start_of(settings, day + timedelta(days=1))
 
-    start = end_of(since - timedelta(days=1))
+    start = _start_of(settings, since)
     before, changes = store.edition_holds.subscriptions_since(session, newsletter=newsletter, before=start)
     points, day = [], since
     while day <= today:

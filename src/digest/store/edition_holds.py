@@ -6,10 +6,9 @@ unsubscribes and complaints per edition, list size over time).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import and_, func, or_, update
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from digest.models import (
@@ -17,6 +16,7 @@ from digest.models import (
     SubscriptionStatus,
 )
 from digest.store.deliveries import DELIVERY, _move
+from digest.store.engine import _chunks
 
 EDITION = Edition.__table__
 
@@ -66,32 +66,48 @@ def clicks_per_edition(session: Session, *, keys: Sequence[str]) -> dict[str, in
     return dict(session.exec(query).all())
 
 
-def _last_before(change_time) -> object:
-    """No later delivery of the same newsletter was sent to the reader before `change_time`: this one is the
-    last edition they got before the change."""
-    later, later_edition = aliased(Delivery), aliased(Edition)
-    return ~(select(later.id).join(later_edition, later_edition.id == later.edition_id)
-             .where(later.subscriber_id == Delivery.subscriber_id, later_edition.newsletter == Edition.newsletter,
-                    later.status == DeliveryStatus.sent, later.sent_at > Delivery.sent_at,
-                    later.sent_at <= change_time).exists())
+def leavers_per_edition(session: Session, *, keys: Sequence[str], since: datetime
+                        ) -> tuple[dict[str, int], dict[str, int]]:
+    """({edition key: unsubscribed}, {edition key: complaints}): readers whose subscription to the edition's
+    newsletter is unsubscribed now (or who are `complained` now), changed at or after `since` (the window's
+    start), for whom it was the last edition of that newsletter that went out to them (`sent_at` set: sent, or
+    bounced later) before the change. Read from the leavers (few) to their deliveries by the subscriber index."""
+    left = session.exec(select(Subscription.subscriber_id, Subscription.newsletter, Subscription.updated_at).where(
+        Subscription.status == SubscriptionStatus.unsubscribed, Subscription.updated_at >= since)).all()
+    complained = session.exec(select(Subscriber.id, Subscriber.updated_at).where(
+        Subscriber.status == SubscriberStatus.complained, Subscriber.updated_at >= since)).all()
+    sent = _went_out(session, {sid for sid, *_ in left} | {sid for sid, _ in complained})
+    wanted = set(keys)
+
+    def count(changes) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for sid, letter, changed in changes:
+            last: dict[str, tuple] = {}  # newsletter → (sent_at, key) of the latest before the change
+            for newsletter, key, at in sent.get(sid, ()):
+                if (letter is None or newsletter == letter) and _utc(at) <= _utc(changed):
+                    last[newsletter] = max(last.get(newsletter, (at, key)), (at, key))
+            for _, key in last.values():
+                if key in wanted:
+                    found[key] = found.get(key, 0) + 1
+        return found
+
+    return count(left), count((sid, None, changed) for sid, changed in complained)
 
 
-def leavers_per_edition(session: Session, *, keys: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
-    """({edition key: unsubscribed}, {edition key: complaints}): readers the edition was sent to whose
-    subscription to its newsletter is unsubscribed now (or who are `complained` now), changed after it was
-    sent and before another edition of that newsletter reached them."""
-    base = (select(Edition.key, func.count(Delivery.id))
-            .join(Delivery, Delivery.edition_id == Edition.id)
-            .where(Edition.key.in_(list(keys)), Delivery.status == DeliveryStatus.sent)
-            .group_by(Edition.key))
-    left = base.join(Subscription, and_(Subscription.subscriber_id == Delivery.subscriber_id,
-                                        Subscription.newsletter == Edition.newsletter)).where(
-        Subscription.status == SubscriptionStatus.unsubscribed, Subscription.updated_at >= Delivery.sent_at,
-        _last_before(Subscription.updated_at))
-    complained = base.join(Subscriber, Subscriber.id == Delivery.subscriber_id).where(
-        Subscriber.status == SubscriberStatus.complained, Subscriber.updated_at >= Delivery.sent_at,
-        _last_before(Subscriber.updated_at))
-    return dict(session.exec(left).all()), dict(session.exec(complained).all())
+def _went_out(session: Session, subscriber_ids: set[int]) -> dict[int, list[tuple[str, str, datetime]]]:
+    """{subscriber id: [(newsletter, edition key, sent_at)]} of their deliveries that went out."""
+    found: dict[int, list] = {}
+    for chunk in _chunks(sorted(subscriber_ids), 500):
+        query = (select(Delivery.subscriber_id, Edition.newsletter, Edition.key, Delivery.sent_at)
+                 .join(Edition, Edition.id == Delivery.edition_id)
+                 .where(Delivery.subscriber_id.in_(chunk), Delivery.sent_at.is_not(None)))
+        for sid, newsletter, key, at in session.exec(query):
+            found.setdefault(sid, []).append((newsletter, key, at))
+    return found
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def subscriptions_since(session: Session, *, newsletter: str, before: datetime) -> tuple[int, list[tuple]]:
