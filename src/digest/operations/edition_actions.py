@@ -31,6 +31,10 @@ ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 log = logging.getLogger("digest.delivery")
 
 
+class NoEdition(InputError):
+    """No edition has that name (the console answers 404)."""
+
+
 @dataclass(frozen=True)
 class ActionResult:
     edition: str
@@ -51,13 +55,13 @@ def find(session, settings: Settings, key: str, newsletter: str | None = None):
             raise InputError(f"{key} has several editions ({', '.join(e.key for e in found)}): name one with "
                              "--newsletter, or give its key")
         if not found:
-            raise InputError(f"no edition on {key}" + (f" of newsletter {letter}" if letter else "")
+            raise NoEdition(f"no edition on {key}" + (f" of newsletter {letter}" if letter else "")
                              + " (see `digest status`)")
         return found[0]
     name = key if ":" in key else edition_key(key, settings.newsletter().key)
     edition = store.editions.find_edition(session, key=name)
     if edition is None:
-        raise InputError(f"no edition {name} (see `digest status`)")
+        raise NoEdition(f"no edition {name} (see `digest status`)")
     return edition
 
 
@@ -78,7 +82,7 @@ def pause(settings: Settings, key: str, *, now: datetime, engine: Engine | None 
             raise InputError(f"{edition.key} is {edition.held.replace('_', ' ')}: nothing of it is sent until an "
                              "editor approves it")
         if not store.edition_holds.set_hold(session, edition_id=edition.id, held=PAUSED):
-            raise InputError(f"{edition.key} has just finished: nothing is left to pause")
+            raise InputError(f"{edition.key} has just finished or been held: see `digest status`")
         line = (f"{edition.key} paused: a sender stops after the batch in flight, what is left stays queued; "
                 f"resume with `digest editions resume {_how(edition)}`")
     log.warning("%s: paused by the operator", edition.key)
@@ -121,7 +125,7 @@ def retry_unknown(settings: Settings, key: str, *, now: datetime, engine: Engine
         edition = find(session, settings, key, newsletter)
         ids = store.delivery_status.requeue_unknown(session, edition_id=edition.id, now=now)
         if ids:
-            store.edition_holds.reopen(session, edition_id=edition.id, now=now)
+            store.edition_holds.reopen(session, edition_id=edition.id)
     for delivery_id in ids:
         log_transition(edition.key, delivery_id, "", "queued", reason="operator asked to retry unknown outcomes")
     if ids:

@@ -26,12 +26,10 @@ def hold_of(session: Session, *, edition_id: int) -> str | None:
     return session.connection().execute(select(EDITION.c.held).where(EDITION.c.id == edition_id)).scalar()
 
 
-def set_hold(session: Session, *, edition_id: int, held: str | None, unless: str | None = None) -> bool:
-    """The edition's hold set to `held` unless it is done (or, with `unless`, already held so): True when set.
-    One guarded UPDATE: a sender finishing the edition meanwhile wins."""
-    where = [EDITION.c.id == edition_id, EDITION.c.status != EditionStatus.done]
-    if unless is not None:
-        where.append(or_(EDITION.c.held.is_(None), EDITION.c.held != unless))
+def set_hold(session: Session, *, edition_id: int, held: str) -> bool:
+    """The edition held `held` unless it is done or held already: True when set. One guarded UPDATE: a sender
+    finishing the edition (or an editor) meanwhile wins."""
+    where = [EDITION.c.id == edition_id, EDITION.c.status != EditionStatus.done, EDITION.c.held.is_(None)]
     return session.connection().execute(update(EDITION).where(*where).values(held=held)).rowcount == 1
 
 
@@ -41,7 +39,7 @@ def clear_hold(session: Session, *, edition_id: int, held: str) -> bool:
     return session.connection().execute(update(EDITION).where(*where).values(held=None)).rowcount == 1
 
 
-def reopen(session: Session, *, edition_id: int, now: datetime) -> None:
+def reopen(session: Session, *, edition_id: int) -> None:
     """A done edition that has rows to send again is `sending` again (the workers' tick looks after those)."""
     session.connection().execute(update(EDITION).where(EDITION.c.id == edition_id,
                                                        EDITION.c.status == EditionStatus.done)

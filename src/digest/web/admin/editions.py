@@ -83,9 +83,9 @@ def _action(name: str):
                                                 "twice, then submit again.")
         try:
             result = await run_in_threadpool(ACTIONS[name], ctx.settings, slug, now=ctx.clock(), engine=ctx.engine)
+        except actions.NoEdition as error:
+            return _missing(request, user, error)
         except InputError as error:
-            if "no edition" in str(error):
-                return _missing(request, user, error)
             return console(request).render("message.html", status_code=409, user=user, title="Not done",
                                            text=str(error))
         target = f"{console(request).path}/editions/{quote(slug)}?did={name}&n={result.count}"
