@@ -66,7 +66,7 @@ def hints(stdout: str) -> dict[str, str]:
     """The commands the demo prints: `status:`, `pages:`, `send:` lines, without the trailing (comment)."""
     found = {}
     for line in stdout.splitlines():
-        if m := re.match(r"^(status|pages|send):\s+(.*?)(\s{2}\(.*\))?$", line):
+        if m := re.match(r"^(status|pages|send|console):\s+(.*?)(\s{2}\(.*\))?$", line):
             found[m[1]] = m[2]
     return found
 
@@ -98,7 +98,10 @@ def test_installed_digest_runs_the_demo_in_an_empty_directory_and_its_hints_run(
     assert page_links and all(u.startswith(base) for u in page_links), page_links
 
     found = hints(demo.stdout)
-    assert set(found) == {"status", "pages", "send"}, demo.stdout
+    assert set(found) == {"status", "pages", "send", "console"}, demo.stdout
+    account = subprocess.run(["bash", "-c", found["console"]], cwd=empty, env=env, capture_output=True, text=True,
+                             input="a demo password of mine\n", timeout=120)
+    assert account.returncode == 0 and "added you@example.com (admin)" in account.stdout, account.stderr
     status = subprocess.run(["bash", "-c", found["status"]], cwd=empty, env=env, capture_output=True, text=True,
                             timeout=120)
     assert status.returncode == 0 and "morning:" in status.stdout and "woche:" in status.stdout, \
@@ -129,6 +132,13 @@ def test_installed_digest_runs_the_demo_in_an_empty_directory_and_its_hints_run(
         for url in archives + [archives[0] + "feed.xml"]:
             answer = httpx.get(url, timeout=10)
             assert answer.status_code == 200 and "/n/" in answer.text, (url, answer.status_code)
+        with httpx.Client(base_url=base, timeout=10) as browser:  # the account the printed command made logs in
+            form = browser.get("admin/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+            done = browser.post("admin/login", data={"email": "you@example.com", "password": "a demo password of mine",
+                                                     "csrf": csrf})
+            assert done.status_code == 303, done.text
+            assert browser.get("admin/plan").status_code == 200
     finally:
         if serve.poll() is None:
             os.killpg(serve.pid, signal.SIGTERM)  # the session this test started: bash and its digest serve

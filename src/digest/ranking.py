@@ -57,6 +57,7 @@ class StoryScore:
 class Ranking:
     top: tuple[StoryScore, ...]  # every story, best first
     trending: tuple[StoryScore, ...]  # stories that qualify as trending, highest z first
+    pins: tuple[tuple[StoryScore, str], ...] = ()  # an editor's pinned stories and their sections (digest.editorial)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,11 @@ from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 
 from digest.config import Settings
+from digest.editorial import note_html, note_text
 from digest.errors import ConfigError
 from digest.i18n import N_, edition_label, meta_time, short_label, text_direction, translations
 from digest.models import ArticleRecord
@@ -64,6 +66,7 @@ class Content:
     date: datetime  # the edition's cutoff
     sections: tuple[SectionView, ...]
     day: date | None = None  # the edition's date, for labels (default: the cutoff's date)
+    note: str = ""  # the editor's note, Markdown (digest.editorial)
 
     @property
     def items(self) -> list[ItemView]:
@@ -145,6 +148,8 @@ class Renderer:
             "lead_title": items[0].title if items else "",
             "more": max(0, len(items) - 1),
             "preheader": preheader(items),
+            "note_html": Markup(note_html(content.note)),  # sanitised: digest.editorial
+            "note_text": note_text(content.note),
         }
 
 
@@ -237,14 +242,14 @@ Entry = tuple[str, ArticleRecord, Sequence[ArticleRecord]]  # (section, lead art
 
 
 def build_content(*, key: str, fmt: str, edition_key: str, period: str, cutoff: datetime,
-                  entries: Sequence[Entry], tz: ZoneInfo, day: date | None = None) -> Content:
+                  entries: Sequence[Entry], tz: ZoneInfo, day: date | None = None, note: str = "") -> Content:
     sections = []
     for section in ("top", "trending"):
         items = tuple(_item_view(lead, also, tz) for name, lead, also in entries if name == section)
         if items:
             sections.append(SectionView(SECTION_TITLES[section], items))
     return Content(key=key, format=fmt, edition_key=edition_key, period=period, date=cutoff, sections=tuple(sections),
-                   day=day)
+                   day=day, note=note)
 
 
 def _item_view(lead: ArticleRecord, also: Sequence[ArticleRecord], tz: ZoneInfo) -> ItemView:

@@ -41,10 +41,13 @@ log = logging.getLogger("digest.schedule")
 def tick_job(engine: Engine, settings: Settings, clock: Clock, stop: threading.Event | None = None
              ) -> Callable[[], list[EditionReport]]:
     """The job the scheduler runs: send every slot that is due, then the retries that are due, then the sign-up
-    confirmations left queued (the web app sends its own at once; this covers an app that stopped first)."""
+    confirmations left queued (the web app sends its own at once; this covers an app that stopped first).
+    An edition awaiting an editor's approval is said once, on the first tick that finds it held."""
+    told: set[str] = set()
+
     def job() -> list[EditionReport]:
         try:
-            return asyncio.run(_tick(engine, settings, clock, stop))
+            return asyncio.run(_tick(engine, settings, clock, stop, told))
         except DigestError as exc:
             log.error("tick stopped: %s", exc)
             return []
@@ -55,8 +58,8 @@ def tick_job(engine: Engine, settings: Settings, clock: Clock, stop: threading.E
     return job
 
 
-async def _tick(engine: Engine, settings: Settings, clock: Clock, stop: threading.Event | None
-                ) -> list[EditionReport]:
+async def _tick(engine: Engine, settings: Settings, clock: Clock, stop: threading.Event | None,
+                told: set[str] | None = None) -> list[EditionReport]:
     with store.read_session(engine) as session:
         slots = store.subscriptions.send_slots(session)
     lookback = timedelta(hours=settings.send.deadline_hours)
@@ -73,7 +76,12 @@ async def _tick(engine: Engine, settings: Settings, clock: Clock, stop: threadin
         confirmations = await send_confirmations(engine, settings, mailer, clock=clock)
     finally:
         await mailer.close()
+    told = set() if told is None else told
     for report in reports:
+        if report.held and report.key not in told:
+            told.add(report.key)
+            log.info("edition %s: awaiting an editor's approval; nothing is planned or sent until it is approved "
+                     "(the console, or `digest editions approve`)", report.key)
         if report.attempted or report.planned or report.expired:
             log.info("edition %s: %s", report.key, ", ".join(f"{n} {s}" for s, n in sorted(report.counts.items())))
     if confirmations:

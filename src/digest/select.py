@@ -8,7 +8,8 @@ section; a topic the subscriber follows may fill its share, max(cap, ⌈max_item
 counts each section on its own and never empties one: Trending fills its slots past the cap when the capped
 choice runs short, and when every trending story the reader matches is in Top, the last one Top chose moves
 to Trending (Top keeps at least one story), so a reader who matches a trending story always has a Trending
-section (when `max_items` > 1 and `trending_items` > 0).
+section (when `max_items` > 1 and `trending_items` > 0). An editor's pins (`digest.editorial`) come first in their
+sections for every reader they are new to, whatever the reader's filters, and count toward `max_items`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from dataclasses import dataclass, field
 from digest.models import SubscriberRecord
 from digest.ranking import Ranking, StoryScore
 from digest.stories import Story, linkable, story_similarity
+
+
+PINNED = "pinned by the editor"  # a pick's reason when the editor pinned it (no reader filter applies)
 
 
 @dataclass(frozen=True)
@@ -78,17 +82,21 @@ def matches(entry: StoryScore, sub: SubscriberRecord) -> str | None:
 
 def select_for(sub: SubscriberRecord, ranking: Ranking, *, sent_articles: set[int], sent_stories: set[str],
                trending_items: int, diversity: Diversity = Diversity()) -> Selection:
-    """Up to `max_items` new stories for `sub`: top first, then trending stories that are not in top."""
-    if not ranking.top:
+    """Up to `max_items` new stories for `sub`: the editor's pins first in their sections, then top, then
+    trending stories that are not in top."""
+    if not ranking.top and not ranking.pins:
         return Selection((), "no articles published in this edition's window")
+    pins = [(entry, section) for entry, section in ranking.pins if _new(entry, sent_articles, sent_stories)]
     top = _eligible(ranking.top, sub, sent_articles, sent_stories)
     trending = _eligible(ranking.trending, sub, sent_articles, sent_stories)
-    if not top:
+    if not top and not pins:
         return Selection((), _why_empty(ranking, sub))
     limit = max(1, sub.max_items)
-    k = min(trending_items, limit - 1, len(trending)) if limit > 1 else 0
     chooser = _Chooser(diversity, _topic_caps(sub, limit, diversity.topic_cap))
-    chooser.take("top", top, limit - k, lambda e: e.score)
+    chooser.pin(pins[:limit])
+    pinned_trending = len(chooser.section("trending"))
+    k = max(pinned_trending, min(trending_items, limit - 1, len(trending) + pinned_trending) if limit > 1 else 0)
+    chooser.take("top", top, limit - k - len(chooser.section("top")), lambda e: e.score)
     chooser.take("trending", trending, k, lambda e: e.trending_z or 0.0)
     chooser.take("trending", trending, k - len(chooser.section("trending")), lambda e: e.trending_z or 0.0,
                  capped=False)  # the cap is for variety inside a section: it never leaves Trending short
@@ -112,6 +120,13 @@ class _Chooser:
 
     def section(self, name: str) -> list[Pick]:
         return [p for p in self.picks if p.section == name]
+
+    def pin(self, pins: list[tuple[StoryScore, str]]) -> None:
+        """The editor's pinned stories, in their order, before anything is chosen."""
+        for entry, section in pins:
+            self.picks.append(Pick(section, entry, PINNED, len(self.picks) + 1))
+            self.chosen.append(entry.story)
+            self.topics[section, _topic(entry.story)] += 1
 
     def take(self, section: str, candidates: list[tuple[StoryScore, str]], n: int,
              relevance: Callable[[StoryScore], float], *, capped: bool = True) -> None:
@@ -178,12 +193,17 @@ def _topic_caps(sub: SubscriberRecord, limit: int, cap: int) -> Callable[[str], 
     return lambda topic: max(cap, share) if cap and topic in followed else cap
 
 
+def _new(entry: StoryScore, sent_articles: set[int], sent_stories: set[str]) -> bool:
+    """Not sent to this reader before (the story nor any of its articles), and a link they can follow."""
+    return (entry.story.key not in sent_stories and not entry.story.article_ids & sent_articles
+            and linkable(entry.story.lead))
+
+
 def _eligible(entries: Iterable[StoryScore], sub: SubscriberRecord, sent_articles: set[int],
               sent_stories: set[str]) -> list[tuple[StoryScore, str]]:
     out = []
     for entry in entries:
-        if entry.story.key in sent_stories or entry.story.article_ids & sent_articles or \
-                not linkable(entry.story.lead):
+        if not _new(entry, sent_articles, sent_stories):
             continue
         reason = matches(entry, sub)
         if reason is not None:

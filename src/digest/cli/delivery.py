@@ -52,17 +52,22 @@ def _print_send(sent: DaySend, progress, json_out: bool) -> None:
     """The summary per edition (or, with workers, what was queued); exit 3 when some delivery was not clean."""
     if sent.queued is not None:
         return _print_queued(sent)
-    docs = [report_doc(r, progress.timings.get(r.key)) for r in sent.reports]
+    unplanned = [r for r in sent.reports if r.held and not r.stopped]  # awaiting approval: nothing planned
+    docs = [report_doc(r, progress.timings.get(r.key)) for r in sent.reports if r not in unplanned]
     if json_out:
+        docs += [{"edition": r.key, "held": r.held} for r in unplanned]
         emit_json({"date": sent.day.isoformat(), "editions": docs, "clean": sent.clean,
                    "stopped_by_signal": sent.stopped_by_signal})
     elif not sent.reports:
         typer.echo(f"no edition due on {sent.day}: no active subscriber is due")
         return
     else:
-        print_summary(docs, table=sys.stdout.isatty())
+        if docs:
+            print_summary(docs, table=sys.stdout.isatty())
+        for report in unplanned:
+            typer.echo(awaiting_line(report.key, sent.day))
     for report in sent.reports:
-        if report.held:  # paused or awaiting approval: its one line says how to go on
+        if report.held and report.stopped:  # paused under a sender: its one line says how to go on
             typer.echo(report.stopped, err=True)
     if sent.stopped_by_signal:
         typer.echo("stopped by a signal after the batch in flight; run `digest send` again to resume", err=True)
@@ -77,6 +82,12 @@ def _print_queued(sent: DaySend) -> None:
     for queued in sent.queued:
         typer.echo(f"{queued.key}: {queued.planned} planned now, {queued.shards} shards queued for the workers "
                    "(`digest status` shows progress)")
+
+
+def awaiting_line(key: str, day) -> str:
+    newsletter, weekly = key.split(":", 1)[0], " --weekly" if ":weekly:" in key else ""
+    return (f"{key}: awaiting an editor's approval, nothing planned or sent; approve it in the console or with "
+            f"`digest editions approve --date {day} --newsletter {newsletter}{weekly}`")
 
 
 class DryRunPrinter:
@@ -100,12 +111,14 @@ class DryRunPrinter:
         if self.json_out:
             emit_json({"date": result.day.isoformat(), "dry_run": True, "deliveries": self.lines,
                        "editions": [{"edition": r.key, "counts": r.counts, "variants": r.variants,
-                                     "inlined": r.inlined} for r in result.reports]})
+                                     "inlined": r.inlined, "held": r.held} for r in result.reports]})
             return
         for report in result.reports:
             counts = ", ".join(f"{n} {s}" for s, n in report.counts.items())
             typer.echo(f"dry run {report.key}: {counts}, {report.variants} variants, {report.inlined} inlined; "
                        "nothing sent, nothing written")
+            if report.held:
+                typer.echo(f"  {awaiting_line(report.key, result.day)} (the dry run shows it as approved)")
         if not result.reports:
             typer.echo(f"dry run: no edition due on {result.day}")
 
@@ -195,6 +208,8 @@ def _demo_hints(config, settings, var: Path, day, result, preview_path: Path, ba
     typer.echo(f"pages:    {key}DIGEST_SENDER_BASE_URL={base_url} {digest} serve  "
                f"(the links in the demo's emails lead to {base_url})")
     typer.echo(f"send:     {key}{digest} send  (again: nothing is sent twice)")
+    typer.echo(f"console:  {digest} admin add-user you@example.com --role admin  (no account exists: this one reads "
+               f"its password from standard input; then log in at {base_url}/admin/ while serve runs)")
     for letter in (n for n in result.settings.newsletters if n.public_archive):
         typer.echo(f"archive:  {base_url}/n/{letter.key}/  ({letter.name}'s public archive and feed, while serve runs)")
 

@@ -98,6 +98,8 @@ def _validate_send_and_log(s: Settings, bad) -> None:
         raise bad("send", "batch_size", "must be at least 1")
     if s.send.deadline_hours <= 0:
         raise bad("send", "deadline_hours", "must be positive")
+    if s.send.approval not in ("none", "required"):
+        raise bad("send", "approval", f"must be none or required, got {s.send.approval!r}")
     if s.log.format not in ("text", "json"):
         raise bad("log", "format", f"must be text or json, got {s.log.format!r}")
     if s.log.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

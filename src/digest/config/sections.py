@@ -92,6 +92,7 @@ class SendSettings:
     breaker_window: int = 100  # the circuit breaker looks at this run's last N outcomes (0 = no breaker)
     breaker_min_outcomes: int = 30  # ... once it has seen at least this many
     breaker_threshold: float = 0.9  # ... and pauses the edition when this share of them is one same failure
+    approval: str = "none"  # none | required: an editor approves each edition before anything of it is planned
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from digest.config import Settings
 from digest.models import CARRIED, DeliveryStatus
 from digest.pipeline.compose import Composer, batch_context
 from digest.config.newsletters import DEFAULT_KEY
+from digest.pipeline.plan import edition_controls
 from digest.pipeline.run import plan_of
 
 SHOWN = (*CARRIED, DeliveryStatus.bounced)  # a message that went, or may have gone, out
@@ -45,8 +46,9 @@ def archived_email(engine: Engine, settings: Settings, *, slug: str, subscriber_
             return None
         edition, delivery = found
         entries, subs = batch_context(session, [delivery])
+        note = edition_controls(session, key).note
     plan = plan_of(settings, edition)
-    composer = Composer(settings, replace(plan, cutoff=edition.cutoff_at))
+    composer = Composer(settings, replace(plan, cutoff=edition.cutoff_at), note=note)
     subject, text, html = composer.parts(sub=replace(subs[subscriber_id], format="html"), vkey=delivery.variant_key,
                                          entries=entries[delivery.variant_key], delivery_id=delivery.id)
     return ArchivedEmail(subject, text, html or "")

@@ -5,8 +5,8 @@ deliveries due now (the retry job sends them at its next tick), and the `unknown
 those readers may get the message twice: the relay may have taken it).
 
 An edition is named by its key (`morning:2026-11-27`), its URL slug (`morning-2026-11-27`), or a date (with
-`newsletter` when that date has editions of several). Each returns an `ActionResult` whose `line` says what
-was done and what happens next.
+`newsletter` and `weekly` as `digest editions pin` names it, or alone when that date has one edition). Each
+returns an `ActionResult` whose `line` says what was done and what happens next.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.engine import Engine
 
@@ -46,17 +46,17 @@ class ActionResult:
         return {"edition": self.edition, "action": self.action, "count": self.count, "line": self.line}
 
 
-def find(session, settings: Settings, key: str, newsletter: str | None = None):
+def find(session, settings: Settings, key: str, newsletter: str | None = None, weekly: bool = False):
     """The edition named by `key` (key, slug or date; see the module's docstring); InputError naming it."""
-    if ISO_DATE.fullmatch(key):
-        letter = None if newsletter is None else settings.newsletter(newsletter).key
-        found = store.editions.editions_for_date(session, date=key, newsletter=letter)
+    if ISO_DATE.fullmatch(key) and (newsletter is not None or weekly):  # as `digest editions pin` names it
+        key = settings.newsletter(newsletter).edition_key(date.fromisoformat(key), "weekly" if weekly else "daily")
+    elif ISO_DATE.fullmatch(key):
+        found = store.editions.editions_for_date(session, date=key)
         if len(found) > 1:
             raise InputError(f"{key} has several editions ({', '.join(e.key for e in found)}): name one with "
-                             "--newsletter, or give its key")
+                             "--newsletter (and --weekly), or give its key")
         if not found:
-            raise NoEdition(f"no edition on {key}" + (f" of newsletter {letter}" if letter else "")
-                             + " (see `digest status`)")
+            raise NoEdition(f"no edition on {key} (see `digest status`)")
         return found[0]
     name = key if ":" in key else edition_key(key, settings.newsletter().key)
     edition = store.editions.find_edition(session, key=name)
@@ -66,14 +66,15 @@ def find(session, settings: Settings, key: str, newsletter: str | None = None):
 
 
 def _how(edition) -> str:
-    return f"--date {edition.date} --newsletter {edition.newsletter}"
+    weekly = " --weekly" if ":weekly:" in edition.key else ""
+    return f"--date {edition.date} --newsletter {edition.newsletter}{weekly}"
 
 
 def pause(settings: Settings, key: str, *, now: datetime, engine: Engine | None = None,
-          newsletter: str | None = None) -> ActionResult:
+          newsletter: str | None = None, weekly: bool = False) -> ActionResult:
     """The edition held `paused`: a sender stops before its next batch (the one in flight is recorded)."""
     with store.session_scope(engine or engine_for(settings)) as session:
-        edition = find(session, settings, key, newsletter)
+        edition = find(session, settings, key, newsletter, weekly)
         if edition.status == EditionStatus.done:
             raise InputError(f"{edition.key} is done: nothing is left to pause")
         if edition.held == PAUSED:
@@ -90,10 +91,10 @@ def pause(settings: Settings, key: str, *, now: datetime, engine: Engine | None 
 
 
 def resume(settings: Settings, key: str, *, now: datetime, engine: Engine | None = None,
-           newsletter: str | None = None) -> ActionResult:
+           newsletter: str | None = None, weekly: bool = False) -> ActionResult:
     """The pause lifted: the daemon's next tick (the workers' tick) sends what is left, before the deadline."""
     with store.session_scope(engine or engine_for(settings)) as session:
-        edition = find(session, settings, key, newsletter)
+        edition = find(session, settings, key, newsletter, weekly)
         if not store.edition_holds.clear_hold(session, edition_id=edition.id, held=PAUSED):
             state = (edition.held or str(edition.status)).replace("_", " ")
             raise InputError(f"{edition.key} is not paused (it is {state})")
@@ -105,10 +106,10 @@ def resume(settings: Settings, key: str, *, now: datetime, engine: Engine | None
 
 
 def retry_deferred(settings: Settings, key: str, *, now: datetime, engine: Engine | None = None,
-                   newsletter: str | None = None) -> ActionResult:
+                   newsletter: str | None = None, weekly: bool = False) -> ActionResult:
     """The edition's deferred deliveries due now: the daemon's retry job sends them at its next tick."""
     with store.session_scope(engine or engine_for(settings)) as session:
-        edition = find(session, settings, key, newsletter)
+        edition = find(session, settings, key, newsletter, weekly)
         ids = store.edition_holds.deferred_due_now(session, edition_id=edition.id, now=now)
     for delivery_id in ids:
         log_transition(edition.key, delivery_id, "", "deferred", reason="operator made its retry due now",
@@ -119,10 +120,10 @@ def retry_deferred(settings: Settings, key: str, *, now: datetime, engine: Engin
 
 
 def retry_unknown(settings: Settings, key: str, *, now: datetime, engine: Engine | None = None,
-                  newsletter: str | None = None) -> ActionResult:
+                  newsletter: str | None = None, weekly: bool = False) -> ActionResult:
     """The edition's `unknown` deliveries back to `queued` (an operator's decision: some may arrive twice)."""
     with store.session_scope(engine or engine_for(settings)) as session:
-        edition = find(session, settings, key, newsletter)
+        edition = find(session, settings, key, newsletter, weekly)
         ids = store.delivery_status.requeue_unknown(session, edition_id=edition.id, now=now)
         if ids:
             store.edition_holds.reopen(session, edition_id=edition.id)

@@ -16,7 +16,7 @@ from digest.errors import DigestError, InputError
 from digest.models import SubscriberRecord
 from digest.operations.common import engine_for, require_subscribers
 from digest.pipeline.compose import Composer, entries_from_selection
-from digest.pipeline.plan import edition_plan, edition_ranking, select_subscriber
+from digest.pipeline.plan import edition_controls, edition_plan, edition_ranking, select_subscriber
 from digest.select import Selection, variant_key
 
 
@@ -77,12 +77,13 @@ def render_preview(engine: Engine, settings: Settings, day: date, *, email: str 
         period = sub.frequency if letter.offers_weekly else ("weekly" if letter.kind == "weekly" else "daily")
         plan = edition_plan(settings, letter.key, day, period)
         edition = store.editions.find_edition(session, key=plan.key)
-        ranking = edition_ranking(session, settings, plan)
+        controls = edition_controls(session, plan.key)
+        ranking = edition_ranking(session, settings, plan, controls)
         _, selection = next(select_subscriber(session, settings, ranking, [sub], edition.id if edition else None,
                                                 newsletter=plan.newsletter))
     if selection.skip_reason:
         raise DigestError(f"nothing to preview for {sub.email} on {day}: {selection.skip_reason}")
-    composer = Composer(settings, plan)
+    composer = Composer(settings, plan, note=controls.note)
     entries = entries_from_selection(selection)
     vkey = variant_key(sub.format, selection.picks)
     subject, text, html = composer.parts(sub=sub, vkey=vkey, entries=entries)

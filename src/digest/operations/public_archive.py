@@ -30,7 +30,7 @@ from digest.config.newsletters import Newsletter
 from digest.models import Edition, SubscriberRecord
 from digest.operations.preview import default_reader
 from digest.pipeline.compose import Composer, entries_from_selection
-from digest.pipeline.plan import edition_ranking, select_subscriber
+from digest.pipeline.plan import edition_controls, edition_ranking, select_subscriber
 from digest.pipeline.run import plan_of
 from digest.select import variant_key
 
@@ -189,8 +189,8 @@ def _rfc3339(moment: datetime) -> str:
 class PublicComposer(Composer):
     """The Composer with public links in place of a reader's signed ones."""
 
-    def __init__(self, settings: Settings, plan, public: dict[str, str]) -> None:
-        super().__init__(settings, plan)
+    def __init__(self, settings: Settings, plan, public: dict[str, str], note: str = "") -> None:
+        super().__init__(settings, plan, note=note)
         self.public = public
 
     def links(self, subscriber_id: int, ident: str = "") -> dict[str, str]:
@@ -205,12 +205,13 @@ def _page(session, settings: Settings, letter: Newsletter, edition: Edition, fmt
     span = plan.cutoff - plan.window_start
     plan = replace(plan, cutoff=edition.cutoff_at, window_start=edition.cutoff_at - span)
     reader = generic_reader(settings, letter, fmt)
-    ranking = edition_ranking(session, settings, plan)
+    controls = edition_controls(session, edition.key)
+    ranking = edition_ranking(session, settings, plan, controls)
     _, selection = next(select_subscriber(session, settings, ranking, [reader], edition.id))
     about, public = public_newsletter(settings, letter.key), _public(settings, letter, edition)
     links = {"archive_url": about.url, "preferences_url": about.subscribe_url,
              "unsubscribe_url": about.subscribe_url}
-    composer = PublicComposer(settings, plan, links)
+    composer = PublicComposer(settings, plan, links, controls.note)
     subject, text, html = composer.parts(sub=reader, vkey=variant_key(fmt, selection.picks),
                                          entries=entries_from_selection(selection))
     headlines = tuple(p.entry.story.lead.title for p in selection.picks[:HEADLINES])

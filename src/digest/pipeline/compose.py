@@ -25,11 +25,13 @@ from digest.urls import archive_url, click_url, preferences_url, unsubscribe_url
 class Composer:
     """Builds each subscriber's message; renders (and inlines) each content variant only once."""
 
-    def __init__(self, settings: Settings, plan: EditionPlan, renderer: Renderer | None = None) -> None:
+    def __init__(self, settings: Settings, plan: EditionPlan, renderer: Renderer | None = None, *,
+                 note: str = "") -> None:
         if not settings.secret_key:
             raise ConfigError("DIGEST_SECRET_KEY is not set: it signs the unsubscribe and preference links")
         self.settings = settings
         self.plan = plan
+        self.note = note  # the editor's note (Markdown), the same in every variant
         self.newsletter = settings.newsletter(plan.newsletter)
         self.sender = self.newsletter.sender(settings.sender)  # its From, List-Id and names; links stay the install's
         self.renderer = renderer or Renderer(replace(settings, sender=self.sender), language=self.newsletter.language,
@@ -72,7 +74,8 @@ class Composer:
         variant = self.variants.get(vkey)
         if variant is None:
             content = build_content(key=vkey, fmt=sub.format, edition_key=self.plan.key, period=self.plan.period,
-                                    cutoff=self.plan.cutoff, entries=entries, tz=self.settings.tz, day=self.plan.day)
+                                    cutoff=self.plan.cutoff, entries=entries, tz=self.settings.tz, day=self.plan.day,
+                                    note=self.note)
             variant = self.variants[vkey] = self.renderer.render_variant(content)
             self.article_urls[vkey] = {a.url: a.id for _, lead, also in entries for a in (lead, *also)}
         return variant

@@ -34,6 +34,7 @@ from digest.pipeline.plan import OnSkip
 from digest.pipeline.transitions import expire_edition, hold_reason, log_transition
 from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, connect_problem, next_attempt_at
 
+PAUSED = "paused"  # edition.held: an operator's pause, checked between batches
 SENDER_SIDE_LIMIT = 3  # this many 5.7.x policy rejections in one run stop the edition
 log = logging.getLogger("digest.delivery")
 
@@ -47,9 +48,10 @@ class EditionReport:
     variants: int = 0
     inlined: int = 0  # premailer runs: one per HTML content variant
     stopped: str | None = None
-    held: str | None = None  # "paused" or "awaiting_approval": the run stopped at the edition's hold
     interrupted: bool = False  # a stop signal ended the run between two batches
     expired: int = 0
+    held: str | None = None  # "awaiting_approval": nothing of it was planned ([send] approval = "required");
+    # "paused": the sender stopped at an operator's pause (`stopped` says so and how to resume)
 
     @property
     def total(self) -> int:
@@ -122,16 +124,16 @@ class EditionSender:
         return self.report
 
     def _held(self) -> tuple[str, str] | None:
-        """(hold, the one line saying the edition is held (paused, awaiting approval) and how to go on), or None."""
+        """("paused", the one line saying so and how to resume) when an operator paused the edition, else None.
+        (An edition awaiting approval is not planned at all; one unapproved after it started goes on.)"""
         with store.read_session(self.engine) as session:
             held = store.edition_holds.hold_of(session, edition_id=self.edition_id)
-        if held is None:
+        if held != PAUSED:
             return None
         plan = self.composer.plan
-        where = f"--date {plan.day.isoformat()} --newsletter {plan.newsletter}"
-        then = (f"resume it with `digest editions resume {where}`" if held == "paused"
-                else f"approve it with `digest editions approve {where}`")
-        return held, f"{plan.key} is {held.replace('_', ' ')}: what is left stays queued; {then}"
+        weekly = " --weekly" if ":weekly:" in plan.key else ""
+        return held, (f"{plan.key} is paused: what is left stays queued; resume it with `digest editions resume "
+                      f"--date {plan.day.isoformat()} --newsletter {plan.newsletter}{weekly}`")
 
     def _expire(self) -> None:
         self.report.expired = len(expire_edition(self.engine, self.edition_id, self.report.key, self.clock()))

@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from sqlalchemy.engine import Engine
 
+from digest import store
 from digest.clock import Clock
 from digest.config import Settings
 from digest.lock import exclusive
 from digest.pipeline.deliver import EditionReport
+from digest.pipeline.plan import AWAITING_APPROVAL, edition_controls
 from digest.pipeline.run import send_day
 from digest.send import OutgoingMessage, SendResult
 from digest.store.scratch import scratch_store
@@ -65,8 +67,12 @@ def dry_run_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, 
                 on_line: Callable[[DryRunLine], None], mailer: DryRunMailer | None = None,
                 newsletters: Sequence[str] | None = None) -> list[EditionReport]:
     """Everything a real `digest send` of `day` would send, rendered and built, with nothing written and
-    nothing connected: one line per reader it would send to or skip, and a report per edition with any."""
+    nothing connected: one line per reader it would send to or skip, and a report per edition with any.
+    An edition awaiting an editor's approval is shown as it would go out once approved, its report `held`."""
     mailer = mailer if mailer is not None else DryRunMailer()
+    gated = settings.send.approval == "required"
+    if gated:
+        settings = replace(settings, send=replace(settings.send, approval="none"))
     lines: dict[str, list[DryRunLine]] = {}
 
     def skipped(key: str, email: str, reason: str) -> None:
@@ -81,7 +87,22 @@ def dry_run_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, 
                 for r in mailer.sent[first:first + report.attempted]]
         first += report.attempted
         found.append(_dry_report(report, lines.get(report.key, []) + sent, on_line))
+    waiting = _unapproved(engine, [r.key for r in found]) if gated else set()
+    for report in found:
+        report.held = AWAITING_APPROVAL if report.key in waiting else None
     return [r for r in found if r.total]
+
+
+def _unapproved(engine: Engine, keys: Sequence[str]) -> set[str]:
+    """The editions among `keys` a real send would hold back: not approved, nothing of them planned yet."""
+    with store.read_session(engine) as session:
+        found = set()
+        for key in keys:
+            edition = store.editions.find_edition(session, key=key)
+            if not edition_controls(session, key).approved and (
+                    edition is None or not store.editions.has_deliveries(session, edition_id=edition.id)):
+                found.add(key)
+        return found
 
 
 @contextmanager

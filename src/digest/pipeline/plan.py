@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from digest import store
 from digest.config import Settings, parse_hhmm
 from digest.config.newsletters import DEFAULT_KEY, Newsletter
+from digest.editorial import Controls, apply_controls, fold
 from digest.models import WEEKDAYS, DeliveryStatus, SubscriberRecord
 from digest.ranking import (Ranking, RankParams, Signals, age_at_end, decay_factors, median_curve, named_trending,
                             rank)
@@ -83,18 +84,29 @@ def rank_params(settings: Settings, plan: EditionPlan) -> RankParams:
                       trending_min_views=sel.trending_min_views, trending_min_z=sel.trending_min_z)
 
 
-def edition_ranking(session, settings: Settings, plan: EditionPlan) -> Ranking:
-    """The edition's candidates (within its newsletter's topics and countries) ranked as of its cutoff."""
+def edition_controls(session, key: str) -> Controls:
+    """The editors' pins, exclusions, note and approval of the edition `key` (it need not exist yet)."""
+    return fold(store.editorial.changes(session, edition_key=key))
+
+
+def edition_ranking(session, settings: Settings, plan: EditionPlan, controls: Controls | None = None) -> Ranking:
+    """The edition's candidates (within its newsletter's topics and countries) ranked as of its cutoff, as its
+    editors steered it: their excluded articles left out, their pinned ones in (from outside the window too)."""
+    controls = edition_controls(session, plan.key) if controls is None else controls
     letter = settings.newsletter(plan.newsletter)
     articles = store.articles.candidate_articles(session, start=plan.window_start, end=plan.cutoff)
     if letter.topics or letter.countries:
         articles = [a for a in articles if letter.covers(a.topics, a.country)]
+    articles = [a for a in articles if a.id not in controls.excluded_articles]
+    missing = {p.article_id for p in controls.pins} - {a.id for a in articles}
+    articles += store.articles.articles_by_id(session, ids=missing).values() if missing else []
     params = rank_params(settings, plan)
     signals = edition_signals(session, plan, params)
     boxes = store.trending.trending_signals(session, start=plan.window_start, end=plan.cutoff)  # sources' "Trending" boxes
     named = named_trending([(b.article_id, b.title, b.rank) for b in boxes], {a.id: a.title for a in articles})
-    return rank(edition_stories(session, settings, articles), replace(signals, named=named), now=plan.cutoff,
-                params=params)
+    ranking = rank(edition_stories(session, settings, articles), replace(signals, named=named), now=plan.cutoff,
+                   params=params)
+    return apply_controls(ranking, controls)
 
 
 def edition_signals(session, plan: EditionPlan, params: RankParams) -> Signals:
@@ -132,8 +144,9 @@ class Selector:
 
     def __init__(self, settings: Settings, ranking: Ranking) -> None:
         self.settings, self.ranking = settings, ranking
-        self.articles = frozenset(a.id for e in ranking.top for a in e.story.articles)
-        self.stories = frozenset(e.story.key for e in ranking.top)
+        entries = [*ranking.top, *(e for e, _ in ranking.pins)]
+        self.articles = frozenset(a.id for e in entries for a in e.story.articles)
+        self.stories = frozenset(e.story.key for e in entries)
         self.cache: dict[tuple, Selection] = {}
         self.items: dict[int, list[dict]] = {}
 
@@ -219,6 +232,32 @@ def delivery_row(sub: SubscriberRecord, selection: Selection, selector: Selector
             None if skipped else variant_key(sub.format, selection.picks), skipped, selector.delivery_items(selection))
 
 
+AWAITING_APPROVAL = "awaiting_approval"
+
+
+def awaiting_approval(engine: Engine, settings: Settings, plan: EditionPlan, *, now: datetime,
+                      emails: Sequence[str] = ()) -> bool:
+    """With `[send] approval = "required"`, whether `plan`'s edition still waits for an editor's approval: then
+    its row (made if someone is due) is held "awaiting_approval" and nothing of it is planned. An edition that
+    already has deliveries is never held back (approval asked for after it started changes nothing)."""
+    if settings.send.approval != "required":
+        return False
+    with store.session_scope(engine) as session:
+        if edition_controls(session, plan.key).approved:
+            return False
+        edition = store.editions.find_edition(session, key=plan.key)
+        if edition is not None and store.editions.has_deliveries(session, edition_id=edition.id):
+            return False
+        if edition is None and not _any_due(session, plan, emails):
+            return False
+        edition = edition or store.editions.ensure_edition(session, key=plan.key, period=plan.period,
+                                                           date=plan.day.isoformat(), cutoff_at=plan.cutoff,
+                                                           now=now, newsletter=plan.newsletter)
+        if edition.held is None:
+            store.editions.set_held(session, edition_id=edition.id, held=AWAITING_APPROVAL)
+    return True
+
+
 def _any_due(session, plan: EditionPlan, emails: Sequence[str]) -> bool:
     return next(due_pages(session, plan, emails, page=1), None) is not None
 
@@ -235,7 +274,8 @@ def edition_stories(session, settings: Settings, articles) -> list[Story]:
 
 def story_assignments(ranking: Ranking) -> dict[int, str]:
     """article id → story key for every article of the ranking: what `plan_edition` stores."""
-    return {a.id: entry.story.key for entry in ranking.top for a in entry.story.articles}
+    entries = [*ranking.top, *(entry for entry, _ in ranking.pins)]
+    return {a.id: entry.story.key for entry in entries for a in entry.story.articles}
 
 
 def diversity(settings: Settings) -> Diversity:

@@ -20,7 +20,8 @@ from digest.lock import exclusive
 from digest.models import EditionStatus
 from digest.pipeline.compose import Composer
 from digest.pipeline.deliver import EditionReport, EditionSender, Progress
-from digest.pipeline.plan import EditionPlan, OnSkip, edition_plan, edition_plans, plan_edition
+from digest.pipeline.plan import (AWAITING_APPROVAL, EditionPlan, OnSkip, awaiting_approval, edition_controls,
+                                  edition_plan, edition_plans, plan_edition)
 from digest.pipeline.transitions import log_transition, mark_unknown
 from digest.send import Mailer
 
@@ -56,10 +57,12 @@ async def send_day(engine: Engine, settings: Settings, mailer: Mailer, day: date
     `on_skip(edition, email, reason)` hears of each reader planned `skipped`, held or unbuildable."""
     progress = progress or Progress()
     mark_unknown(engine, clock, reason="interrupted while sending")
-    reports = []
-    for plan, edition_id, planned in plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at,
-                                              slot=slot, periods=periods, retry_unknown=retry_unknown,
-                                              on_skip=on_skip, newsletters=newsletters):
+    held: list[str] = []
+    planned_now = plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at, slot=slot,
+                           periods=periods, retry_unknown=retry_unknown, on_skip=on_skip, newsletters=newsletters,
+                           held=held)
+    reports = [EditionReport(key, held=AWAITING_APPROVAL) for key in held]
+    for plan, edition_id, planned in planned_now:
         report = await _send_plan(engine, settings, mailer, plan, edition_id, clock=clock, emails=emails,
                                   limit=limit, retry_deferred=retry_deferred, progress=progress, stop=stop,
                                   on_skip=on_skip)
@@ -73,15 +76,20 @@ async def send_day(engine: Engine, settings: Settings, mailer: Mailer, day: date
 def plan_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, emails: Sequence[str] = (),
              due_at: datetime | None = None, slot: tuple[str, str] | None = None,
              periods: Sequence[str] = ("daily", "weekly"), retry_unknown: bool = False,
-             on_skip: OnSkip | None = None, newsletters: Sequence[str] | None = None
-             ) -> list[tuple[EditionPlan, int, int]]:
+             on_skip: OnSkip | None = None, newsletters: Sequence[str] | None = None,
+             held: list[str] | None = None) -> list[tuple[EditionPlan, int, int]]:
     """Write the delivery rows of the editions due on `day`: (plan, edition id, rows planned now) for each.
+    An edition awaiting an editor's approval is planned not at all: its key goes into `held`.
 
     The embedded sender then sends them in this process; with workers, `digest.workers` enqueues shards.
     """
     deadline = (due_at or clock()) + timedelta(hours=settings.send.deadline_hours)
     found = []
     for plan in edition_plans(settings, day, slot=slot, periods=periods, newsletters=newsletters):
+        if awaiting_approval(engine, settings, plan, now=clock(), emails=emails):
+            if held is not None:
+                held.append(plan.key)
+            continue
         edition_id, planned = plan_edition(engine, settings, plan, now=clock(), emails=emails, deadline=deadline,
                                            on_skip=on_skip)
         if not edition_id:
@@ -141,7 +149,7 @@ async def send_shard(engine: Engine, settings: Settings, mailer: Mailer, edition
     if edition_id not in composers:
         while len(composers) >= 4:
             composers.pop(next(iter(composers)))
-        composers[edition_id] = Composer(settings, plan_of(settings, edition))
+        composers[edition_id] = composer_for(engine, settings, plan_of(settings, edition))
     return await send_edition(engine, settings, mailer, composers[edition_id], edition_id, clock=clock,
                               deadline=edition.deadline_at, stop=stop, claimed_by=claimed_by, id_range=id_range)
 
@@ -164,9 +172,16 @@ async def retry_due(engine: Engine, settings: Settings, mailer: Mailer, *, clock
                         for e in store.editions.editions_with_due_retries(session, now=clock())]
         reports = []
         for edition_id, plan, deadline in editions:
-            reports.append(await send_edition(engine, settings, mailer, Composer(settings, plan), edition_id,
-                                              clock=clock, deadline=deadline, stop=stop))
+            reports.append(await send_edition(engine, settings, mailer, composer_for(engine, settings, plan),
+                                              edition_id, clock=clock, deadline=deadline, stop=stop))
     return reports
+
+
+def composer_for(engine: Engine, settings: Settings, plan: EditionPlan) -> Composer:
+    """The edition's Composer, with its editor's note."""
+    with store.read_session(engine) as session:
+        note = edition_controls(session, plan.key).note
+    return Composer(settings, plan, note=note)
 
 
 def plan_of(settings: Settings, edition) -> EditionPlan:
@@ -195,6 +210,6 @@ async def _send_plan(engine, settings, mailer, plan: EditionPlan, edition_id: in
         pending = store.delivery_status.edition_counts(session, edition_id=edition_id)
         deadline = store.editions.find_edition(session, key=plan.key).deadline_at
     progress.start(plan.key, pending.get("queued", 0) + pending.get("deferred", 0))
-    return await send_edition(engine, settings, mailer, Composer(settings, plan), edition_id, clock=clock,
+    return await send_edition(engine, settings, mailer, composer_for(engine, settings, plan), edition_id, clock=clock,
                               deadline=deadline, progress=progress, stop=stop, limit=limit,
                               subscriber_ids=subscriber_ids, retry_deferred=retry_deferred, on_skip=on_skip)

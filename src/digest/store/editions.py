@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from digest.models import Delivery, DeliveryItem, DeliveryStatus, Edition, EditionStatus
@@ -119,3 +120,12 @@ def sent_editions(session: Session, *, newsletter: str, limit: int | None = None
 def sent_edition(session: Session, *, key: str) -> Edition | None:
     """The edition `key` if it went out (see `sent_editions`), else None."""
     return session.exec(select(Edition).where(Edition.key == key, _went_out())).first()
+
+
+def has_deliveries(session: Session, *, edition_id: int) -> bool:
+    return session.exec(select(Delivery.id).where(Delivery.edition_id == edition_id).limit(1)).first() is not None
+
+
+def set_held(session: Session, *, edition_id: int, held: str | None) -> None:
+    """Hold the edition ("awaiting_approval", "paused") or release it (None)."""
+    session.exec(update(Edition).where(Edition.id == edition_id).values(held=held))

@@ -38,3 +38,9 @@ def save_story_assignments(session: Session, *, assignments: dict[int, str], now
             session.add(StoryAssignment(article_id=article_id, story_key=key, assigned_at=now))
     session.flush()
     return len(changed)
+
+
+def story_known(session: Session, *, key: str) -> bool:
+    """Whether some article was stored as belonging to the story `key` (an edition with it was planned)."""
+    return session.exec(select(StoryAssignment.article_id).where(StoryAssignment.story_key == key).limit(1)
+                        ).first() is not None

@@ -104,7 +104,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 started = True
                 headers = message.get("headers", [])
-                own = {name.lower() for name, _ in headers}  # a response's own header wins (the console's CSP)
+                own = {name.lower() for name, _ in headers}  # a response may set its own (a framed preview's CSP)
                 message["headers"] = [*headers, *(h for h in SECURITY_HEADERS if h[0] not in own)]
             await send(message)
 

@@ -4,6 +4,7 @@ enqueueing the editions of a day."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import date, datetime
 
@@ -14,6 +15,8 @@ from digest.clock import Clock
 from digest.config import Settings
 from digest.lock import exclusive
 from digest.pipeline import plan_day
+
+log = logging.getLogger("digest.workers")
 
 SEND, PERIODIC = "send", "periodic"  # queues: shards; the cluster's periodic work
 SHARD_TASK = "digest.send_shard"
@@ -44,6 +47,9 @@ async def enqueue_edition(app, engine: Engine, settings: Settings, edition_id: i
     return await enqueue_shards(app, edition_id, ranges)
 
 
+_TOLD: set[str] = set()  # the held editions this process has said are held (once each)
+
+
 async def plan_and_enqueue(app, engine: Engine, settings: Settings, day: date, *, clock: Clock,
                            emails: Sequence[str] = (), due_at: datetime | None = None,
                            slot: tuple[str, str] | None = None, periods: Sequence[str] = ("daily", "weekly"),
@@ -54,12 +60,18 @@ async def plan_and_enqueue(app, engine: Engine, settings: Settings, day: date, *
     `always` False (the periodic tick): enqueue only when rows were planned now (the tick's own resume step
     covers the rest); by hand (`digest send`), shards are enqueued for whatever is sendable.
     """
+    held: list[str] = []
+
     def plan() -> list:  # in a thread: the planner lock may wait, and planning is database work
         with exclusive(engine, "planner", wait=settings.send.lock_wait_seconds):
             return plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at, slot=slot,
-                            periods=periods, retry_unknown=retry_unknown, newsletters=newsletters)
+                            periods=periods, retry_unknown=retry_unknown, newsletters=newsletters, held=held)
 
     plans = await asyncio.to_thread(plan)
+    for key in (k for k in held if k not in _TOLD):
+        _TOLD.add(key)
+        log.info("edition %s: awaiting an editor's approval; nothing is planned or sent until it is approved "
+                 "(the console, or `digest editions approve`)", key)
     done = []
     for plan, edition_id, planned in plans:
         # shards already cover the rows planned before: only new rows (or a first plan) need new ones

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from digest.web.admin import charts, editions, preview, readers, views
+from digest.web.admin import charts, editions, plan, preview, readers, views
 from digest.web.admin.session import Console
 
 ROUTES = [
@@ -30,6 +30,12 @@ ROUTES = [
     Route("/admin/editions/{slug}/preview.html", preview.preview_frame, methods=["GET"]),
     Route("/admin/charts.json", charts.charts_json, methods=["GET"]),
     charts.STATIC_MOUNT,  # static files (uPlot, console.js): no session, no data (see web/admin/charts.py)
+    Route("/admin/plan", plan.plan_index, methods=["GET"]),
+    Route("/admin/plan.json", plan.plan_index, methods=["GET"]),
+    Route("/admin/plan/{slug}.json", plan.plan_json, methods=["GET"]),
+    Route("/admin/plan/{slug}/preview.html", plan.plan_preview, methods=["GET"]),
+    Route("/admin/plan/{slug}/change", plan.plan_change, methods=["POST"]),
+    Route("/admin/plan/{slug}", plan.plan_page, methods=["GET"]),
     *readers.ROUTES,
 ]
 OPEN = {"/admin/login"}  # the only paths that need no session
