@@ -56,5 +56,5 @@ def test_day_status_is_a_dataclass_whose_document_is_the_json_of_digest_status(e
     doc = status.doc()
     assert list(doc) == ["date", "edition", "counts", "total", "editions"]
     assert list(doc["editions"][0]) == ["edition", "status", "deadline", "oldest_pending", "reasons", "counts",
-                                        "problems", "total", "newsletter"]
+                                        "problems", "total", "newsletter", "held"]
     assert doc["total"] == sum(e["total"] for e in doc["editions"]) == 3

@@ -52,9 +52,10 @@ def _print_send(sent: DaySend, progress, json_out: bool) -> None:
     """The summary per edition (or, with workers, what was queued); exit 3 when some delivery was not clean."""
     if sent.queued is not None:
         return _print_queued(sent)
-    docs = [report_doc(r, progress.timings.get(r.key)) for r in sent.reports if not r.held]
+    unplanned = [r for r in sent.reports if r.held and not r.stopped]  # awaiting approval: nothing planned
+    docs = [report_doc(r, progress.timings.get(r.key)) for r in sent.reports if r not in unplanned]
     if json_out:
-        docs += [{"edition": r.key, "held": r.held} for r in sent.reports if r.held]
+        docs += [{"edition": r.key, "held": r.held} for r in unplanned]
         emit_json({"date": sent.day.isoformat(), "editions": docs, "clean": sent.clean,
                    "stopped_by_signal": sent.stopped_by_signal})
     elif not sent.reports:
@@ -63,8 +64,11 @@ def _print_send(sent: DaySend, progress, json_out: bool) -> None:
     else:
         if docs:
             print_summary(docs, table=sys.stdout.isatty())
-        for report in (r for r in sent.reports if r.held):
+        for report in unplanned:
             typer.echo(awaiting_line(report.key, sent.day))
+    for report in sent.reports:
+        if report.held and report.stopped:  # paused under a sender: its one line says how to go on
+            typer.echo(report.stopped, err=True)
     if sent.stopped_by_signal:
         typer.echo("stopped by a signal after the batch in flight; run `digest send` again to resume", err=True)
     if not sent.clean:

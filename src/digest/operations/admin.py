@@ -162,7 +162,7 @@ def _verified(hashed: str, password: str) -> bool:
 # ── the overview ─────────────────────────────────────────────────────────────────────────────────────────────
 
 OVERVIEW_DAYS = 30
-SHOWN = ("edition", "newsletter", "status", "deadline", "counts", "total")  # of an EditionSummary
+SHOWN = ("edition", "newsletter", "status", "held", "deadline", "counts", "total")  # of an EditionSummary
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ class EditionSummary:
     problems: list[Problem]
     total: int = 0
     newsletter: str = ""  # its [[newsletters]] key
+    held: str | None = None  # "paused" | "awaiting_approval" (then `status` says so too), or None
 
 
 @dataclass
@@ -85,10 +86,16 @@ def day_status(settings: Settings, day: date, *, latest: bool = False, engine: E
     return status
 
 
+def state(edition) -> str:
+    """An edition's state as shown: its hold (paused, awaiting_approval) while it has one and is not done, else
+    its status."""
+    return edition.held if edition.held and edition.status != "done" else str(edition.status)
+
+
 def _summary(session, edition) -> EditionSummary:
     counts = store.delivery_status.edition_counts(session, edition_id=edition.id)
     return EditionSummary(
-        edition.key, str(edition.status), edition.deadline_at, store.delivery_status.oldest_pending(session, edition_id=edition.id),
+        edition.key, state(edition), edition.deadline_at, store.delivery_status.oldest_pending(session, edition_id=edition.id),
         [FailureReason(*row) for row in store.delivery_status.failure_reasons(session, edition_id=edition.id)], counts,
         [Problem(*row) for row in store.delivery_status.edition_problems(session, edition_id=edition.id)], sum(counts.values()),
-        edition.newsletter)
+        edition.newsletter, edition.held)

@@ -34,6 +34,7 @@ from digest.pipeline.plan import OnSkip
 from digest.pipeline.transitions import expire_edition, hold_reason, log_transition
 from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, connect_problem, next_attempt_at
 
+PAUSED = "paused"  # edition.held: an operator's pause, checked between batches
 SENDER_SIDE_LIMIT = 3  # this many 5.7.x policy rejections in one run stop the edition
 log = logging.getLogger("digest.delivery")
 
@@ -49,7 +50,8 @@ class EditionReport:
     stopped: str | None = None
     interrupted: bool = False  # a stop signal ended the run between two batches
     expired: int = 0
-    held: str | None = None  # "awaiting_approval": nothing of it was planned ([send] approval = "required")
+    held: str | None = None  # "awaiting_approval": nothing of it was planned ([send] approval = "required");
+    # "paused": the sender stopped at an operator's pause (`stopped` says so and how to resume)
 
     @property
     def total(self) -> int:
@@ -110,6 +112,9 @@ class EditionSender:
             if self.deadline is not None and self.clock() > self.deadline:
                 self._expire()
                 break
+            if held := self._held():  # an operator paused it: what is left stays queued
+                self.report.held, self.report.stopped = held
+                break
             room = size if limit is None else min(size, limit - self.report.attempted)
             jobs = self._prepare(room, subscriber_ids, retry_deferred)
             if jobs is None:
@@ -117,6 +122,18 @@ class EditionSender:
             await self._send(jobs)
         self.report.variants = len(self.composer.variants)
         return self.report
+
+    def _held(self) -> tuple[str, str] | None:
+        """("paused", the one line saying so and how to resume) when an operator paused the edition, else None.
+        (An edition awaiting approval is not planned at all; one unapproved after it started goes on.)"""
+        with store.read_session(self.engine) as session:
+            held = store.edition_holds.hold_of(session, edition_id=self.edition_id)
+        if held != PAUSED:
+            return None
+        plan = self.composer.plan
+        weekly = " --weekly" if ":weekly:" in plan.key else ""
+        return held, (f"{plan.key} is paused: what is left stays queued; resume it with `digest editions resume "
+                      f"--date {plan.day.isoformat()} --newsletter {plan.newsletter}{weekly}`")
 
     def _expire(self) -> None:
         self.report.expired = len(expire_edition(self.engine, self.edition_id, self.report.key, self.clock()))

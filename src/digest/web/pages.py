@@ -86,7 +86,8 @@ def page_environment(path: Path, language: str = "en") -> Environment:
 
 class SecurityHeaders:
     """ASGI middleware: adds SECURITY_HEADERS to every HTTP response, the 500 page of an unexpected error
-    included (which it answers itself, so that no error page leaves without them)."""
+    included (which it answers itself, so that no error page leaves without them); a header the response sets
+    itself (the console's pages: their own CSP) is kept instead."""
 
     def __init__(self, app, pages: Pages | None = None) -> None:
         self.app = app

@@ -47,19 +47,22 @@ async def resume_editions(app, engine: Engine, settings: Settings, clock: Clock)
     For each unfinished edition: past its deadline, what is left expires (a shard checks the deadline only
     while it runs); with shards still live, only the deferred rows now due get shards; with none live, every
     sendable row does (a shard job that failed for good, a scheduler killed between planning and enqueueing,
-    a job an operator deleted).
+    a job an operator deleted, an edition an operator paused and then resumed). A held edition (paused,
+    awaiting approval) gets no shards: its shards stopped at the hold, and its rows wait queued.
     """
     now = clock()
     with store.read_session(engine) as session:
-        editions = [(e.id, e.key, e.deadline_at)
+        editions = [(e.id, e.key, e.deadline_at, e.held)
                     for e in store.editions.editions_in_status(session, status=(EditionStatus.planned, EditionStatus.sending))]
     live = await asyncio.to_thread(_editions_with_live_shards, engine)
     shards = 0
-    for edition_id, key, deadline in editions:
+    for edition_id, key, deadline, held in editions:
         if deadline is not None and now > deadline:
             ids = await asyncio.to_thread(expire_edition, engine, edition_id, key, now)
             if ids:
                 log.warning("edition %s: deadline passed, %d deliveries not sent are now expired", key, len(ids))
+            continue
+        if held is not None:
             continue
         retries = edition_id in live
         n = await enqueue_edition(app, engine, settings, edition_id, now=now, retries=retries)

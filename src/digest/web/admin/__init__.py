@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from digest.web.admin import editions, feeds, plan, readers, views
+from digest.web.admin import charts, editions, feeds, plan, preview, readers, views
 from digest.web.admin.session import Console
 
 ROUTES = [
@@ -23,6 +23,13 @@ ROUTES = [
     Route("/admin/editions/{slug}.json", editions.edition_json, methods=["GET"]),  # before the page's: it matches too
     Route("/admin/editions/{slug}", editions.edition_page, methods=["GET"]),
     Route("/admin/editions/{slug}/requeue", editions.requeue, methods=["POST"]),
+    *(Route(f"/admin/editions/{{slug}}/{name}", endpoint, methods=["POST"]) for name, endpoint in (
+        ("pause", editions.pause), ("resume", editions.resume), ("retry-deferred", editions.retry_deferred),
+        ("retry-unknown", editions.retry_unknown))),
+    Route("/admin/editions/{slug}/preview", preview.preview_page, methods=["GET"]),
+    Route("/admin/editions/{slug}/preview.html", preview.preview_frame, methods=["GET"]),
+    Route("/admin/charts.json", charts.charts_json, methods=["GET"]),
+    charts.STATIC_MOUNT,  # static files (uPlot, console.js): no session, no data (see web/admin/charts.py)
     Route("/admin/plan", plan.plan_index, methods=["GET"]),
     Route("/admin/plan.json", plan.plan_index, methods=["GET"]),
     Route("/admin/plan/{slug}.json", plan.plan_json, methods=["GET"]),

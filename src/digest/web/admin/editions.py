@@ -1,8 +1,10 @@
 """The console's edition page, `/admin/editions/SLUG` (SLUG = the edition key with "-" for ":", as the archive's
-links have it) and its JSON: `operations.editions.edition_detail`, whose counts are `digest status`'s. Its one
-action, for editors, requeues the edition's failed and bounced deliveries (`digest deliveries requeue`'s use
-case) and redirects back with a one-line result. Sending the deferred ones now is left to
-`digest send --retry-deferred`: it sends the whole date's editions, too heavy for a web request.
+links have it) and its JSON: `operations.editions.edition_detail`, whose counts are `digest status`'s. Its
+actions, for editors, each redirect back with a one-line result: requeue the failed and bounced deliveries
+(`digest deliveries requeue`'s use case); pause, resume, the deferred due now, the unknown requeued
+(`operations.edition_actions`, what `digest editions pause | resume | retry-deferred | retry-unknown` call; the
+last one only with its box ticked: some of those readers may get the message twice). Nothing is sent in the
+request: the daemon's (or the workers') next tick sends.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from digest.errors import InputError
+from digest.operations import edition_actions as actions
 from digest.operations import editions as ops
 from digest.web.admin.session import Session, console, requires, wants_json
 from digest.web.admin.views import json_response
@@ -36,8 +39,10 @@ async def edition_page(request: Request, user: Session) -> Response:
         found = await run_in_threadpool(_detail, request)
     except InputError as error:
         return _missing(request, user, error)
+    did = request.query_params.get("did")
     return console(request).render("edition.html", title=found.summary.edition, user=user, edition=found,
-                                   requeued=_count(request, "requeued"), reactivated=_count(request, "reactivated"))
+                                   requeued=_count(request, "requeued"), reactivated=_count(request, "reactivated"),
+                                   did=did if did in ACTIONS else None, moved=_count(request, "n"))
 
 
 @requires("viewer")
@@ -58,6 +63,39 @@ async def requeue(request: Request, user: Session) -> Response:
         return _missing(request, user, error)
     target = f"{console(request).path}/editions/{quote(slug)}?requeued={report.total}&reactivated={len(report.reactivated)}"
     return RedirectResponse(target, status_code=303)
+
+
+ACTIONS = {"pause": actions.pause, "resume": actions.resume, "retry-deferred": actions.retry_deferred,
+           "retry-unknown": actions.retry_unknown}
+DUPLICATES = "duplicates"  # the value of retry-unknown's box: "some of these readers may get it twice"
+
+
+def _action(name: str):
+    """The endpoint of one action: POST, editors, CSRF (`requires`); back to the edition page with its result."""
+    @requires("editor")
+    async def act(request: Request, user: Session) -> Response:
+        ctx, slug = context(request), request.path_params["slug"]
+        async with request.form(max_files=0, max_fields=20) as form:
+            confirmed = form.get("confirm") == DUPLICATES
+        if name == "retry-unknown" and not confirmed:
+            return console(request).render("message.html", status_code=400, user=user, title="Not requeued",
+                                           text="Tick the box saying some of these readers may get the message "
+                                                "twice, then submit again.")
+        try:
+            result = await run_in_threadpool(ACTIONS[name], ctx.settings, slug, now=ctx.clock(), engine=ctx.engine)
+        except actions.NoEdition as error:
+            return _missing(request, user, error)
+        except InputError as error:
+            return console(request).render("message.html", status_code=409, user=user, title="Not done",
+                                           text=str(error))
+        target = f"{console(request).path}/editions/{quote(slug)}?did={name}&n={result.count}"
+        return RedirectResponse(target, status_code=303)
+
+    act.__name__ = act.__qualname__ = name.replace("-", "_")
+    return act
+
+
+pause, resume, retry_deferred, retry_unknown = (_action(name) for name in ACTIONS)
 
 
 def _missing(request: Request, user: Session, error: InputError) -> Response:

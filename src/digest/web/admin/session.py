@@ -34,6 +34,9 @@ from digest.web.context import MAX_TOKEN, context
 SESSION_COOKIE = "digest_admin"
 SESSION_PURPOSE = "admin-session"
 CSRF_PURPOSE = "admin-form"
+# the reader pages' CSP, and the console's own scripts and styles (/admin/static), its JSON, its preview frame
+CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; "
+               "connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 CLOCK_SKEW = 60  # seconds a session's "last used" may lie ahead of this process's clock
 
 
@@ -61,7 +64,7 @@ class Console:
         body = self.env.get_template(template).render(
             base=self.path, user=user, csrf=user.csrf if user else "", list_name=self.settings.sender.list_name,
             **values)
-        return HTMLResponse(body, status_code=status_code)
+        return HTMLResponse(body, status_code=status_code, headers={"content-security-policy": CONSOLE_CSP})
 
 
 def console(request: Request) -> Console:

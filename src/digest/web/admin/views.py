@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from digest.operations import admin as ops
+from digest.operations.charts import Charts, overview_charts as charts_of
 from digest.tokens import make_token
 from digest.web.admin.session import Session, console, end_session, requires, start_session
 from digest.web.context import context
@@ -93,12 +94,20 @@ def _overview(request: Request) -> ops.Overview:
     return ops.overview(ctx.settings, today, engine=ctx.engine)
 
 
+def overview_charts(request: Request) -> Charts:
+    """The overview with its charts' figures (`operations.charts`): the page and `/admin/charts.json`."""
+    ctx = context(request)
+    today = ctx.clock().astimezone(ctx.settings.tz).date()
+    return charts_of(ctx.settings, today, engine=ctx.engine)
+
+
 @requires("viewer")
 async def overview_page(request: Request, user: Session) -> Response:
-    found = await run_in_threadpool(_overview, request)
+    figures = await run_in_threadpool(overview_charts, request)
+    found = figures.overview
     statuses = sorted({s for letter in found.newsletters for _, e in letter.editions for s in e.counts})
     return console(request).render("overview.html", title="Overview", user=user, overview=found,
-                                   statuses=statuses)
+                                   statuses=statuses, charts=figures)
 
 
 @requires("viewer")
