@@ -133,7 +133,7 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        cap = EVENTS_BYTES if scope["path"].endswith("/events") else FORM_BYTES
+        cap = EVENTS_BYTES if scope["path"].endswith(("/events", "/api/v1/imports")) else FORM_BYTES
         declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > cap:
             await _too_large(cap)(scope, receive, send)
