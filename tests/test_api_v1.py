@@ -304,6 +304,13 @@ def test_an_import_runs_as_a_job_with_a_status(api, engine):
     assert api("GET", "/imports/999999").status_code == 404
 
 
+def test_an_import_may_be_bigger_than_a_form(api):
+    csv = "email,name\n" + "".join(f"bulk{i:05}@example.com,Reader number {i}\n" for i in range(3000))
+    assert len(csv) > 64_000  # the cap of a form's body
+    job = wait_for(api, api("POST", "/imports", content=csv.encode()).json()["id"])
+    assert job["status"] == "done" and job["counts"]["new"] == 3000
+
+
 def test_events_follow_the_rules_of_post_events(api, engine):
     with store.session_scope(engine) as session:
         store.articles.upsert_articles(session, articles=[article(1, NOW - timedelta(hours=2))], now=NOW)

@@ -110,5 +110,6 @@ def authenticate(engine: Engine, key: str, *, now: datetime) -> ApiKeyInfo | Non
         row = store.api_keys.key_by_hash(session, key_hash=key_hash(key))
         if row is None or row.revoked_at is not None:
             return None
-        store.api_keys.touch_key(session, key_id=row.id, now=now, before=now - TOUCH_EVERY)
+        if row.last_used_at is None or row.last_used_at < now - TOUCH_EVERY:
+            store.api_keys.touch_key(session, key_id=row.id, now=now, before=now - TOUCH_EVERY)
         return _info(row)
