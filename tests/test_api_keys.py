@@ -18,6 +18,7 @@ from digest.models import ApiKey
 from digest.operations import api_keys as ops
 from digest.send import RecordingMailer
 from digest.web import create_app
+from tests.api_client import Api
 from tests.conftest import NOW, ROOT
 
 BASE = "https://news.example.com/digest"
@@ -94,13 +95,16 @@ def test_http_401_without_a_good_key_and_403_without_the_scope(settings, engine)
     key = ops.create_key(settings, name="reports", scopes="editions:read", now=NOW, engine=engine).key
     gone = ops.create_key(settings, name="old", scopes="subscribers:read", now=NOW, engine=engine).key
     ops.revoke_key(settings, "old", now=NOW, engine=engine)
-    client = TestClient(create_app(settings, engine, mailer=RecordingMailer(), clock=lambda: NOW), base_url=BASE)
+    api = Api(TestClient(create_app(settings, engine, mailer=RecordingMailer(), clock=lambda: NOW), base_url=BASE),
+              key)
     for headers in ({}, {"Authorization": "Basic dXNlcjpwdw=="}, {"Authorization": "Bearer dk_unknown"},
                     {"Authorization": f"Bearer {gone}"}):
-        answer = client.get("/api/v1/subscribers", headers=headers)
+        answer = api("GET", "/subscribers", key=None, headers=headers)
         assert answer.status_code == 401, headers
         assert answer.headers["www-authenticate"].startswith("Bearer realm=")
         assert answer.json()["error"]["code"] == "unauthorized"
-    refused = client.get("/api/v1/subscribers", headers={"Authorization": f"Bearer {key}"})
+    refused = api("GET", "/subscribers")
     assert refused.status_code == 403 and "subscribers:read" in refused.json()["error"]["message"]
-    assert client.get("/api/v1/editions", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert api("POST", "/events", json=[]).status_code == 403
+    assert api("GET", "/editions").status_code == 200
+    assert api.checked == 7  # each answer against the OpenAPI document

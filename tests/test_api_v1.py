@@ -21,6 +21,7 @@ from digest.operations.api_keys import create_key
 from digest.operations.status import day_status
 from digest.send import RecordingMailer
 from digest.web import create_app
+from tests.api_client import Api
 from tests.conftest import NOW
 from tests.factories import article, seed, send_day, subscriber
 
@@ -34,40 +35,6 @@ class Clock:
 
     def __call__(self):
         return self.now
-
-
-class Api:
-    """A client for /api/v1 that checks every answer against the served OpenAPI document: the status is one
-    the document lists for that path and method, and the body validates against its schema."""
-
-    def __init__(self, client: TestClient, key: str | None) -> None:
-        self.client, self.key = client, key
-        self.doc = client.get("/api/v1/openapi.json").json()
-        self.checked = 0
-
-    def __call__(self, method: str, path: str, *, key: str | None = "default", headers=None, **kw):
-        auth = self.key if key == "default" else key
-        sent = {**({"Authorization": f"Bearer {auth}"} if auth else {}), **(headers or {})}
-        answer = self.client.request(method, f"/api/v1{path}", headers=sent, **kw)
-        self.check(method, path.split("?")[0], answer)
-        return answer
-
-    def check(self, method: str, path: str, answer) -> None:
-        operation = self.doc["paths"][self.template(path)][method.lower()]
-        status = str(answer.status_code)
-        assert status in operation["responses"], f"{method} {path}: {status} is not in the document"
-        schema = operation["responses"][status]["content"]["application/json"]["schema"]
-        root = {**schema, "components": self.doc["components"]}
-        errors = list(Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
-                      .iter_errors(answer.json()))
-        assert not errors, f"{method} {path} {status}: {errors[0].message} at {list(errors[0].absolute_path)}"
-        self.checked += 1
-
-    def template(self, path: str) -> str:
-        for template in self.doc["paths"]:
-            if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path):
-                return template
-        raise AssertionError(f"{path} is not in the OpenAPI document")
 
 
 def make_client(settings, engine, clock=None, mailer=None) -> TestClient:
@@ -413,3 +380,15 @@ def test_the_document_check_catches_an_answer_that_drifted(api):
     assert list(Draft202012Validator(schema).iter_errors(made.json())) == []
     assert [e.validator for e in Draft202012Validator(schema).iter_errors(drifted)] == ["additionalProperties"]
     assert list(Draft202012Validator(schema).iter_errors({**made.json(), "status": "sleeping"}))
+
+
+def test_each_route_is_in_the_document_with_the_scope_its_handler_checks(api):
+    from digest.web.api_v1 import ROUTES
+
+    routes = {(re.sub(r":\w+\}", "}", r.path), m.lower()): getattr(r.endpoint, "scope", None)
+              for r in ROUTES for m in r.methods if m != "HEAD"}
+    documented = {(p, m): op.get("x-scope") for p, ops in api.doc["paths"].items() for m, op in ops.items()}
+    assert routes.pop(("/openapi.json", "get")) is None  # the one public route
+    assert routes == documented
+    assert all(op["security"] == [{"bearer": [op["x-scope"]]}] for ops in api.doc["paths"].values()
+               for op in ops.values())
