@@ -144,6 +144,8 @@ def test_malformed_json_is_a_400_and_an_existing_address_a_409(api):
     assert api("POST", "/subscribers", json={"email": "dee@example.com"}).status_code == 201
     again = api("POST", "/subscribers", json={"email": "DEE@example.com"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "exists"
+    huge = api("POST", "/subscribers", json={"email": "big@example.com", "name": "x" * 70_000})
+    assert huge.status_code == 413 and huge.json()["error"]["field"] == "body"
 
 
 def stored(engine, emails, **kw) -> dict[str, int]:

@@ -11,6 +11,7 @@ from digest.web.api_v1.schemas import INT, SCHEMAS, STR, ref
 
 ERRORS = {"400": "Malformed JSON", "401": "No key, or an unknown or revoked one",
           "403": "The key lacks the scope", "404": "Not found", "409": "Conflict with what is stored",
+          "413": "The body is too large (imports and events: 5 MB; others: 64 kB)",
           "422": "A field is invalid (named in error.field)", "429": "Over the key's rate limit (see Retry-After)"}
 IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string",
                "maxLength": 255}, "description": "The same key and body within 24 h replay the first answer."}
@@ -30,6 +31,7 @@ def _op(summary: str, scope: str, ok: tuple[str, str, str], errors: str = "", *,
     op = {"summary": summary, "security": [{"bearer": [scope]}], "x-scope": scope, "responses": responses,
           "parameters": list(params)}
     if body is not None:
+        responses["413"] = _json(ref("Error"), ERRORS["413"])
         op["requestBody"] = {"required": True, "content": body}
         op["parameters"].append(IDEMPOTENCY)
     return op
