@@ -394,3 +394,20 @@ def test_each_route_is_in_the_document_with_the_scope_its_handler_checks(api):
     assert routes == documented
     assert all(op["security"] == [{"bearer": [op["x-scope"]]}] for ops in api.doc["paths"].values()
                for op in ops.values())
+
+
+def test_a_bad_rate_limit_is_one_line_naming_the_key(tmp_path):
+    from digest.config import load_settings
+    from digest.errors import ConfigError
+    from tests.conftest import ROOT
+
+    assert load_settings(ROOT / "config.toml", environ={}).api.rate_limit == "600/minute"
+    assert load_settings(ROOT / "config.toml", environ={"DIGEST_API_RATE_LIMIT": "10/second;1000/hour"}
+                         ).api.rate_limit == "10/second;1000/hour"
+    with pytest.raises(ConfigError) as bad:
+        load_settings(ROOT / "config.toml", environ={"DIGEST_API_RATE_LIMIT": "lots"})
+    assert "[api] rate_limit" in str(bad.value) and "\n" not in str(bad.value)
+    path = tmp_path / "config.toml"
+    path.write_text('[api]\nrate_limits = "1/minute"\n')
+    with pytest.raises(ConfigError, match=r"\[api\] rate_limits: unknown key"):
+        load_settings(path, environ={})
