@@ -19,7 +19,6 @@ from digest.operations.api_common import (
 )
 from digest.operations.reader import add_events
 from digest.operations.status import _summary as edition_summary  # the very figures of `digest status`
-from digest.store import readers as reader_store
 
 DELIVERIES_SHOWN = 100
 
@@ -67,8 +66,8 @@ def deliveries(engine: Engine, *, subscriber: str | None = None, message_id: str
                 raise invalid("subscriber", f"expected a subscriber id, got {subscriber[:20]!r}")
             if store.subscribers.subscriber_by_id(session, subscriber_id=int(subscriber)) is None:
                 raise not_found(f"subscriber {subscriber}")
-            rows, total = reader_store.reader_deliveries(session, subscriber_id=int(subscriber),
-                                                         limit=DELIVERIES_SHOWN)
+            rows, total = store.api_reads.subscriber_deliveries(session, subscriber_id=int(subscriber),
+                                                                limit=DELIVERIES_SHOWN)
     return {"deliveries": [{"edition": key, **fields(d, DELIVERY_FIELDS)} for key, d in rows], "total": total}
 
 

@@ -1,9 +1,10 @@
 """What the REST API reads of the existing tables that no other query gives: a page of editions (newest
-first, keyset on id) and a delivery with its edition's key.
+first, keyset on id), a delivery with its edition's key, a subscriber's last deliveries.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from digest.models import Delivery, Edition
@@ -27,3 +28,12 @@ def delivery_with_edition(session: Session, *, message_id: str) -> tuple[str, De
     row = session.exec(select(Edition.key, Delivery).join(Edition, Edition.id == Delivery.edition_id)
                        .where(Delivery.message_id == message_id)).first()
     return None if row is None else (row[0], row[1])
+
+
+def subscriber_deliveries(session: Session, *, subscriber_id: int, limit: int = 100
+                          ) -> tuple[list[tuple[str, Delivery]], int]:
+    """The subscriber's last `limit` deliveries, newest first, as (edition key, delivery), and how many there are."""
+    rows = session.exec(select(Edition.key, Delivery).join(Edition, Edition.id == Delivery.edition_id)
+                        .where(Delivery.subscriber_id == subscriber_id).order_by(Delivery.id.desc()).limit(limit)).all()
+    total = session.exec(select(func.count()).select_from(Delivery).where(Delivery.subscriber_id == subscriber_id))
+    return [(row[0], row[1]) for row in rows], int(total.one())
