@@ -1,8 +1,9 @@
-"""`digest deliveries requeue`: the operator's way back after a relay refused or lost a whole run
-(`operations.deliveries`)."""
+"""`digest deliveries requeue`: the operator's way back after a relay refused or lost a whole run; `digest
+deliveries resend`: one edition again to one reader (`operations.deliveries`)."""
 
 from __future__ import annotations
 
+import getpass
 from typing import Annotated, Optional
 
 import typer
@@ -48,3 +49,25 @@ def _print_requeued(reports, day, dry_run: bool) -> None:
         typer.echo("dry run: nothing written")
     elif any(r.total for r in reports):
         typer.echo(f"run `digest send --date {day.isoformat()}` to send them")
+
+
+@deliveries_app.command("resend")
+def resend(ctx: typer.Context,
+           subscriber: Annotated[str, typer.Option("--subscriber", help="The reader's address.")],
+           date: Annotated[Optional[str], typer.Option("--date", help="Edition date YYYY-MM-DD (default: today).")] = None,
+           newsletter: Annotated[Optional[str], typer.Option("--newsletter", help="The newsletter's key, if the reader had several editions that day.")] = None):
+    """Queue one reader's delivery of one edition again: they get a second copy (an operator's decision,
+    logged); then `digest send --date D --subscriber EMAIL` sends it. A suppressed or unsubscribed reader is refused."""
+    from digest.operations.deliveries import resend as resend_one
+
+    settings = ctx.obj.settings
+    done = resend_one(settings, parse_day(date, settings), subscriber, now=now_utc(), newsletter=newsletter,
+                      actor=_operator())
+    typer.echo(done.line())
+
+
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name and no passwd entry (a bare container)
+        return "cli"

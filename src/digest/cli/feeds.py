@@ -1,4 +1,4 @@
-"""Commands about registered feeds: add, list, remove, poll (`operations.feeds`)."""
+"""Commands about registered feeds: add, list, pause, resume, remove, poll (`operations.feeds`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from digest.operations import feeds as ops
 feeds_app = typer.Typer(cls=DigestGroup, no_args_is_help=True, help="RSS and Atom feeds the daemon polls.")
 app.add_typer(feeds_app, name="feeds")
 FEED_KEYS = ("url", "topics", "country", "status", "http_status", "last_fetch_at", "last_ok_at", "last_result",
-             "last_error", "etag", "last_modified")
+             "last_error", "etag", "last_modified", "paused_at")
 
 
 @feeds_app.command("add")
@@ -38,8 +38,21 @@ def feeds_list(ctx: typer.Context,
     for f in feeds:
         when = f"{f.last_fetch_at:%Y-%m-%d %H:%M}Z" if f.last_fetch_at else "never"
         detail = f.last_error if f.status == "error" else (f.last_result or "")
-        typer.echo(f"{f.url}  {f.status}  last fetch {when}  {detail}".rstrip())
+        paused = f"  paused since {f.paused_at:%Y-%m-%d %H:%M}Z" if f.paused_at else ""
+        typer.echo(f"{f.url}  {f.status}{paused}  last fetch {when}  {detail}".rstrip())
     typer.echo(f"{len(feeds)} feeds")
+
+
+@feeds_app.command("pause")
+def feeds_pause(ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL, as listed.")]):
+    """Stop polling a feed until `digest feeds resume` (it stays registered; its articles stay)."""
+    typer.echo(ops.pause_feed(ctx.obj.settings, url, now=now_utc()))
+
+
+@feeds_app.command("resume")
+def feeds_resume(ctx: typer.Context, url: Annotated[str, typer.Argument(help="The feed's URL, as listed.")]):
+    """Poll a paused feed again from the next poll on."""
+    typer.echo(ops.resume_feed(ctx.obj.settings, url))
 
 
 @feeds_app.command("remove")

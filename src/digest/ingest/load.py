@@ -120,10 +120,11 @@ class FeedTarget:
 
 
 def poll_feeds(engine: Engine, settings: Settings, now: datetime, *, client=None) -> list[FeedPoll]:
-    """Fetch every registered feed (conditional GET) and store its items; one feed's failure is its own."""
+    """Fetch every registered feed that is not paused (conditional GET) and store its items; one feed's failure
+    is its own."""
     with store.session_scope(engine) as session:
         targets = [FeedTarget(f.id, f.url, f.etag, f.last_modified, tuple(f.topics or ()), f.country)
-                   for f in store.feeds.list_feeds(session)]
+                   for f in store.feeds.list_feeds(session) if f.paused_at is None]
     own = client is None and bool(targets)
     client = open_client(settings.feeds) if own else client
     try:

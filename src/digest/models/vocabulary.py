@@ -63,6 +63,7 @@ class DeliveryStatus(StrEnum):
         sending ─▶ queued | deferred (as before the claim: the message never left, or the circuit breaker held it)
         failed | bounced ─▶ queued (the circuit breaker's storm, or `digest deliveries requeue`: the operator's)
         unknown ─▶ queued (also `digest deliveries requeue --status unknown`, the operator's decision)
+        sent ─▶ queued (`digest deliveries resend` or the console: the operator sends the reader a second copy)
     """
 
     queued = "queued"
@@ -81,7 +82,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "sending": frozenset({"sent", "deferred", "failed", "bounced", "unknown", "queued"}),  # queued: never left
     "deferred": frozenset({"sending", "expired"}),
     "unknown": frozenset({"queued", "bounced"}),  # a bounce report shows it was accepted, then bounced
-    "sent": frozenset({"bounced"}),  # an asynchronous bounce report (`digest bounces import`)
+    "sent": frozenset({"bounced", "queued"}),  # a bounce report (`digest bounces import`); the operator's resend
     "failed": frozenset({"queued"}), "bounced": frozenset({"queued"}),  # the breaker, or the operator's requeue
     "skipped": frozenset(),
     "expired": frozenset(),

@@ -1,5 +1,7 @@
 """`digest deliveries requeue`, the operator's way back after a bad relay: requeue an edition's failed, bounced or unknown rows of a time window,
-and reactivate the readers those rows' bounces suppressed. Always an operator's decision, logged as one.
+and reactivate the readers those rows' bounces suppressed. `digest deliveries resend` (and the console's
+resend): one reader's delivery of one edition queued again, so they get a second copy. Always an operator's
+decision, logged as one.
 """
 
 from __future__ import annotations
@@ -7,14 +9,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy.engine import Engine
 
 from digest import store
+from digest.store import readers as reader_store
 from digest.errors import InputError, UsageError
-from digest.models import DeliveryStatus
+from digest.models import DeliveryStatus, EditionStatus, SubscriberStatus, SubscriptionStatus
 from digest.operations.common import engine_for
+from digest.operations.reader_record import RESEND_NOTE, RESENDABLE
 from digest.pipeline.transitions import log_transition
 
 log = logging.getLogger("digest.delivery")
@@ -103,3 +107,90 @@ def _log(report: RequeueReport, since: datetime | None, until: datetime | None) 
         log.warning("%s: the operator requeued %d deliveries (%s) %s; %d readers reactivated", report.edition,
                     report.total, ", ".join(f"{len(v)} {k}" for k, v in sorted(report.moved.items())), window,
                     len(report.reactivated))
+
+
+# ── the operator's resend of one edition to one reader ───────────────────────────────────────────────
+
+
+
+@dataclass(frozen=True)
+class Resent:
+    edition: str
+    day: date
+    email: str
+    delivery_id: int
+    was: str  # its status before
+    first_message_id: str | None  # the copy that went before (None if none did)
+
+    def line(self) -> str:
+        copy = "a second copy" if self.was == DeliveryStatus.sent else f"it again (it was {self.was})"
+        return (f"{self.edition}: {self.email} queued to get {copy}; `digest send --date {self.day.isoformat()} "
+                f"--subscriber {self.email}` sends it now")
+
+
+def resend(settings, day: date, email: str, *, now: datetime, newsletter: str | None = None,
+           edition: str | None = None, actor: str = "cli", engine: Engine | None = None) -> Resent:
+    """`digest deliveries resend` and the console: the reader's delivery of `day`'s edition (of `newsletter`, or
+    the `edition` key) back to `queued`, its edition `sending` again with the deadline a hand-started send
+    gets, so `digest send` (or the workers' resume) builds and sends it through the usual path. Refused with one
+    line for a reader who may not be mailed now, or a delivery that never went or is still on its way."""
+    address = email.strip().lower()
+    with store.session_scope(engine or engine_for(settings)) as session:
+        sub = store.subscribers.find_subscriber(session, email=address)
+        if sub is None:
+            raise InputError(f"--subscriber: no reader {address}")
+        e, d = _resend_target(session, sub, day, newsletter, edition)
+        _resend_allowed(session, sub, e, d, day)
+        done = Resent(e.key, day, address, d.id, str(d.status), d.message_id if d.sent_at else None)
+        note = (f"{RESEND_NOTE} {actor} at {now:%Y-%m-%d %H:%M:%S} UTC (was {d.status}"
+                + (f"; the first copy, {d.message_id}, went at {d.sent_at:%Y-%m-%d %H:%M:%S} UTC)" if d.sent_at else ")"))
+        if not reader_store.resend_delivery(session, delivery_id=d.id, was=done.was, note=note, now=now):
+            raise InputError(f"{e.key}: {address}'s delivery changed meanwhile; look again")
+        store.editions.extend_deadline(session, edition_id=e.id,
+                                       deadline=now + timedelta(hours=settings.send.deadline_hours))
+        store.editions.mark_edition(session, edition_id=e.id, status=EditionStatus.sending, now=now)
+    log_transition(done.edition, done.delivery_id, address, "queued", reason=f"the operator resends it (was {done.was})",
+                   actor=actor)
+    return done
+
+
+def _resend_target(session, sub, day: date, newsletter: str | None, edition: str | None) -> tuple:
+    """(Edition, Delivery): the reader's one delivery of that day's editions (of `newsletter`, or `edition`)."""
+    found = [pair for e in store.editions.editions_for_date(session, date=day.isoformat(), newsletter=newsletter)
+             if edition in (None, e.key)
+             and (pair := store.deliveries.subscriber_delivery(session, edition_key=e.key, subscriber_id=sub.id))]
+    if not found:
+        what = edition or ("an edition" + (f" of {newsletter}" if newsletter else ""))
+        raise InputError(f"{sub.email} has no delivery of {what} on {day.isoformat()}")
+    if len(found) > 1:
+        raise InputError(f"{sub.email} has {len(found)} deliveries on {day.isoformat()} "
+                         f"({', '.join(e.key for e, _ in found)}): name one with --newsletter")
+    return found[0]
+
+
+def _resend_allowed(session, sub, edition, d, day: date) -> None:
+    if sub.status != SubscriberStatus.active:
+        raise InputError(f"{sub.email} is {sub.status}: not resent (they are not mailed now)")
+    if sub.paused_until is not None and day < sub.paused_until:
+        raise InputError(f"{sub.email} paused their digests until {sub.paused_until.isoformat()}: not resent")
+    subscription = store.subscriptions.find_subscription(session, subscriber_id=sub.id, newsletter=edition.newsletter)
+    if subscription is not None and subscription.status != SubscriptionStatus.active:
+        raise InputError(f"{sub.email} unsubscribed from {edition.newsletter}: not resent")
+    if d.status not in RESENDABLE:
+        why = "is still on its way" if d.status in ("queued", "sending", "deferred") else "never went out"
+        raise InputError(f"{edition.key}: {sub.email}'s delivery is {d.status} and {why}: nothing to resend")
+
+
+def resend_to_reader(settings, engine: Engine, subscriber_id: int, *, edition: str, day: str, now: datetime,
+                     actor: str) -> str:
+    """The console's resend (by reader id and edition key): `resend`'s one-line result."""
+    try:
+        when = date.fromisoformat(day.strip())
+    except ValueError:
+        raise InputError(f"date: expected YYYY-MM-DD, got {day!r}") from None
+    with store.read_session(engine) as session:
+        sub = store.subscribers.subscriber_by_id(session, subscriber_id=subscriber_id)
+    if sub is None:
+        raise InputError(f"no reader has id {subscriber_id}")
+    return resend(settings, when, sub.email, now=now, edition=edition.strip() or None, actor=actor,
+                  engine=engine).line()

@@ -1,12 +1,12 @@
-"""The console's readers: search them (address prefix, status, newsletter; pages by id), one reader's record
-(consent, subscriptions, deliveries), and the admin's actions on them: suppress, reactivate, erase (the very
-`erase_subscriber` that `digest subscribers erase` runs).
+"""The console's readers: search them (address prefix, status, newsletter, topic, country; pages by id), one
+reader's record (`operations.reader_record`), and the admin's actions on them: suppress, reactivate, erase (the
+very `erase_subscriber` that `digest subscribers erase` runs).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
@@ -15,29 +15,15 @@ from digest.errors import InputError
 from digest.config import Settings
 from digest.models import SubscriberStatus
 from digest.operations import subscribers as subscriber_ops
+from digest.operations.reader_record import READER_FIELDS, ReaderDetail, fields, reader_detail
 from digest.store import readers as reader_store
 
 PAGE_SIZE = 50
-DELIVERIES_SHOWN = 100
-READER_FIELDS = ("id", "email", "name", "status", "topics", "countries", "frequency", "weekday", "send_at",
-                 "timezone", "max_items", "format", "created_at", "updated_at", "consent_at", "consent_source",
-                 "paused_until")
-SUBSCRIPTION_FIELDS = ("newsletter", "status", "frequency", "weekday", "send_at", "topics", "countries",
-                       "max_items", "format", "created_at", "updated_at", "source")
-DELIVERY_FIELDS = ("id", "status", "smtp_code", "smtp_reply", "message_id", "sent_at", "attempts")
 SUPPRESSIBLE = (SubscriberStatus.active, SubscriberStatus.pending, SubscriberStatus.bounced)
 REACTIVATABLE = (SubscriberStatus.unsubscribed, SubscriberStatus.bounced)
 STATUSES = tuple(str(s) for s in SubscriberStatus)
-
-
-def _plain(value):
-    if isinstance(value, (datetime, date, int, str, list, type(None))) and not hasattr(value, "value"):
-        return value
-    return str(value)
-
-
-def _fields(row, names) -> dict:
-    return {name: _plain(getattr(row, name)) for name in names}
+__all__ = ["PAGE_SIZE", "STATUSES", "ReaderDetail", "ReaderPage", "reader_detail", "search_readers",
+           "suppress_reader", "reactivate_reader", "erase_reader"]
 
 
 @dataclass(frozen=True)
@@ -51,40 +37,19 @@ class ReaderPage:
         return {"readers": self.readers, "next_after": self.next_after}
 
 
-@dataclass(frozen=True)
-class ReaderDetail:
-    reader: dict
-    subscriptions: list[dict]
-    deliveries: list[dict]  # newest first, at most DELIVERIES_SHOWN
-    delivery_count: int  # all of them
-
-    def doc(self) -> dict:
-        return {"reader": self.reader, "subscriptions": self.subscriptions, "deliveries": self.deliveries,
-                "delivery_count": self.delivery_count}
-
-
-def search_readers(engine: Engine, *, q: str = "", status: str = "", newsletter: str = "", after: int = 0,
-                   size: int = PAGE_SIZE) -> ReaderPage:
-    """Readers whose address starts with `q` (any case), of `status`, actively subscribed to `newsletter`."""
+def search_readers(engine: Engine, *, q: str = "", status: str = "", newsletter: str = "", topic: str = "",
+                   country: str = "", after: int = 0, size: int | None = None) -> ReaderPage:
+    """Readers whose address starts with `q` (any case), of `status`, actively subscribed to `newsletter`, with
+    `topic` among their topics and `country` among their countries (the reader's own lists, any case)."""
     if status and status not in STATUSES:
         raise InputError(f"status: unknown status {status!r} (one of {', '.join(STATUSES)})")
+    size = size or PAGE_SIZE
     with store.read_session(engine) as session:
         rows = reader_store.reader_page(session, prefix=q, status=status or None, newsletter=newsletter or None,
-                                        after=max(after, 0), size=size + 1)
-        found = [_fields(row, READER_FIELDS) for row in rows[:size]]
+                                        topic=topic or None, country=country or None, after=max(after, 0),
+                                        size=size + 1)
+        found = [fields(row, READER_FIELDS) for row in rows[:size]]
     return ReaderPage(found, found[-1]["id"] if len(rows) > size else None)
-
-
-def reader_detail(engine: Engine, subscriber_id: int) -> ReaderDetail | None:
-    with store.read_session(engine) as session:
-        sub = store.subscribers.subscriber_by_id(session, subscriber_id=subscriber_id)
-        if sub is None:
-            return None
-        subs = store.subscriptions.subscriptions_of(session, subscriber_ids=[subscriber_id]).get(subscriber_id, [])
-        rows, total = reader_store.reader_deliveries(session, subscriber_id=subscriber_id, limit=DELIVERIES_SHOWN)
-        return ReaderDetail(_fields(sub, READER_FIELDS),
-                            [_fields(s, SUBSCRIPTION_FIELDS) for s in sorted(subs, key=lambda s: s.newsletter)],
-                            [{"edition": key, **_fields(d, DELIVERY_FIELDS)} for key, d in rows], total)
 
 
 def _move(engine: Engine, subscriber_id: int, status: SubscriberStatus, only_from, now: datetime) -> tuple[bool, str]:

@@ -1,4 +1,6 @@
-"""Feeds (the `feed` table): registering, listing and removing them, and what the last poll of each did.
+"""Feeds (the `feed` table): registering, listing, pausing and removing them, and what the last poll of each
+did; and, for the console's feeds page, the links and publication times of the articles of the last days (the
+`article` table records no feed: the page counts them by the feed's host).
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from digest.models import Feed, FeedStatus
+from digest.models import Article, Feed, FeedStatus
 
 
 def add_feed(session: Session, *, url: str, topics: Sequence[str], country: str | None, now: datetime
@@ -30,6 +32,24 @@ def find_feed(session: Session, *, url: str) -> Feed | None:
 
 def list_feeds(session: Session) -> list[Feed]:
     return list(session.exec(select(Feed).order_by(Feed.id)))
+
+
+def set_paused(session: Session, *, url: str, paused_at: datetime | None) -> tuple[bool, datetime | None]:
+    """Pause a feed (`paused_at` a time) or resume it (None): (found, when it was paused before)."""
+    feed = find_feed(session, url=url)
+    if feed is None:
+        return False, None
+    before = feed.paused_at
+    if (before is None) != (paused_at is None):
+        feed.paused_at = paused_at
+        session.flush()
+    return True, before
+
+
+def recent_articles(session: Session, *, since: datetime) -> list[tuple[str, datetime]]:
+    """(url, published_at) of every article published since `since` (the published_at index serves it)."""
+    query = select(Article.url, Article.published_at).where(Article.published_at >= since)
+    return [(url, at) for url, at in session.exec(query)]
 
 
 def remove_feed(session: Session, *, url: str) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from digest.web.admin import editions, plan, readers, views
+from digest.web.admin import editions, feeds, plan, readers, views
 from digest.web.admin.session import Console
 
 ROUTES = [
@@ -30,6 +30,7 @@ ROUTES = [
     Route("/admin/plan/{slug}/change", plan.plan_change, methods=["POST"]),
     Route("/admin/plan/{slug}", plan.plan_page, methods=["GET"]),
     *readers.ROUTES,
+    *feeds.ROUTES,
 ]
 OPEN = {"/admin/login"}  # the only paths that need no session
 

@@ -1,6 +1,7 @@
 """The console's readers: the search (address prefix, status, newsletter; 50 a page, keyset by id), one
-reader's page (fields, consent, subscriptions, deliveries), and the admin's actions on a reader (suppress,
-reactivate, erase after the address is typed again), each a `digest.operations.readers` call. An action
+reader's page (fields, consent, subscriptions, history, deliveries with their items, bounces, clicks; older
+deliveries by `before`), and the admin's actions on a reader (suppress, reactivate, erase after the address is
+typed again, resend one edition with the duplicate acknowledged), each one `digest.operations` call. An action
 redirects back to the reader's page (the readers' after an erasure) with its one-line result.
 """
 
@@ -14,12 +15,13 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from digest.errors import InputError
-from digest.operations import readers as ops
+from digest.operations import deliveries, readers as ops
+from digest.operations.reader_record import HISTORY_NOTE
 from digest.web.admin.session import Session, console, refuse, requires
 from digest.web.admin.views import json_response
 from digest.web.context import context
 
-FILTERS = ("q", "status", "newsletter")
+FILTERS = ("q", "status", "newsletter", "topic", "country")
 
 
 def _query(request: Request) -> dict:
@@ -64,22 +66,32 @@ async def readers_json(request: Request, user: Session) -> Response:
 
 
 async def _detail(request: Request) -> ops.ReaderDetail | None:
-    reader_id = request.path_params["id"]
-    return await run_in_threadpool(ops.reader_detail, context(request).engine, reader_id)
+    """The reader's record (InputError for a `before` that is not a delivery id)."""
+    reader_id, before = request.path_params["id"], request.query_params.get("before", "").strip()
+    if before and not before.isdigit():
+        raise InputError("before: must be a delivery id (a whole number)")
+    return await run_in_threadpool(lambda: ops.reader_detail(context(request).engine, reader_id,
+                                                             before=int(before) if before else None))
 
 
 @requires("viewer")
 async def reader_page(request: Request, user: Session) -> Response:
-    found = await _detail(request)
+    try:
+        found = await _detail(request)
+    except InputError as exc:
+        return refuse(request, 400, str(exc))
     if found is None:
         return refuse(request, 404, "no such reader")
     return console(request).render("reader.html", title=found.reader["email"], user=user, detail=found,
-                                   done=request.query_params.get("done", "")[:300])
+                                   note=HISTORY_NOTE, done=request.query_params.get("done", "")[:300])
 
 
 @requires("viewer")
 async def reader_json(request: Request, user: Session) -> Response:
-    found = await _detail(request)
+    try:
+        found = await _detail(request)
+    except InputError as exc:
+        return refuse(request, 400, str(exc))
     return refuse(request, 404, "no such reader") if found is None else json_response(found.doc())
 
 
@@ -121,6 +133,24 @@ async def erase(request: Request, user: Session) -> Response:
     return _back(request, line, erased=True)
 
 
+@requires("admin")
+async def resend(request: Request, user: Session) -> Response:
+    """One edition again to this reader: only with the box ticked that says they get a second copy."""
+    ctx = context(request)
+    async with request.form(max_files=0, max_fields=10) as form:
+        edition, day = str(form.get("edition") or "")[:200], str(form.get("date") or "")[:20]
+        sure = form.get("duplicate") == "yes"
+    if not sure:
+        return _back(request, "not resent: tick the box that says the reader will get a second copy")
+    try:
+        line = await run_in_threadpool(lambda: deliveries.resend_to_reader(
+            ctx.settings, ctx.engine, request.path_params["id"], edition=edition, day=day, now=ctx.clock(),
+            actor=user.account.email))
+    except InputError as exc:
+        return _back(request, f"not resent: {exc}")
+    return _back(request, line)
+
+
 ROUTES = [
     Route("/admin/readers", readers_page, methods=["GET"]),
     Route("/admin/readers.json", readers_json, methods=["GET"]),
@@ -129,4 +159,5 @@ ROUTES = [
     Route("/admin/readers/{id:int}/suppress", suppress, methods=["POST"]),
     Route("/admin/readers/{id:int}/reactivate", reactivate, methods=["POST"]),
     Route("/admin/readers/{id:int}/erase", erase, methods=["POST"]),
+    Route("/admin/readers/{id:int}/resend", resend, methods=["POST"]),
 ]
