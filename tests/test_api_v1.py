@@ -212,6 +212,7 @@ def test_patch_changes_preferences_and_subscriptions_all_or_nothing(api, engine,
     reset = api("PATCH", f"/subscribers/{sid}", json={"subscriptions": {key: {"topics": None}}}).json()
     assert reset["subscriptions"][0]["topics"] is None and reset["subscriptions"][0]["max_items"] == 5
     for body, field in (({"preferences": {"weekday": "someday"}}, "preferences.weekday"),
+                        ({"preferences": {"topics": None}}, "preferences.topics"),
                         ({"subscriptions": {"nope": {"status": "active"}}}, "subscriptions.nope"),
                         ({"subscriptions": {key: {"status": "paused"}}}, f"subscriptions.{key}.status"),
                         ({"preferences": {"frequency": "daily"}, "subscriptions": {key: {"format": "pdf"}}},
@@ -219,6 +220,8 @@ def test_patch_changes_preferences_and_subscriptions_all_or_nothing(api, engine,
         wrong = api("PATCH", f"/subscribers/{sid}", json=body)
         assert wrong.status_code == 422 and wrong.json()["error"]["field"] == field, wrong.text
     assert api("GET", f"/subscribers/{sid}").json()["frequency"] == "weekly"  # the last one changed nothing
+    daily = api("PATCH", f"/subscribers/{sid}", json={"preferences": {"frequency": "daily"}}).json()
+    assert (daily["frequency"], daily["weekday"]) == ("daily", None)  # a daily reader has no weekday
     left = api("PATCH", f"/subscribers/{sid}", json={"subscriptions": {key: {"status": "unsubscribed"}}}).json()
     assert left["subscriptions"][0]["status"] == "unsubscribed" and left["status"] == "active"
     assert api("PATCH", "/subscribers/999999", json={}).status_code == 404

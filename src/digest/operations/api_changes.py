@@ -15,7 +15,7 @@ from digest.models import PREFERENCES, SubscriptionStatus
 from digest.operations import reader
 from digest.operations import subscribers as subscriber_ops
 from digest.operations.api_common import READER_FIELDS, ApiProblem, fields, invalid, not_found, only_fields
-from digest.operations.api_subscribers import OWN_PREFERENCES, _preferences, get_subscriber
+from digest.operations.api_subscribers import OWN_PREFERENCES, checked_preferences, get_subscriber
 
 SUBSCRIPTION_CHANGES = ("status", *PREFERENCES)
 
@@ -25,7 +25,7 @@ def _changes(settings: Settings, base: dict, body: object) -> tuple[dict, dict[s
     if not isinstance(body, dict):
         raise invalid("body", "expected a JSON object")
     only_fields(body, ("preferences", "subscriptions"))
-    own = _preferences(body.get("preferences"), base, "preferences.")
+    own = checked_preferences(body.get("preferences"), base, "preferences.")
     letters = body.get("subscriptions") or {}
     if not isinstance(letters, dict):
         raise invalid("subscriptions", "expected an object: newsletter key → {status, preferences}")
@@ -42,7 +42,8 @@ def _changes(settings: Settings, base: dict, body: object) -> tuple[dict, dict[s
         if status not in (None, "active", "unsubscribed"):
             raise invalid(f"{where}.status", "expected active or unsubscribed")
         prefs = {k: v for k, v in change.items() if k != "status"}
-        changes[key] = (status, _preferences(prefs, {**base, **own}, f"{where}.", PREFERENCES))
+        changes[key] = (status, checked_preferences(prefs, {**base, **own}, f"{where}.", PREFERENCES,
+                                                       nullable=True))
     return own, changes
 
 

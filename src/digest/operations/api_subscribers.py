@@ -91,20 +91,25 @@ def list_subscribers(engine: Engine, *, email: str | None = None, status: str = 
             "next_cursor": encode_cursor(page[-1].id) if len(rows) > size else None}
 
 
-def _preferences(value: object, base: Mapping, where: str, allowed=OWN_PREFERENCES) -> dict:
-    """The preferences given, checked as a whole over `base` (weekday depends on frequency); 422 naming one."""
+def checked_preferences(value: object, base: Mapping, where: str, allowed=OWN_PREFERENCES, *,
+                        nullable: bool = False) -> dict:
+    """The preferences given, checked as a whole over `base`; 422 naming one. A new frequency brings the weekday
+    it implies. `nullable` (a subscription's): null puts the reader's own value back."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise invalid(where.rstrip("."), "expected an object")
     only_fields(value, allowed, where)
+    if not nullable and (empty := next((k for k, v in value.items() if v is None), None)):
+        raise invalid(f"{where}{empty}", "may not be null (give a value, or [] for no topics or countries)")
     given = {k: v for k, v in value.items() if v is not None}
     try:
         row = subscriber_row({**base, **given}, defaults={})
     except ValueError as exc:
         problem = field_of(exc, "preferences")
         raise ApiProblem(422, "invalid", f"{where}{problem}", f"{where}{problem.field}") from None
-    return {k: (getattr(row, k) if v is not None else None) for k, v in value.items()}
+    keys = [*value, *(("weekday",) if "frequency" in given else ())]
+    return {k: (None if k in value and value[k] is None else getattr(row, k)) for k in dict.fromkeys(keys)}
 
 
 def _consent(value: object, *, now: datetime, required: bool) -> tuple[str, datetime]:
@@ -168,7 +173,7 @@ def create_subscriber(settings: Settings, engine: Engine, body: object, *, may_c
     if status == "confirmed" and not may_confirm:
         raise ApiProblem(403, "forbidden", "status: confirmed needs a key with the scope subscribers:confirmed",
                          "status")
-    prefs = _preferences(body.get("preferences"), {"email": email}, "preferences.")
+    prefs = checked_preferences(body.get("preferences"), {"email": email}, "preferences.")
     keys = _newsletters(settings, body.get("newsletters"))
     source, at = _consent(body.get("consent"), now=now, required=status == "confirmed")
     _check_new(engine, email)
