@@ -166,6 +166,9 @@ def test_get_one_and_look_up_by_address_in_any_case(api, engine):
     assert one.status_code == 200 and one.json()["email"] == "other@example.com"
     missing = api("GET", "/subscribers/999999")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    for huge in (2**31, 10**30):
+        assert api("GET", f"/subscribers/{huge}").status_code == 404
+        assert api("POST", f"/subscribers/{huge}/unsubscribe").status_code == 404
 
 
 @pytest.mark.store
@@ -333,6 +336,7 @@ def test_editions_carry_the_figures_of_digest_status_and_deliveries_are_found(en
     assert api("GET", "/deliveries?message_id=<nobody@example.com>").json() == {"deliveries": [], "total": 0}
     assert api("GET", "/deliveries").status_code == 422
     assert api("GET", "/deliveries?subscriber=999999").status_code == 404
+    assert api("GET", f"/deliveries?subscriber={10**30}").status_code == 404
 
 
 @pytest.mark.store

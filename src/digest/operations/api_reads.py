@@ -21,6 +21,7 @@ from digest.operations.reader import add_events
 from digest.operations.status import _summary as edition_summary  # the very figures of `digest status`
 
 DELIVERIES_SHOWN = 100
+MAX_ID = 2**31 - 1  # a larger id names nothing (32-bit ids on PostgreSQL)
 
 
 def _edition_doc(session, edition) -> dict:
@@ -64,7 +65,8 @@ def deliveries(engine: Engine, *, subscriber: str | None = None, message_id: str
         else:
             if not subscriber.isdigit():
                 raise invalid("subscriber", f"expected a subscriber id, got {subscriber[:20]!r}")
-            if store.subscribers.subscriber_by_id(session, subscriber_id=int(subscriber)) is None:
+            if int(subscriber) > MAX_ID or store.subscribers.subscriber_by_id(
+                    session, subscriber_id=int(subscriber)) is None:
                 raise not_found(f"subscriber {subscriber}")
             rows, total = store.api_reads.subscriber_deliveries(session, subscriber_id=int(subscriber),
                                                                 limit=DELIVERIES_SHOWN)

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from digest.operations import api_reads, api_requests
 from digest.web.api_v1.auth import endpoint
+from digest.web.api_v1.body import path_id
 from digest.web.api_v1.errors import ApiResponse
 from digest.web.context import context
 
@@ -30,7 +31,7 @@ async def start_import(request: Request, key) -> ApiResponse:
 @endpoint("subscribers:write")
 async def import_status(request: Request, key) -> ApiResponse:
     return ApiResponse(await run_in_threadpool(api_requests.import_status, context(request).engine,
-                                               request.path_params["id"]))
+                                               path_id(request)))
 
 
 @endpoint("events:write")

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from digest.operations import api_changes, api_subscribers as ops
 from digest.operations.signup import send_confirmations
 from digest.web.api_v1.auth import endpoint
-from digest.web.api_v1.body import json_body
+from digest.web.api_v1.body import json_body, path_id
 from digest.web.api_v1.errors import ApiResponse
 from digest.web.context import WebContext, context
 
@@ -51,21 +51,21 @@ async def listing(request: Request, key) -> ApiResponse:
 @endpoint("subscribers:read")
 async def one(request: Request, key) -> ApiResponse:
     return ApiResponse(await run_in_threadpool(ops.get_subscriber, context(request).engine,
-                                               request.path_params["id"]))
+                                               path_id(request)))
 
 
 @endpoint("subscribers:write")
 async def update(request: Request, key) -> ApiResponse:
     ctx = context(request)
     return ApiResponse(await run_in_threadpool(api_changes.update_subscriber, ctx.settings, ctx.engine,
-                                               request.path_params["id"], await json_body(request), now=ctx.clock()))
+                                               path_id(request), await json_body(request), now=ctx.clock()))
 
 
 @endpoint("subscribers:write")
 async def unsubscribe(request: Request, key) -> ApiResponse:
     ctx = context(request)
     return ApiResponse(await run_in_threadpool(api_changes.unsubscribe_subscriber, ctx.settings, ctx.engine,
-                                               request.path_params["id"], await json_body(request, optional=True),
+                                               path_id(request), await json_body(request, optional=True),
                                                now=ctx.clock()))
 
 
@@ -73,7 +73,7 @@ async def unsubscribe(request: Request, key) -> ApiResponse:
 async def erase(request: Request, key) -> ApiResponse:
     ctx = context(request)
     return ApiResponse(await run_in_threadpool(api_changes.erase_subscriber, ctx.settings, ctx.engine,
-                                               request.path_params["id"], now=ctx.clock()))
+                                               path_id(request), now=ctx.clock()))
 
 
 ROUTES = [
