@@ -11,6 +11,7 @@ from digest.cli import deliveries  # noqa: F401  (digest deliveries requeue)
 from digest.cli import admin  # noqa: F401  (digest admin: the console's accounts)
 from digest.cli import editions  # noqa: F401  (digest editions: steer and act on an edition)
 from digest.cli import edition_actions  # noqa: F401  (digest editions pause | resume | retry-deferred | retry-unknown)
+from digest.cli import api  # noqa: F401  (digest api-keys: the REST API's keys)
 from digest.cli.base import app
 
 __all__ = ["app", "main"]

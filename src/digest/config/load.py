@@ -12,7 +12,7 @@ from pathlib import Path
 from digest.config.newsletters import read_newsletters
 from digest.config.rules import validate
 from digest.config.sections import (
-    BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, WorkersSettings, ScheduleSettings,
+    ApiSettings, BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, WorkersSettings, ScheduleSettings,
     SelectionSettings, SenderSettings, SendSettings, Settings, SmtpSettings, StoreSettings, WebSettings,
 )
 from digest.errors import ConfigError
@@ -69,7 +69,7 @@ def _section_classes() -> dict[str, type]:
     return {
         "store": StoreSettings, "smtp": SmtpSettings, "sender": SenderSettings, "schedule": ScheduleSettings,
         "selection": SelectionSettings, "send": SendSettings, "render": RenderSettings, "log": LogSettings,
-        "feeds": FeedsSettings, "web": WebSettings, "dkim": DkimSettings, "bounces": BouncesSettings,
+        "feeds": FeedsSettings, "web": WebSettings, "api": ApiSettings, "dkim": DkimSettings, "bounces": BouncesSettings,
         "workers": WorkersSettings,
     }
 

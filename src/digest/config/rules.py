@@ -231,6 +231,8 @@ def _validate_signup(s: Settings, bad) -> None:
         if not RATES_RE.fullmatch(getattr(s.web, key)):
             raise bad("web", key, f"expected a rate like \"10/hour\" or \"3/minute;20/day\", got "
                                   f"{getattr(s.web, key)!r}")
+    if not RATES_RE.fullmatch(s.api.rate_limit):
+        raise bad("api", "rate_limit", f"expected a rate like \"600/minute\", got {s.api.rate_limit!r}")
     if not 0 <= s.web.confirm_window_hours <= 24 * 365:
         raise bad("web", "confirm_window_hours", "must be between 0 and 8760")
     if not 0 < s.web.confirm_link_days <= 365:

@@ -129,6 +129,11 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    rate_limit: str = "600/minute"  # requests per API key (`limits` notation, ";" between); then 429
+
+
+@dataclass(frozen=True)
 class DkimSettings:
     selector: str = ""
     domain: str = ""  # the From domain or a parent of it (DMARC alignment)
@@ -166,6 +171,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     feeds: FeedsSettings = field(default_factory=FeedsSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
     workers: WorkersSettings = field(default_factory=WorkersSettings)

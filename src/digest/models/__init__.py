@@ -25,6 +25,7 @@ from digest.models.sending import Delivery, DeliveryItem, Edition, RateLimit
 from digest.models.web import Confirmation, CountedClick
 from digest.models.admin import ADMIN_ROLES, AdminRole, AdminUser
 from digest.models.editorial import EditorialAction, EditorialChange
+from digest.models.api import API_SCOPES, IMPORT_STATUSES, ApiImport, ApiKey, ApiRequest
 from digest.models.records import (
     LEAD_CHARS, ArticleRecord, EngagementRecord, SubscriberRecord, article_record, lead_paragraph, subscriber_record,
     subscriber_records, SUBSCRIBER_RECORD_FIELDS,
@@ -40,6 +41,7 @@ __all__ = [
     "Confirmation", "CountedClick",
     "ADMIN_ROLES", "AdminRole", "AdminUser",
     "EditorialAction", "EditorialChange",
+    "API_SCOPES", "IMPORT_STATUSES", "ApiImport", "ApiKey", "ApiRequest",
     "LEAD_CHARS", "ArticleRecord", "EngagementRecord", "SubscriberRecord", "article_record", "lead_paragraph",
     "subscriber_record",
     "subscriber_records",

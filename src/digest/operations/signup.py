@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -95,20 +95,22 @@ def confirmation_message(settings: Settings, sub: SubscriberRecord, *, now: date
 
 
 def sign_up(engine: Engine, settings: Settings, *, email: str, name: str, source: str, now: datetime,
-            newsletters: Sequence[str] = ()) -> bool:
+            newsletters: Sequence[str] = (), channel: str = "web:/subscribe",
+            preferences: Mapping[str, object] | None = None) -> bool:
     """Store a sign-up of the (already normalised) `email` as pending, subscribed to `newsletters` (default:
     the first); True when a confirmation was queued. An address already in the store (active, unsubscribed,
-    suppressed) is left as it is and gets nothing."""
+    suppressed) is left as it is and gets nothing. `channel` says where it came from (the REST API: "api"),
+    `preferences` the reader's own choices (checked by the caller: subscriber_from raises on a bad one)."""
     # a name that looks like a URL or carried markup is not kept (cleaning would leave "Boss" of "<a>Boss</a>")
-    new = subscriber_from({"email": email, "name": display_name(name)}, defaults={
+    new = subscriber_from({**(preferences or {}), "email": email, "name": display_name(name)}, defaults={
         "send_at": settings.schedule.send_at, "timezone": settings.schedule.timezone,
         "max_items": settings.selection.max_items})
     with store.session_scope(engine) as session:
-        sub = store.subscribers.add_pending_subscriber(session, subscriber=new, source=f"web:/subscribe {source}".strip(),
+        sub = store.subscribers.add_pending_subscriber(session, subscriber=new, source=f"{channel} {source}".strip(),
                                            now=now)
         if sub is None:
             return False
-        store.subscriptions.subscribe(session, subscriber_ids=[sub.id], now=now, source="web:/subscribe",
+        store.subscriptions.subscribe(session, subscriber_ids=[sub.id], now=now, source=channel,
                                       newsletters=list(newsletters) or [settings.newsletter().key])
         window = timedelta(hours=settings.web.confirm_window_hours)
         return store.confirmations.queue_confirmation(session, subscriber_id=sub.id, email=sub.email, now=now,

@@ -10,13 +10,52 @@ docstring says which table it holds and what it asks of it.
 from __future__ import annotations
 
 from digest.store.engine import open_engine, ping, read_session, session_scope
-from digest.store import (
-    admin, articles, confirmations, deliveries, delivery_status, edition_figures, edition_holds, editions, editorial, engagement, engine, feeds, jobs, migrate,
-    ratelimit, scratch, stories, subscribers, subscriptions, trending,
+from digest.store import (  # one module per table or role, one per line
+    admin,
+    api_keys,
+    api_reads,
+    articles,
+    confirmations,
+    deliveries,
+    delivery_status,
+    edition_figures,
+    edition_holds,
+    editions,
+    editorial,
+    engagement,
+    engine,
+    feeds,
+    jobs,
+    migrate,
+    ratelimit,
+    scratch,
+    stories,
+    subscribers,
+    subscriptions,
+    trending,
 )
 
-__all__ = [
-    "open_engine", "ping", "read_session", "session_scope", "admin", "articles", "confirmations", "deliveries",
-    "delivery_status", "edition_figures", "edition_holds", "editions", "editorial", "engagement", "engine", "feeds", "jobs", "migrate", "ratelimit", "scratch",
-    "stories", "subscribers", "subscriptions", "trending",
-]
+__all__ = ["open_engine", "ping", "read_session", "session_scope", *(
+    "admin",
+    "api_keys",
+    "api_reads",
+    "articles",
+    "confirmations",
+    "deliveries",
+    "delivery_status",
+    "edition_figures",
+    "edition_holds",
+    "editions",
+    "editorial",
+    "engagement",
+    "engine",
+    "feeds",
+    "jobs",
+    "migrate",
+    "ratelimit",
+    "scratch",
+    "stories",
+    "subscribers",
+    "subscriptions",
+    "trending",
+)]

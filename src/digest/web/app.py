@@ -26,7 +26,7 @@ from digest.errors import ConfigError
 from digest.i18n import N_
 from digest.operations.signup import send_confirmations
 from digest.send import Mailer
-from digest.web import admin, api, archive_public, manage, reader, signup
+from digest.web import admin, api, api_v1, archive_public, manage, reader, signup
 from digest.web.context import WebContext, context
 from digest.web.guard import SignupLimits
 from digest.web.pages import BodyLimit, Pages, SecurityHeaders
@@ -75,11 +75,13 @@ def create_app(settings: Settings, engine: Engine, *, mailer: Mailer | None = No
     app.state.ctx = ctx
     app.state.manage_limits = manage.ManageLimits(settings)
     app.state.admin = admin.Console(settings)  # the operator's console (/admin): its login limits, its pages
+    app.state.api_limits = api_v1.ApiLimits(settings)  # the REST API's rate limit per key
     return app
 
 
 def _routes(prefix: str) -> list:
-    routes = [*reader.ROUTES, *signup.ROUTES, *manage.ROUTES, *api.ROUTES, *archive_public.ROUTES, *admin.ROUTES]
+    routes = [*reader.ROUTES, *signup.ROUTES, *manage.ROUTES, *api.ROUTES, *archive_public.ROUTES, *admin.ROUTES,
+              api_v1.mount()]
     if not prefix:
         return routes
     return [Mount(prefix, app=Router(routes=routes, redirect_slashes=False)),

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from digest.config import Settings
 from digest.errors import ConfigError
@@ -134,10 +134,10 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        cap = EVENTS_BYTES if scope["path"].endswith("/events") else FORM_BYTES
+        cap = EVENTS_BYTES if scope["path"].endswith(("/events", "/api/v1/imports")) else FORM_BYTES
         declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > cap:
-            await _too_large(cap)(scope, receive, send)
+            await _too_large(cap, scope)(scope, receive, send)
             return
         body, more = b"", True
         while more:
@@ -147,7 +147,7 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > cap:
-                await _too_large(cap)(scope, receive, send)
+                await _too_large(cap, scope)(scope, receive, send)
                 return
         handed = False
 
@@ -161,5 +161,8 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def _too_large(cap: int) -> Response:
+def _too_large(cap: int, scope) -> Response:
+    if "/api/v1/" in scope["path"]:  # the REST API's one error shape
+        return JSONResponse({"error": {"code": "too_large", "message": f"body: over {cap} bytes", "field": "body"}},
+                            status_code=413)
     return PlainTextResponse(f"request body over {cap} bytes", status_code=413)

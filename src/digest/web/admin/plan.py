@@ -23,8 +23,6 @@ from digest.web.admin.session import Session, console, requires, wants_json
 from digest.web.admin.views import json_response
 from digest.web.context import context
 
-FRAMING = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: http:; frame-src 'self'; "
-           "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 ACTIONS = ("pin", "unpin", "exclude", "include", "note", "approve", "unapprove")
 FRAMED = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src https: http: data:; "
           "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")  # the preview: no script, no form
@@ -62,11 +60,9 @@ async def plan_page(request: Request, user: Session) -> Response:
         return _missing(request, user, error)
     reader = request.query_params.get("email", "")[:320]
     frame = f"{request.url.path}/preview.html" + (f"?{urlencode({'email': reader})}" if reader else "")
-    page = console(request).render("plan.html", title=controls.key, user=user, controls=controls, candidates=found,
+    return console(request).render("plan.html", title=controls.key, user=user, controls=controls, candidates=found,
                                    slug=edition_slug(controls.key), done=request.query_params.get("done", "")[:200],
                                    reader=reader, frame=frame)
-    page.headers["content-security-policy"] = FRAMING  # the reader pages' policy, and its own preview framed
-    return page
 
 
 @requires("viewer")
