@@ -48,9 +48,11 @@ SUBSCRIBER = obj({
     "subscriptions": {"type": "array", "items": ref("Subscription")},
 }, ("id", "email", "status", "created_at", "subscriptions"))
 COUNT_MAP = {"type": "object", "additionalProperties": INT}
+HELD = ("paused", "awaiting_approval")  # an edition held shows its hold as its status (operations/status.py)
 EDITION = obj({
     "edition": STR, "newsletter": STR, "date": {"type": "string", "format": "date"},
-    "period": FREQUENCY, "status": {"type": "string", "enum": [str(s) for s in EditionStatus]},
+    "period": FREQUENCY, "status": {"type": "string", "enum": [*(str(s) for s in EditionStatus), *HELD]},
+    "held": nullable({"type": "string", "enum": list(HELD)}),
     "deadline": nullable(TIME), "oldest_pending": nullable(TIME),
     "reasons": {"type": "array", "items": obj({"status": STR, "smtp_code": nullable(INT), "error": nullable(STR),
                                                "count": INT}, ("status", "count"))},
