@@ -223,6 +223,7 @@ def ensure_admin(settings) -> None:
 
 def rows(args) -> list[tuple[str, str]]:
     """The figures, as (what, "cold X ms, warm Y ms (target 300 ms)") rows: what benchmarks/run.py prints."""
+    args.readers = max(args.readers, args.deliveries)
     path = store_for(args)
     settings = settings_for(f"sqlite:///{path}")
     ensure_admin(settings)
@@ -230,7 +231,7 @@ def rows(args) -> list[tuple[str, str]]:
     for what, url in pages(settings, path):
         cold, warm = measure(settings, what, url)
         verdict = "ok" if max(cold, warm) * 1000 <= TARGET_MS else "MISSED"
-        found.append((f"console: {what}, {args.deliveries:,} deliveries, {args.readers:,} readers (SQLite)",
+        found.append((f"console, {what} ({args.deliveries:,} deliveries, {args.readers:,} readers)",
                       f"cold {cold * 1000:,.0f} ms, warm {warm * 1000:,.0f} ms (target {TARGET_MS} ms: {verdict})"))
     return found
 
@@ -246,9 +247,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    args.readers = max(args.readers, args.deliveries)
-    found = rows(args)
+    found = rows(parser().parse_args(argv))
     width = max(len(name) for name, _ in found)
     for name, figure in found:
         print(f"  {name.ljust(width)}  {figure}")
