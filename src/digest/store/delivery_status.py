@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from sqlalchemy import func, literal
+from sqlalchemy import func, literal, text
 from sqlmodel import Session, select
 
 from digest.models import Delivery, DeliveryStatus, SubscriberStatus
@@ -27,9 +27,17 @@ PENDING = (DeliveryStatus.queued, DeliveryStatus.deferred, DeliveryStatus.sendin
 D = DELIVERY.c
 
 
+# One count(*) per status over its range of ix_delivery_edition_status (each status a parameter, compared only:
+# PostgreSQL's status is an enum type, a parameter also selected as text would be refused): about a third of the time of a GROUP BY status over a million entries.
+_STATUSES = tuple(str(s) for s in DeliveryStatus)
+COUNTS = text(" UNION ALL ".join(f"SELECT {n}, (SELECT count(*) FROM delivery WHERE edition_id = :edition AND "
+                                 f"status = :s{n})" for n in range(len(_STATUSES))))
+
+
 def edition_counts(session: Session, *, edition_id: int) -> dict[str, int]:
-    query = select(D.status, func.count()).where(D.edition_id == edition_id).group_by(D.status)
-    return {str(status): n for status, n in session.connection().execute(query)}
+    """{status: deliveries} of the edition, by status (those it has none in left out)."""
+    values = {"edition": edition_id, **{f"s{n}": status for n, status in enumerate(_STATUSES)}}
+    return dict(sorted((_STATUSES[i], n) for i, n in session.connection().execute(COUNTS, values) if n))
 
 
 def edition_problems(session: Session, *, edition_id: int, limit: int = 50) -> list[tuple[str, str, int | None, str]]:

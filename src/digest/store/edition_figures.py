@@ -33,14 +33,15 @@ ARTICLE = Article.__table__
 # One recursive CTE per status walks that status's distinct variant keys in the index, one seek each (a loose
 # index scan: `min(variant_key) ... > the previous one`), and each (status, variant) is counted over its range
 # of index entries: half the time of a GROUP BY over a million entries, which compares every entry's keys.
-# Each status is a parameter of its own CTE (PostgreSQL's delivery status is an enum type: a status carried as a
-# CTE column would be text there, and an enum = text comparison is refused).
+# Each status is a parameter of its own CTE, only ever compared (PostgreSQL's delivery status is an enum type: a
+# status carried as a CTE column, or also selected, would be text there, and enum = text is refused); the rows
+# name their status by its number.
 _VARIANTS = ("v{n}(key) AS (SELECT min(variant_key) FROM delivery WHERE edition_id = :edition AND status = :s{n} "
              "UNION ALL SELECT (SELECT min(d.variant_key) FROM delivery AS d WHERE d.edition_id = :edition "
              "AND d.status = :s{n} AND d.variant_key > v{n}.key) FROM v{n} WHERE v{n}.key IS NOT NULL)")
-_COUNTED = ("SELECT :s{n} AS status, key, (SELECT count(*) FROM delivery WHERE edition_id = :edition AND status = :s{n} "
+_COUNTED = ("SELECT {n} AS status, key, (SELECT count(*) FROM delivery WHERE edition_id = :edition AND status = :s{n} "
             "AND variant_key = v{n}.key) AS n FROM v{n} WHERE key IS NOT NULL UNION ALL "
-            "SELECT :s{n}, NULL, (SELECT count(*) FROM delivery WHERE edition_id = :edition AND status = :s{n} "
+            "SELECT {n}, NULL, (SELECT count(*) FROM delivery WHERE edition_id = :edition AND status = :s{n} "
             "AND variant_key IS NULL)")
 _STATUSES = tuple(str(s) for s in DeliveryStatus)
 STATUS_VARIANTS = text("WITH RECURSIVE " + ", ".join(_VARIANTS.format(n=n) for n in range(len(_STATUSES)))
@@ -51,7 +52,7 @@ def status_variants(session: Session, *, edition_id: int) -> list[tuple[str, str
     """(status, variant key, deliveries) of the edition, by status then variant (None: no variant, e.g.
     skipped, first), from the index ix_delivery_edition_status alone."""
     values = {"edition": edition_id, **{f"s{n}": status for n, status in enumerate(_STATUSES)}}
-    found = [(status, key, n) for status, key, n in session.connection().execute(STATUS_VARIANTS, values) if n]
+    found = [(_STATUSES[i], key, n) for i, key, n in session.connection().execute(STATUS_VARIANTS, values) if n]
     return sorted(found, key=lambda row: (row[0], row[1] is not None, row[1] or ""))
 
 
