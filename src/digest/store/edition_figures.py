@@ -6,8 +6,8 @@ The figures never read the edition's delivery items one by one (8 per delivery: 
 readers). They rest on what the send path rests on too (`pipeline.compose.batch_context`): every delivery of
 one content variant carries the same items, at the same sections and positions (the variant key is a hash of
 them, `select.variant_key`). So an edition's figures are:
-  - its deliveries counted per (status, variant): one pass over the edition's entries of the index
-    `ix_delivery_edition_status` (edition_id, status, variant_key, created_at), no table row read;
+  - its deliveries counted per (status, variant) in the index `ix_delivery_edition_status` (edition_id,
+    status, variant_key, created_at), no table row read (below: a loose index scan);
   - the items of one delivery per variant (an index seek each);
   - its clicks, each mapped to its delivery's variant (one pass over the edition's range of delivery ids in
     the `countedclick` index, one delivery row read per click).
