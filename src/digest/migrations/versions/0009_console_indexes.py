@@ -5,6 +5,11 @@ pending delivery are read from this index alone, without a table row each: the e
 at a million deliveries (benchmarks/console.py). Idempotent like 0005: a store made from the models
 (`create_all`) has the index already.
 
+Its cost is on the send path: every status change moves the delivery's entry, and entries of consecutive
+deliveries lie apart (ordered by variant within a status), so a batch's commit writes more pages. Raw SQLite,
+200,000 deliveries over 200 variants moved queued -> sending -> sent in batches of 50: 2.1 s without it,
+14.6 s with it (an index on (edition_id, status, created_at) alone costs nothing measurable).
+
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02 17:40:00
