@@ -10,7 +10,9 @@
 5. selection (candidates, engagement, ranking, one subscriber's pick) over 100,000 articles and
    1,000,000 engagement events;
 6. `digest subscribers import` of 100,000 rows;
-7. premailer runs per edition (one per content variant).
+7. premailer runs per edition (one per content variant);
+8. the console's pages (benchmarks/console.py): the overview, an edition of 1,000,000 deliveries (page and JSON),
+   the readers search over 1,000,000 readers and a reader's page, cold and warm (its store cached under var/bench/).
 """
 
 from __future__ import annotations
@@ -206,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-messages", type=int, default=20_000)
     parser.add_argument("--select-articles", type=int, default=100_000)
     parser.add_argument("--select-events", type=int, default=1_000_000)
+    parser.add_argument("--console-deliveries", type=int, default=1_000_000, help="0: skip the console's pages")
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp, SmtpSink(backlog=1024) as sink:
@@ -241,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         took = selection_benchmark(Path(tmp), args.select_articles, args.select_events)
         rows.append((f"selection over {args.select_articles:,} articles and {args.select_events:,} events",
                      f"{took:.2f} s (stories already assigned)"))
+    if args.console_deliveries:
+        from benchmarks import console
+
+        rows.extend(console.rows(console.parser().parse_args(["--deliveries", str(args.console_deliveries)])))
     width = max(len(r[0]) for r in rows)
     print(f"digest benchmark, {datetime.now():%Y-%m-%d}, {machine()}")
     for name, figure in rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from digest.models.types import utc_field
@@ -31,7 +31,11 @@ class Edition(SQLModel, table=True):
 
 class Delivery(SQLModel, table=True):
     # AUTOINCREMENT on SQLite: a VERP bounce token names a delivery id, which must never name another one
-    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"), {"sqlite_autoincrement": True})
+    # ix_delivery_edition_status (revision 0009): an edition's deliveries per status and variant, and the oldest
+    # pending, read from the index alone (the console's pages and `digest status` at a million deliveries)
+    __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),
+                      Index("ix_delivery_edition_status", "edition_id", "status", "variant_key", "created_at"),
+                      {"sqlite_autoincrement": True})
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(foreign_key="edition.id", index=True)
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True)

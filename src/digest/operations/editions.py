@@ -80,12 +80,18 @@ def edition_detail(settings: Settings, key: str, engine: Engine | None = None) -
         edition = store.editions.find_edition(session, key=key)
         if edition is None:
             raise InputError(f"no edition {key} (see `digest status`)")
-        stories = store.edition_figures.item_figures(session, edition_id=edition.id)
+        # one pass over the edition's deliveries (per status and variant) gives the counts, the variants and
+        # each story's figures: see store/edition_figures.py
+        groups = store.edition_figures.status_variants(session, edition_id=edition.id)
+        stories = store.edition_figures.item_figures(session, edition_id=edition.id, groups=groups)
         details = store.edition_figures.item_details(session, item_ids=[row[-1] for row in stories])
         lines = [_story(row, details) for row in stories]
+        counts: dict[str, int] = {}
+        for status, _, n in groups:
+            counts[status] = counts.get(status, 0) + n
         return EditionDetail(
-            _summary(session, edition), edition.date, edition_slug(edition.key),
-            store.edition_figures.variant_counts(session, edition_id=edition.id), lines,
+            _summary(session, edition, counts=counts), edition.date, edition_slug(edition.key),
+            store.edition_figures.variant_counts(groups), lines,
             _totals(lines, lambda line: line.position), _totals(lines, lambda line: line.section))
 
 

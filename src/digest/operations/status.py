@@ -92,8 +92,9 @@ def state(edition) -> str:
     return edition.held if edition.held and edition.status != "done" else str(edition.status)
 
 
-def _summary(session, edition) -> EditionSummary:
-    counts = store.delivery_status.edition_counts(session, edition_id=edition.id)
+def _summary(session, edition, *, counts: dict[str, int] | None = None) -> EditionSummary:
+    """`counts`: the edition's `edition_counts` when the caller has them already (the console's edition page)."""
+    counts = store.delivery_status.edition_counts(session, edition_id=edition.id) if counts is None else counts
     return EditionSummary(
         edition.key, state(edition), edition.deadline_at, store.delivery_status.oldest_pending(session, edition_id=edition.id),
         [FailureReason(*row) for row in store.delivery_status.failure_reasons(session, edition_id=edition.id)], counts,

@@ -4,7 +4,7 @@ jobs (`apiimport`)
 Idempotent like 0007: opening a store read-write already creates new tables, so each is created only if missing.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02 18:00:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from digest.models import UTCDateTime
 
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
