@@ -31,10 +31,12 @@ class Edition(SQLModel, table=True):
 
 class Delivery(SQLModel, table=True):
     # AUTOINCREMENT on SQLite: a VERP bounce token names a delivery id, which must never name another one
-    # ix_delivery_edition_status (revision 0009): an edition's deliveries per status and variant, and the oldest
-    # pending, read from the index alone (the console's pages and `digest status` at a million deliveries)
+    # revision 0009: an edition's deliveries per status (and its oldest pending), and per content variant, each
+    # read from an index alone (the console's pages and `digest status` at a million deliveries). The variant is
+    # in an index of its own, without the status: a status change never moves its entry (the send path's cost)
     __table_args__ = (UniqueConstraint("edition_id", "subscriber_id"),
-                      Index("ix_delivery_edition_status", "edition_id", "status", "variant_key", "created_at"),
+                      Index("ix_delivery_edition_status", "edition_id", "status", "created_at"),
+                      Index("ix_delivery_edition_variant", "edition_id", "variant_key"),
                       {"sqlite_autoincrement": True})
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(foreign_key="edition.id", index=True)

@@ -8,7 +8,7 @@ import hashlib
 import secrets
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from digest.models.types import json_list_field, utc_field
@@ -59,7 +59,10 @@ class Subscription(SQLModel, table=True):
     """A reader's subscription to one newsletter (`[[newsletters]] key`): its own status, and preferences that
     override the reader's own where set (NULL: the reader's value)."""
 
-    __table_args__ = (UniqueConstraint("subscriber_id", "newsletter"),)
+    # revision 0009: a newsletter's list size, now and on each day of the console's charts, from indexes alone
+    __table_args__ = (UniqueConstraint("subscriber_id", "newsletter"),
+                      Index("ix_subscription_newsletter_status", "newsletter", "status", "updated_at"),
+                      Index("ix_subscription_newsletter_created", "newsletter", "created_at"))
     id: int | None = Field(default=None, primary_key=True)
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
     newsletter: str = Field(index=True)

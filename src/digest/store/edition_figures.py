@@ -6,8 +6,8 @@ The figures never read the edition's delivery items one by one (8 per delivery: 
 readers). They rest on what the send path rests on too (`pipeline.compose.batch_context`): every delivery of
 one content variant carries the same items, at the same sections and positions (the variant key is a hash of
 them, `select.variant_key`). So an edition's figures are:
-  - its deliveries counted per (status, variant) in the index `ix_delivery_edition_status` (edition_id,
-    status, variant_key, created_at), no table row read (below: a loose index scan);
+  - its deliveries counted per variant in the index `ix_delivery_edition_variant` (edition_id, variant_key),
+    no table row read (below: a loose index scan), less those not sent, read by status;
   - the items of one delivery per variant (an index seek each);
   - its clicks, each mapped to its delivery's variant (one pass over the edition's range of delivery ids in
     the `countedclick` index, one delivery row read per click).
@@ -30,43 +30,47 @@ CLICK = CountedClick.__table__
 ARTICLE = Article.__table__
 
 
-# One recursive CTE per status walks that status's distinct variant keys in the index, one seek each (a loose
-# index scan: `min(variant_key) ... > the previous one`), and each (status, variant) is counted over its range
-# of index entries: half the time of a GROUP BY over a million entries, which compares every entry's keys.
-# Each status is a parameter of its own CTE, only ever compared (PostgreSQL's delivery status is an enum type: a
-# status carried as a CTE column, or also selected, would be text there, and enum = text is refused); the rows
-# name their status by its number.
-_VARIANTS = ("v{n}(key) AS (SELECT min(variant_key) FROM delivery WHERE edition_id = :edition AND status = :s{n} "
-             "UNION ALL SELECT (SELECT min(d.variant_key) FROM delivery AS d WHERE d.edition_id = :edition "
-             "AND d.status = :s{n} AND d.variant_key > v{n}.key) FROM v{n} WHERE v{n}.key IS NOT NULL)")
-_COUNTED = ("SELECT {n} AS status, key, (SELECT count(*) FROM delivery WHERE edition_id = :edition AND status = :s{n} "
-            "AND variant_key = v{n}.key) AS n FROM v{n} WHERE key IS NOT NULL UNION ALL "
-            "SELECT {n}, NULL, (SELECT count(*) FROM delivery WHERE edition_id = :edition AND status = :s{n} "
-            "AND variant_key IS NULL)")
-_STATUSES = tuple(str(s) for s in DeliveryStatus)
-STATUS_VARIANTS = text("WITH RECURSIVE " + ", ".join(_VARIANTS.format(n=n) for n in range(len(_STATUSES)))
-                       + " " + " UNION ALL ".join(_COUNTED.format(n=n) for n in range(len(_STATUSES))))
+# The edition's distinct variant keys walked in ix_delivery_edition_variant, one seek each (a loose index scan:
+# `min(variant_key) ... > the previous one`), and each variant counted over its range of index entries: half the
+# time of a GROUP BY over a million entries, which compares every entry's keys.
+VARIANT_TOTALS = text(
+    "WITH RECURSIVE v(key) AS (SELECT min(variant_key) FROM delivery WHERE edition_id = :edition "
+    "UNION ALL SELECT (SELECT min(d.variant_key) FROM delivery AS d WHERE d.edition_id = :edition "
+    "AND d.variant_key > v.key) FROM v WHERE v.key IS NOT NULL) "
+    "SELECT key, (SELECT count(*) FROM delivery WHERE edition_id = :edition AND variant_key = v.key) FROM v "
+    "WHERE key IS NOT NULL UNION ALL "
+    "SELECT NULL, (SELECT count(*) FROM delivery WHERE edition_id = :edition AND variant_key IS NULL)")
+NOT_SENT = tuple(s for s in DeliveryStatus if s != DeliveryStatus.sent)
 
 
 def status_variants(session: Session, *, edition_id: int) -> list[tuple[str, str | None, int]]:
     """(status, variant key, deliveries) of the edition, by status then variant (None: no variant, e.g.
-    skipped, first), from the index ix_delivery_edition_status alone."""
-    values = {"edition": edition_id, **{f"s{n}": status for n, status in enumerate(_STATUSES)}}
-    found = [(_STATUSES[i], key, n) for i, key, n in session.connection().execute(STATUS_VARIANTS, values) if n]
+    skipped, first). Each variant's deliveries come from ix_delivery_edition_variant alone; those not sent
+    (few once an edition is out; while it is sending, those still queued) are read row by row from the
+    status index, and the sent ones are the rest."""
+    totals = dict(session.connection().execute(VARIANT_TOTALS, {"edition": edition_id}).all())
+    query = (select(DELIVERY.c.status, DELIVERY.c.variant_key, func.count())
+             .where(DELIVERY.c.edition_id == edition_id, DELIVERY.c.status.in_(NOT_SENT))
+             .group_by(DELIVERY.c.status, DELIVERY.c.variant_key))
+    found, unsent = [], defaultdict(int)
+    for status, key, n in session.connection().execute(query):
+        found.append((str(status), key, n))
+        unsent[key] += n
+    found += [(str(DeliveryStatus.sent), key, total - unsent[key]) for key, total in totals.items()
+              if total - unsent[key] > 0]
     return sorted(found, key=lambda row: (row[0], row[1] is not None, row[1] or ""))
 
 
-def _representatives(session: Session, edition_id: int, groups: Sequence[tuple[str, str]]) -> dict[str, int]:
-    """{variant key: the id of one of its deliveries}, one index seek per (status, variant) group given, in one
-    statement per 400 groups. Its text is written out: building hundreds of SQLAlchemy subqueries costs more
-    (about 0.3 ms each) than running them."""
+def _representatives(session: Session, edition_id: int, keys: Sequence[str]) -> dict[str, int]:
+    """{variant key: the id of one of its deliveries}, one index seek per variant, in one statement per 400
+    variants. Its text is written out: building hundreds of SQLAlchemy subqueries costs more (about 0.3 ms
+    each) than running them."""
     found: dict[str, int] = {}
-    for chunk in _chunks(list(groups), 400):
-        one = ("SELECT * FROM (SELECT variant_key, id FROM delivery WHERE edition_id = :edition AND status = :s{n} "
+    for chunk in _chunks(list(keys), 400):
+        one = ("SELECT * FROM (SELECT variant_key, id FROM delivery WHERE edition_id = :edition "
                "AND variant_key = :v{n} LIMIT 1) AS r{n}")
         query = text(" UNION ALL ".join(one.format(n=n) for n in range(len(chunk))))
-        values = {"edition": edition_id, **{f"s{n}": str(status) for n, (status, _) in enumerate(chunk)},
-                  **{f"v{n}": key for n, (_, key) in enumerate(chunk)}}
+        values = {"edition": edition_id, **{f"v{n}": key for n, key in enumerate(chunk)}}
         found.update((key, i) for key, i in session.connection().execute(query, values))
     return found
 
@@ -94,13 +98,11 @@ def item_figures(session: Session, *, edition_id: int,
     groups = status_variants(session, edition_id=edition_id) if groups is None else groups
     carried: dict[str, int] = defaultdict(int)
     sent: dict[str, int] = defaultdict(int)
-    first_group: dict[str, tuple[str, str]] = {}
     for status, key, n in groups:
         if key is not None:
             carried[key] += n
             sent[key] += n if status == DeliveryStatus.sent else 0
-            first_group.setdefault(key, (status, key))
-    delivery_of = _representatives(session, edition_id, list(first_group.values()))
+    delivery_of = _representatives(session, edition_id, list(carried))
     items = _items_of(session, list(delivery_of.values()))
     clicks = variant_clicks(session, edition_id=edition_id) if delivery_of else {}
     figures: dict[tuple, list[int]] = {}
