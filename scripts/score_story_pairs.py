@@ -110,10 +110,16 @@ def score(name: str, params: StoryParams = StoryParams()) -> tuple[Score, list[t
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threshold", type=float, default=None, help="Override the model's threshold.")
+    parser.add_argument("--linkage", choices=("complete", "average"), default=None)
+    parser.add_argument("--floor", type=float, default=None, help="Override the model's floor (average linkage).")
+    parser.add_argument("--sets", nargs="+", choices=tuple(SETS), default=tuple(SETS))
     parser.add_argument("--wrong", action="store_true", help="List the pairs each set gets wrong.")
     args = parser.parse_args(argv)
-    params = StoryParams() if args.threshold is None else replace(StoryParams(), threshold=args.threshold)
-    for name in ("dev", "held", "story_pairs"):
+    params = StoryParams()
+    params = params if args.linkage is None else replace(params, linkage=args.linkage)
+    params = params if args.floor is None else replace(params, floor=args.floor)
+    params = params if args.threshold is None else replace(params, threshold=args.threshold)
+    for name in args.sets:
         result, wrong = score(name, params)
         print(result.line())
         if args.wrong:

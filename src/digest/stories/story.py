@@ -6,14 +6,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from digest.models import ArticleRecord
+from digest.stories.model import load_model
 
 Vector = Mapping[str, float]
 
 
 @dataclass(frozen=True)
 class StoryParams:
-    threshold: float = 0.3  # average-linkage cosine; calibrated on tests/data/story_pairs.csv
+    threshold: float = field(default_factory=lambda: load_model().threshold)  # probability of one event
     window_hours: float = 48.0
+    linkage: str = "average"  # mean cross probability ≥ threshold, every cross pair ≥ floor; or "complete"
+    floor: float = field(default_factory=lambda: load_model().floor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,7 @@ class Story:
     key: str
     articles: tuple[ArticleRecord, ...]  # representative first, then by publication time
     centroid: Vector = field(default_factory=dict, compare=False, repr=False)  # unit TF-IDF centroid
+    why: tuple = field(default=(), compare=False, repr=False)  # (id, id, feature row) of each pair of articles
 
     @property
     def lead(self) -> ArticleRecord:
@@ -43,6 +47,11 @@ class Story:
                 seen.add(_outlet(article))
                 picked.append(article)
         return tuple(picked)
+
+    def reasons(self) -> list[dict]:
+        """Why each pair of its articles is one event: the model's features, contributions and probability."""
+        model = load_model()
+        return [{"articles": [a, b], **model.explain(row)} for a, b, row in self.why]
 
     def led_by(self, engagement: Mapping[int, float]) -> Story:
         """The same story with its most engaged article first (unchanged when none has engagement)."""
