@@ -70,7 +70,7 @@ def choose_threshold(model: dict) -> tuple[float, list[str]]:
     """The threshold with the best pooled training recall at pooled precision ≥ 0.95 (the middle of ties)."""
     lines, feasible = [], []
     for t in THRESHOLDS:
-        write(dict(model, threshold=t, candidates={"words": candidate_cosine(dict(model, threshold=t))}))
+        write(dict(model, threshold=t, candidates=candidates(dict(model, threshold=t))))
         results = [score(name, StoryParams())[0] for name in TRAIN]
         tp, fp, fn = (sum(getattr(r, k) for r in results) for k in ("tp", "fp", "fn"))
         precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
@@ -88,13 +88,19 @@ def write(model: dict) -> None:
     load_model.cache_clear()
 
 
-def candidate_cosine(model: dict) -> float:
-    """The least word cosine at which a pair can still reach the threshold, every other feature at its most
-    favourable (each in [0, 1]): pairs below it are never compared, and no pair at the threshold is lost."""
+NAMES_SPLIT = 0.5  # pairs with a name cosine at least this are found by names, the others by words
+
+
+def candidates(model: dict) -> dict:
+    """The candidate search that loses no pair able to reach the threshold (every feature in [0, 1]): a pair
+    whose name cosine is below NAMES_SPLIT needs a word cosine of at least `words` even with every other feature
+    at its most favourable; the pairs at or above NAMES_SPLIT are searched by their names."""
     weights = dict(zip(model["features"], model["weights"]))
     logit = np.log(model["threshold"] / (1 - model["threshold"]))
-    rest = sum(max(w, 0.0) for name, w in weights.items() if name != "words")
-    return round(max(0.01, (logit - model["intercept"] - rest) / weights["words"]) - 0.001, 3)
+    rest = sum(max(w, 0.0) for name, w in weights.items() if name not in ("words", "names"))
+    rest += max(weights["names"], 0.0) * NAMES_SPLIT
+    words = max(0.01, (logit - model["intercept"] - rest) / weights["words"]) - 0.001
+    return {"words": round(words, 3), "names": NAMES_SPLIT}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     threshold, lines = choose_threshold(model)
     print("\n".join(lines))
     model["threshold"] = threshold
-    model["candidates"] = {"words": candidate_cosine(model)}
+    model["candidates"] = candidates(model)
     write(model)
     print(f"wrote {MODEL_PATH.relative_to(Path.cwd()) if MODEL_PATH.is_relative_to(Path.cwd()) else MODEL_PATH} "
           f"(threshold {threshold})")

@@ -30,12 +30,13 @@ from digest.stories.keys import assign_keys
 from digest.stories.linkage import cluster
 from digest.stories.model import Model, load_model
 from digest.stories.pairs import VERIFY_COST, similar_pairs
-from digest.stories.story import (Story, StoryParams, Vector, by_publication, linkable, representative_first,
-                                  story_similarity)
-from digest.stories.text import ALNUM, STOPWORDS, article_terms, article_text, centroids, tf_idf, words
+from digest.stories.story import (Story, StoryParams, Vector, by_publication, follow_ups, linkable,
+                                  representative_first, story_similarity)
+from digest.stories.text import (ALNUM, STOPWORDS, article_terms, article_text, centroid_rows, centroids, tf_idf,
+                                 words)
 
 __all__ = ["ALNUM", "STOPWORDS", "VERIFY_COST", "Model", "Story", "StoryParams", "Vector", "article_terms", "article_text",
-           "assign_keys", "cluster", "group_stories", "load_model", "linkable", "representative_first", "similar_pairs",
+           "assign_keys", "cluster", "follow_ups", "group_stories", "load_model", "linkable", "representative_first", "similar_pairs",
            "story_similarity", "tf_idf", "words"]
 
 
@@ -50,7 +51,6 @@ def group_stories(articles: Sequence[ArticleRecord], previous: Mapping[int, str]
     hours = np.array([a.published_at.timestamp() / 3600.0 for a in ordered])
     groups, grouped = cluster(ordered, matrix, hours, params)
     keys = assign_keys([[ordered[i] for i in g] for g in groups], previous or {})
-    means = centroids(matrix, groups, terms)
     return [Story(key, representative_first(ordered[i] for i in g) if len(g) > 1 else (ordered[g[0]],), c,
                   tuple((ordered[i].id, ordered[j].id, grouped[i, j]) for i, j in itertools.combinations(g, 2)))
-            for key, g, c in zip(keys, groups, means)]
+            for key, g, c in zip(keys, groups, centroids(centroid_rows(matrix, groups), terms))]

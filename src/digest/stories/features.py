@@ -13,9 +13,10 @@ Every feature of a pair is a number in about [0, 1], computed in bulk for the ca
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -72,26 +73,23 @@ def numbers(article: ArticleRecord) -> list[str]:
     return out
 
 
-def title_chars(article: ArticleRecord, n: int = 4) -> list[str]:
+def title_chars(title_words: Sequence[str], n: int = 4) -> list[str]:
     """The character n-grams of the title's words (each word padded with spaces)."""
     grams: list[str] = []
-    for word in words(article.title):
+    for word in title_words:
         padded = f" {word} "
         grams.extend(padded[i:i + n] for i in range(max(1, len(padded) - n + 1)))
     return grams
 
 
-def unit_rows(streams: Sequence[Iterable[str]]) -> sparse.csr_matrix:
+def unit_rows(streams: Sequence[Sequence[str]]) -> sparse.csr_matrix:
     """One L2-normalised row per token stream, (1 + log tf) · (1 + log((1 + N) / (1 + df)))."""
     vocabulary: dict[str, int] = {}
-    rows, cols = [], []
-    for row, stream in enumerate(streams):
-        for token in stream:
-            rows.append(row)
-            cols.append(vocabulary.setdefault(token, len(vocabulary)))
+    cols = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in itertools.chain.from_iterable(streams)),
+                       np.int64)
+    rows = np.repeat(np.arange(len(streams)), [len(stream) for stream in streams])
     width = max(1, len(vocabulary))
-    keys, counts = np.unique(np.asarray(rows, dtype=np.int64) * width + np.asarray(cols, dtype=np.int64),
-                             return_counts=True)
+    keys, counts = np.unique(rows * width + cols, return_counts=True)
     matrix = sparse.csr_matrix((counts.astype(np.float64), (keys // width, keys % width)),
                                shape=(len(streams), width))
     idf = 1.0 + np.log((1.0 + len(streams)) / (1.0 + matrix.getnnz(axis=0)))
@@ -105,10 +103,11 @@ class PairFeatures:
 
     def __init__(self, articles: Sequence[ArticleRecord], word_rows: sparse.csr_matrix, hours: np.ndarray):
         self.words = word_rows
-        self.title = unit_rows([words(a.title) for a in articles])
+        titles = [words(a.title) for a in articles]
+        self.title = unit_rows(titles)
         self.names = unit_rows([names(a) for a in articles])
         self.numbers = unit_rows([numbers(a) for a in articles])
-        self.chars = unit_rows([title_chars(a) for a in articles])
+        self.chars = unit_rows([title_chars(t) for t in titles])
         self.hours = hours
         outlets: dict[str, int] = {}
         self.outlet = np.array([outlets.setdefault((a.source or a.url).lower(), len(outlets)) for a in articles])

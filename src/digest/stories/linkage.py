@@ -1,7 +1,7 @@
 """Clustering: the pairs the model calls one event, then complete linkage inside each connected component.
 
-Candidates are the pairs whose word cosine reaches the model's candidate cosine (found exactly without comparing
-all N² pairs, `similar_pairs`); the model gives each its probability of being one event. Two groups merge while
+Candidates are the pairs whose word or name cosine reaches the model's candidate cosines (found exactly without
+comparing all N² pairs, `similar_pairs`); the model gives each its probability of being one event. Two groups merge while
 the mean probability of their cross pairs reaches the threshold and none of those pairs is below the floor, so a
 story cannot chain through near-misses (A~B, B~C, A≁C stays two stories). Complete linkage (every cross pair at
 the threshold) is kept for comparison (`StoryParams.linkage`). A merge needs one pair at the threshold, so every
@@ -56,9 +56,13 @@ def cluster(articles: Sequence[ArticleRecord], matrix: sparse.csr_matrix, hours:
 
 
 def _candidates(features: PairFeatures, hours: np.ndarray, params: StoryParams, model: Model) -> np.ndarray:
-    """Pairs (i < j) in the window whose word cosine reaches the model's candidate cosine (the least at which
-    any pair can reach the threshold, `scripts/fit_story_model.py`)."""
-    return similar_pairs(features.words, hours, replace(params, threshold=model.candidate_words))
+    """Pairs (i < j) in the window whose word or name cosine reaches the model's candidate cosine: every pair
+    that can reach the threshold (`scripts/fit_story_model.py` derives the two cosines from the weights)."""
+    n = len(hours)
+    found = [similar_pairs(features.words, hours, replace(params, threshold=model.candidate_words)),
+             similar_pairs(features.names, hours, replace(params, threshold=model.candidate_names))]
+    keys = np.union1d(*(p[:, 0] * n + p[:, 1] for p in found))
+    return np.stack([keys // n, keys % n], axis=1).astype(np.int64)
 
 
 def _members(labels: np.ndarray) -> list[list[int]]:

@@ -23,7 +23,8 @@ class Model:
     intercept: float
     threshold: float  # probability at which two articles are one event (calibrated on the training pairs)
     floor: float  # average linkage: no article joins a story with a pair below this (no chaining)
-    candidate_words: float  # pairs below this word cosine cannot reach the threshold and are never compared
+    candidate_words: float  # a pair below both candidate cosines cannot reach the threshold: never compared
+    candidate_names: float
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return x @ np.asarray(self.weights) + self.intercept
@@ -51,4 +52,4 @@ class Model:
 def load_model(path: Path = MODEL_PATH) -> Model:
     doc = json.loads(path.read_text())
     return Model(tuple(doc["features"]), tuple(doc["weights"]), doc["intercept"], doc["threshold"],
-                 doc.get("floor", 0.0), doc["candidates"]["words"])
+                 doc.get("floor", 0.0), doc["candidates"]["words"], doc["candidates"]["names"])

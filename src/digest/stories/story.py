@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from digest.models import ArticleRecord
@@ -67,6 +67,26 @@ def representative_first(articles: Iterable[ArticleRecord],
     ordered = sorted(articles, key=by_publication)
     lead = min(ordered, key=lambda a: (-engagement.get(a.id, 0.0), -(len(a.summary) + len(a.lead)), by_publication(a)))
     return (lead, *(a for a in ordered if a is not lead))
+
+
+FOLLOW_SIMILARITY = 0.3  # centroid cosine at which a later, separate story develops an earlier one
+FOLLOW_GAP_HOURS = 12.0  # how much later its first article must come
+
+
+def follow_ups(stories: Sequence[Story]) -> dict[str, str]:
+    """Story key → the key of the earlier story it follows up: the most similar (centroid cosine at least
+    FOLLOW_SIMILARITY) among those whose first article came FOLLOW_GAP_HOURS or more before its own.
+    A follow-up stays a story of its own (a new development is news the reader has not had); it says what it
+    follows. Meant for the few stories of one edition (it compares every pair)."""
+    starts = {s.key: min(a.published_at for a in s.articles) for s in stories}
+    found = {}
+    for story in stories:
+        earlier = [(story_similarity(story, other), other.key) for other in stories
+                   if (starts[story.key] - starts[other.key]).total_seconds() >= FOLLOW_GAP_HOURS * 3600]
+        similarity, key = max(earlier, default=(0.0, ""))
+        if similarity >= FOLLOW_SIMILARITY:
+            found[story.key] = key
+    return found
 
 
 def story_similarity(a: Story, b: Story) -> float:
