@@ -28,6 +28,12 @@ from digest.stories.pairs import dots, similar_pairs
 from digest.stories.story import StoryParams
 
 Pair = tuple[int, int]
+NO_EVIDENCE = 10.0  # a pair outside the window scores this far below "no shared evidence" (never one event)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return float(np.log(p / (1 - p)))
 
 
 def cluster(articles: Sequence[ArticleRecord], matrix: sparse.csr_matrix, hours: np.ndarray, params: StoryParams,
@@ -46,11 +52,13 @@ def cluster(articles: Sequence[ArticleRecord], matrix: sparse.csr_matrix, hours:
     rows = features.of(inside)
     near = np.abs(hours[inside[:, 0]] - hours[inside[:, 1]]) <= params.window_hours
     pair_rows = dict(zip(map(tuple, inside.tolist()), rows))
-    similarity = dict(zip(pair_rows, np.where(near, model.probability(rows), 0.0).tolist()))
+    # linkage works on the log-odds (the model's linear evidence score): averaging evidence, not probabilities
+    similarity = dict(zip(pair_rows, np.where(near, model.logits(rows), model.intercept - NO_EVIDENCE).tolist()))
     link = _complete_linkage if params.linkage == "complete" else _average_linkage
+    on_logits = replace(params, threshold=_logit(params.threshold), floor=_logit(params.floor))
     groups: list[list[int]] = []
     for component in components:
-        groups.extend([component] if len(component) == 1 else link(component, similarity, params))
+        groups.extend([component] if len(component) == 1 else link(component, similarity, on_logits))
     grouped = {p: pair_rows[p] for g in groups for p in itertools.combinations(sorted(g), 2)}
     return sorted((sorted(g) for g in groups), key=lambda g: g[0]), grouped
 
@@ -106,10 +114,9 @@ def _average_linkage(component: list[int], similarity: Mapping[Pair, float], par
     members = {x: [x] for x in component}
     links: dict[int, dict[int, tuple[float, float]]] = defaultdict(dict)  # group → neighbour → (sum, weakest)
     heap: list[tuple[float, int, int]] = []
-    for a, b in itertools.combinations(component, 2):
-        if similarity[a, b] > 0:
-            links[a][b] = links[b][a] = (similarity[a, b], similarity[a, b])
-            heap.append((-similarity[a, b], a, b))
+    for a, b in itertools.combinations(component, 2):  # every pair of a component is scored
+        links[a][b] = links[b][a] = (similarity[a, b], similarity[a, b])
+        heap.append((-similarity[a, b], a, b))
     heapq.heapify(heap)
     next_id = max(component) + 1
     while heap and -heap[0][0] >= params.threshold:
@@ -118,8 +125,8 @@ def _average_linkage(component: list[int], similarity: Mapping[Pair, float], par
             continue  # merged since, or a cross pair below the floor (it only gets weaker as groups grow)
         new, next_id = next_id, next_id + 1
         members[new] = members.pop(a) + members.pop(b)
-        for other in (set(links[a]) | set(links[b])) - {a, b}:
-            (sa, wa), (sb, wb) = links[other].pop(a, (0.0, 0.0)), links[other].pop(b, (0.0, 0.0))
+        for other in set(links[a]) - {b}:  # every other group is linked to both
+            (sa, wa), (sb, wb) = links[other].pop(a), links[other].pop(b)
             links[new][other] = links[other][new] = (sa + sb, min(wa, wb))
             heapq.heappush(heap, (-(sa + sb) / (len(members[new]) * len(members[other])), other, new))
         del links[a], links[b]
