@@ -95,7 +95,7 @@ def write(model: dict) -> None:
     load_model.cache_clear()
 
 
-NAMES_SPLIT = 0.5  # pairs with a name cosine at least this are found by names, the others by words
+NAMES_SPLIT = 0.2  # pairs with a name cosine at least this are found by names, the others by words
 
 
 def candidates(model: dict) -> dict:
