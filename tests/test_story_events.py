@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from digest import store
 from digest.cli import app
 from digest.ingest.tabular import load_articles, parse_map
-from digest.stories import StoryParams, group_stories, load_model, tf_idf
+from digest.stories import Story, StoryParams, follow_ups, group_stories, load_model, tf_idf
 from digest.stories.features import FEATURES, PairFeatures
 from digest.stories.story import by_publication
 from tests.conftest import ROOT
@@ -144,3 +144,16 @@ def test_stories_json_shows_why_each_grouped_pair_is_one_event(engine, settings,
             assert all({"value", "contribution"} == set(f) for f in pair["features"].values())
             assert 0 < pair["probability"] <= 1
         assert max(p["probability"] for p in story["grouped"]) >= model.threshold
+
+
+# ── follow-ups ──────────────────────────────────────────────────────────────────────────────────────
+
+def test_a_later_development_stays_its_own_story_and_says_what_it_follows():
+    def story(key, hours_ago, centroid):
+        return Story(key, (record(int(key[1:]), NOW - hours_ago * H),), centroid)
+
+    quake = story("s1", 30, {"quake": 0.894, "malatya": 0.447})
+    aftershock = story("s2", 2, {"quake": 0.8, "aftershock": 0.6})  # 28 h later, much alike: follows s1
+    rescue = story("s4", 27, {"quake": 0.6, "malatya": 0.8})  # like s1 but only 3 h later: not a follow-up
+    budget = story("s3", 1, {"budget": 1.0})
+    assert follow_ups([quake, aftershock, rescue, budget]) == {"s2": "s1"}
