@@ -43,8 +43,8 @@ class Model:
     def explain(self, row: np.ndarray) -> dict:
         """The pair's features, each with its value and its contribution (weight · value) to the log-odds."""
         z = float(self.logits(row[None, :])[0])
-        return {"probability": round(1.0 / (1.0 + np.exp(-z)), 3), "intercept": round(self.intercept, 3),
-                "features": {name: {"value": round(float(v), 3), "contribution": round(float(w * v), 3)}
+        return {"probability": round(float(1.0 / (1.0 + np.exp(-z))), 3), "intercept": round(self.intercept, 3),
+                "features": {name: {"value": round(float(v), 3), "contribution": round(float(w * v), 3) + 0.0}
                              for name, v, w in zip(self.features, row, self.weights)}}
 
 
