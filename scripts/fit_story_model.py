@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from score_story_pairs import labelled_set, score  # noqa: E402
 
+from digest.config import load_settings  # noqa: E402
 from digest.stories import StoryParams  # noqa: E402
 from digest.stories.features import FEATURES, PairFeatures  # noqa: E402
 from digest.stories.model import MODEL_PATH, load_model  # noqa: E402
@@ -136,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     write(model)
     print(f"wrote {MODEL_PATH.relative_to(Path.cwd()) if MODEL_PATH.is_relative_to(Path.cwd()) else MODEL_PATH} "
           f"(threshold {threshold})")
+    configured = load_settings(ROOT / "config.toml", environ={}).selection.story_threshold
+    if configured != threshold:
+        print(f"config.toml [selection] story_threshold is {configured}: set it to {threshold} "
+              "(and the default in src/digest/config/sections.py)")
     return 0
 
 
