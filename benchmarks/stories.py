@@ -1,7 +1,6 @@
 """How long same-event clustering takes for N articles: `python benchmarks/stories.py [N] [--repeat R]`.
 
-The articles are synthetic but made of real text: words drawn from the shared news sample (or the demo
-articles when it is absent) with their real frequencies, grouped into events that share a headline, a lead
+The articles are synthetic but made of real text: words drawn from the news samples in tests/data with their real frequencies, grouped into events that share a headline, a lead
 sentence and a few names of their own, as outlets covering one event do. All are published within 48 hours,
 so every pair is inside the clustering window: the worst case for one daily edition. Fixed seed.
 """
@@ -10,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import random
 import re
 import statistics
@@ -23,21 +21,20 @@ from digest.models import ArticleRecord
 from digest.stories import StoryParams, group_stories
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_CSV = ROOT.parent / "shared" / "data" / "news-articles-2017-02-07_08.csv"
-DEMO = ROOT / "src" / "digest" / "demo_data" / "articles.jsonl"
+SAMPLES = [ROOT / "tests" / "data" / "news-articles-2017-02-07_08.csv",
+           ROOT / "tests" / "data" / "news-articles-dec2016-feb2017.csv"]
 OUTLETS = ["tass.com", "dw.com", "bbc.co.uk", "cnn.com", "aljazeera.com", "abcnews.go.com", "rte.ie",
            "huffingtonpost.com", "reuters.com", "apnews.com"]
 START = datetime(2026, 11, 25, 7, 0, tzinfo=timezone.utc)
 
 
 def corpus() -> tuple[list[str], list[str]]:
-    """(headlines, body sentences) of the real sample."""
-    if SHARED_CSV.is_file():
-        csv.field_size_limit(1 << 24)
-        with open(SHARED_CSV, newline="", encoding="utf-8") as fh:
-            rows = [(r["title"], r["text"]) for r in csv.DictReader(fh)]
-    else:
-        rows = [(d["title"], d.get("body") or d.get("summary", "")) for d in map(json.loads, DEMO.open())]
+    """(headlines, body sentences) of the real samples."""
+    csv.field_size_limit(1 << 24)
+    rows = []
+    for path in SAMPLES:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows += [(r["title"], r["text"]) for r in csv.DictReader(fh)]
     sentences = [s for _, text in rows for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= 6]
     return [t for t, _ in rows if t], sentences
 

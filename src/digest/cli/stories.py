@@ -33,7 +33,8 @@ def stories(ctx: typer.Context,
 
 def _print_story(doc: dict) -> None:
     z = f", trending z {doc['trending_z']}" if doc["trending"] else ""
-    typer.echo(f"#{doc['rank']} {doc['key']}  score {doc['score']} ({doc['basis']}, coverage {doc['coverage']}{z})")
+    follows = f", follows {doc['follows']}" if doc["follows"] else ""
+    typer.echo(f"#{doc['rank']} {doc['key']}  score {doc['score']} ({doc['basis']}, coverage {doc['coverage']}{z}{follows})")
     for article in doc["articles"]:
         mark = "*" if article["representative"] else " "
         typer.echo(f"  {mark} {article['id']:>6}  {article['source'][:22]:<22}  {article['title']}")

@@ -76,7 +76,7 @@ class SelectionSettings:
     trending_min_z: float = 2.0
     trending_items: int = 3
     max_items: int = 10
-    story_threshold: float = 0.3  # average-linkage TF-IDF cosine for "same event"; see tests/data/story_pairs.csv
+    story_threshold: float = 0.85  # probability of "same event" (stories/model.json; scripts/fit_story_model.py)
     story_window_hours: float = 48.0  # articles further apart than this are never one story
     mmr_lambda: float = 0.7  # maximal marginal relevance: 1 = rank order only, lower = more variety
     topic_cap: int = 2  # stories per topic in one digest (0 = no cap)

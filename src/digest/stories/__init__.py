@@ -20,6 +20,7 @@ Representative: the most engaged article once ranking knows engagement (`Story.l
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -27,26 +28,29 @@ import numpy as np
 from digest.models import ArticleRecord
 from digest.stories.keys import assign_keys
 from digest.stories.linkage import cluster
+from digest.stories.model import Model, load_model
 from digest.stories.pairs import VERIFY_COST, similar_pairs
-from digest.stories.story import (Story, StoryParams, Vector, by_publication, linkable, representative_first,
-                                  story_similarity)
-from digest.stories.text import ALNUM, STOPWORDS, article_terms, article_text, centroids, tf_idf, words
+from digest.stories.story import (Story, StoryParams, Vector, by_publication, follow_ups, linkable,
+                                  representative_first, story_similarity)
+from digest.stories.text import (ALNUM, STOPWORDS, article_terms, article_text, centroid_rows, centroids, tf_idf,
+                                 words)
 
-__all__ = ["ALNUM", "STOPWORDS", "VERIFY_COST", "Story", "StoryParams", "Vector", "article_terms", "article_text",
-           "assign_keys", "cluster", "group_stories", "linkable", "representative_first", "similar_pairs",
+__all__ = ["ALNUM", "STOPWORDS", "VERIFY_COST", "Model", "Story", "StoryParams", "Vector", "article_terms", "article_text",
+           "assign_keys", "cluster", "follow_ups", "group_stories", "load_model", "linkable", "representative_first", "similar_pairs",
            "story_similarity", "tf_idf", "words"]
 
 
 def group_stories(articles: Sequence[ArticleRecord], previous: Mapping[int, str] | None = None, *,
-                  params: StoryParams = StoryParams()) -> list[Story]:
+                  params: StoryParams | None = None) -> list[Story]:
     """Same-event stories among `articles`, keyed stably; `previous` maps article id → its earlier story key."""
+    params = params or StoryParams()
     ordered = sorted({a.id: a for a in articles}.values(), key=by_publication)
     if not ordered:
         return []
     matrix, terms = tf_idf(ordered)
     hours = np.array([a.published_at.timestamp() / 3600.0 for a in ordered])
-    groups = cluster(matrix, hours, params)
+    groups, grouped = cluster(ordered, matrix, hours, params)
     keys = assign_keys([[ordered[i] for i in g] for g in groups], previous or {})
-    means = centroids(matrix, groups, terms)
-    return [Story(key, representative_first(ordered[i] for i in g) if len(g) > 1 else (ordered[g[0]],), c)
-            for key, g, c in zip(keys, groups, means)]
+    return [Story(key, representative_first(ordered[i] for i in g) if len(g) > 1 else (ordered[g[0]],), c,
+                  tuple((ordered[i].id, ordered[j].id, grouped[i, j]) for i, j in itertools.combinations(g, 2)))
+            for key, g, c in zip(keys, groups, centroids(centroid_rows(matrix, groups), terms))]

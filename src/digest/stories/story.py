@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from digest.models import ArticleRecord
+from digest.stories.model import load_model
 
 Vector = Mapping[str, float]
 
 
 @dataclass(frozen=True)
 class StoryParams:
-    threshold: float = 0.3  # average-linkage cosine; calibrated on tests/data/story_pairs.csv
+    threshold: float = field(default_factory=lambda: load_model().threshold)  # probability of one event
     window_hours: float = 48.0
+    linkage: str = "average"  # mean cross probability ≥ threshold, every cross pair ≥ floor; or "complete"
+    floor: float = field(default_factory=lambda: load_model().floor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,7 @@ class Story:
     key: str
     articles: tuple[ArticleRecord, ...]  # representative first, then by publication time
     centroid: Vector = field(default_factory=dict, compare=False, repr=False)  # unit TF-IDF centroid
+    why: tuple = field(default=(), compare=False, repr=False)  # (id, id, feature row) of each pair of articles
 
     @property
     def lead(self) -> ArticleRecord:
@@ -44,6 +48,11 @@ class Story:
                 picked.append(article)
         return tuple(picked)
 
+    def reasons(self) -> list[dict]:
+        """Why each pair of its articles is one event: the model's features, contributions and probability."""
+        model = load_model()
+        return [{"articles": [a, b], **model.explain(row)} for a, b, row in self.why]
+
     def led_by(self, engagement: Mapping[int, float]) -> Story:
         """The same story with its most engaged article first (unchanged when none has engagement)."""
         if not any(engagement.get(a.id, 0.0) > 0 for a in self.articles):
@@ -58,6 +67,26 @@ def representative_first(articles: Iterable[ArticleRecord],
     ordered = sorted(articles, key=by_publication)
     lead = min(ordered, key=lambda a: (-engagement.get(a.id, 0.0), -(len(a.summary) + len(a.lead)), by_publication(a)))
     return (lead, *(a for a in ordered if a is not lead))
+
+
+FOLLOW_SIMILARITY = 0.3  # centroid cosine at which a later, separate story develops an earlier one
+FOLLOW_GAP_HOURS = 12.0  # how much later its first article must come
+
+
+def follow_ups(stories: Sequence[Story]) -> dict[str, str]:
+    """Story key → the key of the earlier story it follows up: the most similar (centroid cosine at least
+    FOLLOW_SIMILARITY) among those whose first article came FOLLOW_GAP_HOURS or more before its own.
+    A follow-up stays a story of its own (a new development is news the reader has not had); it says what it
+    follows. Meant for the few stories of one edition (it compares every pair)."""
+    starts = {s.key: min(a.published_at for a in s.articles) for s in stories}
+    found = {}
+    for story in stories:
+        earlier = [(story_similarity(story, other), other.key) for other in stories
+                   if (starts[story.key] - starts[other.key]).total_seconds() >= FOLLOW_GAP_HOURS * 3600]
+        similarity, key = max(earlier, default=(0.0, ""))
+        if similarity >= FOLLOW_SIMILARITY:
+            found[story.key] = key
+    return found
 
 
 def story_similarity(a: Story, b: Story) -> float:

@@ -110,14 +110,18 @@ def _outlet_columns(articles: Sequence[ArticleRecord], columns: Mapping[str, int
     return np.array([own[a.source] + [-2] * (width - len(own[a.source])) for a in articles], dtype=np.int64)
 
 
-def centroids(matrix: sparse.csr_matrix, groups: Sequence[Sequence[int]], terms: Sequence[str]) -> list[Vector]:
-    """Each group's normalised mean row, as {word: weight}."""
+def centroid_rows(matrix: sparse.csr_matrix, groups: Sequence[Sequence[int]]) -> sparse.csr_matrix:
+    """Each group's normalised mean row."""
     membership = sparse.csr_matrix((np.ones(sum(map(len, groups))), np.concatenate(groups),
                                     np.concatenate([[0], np.cumsum([len(g) for g in groups])])),
                                    shape=(len(groups), matrix.shape[0]))
     sums = sparse.csr_matrix(membership @ matrix)
     norms = np.sqrt(np.asarray(sums.multiply(sums).sum(axis=1)).ravel())
-    sums = sparse.csr_matrix(sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ sums)
-    words_, data, indptr = np.array(terms, dtype=object), sums.data.tolist(), sums.indptr.tolist()
-    return [dict(zip(words_[sums.indices[indptr[g]:indptr[g + 1]]].tolist(), data[indptr[g]:indptr[g + 1]]))
-            for g in range(len(groups))]
+    return sparse.csr_matrix(sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ sums)
+
+
+def centroids(rows: sparse.csr_matrix, terms: Sequence[str]) -> list[Vector]:
+    """Each centroid row as {word: weight}."""
+    words_, data, indptr = np.array(terms, dtype=object), rows.data.tolist(), rows.indptr.tolist()
+    return [dict(zip(words_[rows.indices[indptr[g]:indptr[g + 1]]].tolist(), data[indptr[g]:indptr[g + 1]]))
+            for g in range(rows.shape[0])]

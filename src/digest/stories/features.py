@@ -1,0 +1,123 @@
+"""Pair features: why two articles may report one event, beyond the words they share.
+
+Every feature of a pair is a number in about [0, 1], computed in bulk for the candidate pairs:
+  words    TF-IDF cosine of title (twice) + summary + lead: the clustering's original similarity
+  title    TF-IDF cosine of the titles alone: two headlines about one happening share its key words
+  names    TF-IDF cosine of the capitalised names (people, places, organisations; not the first word of a
+           sentence, datelines, weekdays or months): one event has its own names, a topic does not
+  numbers  TF-IDF cosine of the numbers with their unit ("3 turkish", "52-47", "$503b"): counts, tallies, scores
+  chars    cosine of the titles' character 4-grams: catches "resigns"/"resignation", "Russia"/"Russian"
+  days     hours between the two publications / 24: one event is reported close together
+  outlet   1 when both come from the same outlet (which seldom reports one happening twice)
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from scipy import sparse
+
+from digest.models import ArticleRecord
+from digest.stories.pairs import dots
+from digest.stories.text import STOPWORDS, _normal, article_text, words
+
+FEATURES = ("words", "title", "names", "numbers", "chars", "days", "outlet")
+
+NAME = re.compile(r"(?<![\w'])[A-Z][A-Za-z'\-]*[a-z][A-Za-z'\-]*|(?<![\w'])[A-Z]{2,}(?![\w'])")
+NUMBER = re.compile(r"(?<![\w.])[$€£]?\d[\d,.\-]*(?:\s*(?:%|[A-Za-z]+))?")
+SENTENCE_START = re.compile(r"(?:^|[.!?:\"“”]\s+|\n)([A-Z][A-Za-z'\-]*)")
+NOT_NAMES = STOPWORDS | frozenset("""
+january february march april may june july august september october november december monday tuesday wednesday
+thursday friday saturday sunday jan feb mar apr jun jul aug sep sept oct nov dec tass reuters ap afp cnn bbc abc
+dw analysis opinion update updated live breaking photo video watch read president minister government
+""".split())
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def names(article: ArticleRecord) -> list[str]:
+    """Capitalised words of the summary and lead (and of the title when the body capitalises them too),
+    lower-cased; a sentence's first word counts only when it is capitalised elsewhere in the body."""
+    title, body = article_text(article)
+    text = _ascii(body)
+    starts = {m.start(1) for m in SENTENCE_START.finditer(text)}
+    hits = [(m.start(), _name(m.group(0))) for m in NAME.finditer(text)]
+    inner = {w for at, w in hits if at not in starts}
+    found = [w for at, w in hits if at not in starts or w in inner]
+    found += [w for w in map(_name, NAME.findall(_ascii(title))) if w in inner]
+    return [w for w in found if w and w not in NOT_NAMES]
+
+
+@lru_cache(maxsize=1 << 16)
+def _name(word: str) -> str:
+    return _normal(re.sub(r"'s?$", "", word.lower()).strip("'-").encode())
+
+
+def numbers(article: ArticleRecord) -> list[str]:
+    """Numbers with the word after them ("3 turkish", "52-47", "$503b"); bare years count too."""
+    title, body = article_text(article)
+    out = []
+    for m in NUMBER.finditer(_ascii(f"{title} {body}")):
+        token = re.sub(r"\s+", " ", m.group(0).lower().rstrip(".,-"))
+        value, _, unit = token.partition(" ")
+        if unit and unit in STOPWORDS:
+            token = value
+        out.append(token)
+    return out
+
+
+def title_chars(title_words: Sequence[str], n: int = 4) -> list[str]:
+    """The character n-grams of the title's words (each word padded with spaces)."""
+    grams: list[str] = []
+    for word in title_words:
+        padded = f" {word} "
+        grams.extend(padded[i:i + n] for i in range(max(1, len(padded) - n + 1)))
+    return grams
+
+
+def unit_rows(streams: Sequence[Sequence[str]]) -> sparse.csr_matrix:
+    """One L2-normalised row per token stream, (1 + log tf) · (1 + log((1 + N) / (1 + df)))."""
+    vocabulary: dict[str, int] = {}
+    cols = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in itertools.chain.from_iterable(streams)),
+                       np.int64)
+    rows = np.repeat(np.arange(len(streams)), [len(stream) for stream in streams])
+    width = max(1, len(vocabulary))
+    keys, counts = np.unique(rows * width + cols, return_counts=True)
+    matrix = sparse.csr_matrix((counts.astype(np.float64), (keys // width, keys % width)),
+                               shape=(len(streams), width))
+    idf = 1.0 + np.log((1.0 + len(streams)) / (1.0 + matrix.getnnz(axis=0)))
+    matrix.data = (1.0 + np.log(matrix.data)) * idf[matrix.indices]
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    return sparse.csr_matrix(sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ matrix)
+
+
+class PairFeatures:
+    """The per-article rows each feature needs, built once for a set of articles."""
+
+    def __init__(self, articles: Sequence[ArticleRecord], word_rows: sparse.csr_matrix, hours: np.ndarray):
+        self.words = word_rows
+        titles = [words(a.title) for a in articles]
+        self.title = unit_rows(titles)
+        self.names = unit_rows([names(a) for a in articles])
+        self.numbers = unit_rows([numbers(a) for a in articles])
+        self.chars = unit_rows([title_chars(t) for t in titles])
+        self.hours = hours
+        outlets: dict[str, int] = {}
+        self.outlet = np.array([outlets.setdefault((a.source or a.url).lower(), len(outlets)) for a in articles])
+
+    def of(self, pairs: np.ndarray) -> np.ndarray:
+        """One row of FEATURES per pair (i, j)."""
+        if len(pairs) == 0:
+            return np.zeros((0, len(FEATURES)))
+        i, j = pairs[:, 0], pairs[:, 1]
+        return np.column_stack([dots(self.words, pairs), dots(self.title, pairs), dots(self.names, pairs),
+                                dots(self.numbers, pairs), dots(self.chars, pairs),
+                                np.abs(self.hours[i] - self.hours[j]) / 24.0,
+                                (self.outlet[i] == self.outlet[j]).astype(np.float64)])
