@@ -29,7 +29,8 @@ def address_hash(email: str) -> str:
 
 class Subscriber(SQLModel, table=True):
     # AUTOINCREMENT on SQLite: a removed or erased subscriber's id is never given to a newcomer
-    __table_args__ = {"sqlite_autoincrement": True}
+    # revision 0009: the readers who changed status lately (the console's charts: complaints per edition)
+    __table_args__ = (Index("ix_subscriber_status_updated", "status", "updated_at"), {"sqlite_autoincrement": True})
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(unique=True, index=True)
     name: str = ""

@@ -77,8 +77,10 @@ def leavers_per_edition(session: Session, *, keys: Sequence[str], since: datetim
     newsletter is unsubscribed now (or who are `complained` now), changed at or after `since` (the window's
     start), for whom it was the last edition of that newsletter that went out to them (`sent_at` set: sent, or
     bounced later) before the change. Read from the leavers (few) to their deliveries by the subscriber index."""
+    letters = sorted({key.split(":", 1)[0] for key in keys})  # the (newsletter, status, updated_at) index serves it
     left = session.exec(select(Subscription.subscriber_id, Subscription.newsletter, Subscription.updated_at).where(
-        Subscription.status == SubscriptionStatus.unsubscribed, Subscription.updated_at >= since)).all()
+        Subscription.newsletter.in_(letters), Subscription.status == SubscriptionStatus.unsubscribed,
+        Subscription.updated_at >= since)).all()
     complained = session.exec(select(Subscriber.id, Subscriber.updated_at).where(
         Subscriber.status == SubscriberStatus.complained, Subscriber.updated_at >= since)).all()
     sent = _went_out(session, {sid for sid, *_ in left} | {sid for sid, _ in complained})
@@ -125,11 +127,11 @@ def subscriptions_since(session: Session, *, newsletter: str, before: datetime) 
                                            sub.status != SubscriptionStatus.unsubscribed)
     made = select(sub.created_at, sub.status, sub.updated_at).where(sub.newsletter == newsletter,
                                                                     sub.created_at >= before)
-    left = select(sub.created_at, sub.status, sub.updated_at).where(
-        sub.newsletter == newsletter, sub.status == SubscriptionStatus.unsubscribed, sub.updated_at >= before,
-        sub.created_at < before)
+    left = select(sub.created_at, sub.status, sub.updated_at).where(  # made before: tested below, so that the
+        sub.newsletter == newsletter, sub.status == SubscriptionStatus.unsubscribed,  # status index serves it
+        sub.updated_at >= before)
     made_rows = [(c, str(s), u) for c, s, u in session.exec(made)]
-    left_rows = [(c, str(s), u) for c, s, u in session.exec(left)]
+    left_rows = [(c, str(s), u) for c, s, u in session.exec(left) if _utc(c) < before]
     alive_then = (session.exec(alive_now).one() - sum(1 for _, s, _ in made_rows if s != "unsubscribed")
                   + len(left_rows))
     return alive_then, made_rows + left_rows

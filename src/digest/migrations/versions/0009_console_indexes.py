@@ -1,6 +1,7 @@
 """delivery: ix_delivery_edition_status (edition_id, status, created_at) and ix_delivery_edition_variant
 (edition_id, variant_key); subscription: (newsletter, status, updated_at) and (newsletter, created_at): the
-console's pages (an edition's figures, a newsletter's list size over the charts' days)
+console's pages (an edition's figures, a newsletter's list size over the charts' days); subscriber: (status,
+updated_at), the readers who complained lately
 
 An edition's deliveries counted per status, its failure reasons' rows and its oldest pending delivery are read
 from the first index alone; its deliveries per content variant from the second. Idempotent like 0005: a store
@@ -28,7 +29,8 @@ depends_on = None
 INDEXES = {'ix_delivery_edition_status': ('delivery', ['edition_id', 'status', 'created_at']),
            'ix_delivery_edition_variant': ('delivery', ['edition_id', 'variant_key']),
            'ix_subscription_newsletter_status': ('subscription', ['newsletter', 'status', 'updated_at']),
-           'ix_subscription_newsletter_created': ('subscription', ['newsletter', 'created_at'])}
+           'ix_subscription_newsletter_created': ('subscription', ['newsletter', 'created_at']),
+           'ix_subscriber_status_updated': ('subscriber', ['status', 'updated_at'])}
 
 
 def _indexes(table: str) -> set[str]:
