@@ -124,3 +124,16 @@ def test_a_planned_edition_is_shown_as_fixed(settings, engine, smtp_settings, sm
     refused = post(client, csrf, action="pin", article="1")
     assert "already+planned" in refused.headers["location"]
     assert ops.show(settings, ops.edition_of(settings, DAY), engine=engine).log == ()
+
+
+def test_the_preview_disables_the_readers_links_and_a_named_reader_is_for_admins(settings, engine, client):
+    as_role(settings, engine, client, "editor")
+    framed = client.get(f"{PAGE}/preview.html")
+    assert framed.status_code == 200 and "/u/" in framed.text  # the unsubscribe URL is there, as text
+    assert not re.findall(r'href="[^"]*/(u|p|c|archive)/', framed.text)  # but no link follows it
+    assert client.get(f"{PAGE}/preview.html?email=reader1@example.com").status_code == 403
+    client.post("/admin/logout", data={"csrf": re.search(r'name="csrf" value="([^"]+)"',
+                                                         client.get("/admin/").text).group(1)})
+    as_role(settings, engine, client, "admin")
+    named = client.get(f"{PAGE}/preview.html?email=reader1@example.com")
+    assert named.status_code == 200 and named.text != framed.text  # their own signed links, as text

@@ -17,6 +17,7 @@ from digest.errors import DigestError, InputError
 from digest.operations import candidates as plan_ops
 from digest.operations import editorial as ops
 from digest.operations.archive import edition_key
+from digest.operations.edition_preview import disable_links
 from digest.operations.preview import render_preview
 from digest.urls import edition_slug
 from digest.web.admin.session import Session, console, requires, wants_json
@@ -76,9 +77,14 @@ async def plan_json(request: Request, user: Session) -> Response:
 
 @requires("viewer")
 async def plan_preview(request: Request, user: Session) -> Response:
-    """The email `email` (default: a reader with no preferences) would get now, framed by the plan page."""
+    """The email `email` (default: a reader with no preferences) would get now, framed by the plan page. A
+    named reader's email is for admins (as on an edition's page); its links are disabled either way: they would
+    act for that reader (count a click, unsubscribe)."""
     ctx = context(request)
     email = request.query_params.get("email") or None
+    if email and not user.account.may("admin"):
+        return Response("<p>Only an admin sees a named reader's email; leave the address empty.</p>",
+                        status_code=403, media_type="text/html", headers={"content-security-policy": FRAMED})
 
     def build():
         plan = _plan(request)
@@ -90,7 +96,7 @@ async def plan_preview(request: Request, user: Session) -> Response:
     except DigestError as error:  # an unknown reader, nothing to send them
         return Response(f"<p>{_escape(str(error))}</p>", status_code=404, media_type="text/html",
                         headers={"content-security-policy": FRAMED})
-    body = found.html if found.html is not None else f"<pre>{_escape(found.text)}</pre>"
+    body = disable_links(found.html)[0] if found.html is not None else f"<pre>{_escape(found.text)}</pre>"
     return Response(body, media_type="text/html", headers={"content-security-policy": FRAMED,
                                                            "x-frame-options": "SAMEORIGIN"})
 
