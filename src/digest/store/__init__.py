@@ -14,9 +14,10 @@ from digest.store import (
     admin, articles, confirmations, deliveries, delivery_status, edition_figures, editions, editorial, engagement, engine, feeds, jobs, migrate,
     ratelimit, scratch, stories, subscribers, subscriptions, trending,
 )
+from digest.store import webhook_outbox, webhooks
 
 __all__ = [
     "open_engine", "ping", "read_session", "session_scope", "admin", "articles", "confirmations", "deliveries",
     "delivery_status", "edition_figures", "editions", "editorial", "engagement", "engine", "feeds", "jobs", "migrate", "ratelimit", "scratch",
-    "stories", "subscribers", "subscriptions", "trending",
+    "stories", "subscribers", "subscriptions", "trending", "webhook_outbox", "webhooks",
 ]
