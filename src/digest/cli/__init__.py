@@ -10,6 +10,7 @@ from digest.cli import bounces, workers, content, db, delivery, feeds, people, s
 from digest.cli import deliveries  # noqa: F401  (digest deliveries requeue)
 from digest.cli import admin  # noqa: F401  (digest admin: the console's accounts)
 from digest.cli import editions  # noqa: F401  (digest editions: steer and act on an edition)
+from digest.cli import webhooks  # noqa: F401  (digest webhooks: outbound webhooks)
 from digest.cli.base import app
 
 __all__ = ["app", "main"]

@@ -183,6 +183,7 @@ class EditionSender:
             (held if outcome["status"] == DeliveryStatus.queued else outcomes).append(outcome)
         with store.session_scope(self.engine) as session:
             store.deliveries.record_outcomes(session, outcomes=outcomes + held, now=now)
+            store.webhooks.emit_outcomes(session, outcomes=outcomes, now=now)  # the outbox: a SELECT when none wants it
             store.deliveries.release(session, rows=untouched)
             suppress_bounced(session, [o["id"] for o in outcomes if o["status"] == "bounced"], now)
             if storm:  # the breaker tripped in this batch: what it counted in earlier ones is forgiven too
