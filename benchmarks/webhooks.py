@@ -2,7 +2,7 @@
 alike: one with no webhook endpoint, one with an endpoint subscribed to every delivery event (so each batch also
 writes one event and one pending attempt per message). Prints both rates and the rows the outbox got.
 
-    .venv/bin/python benchmarks/webhooks.py [--subscribers 20000]
+    .venv/bin/python benchmarks/webhooks.py [--subscribers 20000] [--rounds 3]
 
 Nothing is posted during the send (the delivery pass is separate); the endpoint need not exist.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import sqlite3
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -37,30 +38,41 @@ def outbox_rows(work: Path) -> tuple[int, int]:
                 conn.execute("SELECT count(*) FROM webhookattempt").fetchone()[0])
 
 
+def one_round(tmp: Path, port: int, subscribers: int, first: str) -> dict[str, tuple[int, float, tuple[int, int]]]:
+    """Two stores seeded alike, one with the endpoint; both sent (`first` first): name → (sent, wall, outbox rows)."""
+    works = {name: Path(tmp, name) for name in ("none", "endpoint")}
+    envs = {}
+    for name, work in works.items():
+        work.mkdir()
+        envs[name] = env_for(work, port)
+        seed(work, envs[name], subscribers)
+    added = digest(envs["endpoint"], "webhooks", "add", "http://127.0.0.1:9/hooks", "--events", EVENTS)[1]
+    if added.returncode != 0:
+        raise SystemExit(f"digest webhooks add failed: {added.stderr.strip()}")
+    order = [first] + [n for n in works if n != first]
+    return {name: (*send_rate(envs[name]), outbox_rows(works[name])) for name in order}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the send's rate with and without a webhook endpoint")
     parser.add_argument("--subscribers", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3, help="fresh stores each round; the order alternates")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="digest-bench-webhooks-") as tmp, SmtpSink(backlog=1024) as sink:
-        works = {name: Path(tmp, name) for name in ("none", "endpoint")}
-        envs = {}
-        for name, work in works.items():
-            work.mkdir()
-            envs[name] = env_for(work, sink.port)
-            seed(work, envs[name], args.subscribers)
-        added = digest(envs["endpoint"], "webhooks", "add", "http://127.0.0.1:9/hooks", "--events", EVENTS)[1]
-        if added.returncode != 0:
-            raise SystemExit(f"digest webhooks add failed: {added.stderr.strip()}")
-        results = {name: send_rate(envs[name]) for name in ("none", "endpoint")}
-        rows = {name: outbox_rows(work) for name, work in works.items()}
+    rates: dict[str, list[float]] = {"none": [], "endpoint": []}
     print(f"machine: {machine()}")
-    for name, (sent, wall) in results.items():
-        label = "no webhook endpoint" if name == "none" else f"an endpoint subscribed to {EVENTS}"
-        print(f"`digest send`, {sent:,} subscribers, {label}: {sent / wall:,.0f} msg/s ({wall:.1f} s wall)")
-    (s0, w0), (s1, w1) = results["none"], results["endpoint"]
-    print(f"with the endpoint ÷ without: {(s1 / w1) / (s0 / w0):.0%}")
-    print("outbox rows written: none: {} events / {} attempts; endpoint: {} events / {} attempts".format(
-        *rows["none"], *rows["endpoint"]))
+    with SmtpSink(backlog=1024) as sink:
+        for n in range(args.rounds):
+            with tempfile.TemporaryDirectory(prefix="digest-bench-webhooks-") as tmp:
+                result = one_round(Path(tmp), sink.port, args.subscribers, "none" if n % 2 == 0 else "endpoint")
+            for name, (sent, wall, rows) in result.items():
+                rates[name].append(sent / wall)
+                print(f"round {n + 1}: {name:8}  {sent:,} sent  {sent / wall:,.0f} msg/s ({wall:.1f} s)  "
+                      f"outbox: {rows[0]:,} events, {rows[1]:,} attempts")
+    none, endpoint = statistics.median(rates["none"]), statistics.median(rates["endpoint"])
+    print(f"`digest send`, {args.subscribers:,} subscribers, no webhook endpoint: {none:,.0f} msg/s (median)")
+    print(f"`digest send`, {args.subscribers:,} subscribers, an endpoint subscribed to {EVENTS}: "
+          f"{endpoint:,.0f} msg/s (median)")
+    print(f"with the endpoint ÷ without: {endpoint / none:.0%}")
     return 0
 
 

@@ -278,3 +278,21 @@ def test_cli_add_prints_the_secret_last_list_hides_it_bad_input_is_one_line(tmp_
     assert len(digest.json("webhooks", "list")) == 1
     assert "removed webhook endpoint" in digest("webhooks", "remove", receiver.url).stdout
     assert digest.json("webhooks", "list") == []
+
+
+def test_the_daemons_job_delivers_and_an_endpoint_removed_mid_pass_breaks_nothing(engine, settings, receiver):
+    endpoint_id = endpoint(settings, engine, receiver, "edition.done")
+    with store.session_scope(engine) as session:
+        store.webhooks.emit_many(session, type="edition.done", items=[{"n": 1}, {"n": 2}], now=NOW)
+    report = ops.webhooks_job(engine, replace(settings, webhooks=replace(settings.webhooks, batch_size=1)),
+                              real_now)()
+    assert report.delivered == 1 and len(receiver.requests) == 1  # one pass: at most batch_size attempts
+    from digest.webhooks import deliver_jobs, lease_until
+    with store.session_scope(engine) as session:
+        jobs = store.webhook_outbox.claim_due(session, now=real_now(), lease_until=lease_until(settings, real_now()),
+                                              limit=10)
+    assert len(jobs) == 1
+    ops.remove_endpoint(settings, str(endpoint_id), engine=engine)
+    late = asyncio.run(deliver_jobs(engine, settings, jobs, now=real_now()))
+    assert len(late.answers) == 1 and len(receiver.requests) == 2  # posted before the removal was seen
+    assert rows(engine, WebhookAttempt) == 0 and rows(engine, WebhookLog) == 0

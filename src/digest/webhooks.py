@@ -130,10 +130,11 @@ async def deliver_jobs(engine: Engine, settings: Settings, jobs: list[Job], *, n
 def record(session, settings: Settings, job: Job, answer: Answer, now: datetime, report: PassReport) -> None:
     """One answer into the store: the attempt delivered or rescheduled, and its endpoint disabled when it has
     failed for too long."""
-    store.webhook_outbox.record_attempt(session, job=job, now=now, status_code=answer.status_code,
-                                        error=answer.error, duration_ms=answer.duration_ms, delivered=answer.ok,
-                                        retry_at=retry_at(now, job.attempts + 1, settings))
     report.answers.append((job.attempt_id, answer))
+    if not store.webhook_outbox.record_attempt(session, job=job, now=now, status_code=answer.status_code,
+                                               error=answer.error, duration_ms=answer.duration_ms,
+                                               delivered=answer.ok, retry_at=retry_at(now, job.attempts + 1, settings)):
+        return  # removed meanwhile
     since = store.webhook_outbox.endpoint_outcome(session, endpoint_id=job.endpoint_id, ok=answer.ok, now=now)
     if answer.ok:
         report.delivered += 1

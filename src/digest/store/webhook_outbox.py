@@ -67,17 +67,20 @@ def jobs(session: Session, *, attempt_ids: Sequence[int]) -> list[Job]:
 
 
 def record_attempt(session: Session, *, job: Job, now: datetime, status_code: int | None, error: str | None,
-                   duration_ms: int, delivered: bool, retry_at: datetime) -> None:
-    """One HTTP attempt: a log row, and the attempt delivered or pending again at `retry_at`."""
-    session.add(WebhookLog(attempt_id=job.attempt_id, endpoint_id=job.endpoint_id, at=now, status_code=status_code,
-                           error=error, duration_ms=duration_ms))
+                   duration_ms: int, delivered: bool, retry_at: datetime) -> bool:
+    """One HTTP attempt: the attempt delivered or pending again at `retry_at`, and a log row; False when the
+    attempt is gone (its endpoint was removed meanwhile)."""
     values = {"attempts": WebhookAttempt.attempts + 1, "last_status_code": status_code, "last_error": error}
     if delivered:
         values.update(status=WebhookStatus.delivered, delivered_at=now)
     else:
         values.update(next_attempt_at=retry_at)
-    session.exec(update(WebhookAttempt).where(WebhookAttempt.id == job.attempt_id).values(**values))
+    if not session.exec(update(WebhookAttempt).where(WebhookAttempt.id == job.attempt_id).values(**values)).rowcount:
+        return False
+    session.add(WebhookLog(attempt_id=job.attempt_id, endpoint_id=job.endpoint_id, at=now, status_code=status_code,
+                           error=error, duration_ms=duration_ms))
     session.flush()
+    return True
 
 
 def endpoint_outcome(session: Session, *, endpoint_id: int, ok: bool, now: datetime) -> datetime | None:

@@ -60,14 +60,15 @@ def emit_many(session: Session, *, type: str, items: Sequence[Mapping], now: dat
     endpoints = list(wanted(session, type) if endpoint_ids is None else endpoint_ids)
     if not endpoints or not items:
         return []
-    events = [WebhookEvent(type=type, payload={"type": type, "timestamp": timestamp(now), "data": dict(d)},
-                           created_at=now) for d in items]
-    session.add_all(events)
-    session.flush()
+    at = timestamp(now)
+    ids = list(session.execute(  # Core, not ORM objects: a batch's events cost one multi-row INSERT ... RETURNING
+        insert(WebhookEvent).returning(WebhookEvent.id, sort_by_parameter_order=True),
+        [{"type": type, "payload": {"type": type, "timestamp": at, "data": dict(d)}, "created_at": now}
+         for d in items]).scalars())
     session.execute(insert(WebhookAttempt), [
-        {"endpoint_id": e, "event_id": ev.id, "status": WebhookStatus.pending, "attempts": 0, "next_attempt_at": now}
-        for ev in events for e in endpoints])
-    return [ev.id for ev in events]
+        {"endpoint_id": e, "event_id": i, "status": WebhookStatus.pending, "attempts": 0, "next_attempt_at": now}
+        for i in ids for e in endpoints])
+    return ids
 
 
 def _delivery_facts(session: Session, delivery_ids: Sequence[int]) -> dict[int, dict]:
