@@ -15,6 +15,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,6 +24,7 @@ from benchmarks.run import DAY, digest, env_for, machine, seed  # noqa: E402
 from tests.sink import SmtpSink  # noqa: E402
 
 EVENTS = "delivery.sent,delivery.failed,delivery.bounced,edition.done"
+emit_costs: list[float] = []  # seconds per 500-message batch, one figure per round
 
 
 def send_rate(env: dict) -> tuple[int, float]:
@@ -50,7 +52,35 @@ def one_round(tmp: Path, port: int, subscribers: int, first: str) -> dict[str, t
     if added.returncode != 0:
         raise SystemExit(f"digest webhooks add failed: {added.stderr.strip()}")
     order = [first] + [n for n in works if n != first]
-    return {name: (*send_rate(envs[name]), outbox_rows(works[name])) for name in order}
+    result = {name: (*send_rate(envs[name]), outbox_rows(works[name])) for name in order}
+    emit_costs.append(emit_cost(works["endpoint"]))
+    return result
+
+
+def emit_cost(work: Path, batch: int = 500, repeats: int = 5) -> float:
+    """Seconds `store.webhooks.emit_outcomes` takes for one batch of `batch` sent deliveries (median of
+    `repeats`, each rolled back): the emit's own cost in the send path, without the machine's noise."""
+    from datetime import datetime, timezone
+
+    from sqlmodel import select
+
+    from digest import store
+    from digest.models import Delivery
+
+    engine = store.open_engine(f"sqlite:///{work / 'digest.db'}")
+    now = datetime.now(timezone.utc)
+    with store.read_session(engine) as session:
+        ids = list(session.exec(select(Delivery.id).order_by(Delivery.id).limit(batch)))
+    outcomes = [{"id": i, "status": "sent", "smtp_code": 250, "smtp_reply": "2.0.0 Ok", "error": None} for i in ids]
+    times = []
+    for _ in range(repeats):
+        with store.read_session(engine) as session:  # never commits: each repeat writes the same batch again
+            start = time.perf_counter()
+            store.webhooks.emit_outcomes(session, outcomes=outcomes, now=now)
+            session.flush()
+            times.append(time.perf_counter() - start)
+    engine.dispose()
+    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"`digest send`, {args.subscribers:,} subscribers, an endpoint subscribed to {EVENTS}: "
           f"{endpoint:,.0f} msg/s (median)")
     print(f"with the endpoint ÷ without: {endpoint / none:.0%}")
+    cost = statistics.median(emit_costs)
+    print(f"the emit of one 500-message batch (in-process, median): {cost * 1000:.1f} ms, "
+          f"{cost / 500 * 1e6:.0f} µs per message, against {1e6 / none:,.0f} µs per message for the whole send")
     return 0
 
 
