@@ -296,3 +296,18 @@ def test_the_daemons_job_delivers_and_an_endpoint_removed_mid_pass_breaks_nothin
     late = asyncio.run(deliver_jobs(engine, settings, jobs, now=real_now()))
     assert len(late.answers) == 1 and len(receiver.requests) == 2  # posted before the removal was seen
     assert rows(engine, WebhookAttempt) == 0 and rows(engine, WebhookLog) == 0
+
+
+def test_erasing_a_reader_forgets_the_outbox_events_that_name_them(engine, settings, receiver):
+    seed(engine, NOW, subscribers=2)
+    endpoint(settings, engine, receiver, "subscriber.unsubscribed")
+    with store.read_session(engine) as session:
+        ids = [store.subscribers.find_subscriber(session, email=f"reader{i}@example.com").id for i in (1, 2)]
+    for subscriber_id in ids:
+        suppress_reader(engine, subscriber_id, now=NOW)
+    assert deliver(engine, settings).delivered == 2 and rows(engine, WebhookEvent) == 2
+    from digest.operations.subscribers import erase_subscriber
+    erase_subscriber(settings, "reader1@example.com", now=NOW, engine=engine)
+    with store.read_session(engine) as session:
+        left = [e.payload["data"]["email"] for e in session.exec(select(WebhookEvent))]
+    assert left == ["reader2@example.com"] and rows(engine, WebhookAttempt) == 1 and rows(engine, WebhookLog) == 1

@@ -274,6 +274,7 @@ def erase_subscriber(session: Session, *, email: str, now: datetime) -> int:
         session.exec(delete(Confirmation).where(Confirmation.subscriber_id == sub.id))
         session.exec(delete(Subscription).where(Subscription.subscriber_id == sub.id))
         session.exec(delete(Subscriber).where(Subscriber.id == sub.id))
+        webhooks.forget_subscriber(session, subscriber_id=sub.id)  # the outbox's payloads name the address
         deleted = len(delivery_ids)
     session.exec(delete(Confirmation).where(Confirmation.email == email.lower()))
     _suppress(session, email, SuppressionReason.erased, now)

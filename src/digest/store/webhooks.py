@@ -175,3 +175,17 @@ def set_enabled(session: Session, *, endpoint_id: int, enabled: bool, reason: st
     endpoint.failing_since = None if enabled else endpoint.failing_since
     session.flush()
     _forget(session)
+
+
+def forget_subscriber(session: Session, *, subscriber_id: int) -> int:
+    """GDPR erasure: the outbox's events about this reader (their address is in the payload) go, with their
+    attempts and log, delivered or not. How many events."""
+    about = list(session.exec(select(WebhookEvent.id).where(
+        WebhookEvent.payload[("data", "subscriber_id")].as_integer() == subscriber_id)))
+    for start in range(0, len(about), CHUNK):
+        chunk = about[start:start + CHUNK]
+        attempts = select(WebhookAttempt.id).where(WebhookAttempt.event_id.in_(chunk))
+        session.exec(delete(WebhookLog).where(WebhookLog.attempt_id.in_(attempts)))
+        session.exec(delete(WebhookAttempt).where(WebhookAttempt.event_id.in_(chunk)))
+        session.exec(delete(WebhookEvent).where(WebhookEvent.id.in_(chunk)))
+    return len(about)
