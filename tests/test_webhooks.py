@@ -311,3 +311,19 @@ def test_erasing_a_reader_forgets_the_outbox_events_that_name_them(engine, setti
     with store.read_session(engine) as session:
         left = [e.payload["data"]["email"] for e in session.exec(select(WebhookEvent))]
     assert left == ["reader2@example.com"] and rows(engine, WebhookAttempt) == 1 and rows(engine, WebhookLog) == 1
+
+
+def test_delivered_events_are_pruned_after_keep_days_and_pending_ones_stay(engine, settings, receiver):
+    endpoint(settings, engine, receiver, "edition.done")
+    with store.session_scope(engine) as session:
+        store.webhooks.emit_many(session, type="edition.done", items=[{"n": 1}, {"n": 2}], now=NOW)
+    receiver.statuses = [500]  # the first posted stays pending
+    assert deliver(engine, settings, NOW).delivered == 1
+    keep = timedelta(days=settings.webhooks.keep_days)
+    deliver(engine, settings, NOW + keep - timedelta(minutes=1))  # not yet: the pending one is delivered now
+    assert rows(engine, WebhookEvent) == 2 and rows(engine, WebhookLog) == 3
+    deliver(engine, settings, NOW + keep + timedelta(minutes=1))  # the first delivery is past keep_days
+    with store.read_session(engine) as session:
+        [attempt] = session.exec(select(WebhookAttempt)).all()
+    assert attempt.delivered_at == NOW + keep - timedelta(minutes=1)
+    assert rows(engine, WebhookEvent) == 1 and rows(engine, WebhookLog) == 2

@@ -152,6 +152,7 @@ class WebhooksSettings:
     retry_max_seconds: float = 21600.0  # the longest wait between two attempts (6 h)
     interval_seconds: float = 10.0  # how often `digest run` makes a delivery pass
     batch_size: int = 100  # attempts one pass posts at most
+    keep_days: float = 30.0  # delivered events are deleted this long after their delivery
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ class WebhookAttempt(SQLModel, table=True):
     next_attempt_at: datetime = utc_field(index=True)
     last_status_code: int | None = None
     last_error: str | None = None
-    delivered_at: datetime | None = utc_field(nullable=True)
+    delivered_at: datetime | None = utc_field(nullable=True, index=True)  # `[webhooks] keep_days` later: pruned
 
 
 class WebhookLog(SQLModel, table=True):

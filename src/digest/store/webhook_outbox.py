@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlmodel import Session, select
 
 from digest.models import WebhookAttempt, WebhookEndpoint, WebhookEvent, WebhookLog, WebhookStatus
@@ -110,6 +110,21 @@ def requeue_failed(session: Session, *, endpoint_id: int, now: datetime) -> int:
                                                        WebhookAttempt.status == WebhookStatus.failed)
                           .values(status=WebhookStatus.pending, next_attempt_at=now))
     return result.rowcount
+
+
+def prune_delivered(session: Session, *, before: datetime, limit: int = 500) -> int:
+    """Up to `limit` attempts delivered before `before` deleted with their log, and their events once no attempt
+    of them is left (a pass prunes a little each time: the index on delivered_at keeps it cheap). How many."""
+    found = list(session.exec(select(WebhookAttempt.id, WebhookAttempt.event_id)
+                              .where(WebhookAttempt.delivered_at < before).limit(limit)))
+    if not found:
+        return 0
+    attempt_ids, event_ids = [a for a, _ in found], sorted({e for _, e in found})
+    session.exec(delete(WebhookLog).where(WebhookLog.attempt_id.in_(attempt_ids)))
+    session.exec(delete(WebhookAttempt).where(WebhookAttempt.id.in_(attempt_ids)))
+    left = select(WebhookAttempt.id).where(WebhookAttempt.event_id == WebhookEvent.id).exists()
+    session.exec(delete(WebhookEvent).where(WebhookEvent.id.in_(event_ids), ~left))
+    return len(found)
 
 
 def attempt_counts(session: Session) -> dict[int, dict[str, int]]:

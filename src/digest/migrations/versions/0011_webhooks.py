@@ -71,7 +71,7 @@ def _create_attempts() -> None:
                     sa.ForeignKeyConstraint(['event_id'], ['webhookevent.id']),
                     sa.PrimaryKeyConstraint('id'), sa.UniqueConstraint('endpoint_id', 'event_id'),
                     sqlite_autoincrement=True)
-    for column in ('endpoint_id', 'event_id', 'status', 'next_attempt_at'):
+    for column in ('endpoint_id', 'event_id', 'status', 'next_attempt_at', 'delivered_at'):
         op.create_index(f'ix_webhookattempt_{column}', 'webhookattempt', [column], unique=False)
 
 
