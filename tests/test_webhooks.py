@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import threading
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,15 +43,17 @@ class Receiver:
 
     def __init__(self, statuses=()):
         self.statuses, self.requests, self.secret, self.lock = list(statuses), [], None, threading.Lock()
+        self.delay = 0.0  # seconds before answering
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                with receiver.lock:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                with receiver.lock:  # the answer is chosen on arrival, whatever the delay
+                    status, delay = (receiver.statuses.pop(0) if receiver.statuses else 200), receiver.delay
                     receiver.requests.append({"headers": headers, "body": body, "verified": receiver.check(body, headers)})
+                time.sleep(delay)
                 self.send_response(status)
                 self.send_header("content-length", "2")
                 self.end_headers()
@@ -79,6 +82,7 @@ def receiver():
     r = Receiver()
     yield r
     r.server.shutdown()
+    r.server.server_close()
 
 
 def real_now() -> datetime:
@@ -327,3 +331,19 @@ def test_delivered_events_are_pruned_after_keep_days_and_pending_ones_stay(engin
         [attempt] = session.exec(select(WebhookAttempt)).all()
     assert attempt.delivered_at == NOW + keep - timedelta(minutes=1)
     assert rows(engine, WebhookEvent) == 1 and rows(engine, WebhookLog) == 2
+
+
+def test_a_slow_a_redirecting_and_an_unreachable_endpoint_are_failures_retried(engine, settings, receiver):
+    settings = replace(settings, webhooks=replace(settings.webhooks, timeout_seconds=0.3))
+    endpoint(settings, engine, receiver, "edition.done")
+    ops.add_endpoint(settings, "http://127.0.0.1:9/nobody-listens", events="edition.done", now=NOW, engine=engine)
+    with store.session_scope(engine) as session:
+        store.webhooks.emit(session, type="edition.done", data={}, now=NOW)
+    receiver.delay = 1.0
+    first = deliver(engine, settings)
+    receiver.delay, receiver.statuses = 0.0, [302]
+    errors = sorted(a.error.split(":")[0] for _, a in first.answers)
+    assert first.delivered == 0 and first.retrying == 2 and errors == ["ConnectError", "ReadTimeout"], errors
+    later = deliver(engine, settings, real_now() + timedelta(minutes=1))
+    assert sorted(a.status_code or 0 for _, a in later.answers) == [0, 302] and later.delivered == 0
+    assert sorted(e.counts.get("pending", 0) for e in ops.list_endpoints(settings, engine=engine)) == [1, 1]

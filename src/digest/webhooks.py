@@ -76,11 +76,11 @@ def retry_at(now: datetime, attempts: int, settings: Settings, rng: random.Rando
 
 
 async def post(client: httpx.AsyncClient, job: Job, now: datetime) -> Answer:
-    body, headers = signed_request(job, now)
     started = time.monotonic()
     try:
+        body, headers = signed_request(job, now)
         response = await client.post(job.url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # noqa: BLE001 — a timeout, a refused connection, a URL httpx rejects: one failure
         error = f"{type(exc).__name__}: {exc}".strip().rstrip(":") or type(exc).__name__
         return Answer(None, error[:500], _ms(started))
     error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}: {response.text[:200]}"
