@@ -347,3 +347,20 @@ def test_a_slow_a_redirecting_and_an_unreachable_endpoint_are_failures_retried(e
     later = deliver(engine, settings, real_now() + timedelta(minutes=1))
     assert sorted(a.status_code or 0 for _, a in later.answers) == [0, 302] and later.delivered == 0
     assert sorted(e.counts.get("pending", 0) for e in ops.list_endpoints(settings, engine=engine)) == [1, 1]
+
+
+@pytest.mark.sqlite_only("builds the procrastinate app without connecting; the pass runs on the test's store")
+def test_the_workers_periodic_task_makes_a_pass(engine, settings, receiver):
+    from types import SimpleNamespace
+
+    from digest.workers.app import Runtime, build_app
+
+    endpoint(settings, engine, receiver, "edition.done")
+    with store.session_scope(engine) as session:
+        store.webhooks.emit(session, type="edition.done", data={"edition": "e"}, now=NOW)
+    queue = build_app(replace(settings, store=replace(settings.store, url="postgresql+psycopg://u@localhost/db")))
+    task = queue.tasks["digest.webhooks"]
+    context = SimpleNamespace(additional_context={"runtime": Runtime(engine, settings, RecordingMailer(), real_now,
+                                                                     threading.Event())})
+    assert asyncio.run(task.func(context, timestamp=0)) == 1
+    assert receiver.events()[0]["data"] == {"edition": "e"} and receiver.requests[0]["verified"]["type"] == "edition.done"
