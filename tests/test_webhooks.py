@@ -134,6 +134,20 @@ def test_a_refused_recipient_gives_delivery_failed(engine, smtp_settings, smtpd,
     assert receiver.requests[0]["verified"] == failed
 
 
+def test_a_message_that_cannot_be_built_gives_delivery_failed(engine, smtp_settings, receiver):
+    from tests.factories import subscriber
+
+    with store.session_scope(engine) as session:  # an address that slipped past validation: no message for it
+        store.subscribers.upsert_subscribers(session, subscribers=[subscriber("jörg@example.com")], now=NOW)
+    seed(engine, NOW, subscribers=1)
+    endpoint(smtp_settings, engine, receiver, "delivery.failed,delivery.sent")
+    send_day(engine, smtp_settings)
+    deliver(engine, smtp_settings)
+    got = sorted((e["type"], e["data"]["email"]) for e in receiver.events())
+    assert got == [("delivery.failed", "jörg@example.com"), ("delivery.sent", "reader1@example.com")]
+    assert receiver.events("delivery.failed")[0]["data"]["error"].startswith("cannot build the message")
+
+
 def test_one_click_unsubscribe_gives_subscriber_unsubscribed_once(engine, settings, receiver):
     seed(engine, NOW, subscribers=2)
     mailer = RecordingMailer()

@@ -111,7 +111,8 @@ def lease_until(settings: Settings, now: datetime) -> datetime:
 async def deliver_due(engine: Engine, settings: Settings, *, now: datetime, limit: int | None = None) -> PassReport:
     """One delivery pass: claim what is due, post it, record each answer."""
     with store.session_scope(engine) as session:
-        store.webhook_outbox.prune_delivered(session, before=now - timedelta(days=max(0.0, settings.webhooks.keep_days)))
+        kept = timedelta(days=max(0.0, settings.webhooks.keep_days))
+        store.webhook_outbox.prune_delivered(session, before=now - kept)
         jobs = store.webhook_outbox.claim_due(session, now=now, lease_until=lease_until(settings, now),
                                               limit=limit or max(1, settings.webhooks.batch_size))
     return await deliver_jobs(engine, settings, jobs, now=now)

@@ -159,6 +159,7 @@ class EditionSender:
             reason = f"cannot build the message: {type(exc).__name__}: {exc}"[:500]
             store.deliveries.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.failed, now=now,
                                  error=reason, expect=store.deliveries.SENDABLE)
+            store.webhooks.emit_outcomes(session, outcomes=[{"id": d.id, "status": "failed", "error": reason}], now=now)
             log_transition(self.report.key, d.id, sub.email, "failed", reason=reason)
             self._skipped(sub.email, reason)
             return None
