@@ -378,3 +378,18 @@ def test_the_workers_periodic_task_makes_a_pass(engine, settings, receiver):
                                                                      threading.Event())})
     assert asyncio.run(task.func(context, timestamp=0)) == 1
     assert receiver.events()[0]["data"] == {"edition": "e"} and receiver.requests[0]["verified"]["type"] == "edition.done"
+
+
+def test_leave_all_on_the_preference_page_gives_one_subscriber_unsubscribed(engine, settings, receiver):
+    from digest.operations.reader import leave_everything
+
+    seed(engine, NOW, subscribers=1)
+    endpoint(settings, engine, receiver, "subscriber.unsubscribed")
+    with store.read_session(engine) as session:
+        subscriber_id = store.subscribers.find_subscriber(session, email="reader1@example.com").id
+    for _ in range(2):  # the second time nothing changes: no second event
+        leave_everything(engine, settings, subscriber_id, now=NOW)
+    deliver(engine, settings)
+    [event] = receiver.events()
+    assert (event["data"]["email"], event["data"]["newsletter"], event["data"]["source"]) == \
+        ("reader1@example.com", None, "reader: leave all")
