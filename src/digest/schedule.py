@@ -31,6 +31,7 @@ from digest.operations.backends import backend_for
 from digest.operations.common import require_secret, smtp_mailer
 from digest.pipeline import EditionReport, retry_due, run_day
 from digest.operations.signup import send_confirmations
+from digest.operations.webhooks import webhooks_job
 from digest.pipeline.slots import Slot, due_slots
 
 __all__ = ["Slot", "due_slots", "run_daemon", "serve", "tick_job"]
@@ -113,6 +114,8 @@ def _serve(engine: Engine, settings: Settings, clock: Clock) -> None:
                       coalesce=True, max_instances=1)
     scheduler.add_job(poll_job(engine, settings, clock), IntervalTrigger(minutes=settings.feeds.poll_minutes),
                       id="poll-feeds", next_run_time=clock(), coalesce=True, max_instances=1)
+    scheduler.add_job(webhooks_job(engine, settings, clock), IntervalTrigger(seconds=settings.webhooks.interval_seconds),
+                      id="webhooks", next_run_time=clock(), coalesce=True, max_instances=1)
 
     def on_stop(name: str) -> None:
         log.info("received %s: finishing the batch in flight, then stopping", name)

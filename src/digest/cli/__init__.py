@@ -12,6 +12,7 @@ from digest.cli import admin  # noqa: F401  (digest admin: the console's account
 from digest.cli import editions  # noqa: F401  (digest editions: steer and act on an edition)
 from digest.cli import edition_actions  # noqa: F401  (digest editions pause | resume | retry-deferred | retry-unknown)
 from digest.cli import api  # noqa: F401  (digest api-keys: the REST API's keys)
+from digest.cli import webhooks  # noqa: F401  (digest webhooks: outbound webhooks)
 from digest.cli.base import app
 
 __all__ = ["app", "main"]

@@ -16,8 +16,9 @@ from digest.config.sections import (
     BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, WorkersSettings, ScheduleSettings,
     SelectionSettings, SenderSettings, SendSettings, Settings, SmtpSettings, StoreSettings, WebSettings,
 )
+from digest.config.sections import WebhooksSettings
 from digest.config.values import EMAIL_RE, LANGUAGES, parse_hhmm
 
 __all__ = ["EMAIL_RE", "LANGUAGES", "BouncesSettings", "DkimSettings", "FeedsSettings", "LogSettings", "RenderSettings",
            "WorkersSettings", "ScheduleSettings", "SelectionSettings", "SenderSettings", "SendSettings", "Settings",
-           "SmtpSettings", "StoreSettings", "WebSettings", "cron_every", "load_settings", "parse_hhmm"]
+           "SmtpSettings", "StoreSettings", "WebSettings", "WebhooksSettings", "cron_every", "load_settings", "parse_hhmm"]

@@ -15,6 +15,7 @@ from digest.config.sections import (
     ApiSettings, BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, WorkersSettings, ScheduleSettings,
     SelectionSettings, SenderSettings, SendSettings, Settings, SmtpSettings, StoreSettings, WebSettings,
 )
+from digest.config.sections import WebhooksSettings
 from digest.errors import ConfigError
 
 SECRET_VARIABLES = {"password": "DIGEST_SMTP_PASSWORD", "secret_key": "DIGEST_SECRET_KEY",
@@ -70,7 +71,7 @@ def _section_classes() -> dict[str, type]:
         "store": StoreSettings, "smtp": SmtpSettings, "sender": SenderSettings, "schedule": ScheduleSettings,
         "selection": SelectionSettings, "send": SendSettings, "render": RenderSettings, "log": LogSettings,
         "feeds": FeedsSettings, "web": WebSettings, "api": ApiSettings, "dkim": DkimSettings, "bounces": BouncesSettings,
-        "workers": WorkersSettings,
+        "workers": WorkersSettings, "webhooks": WebhooksSettings,
     }
 
 

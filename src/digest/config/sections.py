@@ -150,6 +150,17 @@ class BouncesSettings:
 
 
 @dataclass(frozen=True)
+class WebhooksSettings:
+    disable_after_hours: float = 24.0  # an endpoint failing this long without a success is disabled
+    timeout_seconds: float = 10.0  # one POST
+    retry_base_seconds: float = 30.0  # the first retry; each next one waits twice as long (with jitter)
+    retry_max_seconds: float = 21600.0  # the longest wait between two attempts (6 h)
+    interval_seconds: float = 10.0  # how often `digest run` makes a delivery pass
+    batch_size: int = 100  # attempts one pass posts at most
+    keep_days: float = 30.0  # delivered events are deleted this long after their delivery
+
+
+@dataclass(frozen=True)
 class WorkersSettings:
     engine: str = "embedded"  # embedded: one process sends | procrastinate: `digest worker` processes send shards
     shard_size: int = 1000  # subscribers per shard task
@@ -175,6 +186,7 @@ class Settings:
     dkim: DkimSettings = field(default_factory=DkimSettings)
     bounces: BouncesSettings = field(default_factory=BouncesSettings)
     workers: WorkersSettings = field(default_factory=WorkersSettings)
+    webhooks: WebhooksSettings = field(default_factory=WebhooksSettings)
     configured_newsletters: tuple[Newsletter, ...] = ()  # the [[newsletters]] tables
     secret_key: str = dataclasses.field(default="", repr=False)  # DIGEST_SECRET_KEY only
     events_token: str = dataclasses.field(default="", repr=False)  # DIGEST_EVENTS_TOKEN only: POST /events

@@ -5,7 +5,8 @@ One module per role, every public name re-exported here (`from digest.models imp
 (the UTC datetime column), `vocabulary` (statuses and the delivery state machine), `articles` (articles,
 engagement, stories, feeds, trending signals), `subscribers` (subscribers, suppressions), `sending` (editions,
 deliveries, items, the shared send rate), `web` (confirmations, counted clicks), `admin` (the console's
-accounts), `editorial` (an editor's log of pins, exclusions, notes, approvals) and `records`. Importing the
+accounts), `editorial` (an editor's log of pins, exclusions, notes, approvals), `webhooks` (outbound
+webhooks: endpoints, the outbox, attempts) and `records`. Importing the
 package registers every table on `SQLModel.metadata` (what `create_all`
 and Alembic compare against).
 """
@@ -26,6 +27,8 @@ from digest.models.web import Confirmation, CountedClick
 from digest.models.admin import ADMIN_ROLES, AdminRole, AdminUser
 from digest.models.editorial import EditorialAction, EditorialChange
 from digest.models.api import API_SCOPES, IMPORT_STATUSES, ApiImport, ApiKey, ApiRequest
+from digest.models.webhooks import (TEST_EVENT, WEBHOOK_EVENTS, WebhookAttempt, WebhookEndpoint, WebhookEvent,
+                                    WebhookLog, WebhookStatus)
 from digest.models.records import (
     LEAD_CHARS, ArticleRecord, EngagementRecord, SubscriberRecord, article_record, lead_paragraph, subscriber_record,
     subscriber_records, SUBSCRIBER_RECORD_FIELDS,
@@ -42,6 +45,7 @@ __all__ = [
     "ADMIN_ROLES", "AdminRole", "AdminUser",
     "EditorialAction", "EditorialChange",
     "API_SCOPES", "IMPORT_STATUSES", "ApiImport", "ApiKey", "ApiRequest",
+    "TEST_EVENT", "WEBHOOK_EVENTS", "WebhookAttempt", "WebhookEndpoint", "WebhookEvent", "WebhookLog", "WebhookStatus",
     "LEAD_CHARS", "ArticleRecord", "EngagementRecord", "SubscriberRecord", "article_record", "lead_paragraph",
     "subscriber_record",
     "subscriber_records",

@@ -82,6 +82,7 @@ def _apply(session, settings: Settings, report: BounceReport, now: datetime, sum
         return
     summary.recorded += 1
     summary.kinds[report.kind] += 1
+    store.webhooks.emit_delivery(session, type="delivery.bounced", delivery_id=delivery.id, now=now, kind=report.kind)
     if should_suppress(report.kind, store.delivery_status.recent_outcomes(session, subscriber_id=delivery.subscriber_id),
                        settings.bounces.soft_threshold):
         summary.suppressed += suppress(session, [delivery.subscriber_id], now)

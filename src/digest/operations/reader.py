@@ -75,8 +75,10 @@ def unsubscribe(engine: Engine, settings: Settings, subscriber_id: int, *, newsl
         row = store.subscriptions.find_subscription(session, subscriber_id=subscriber_id, newsletter=key)
         known = any(n.key == key for n in settings.newsletters)
         if sub.status in LEAVABLE and (row is not None or known):
-            store.subscriptions.set_status(session, subscriber_id=subscriber_id, newsletter=key,
-                                           status=SubscriptionStatus.unsubscribed, now=now)
+            if store.subscriptions.set_status(session, subscriber_id=subscriber_id, newsletter=key,
+                                              status=SubscriptionStatus.unsubscribed, now=now):
+                store.webhooks.emit_subscriber(session, type="subscriber.unsubscribed", subscriber_id=subscriber_id,
+                                               now=now, newsletter=key, source="reader")
     return leaving(engine, settings, subscriber_id, newsletter=newsletter)
 
 
@@ -167,10 +169,12 @@ def leave_everything(engine: Engine, settings: Settings, subscriber_id: int, *, 
         if sub is None:
             return None
         if sub.status in LEAVABLE:
-            store.subscriptions.leave_all(session, subscriber_id=subscriber_id, now=now)
-            store.subscribers.set_subscriber_status(session, subscriber_id=subscriber_id,
-                                                    status=SubscriberStatus.unsubscribed, now=now,
-                                                    only_from=UNSUBSCRIBABLE)
+            left = store.subscriptions.leave_all(session, subscriber_id=subscriber_id, now=now)
+            if store.subscribers.set_subscriber_status(session, subscriber_id=subscriber_id,
+                                                       status=SubscriberStatus.unsubscribed, now=now,
+                                                       only_from=UNSUBSCRIBABLE) or left:
+                store.webhooks.emit_subscriber(session, type="subscriber.unsubscribed", subscriber_id=subscriber_id,
+                                               now=now, newsletter=None, source="reader: leave all")
     return preferences(engine, settings, subscriber_id, notice="left-all")
 
 

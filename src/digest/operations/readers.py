@@ -60,6 +60,9 @@ def _move(engine: Engine, subscriber_id: int, status: SubscriberStatus, only_fro
         before = str(sub.status)
         changed = store.subscribers.set_subscriber_status(session, subscriber_id=subscriber_id, status=status,
                                                           now=now, only_from=only_from)
+        if changed and status == SubscriberStatus.unsubscribed:
+            store.webhooks.emit_subscriber(session, type="subscriber.unsubscribed", subscriber_id=subscriber_id,
+                                           now=now, newsletter=None, source="console")
     return changed, before
 
 

@@ -165,6 +165,9 @@ def remove_subscriber(settings: Settings, email: str, *, now: datetime, engine: 
     with exclusive(engine, "sender", wait=settings.send.lock_wait_seconds):  # never while a batch is in flight
         with store.session_scope(engine) as session:
             before = store.subscribers.delete_subscriber(session, email=email, now=now)
+            if before in ("active", "pending"):
+                store.webhooks.emit_subscriber(session, type="subscriber.unsubscribed", email=email, now=now,
+                                               newsletter=None, source="removed")
     if before is None:
         raise InputError(f"no subscriber {email}")
     return Removal(email, before)

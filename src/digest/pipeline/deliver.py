@@ -176,6 +176,7 @@ class EditionSender:
             reason = f"cannot build the message: {type(exc).__name__}: {exc}"[:500]
             store.deliveries.record_outcome(session, delivery_id=d.id, status=DeliveryStatus.failed, now=now,
                                  error=reason, expect=store.deliveries.SENDABLE)
+            store.webhooks.emit_outcomes(session, outcomes=[{"id": d.id, "status": "failed", "error": reason}], now=now)
             log_transition(self.report.key, d.id, sub.email, "failed", reason=reason)
             self._skipped(sub.email, reason)
             return None
@@ -200,6 +201,7 @@ class EditionSender:
             (held if outcome["status"] == DeliveryStatus.queued else outcomes).append(outcome)
         with store.session_scope(self.engine) as session:
             store.deliveries.record_outcomes(session, outcomes=outcomes + held, now=now)
+            store.webhooks.emit_outcomes(session, outcomes=outcomes, now=now)  # the outbox: a SELECT when none wants it
             store.deliveries.release(session, rows=untouched)
             suppress_bounced(session, [o["id"] for o in outcomes if o["status"] == "bounced"], now)
             if storm:  # the breaker tripped in this batch: what it counted in earlier ones is forgiven too

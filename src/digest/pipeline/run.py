@@ -126,6 +126,7 @@ def finish_edition(engine: Engine, report: EditionReport, edition_id: int, clock
         report.counts = store.delivery_status.edition_counts(session, edition_id=edition_id)
         done = not any(report.counts.get(s) for s in UNFINISHED)
         if done:
+            store.webhooks.emit_edition_done(session, edition_id=edition_id, counts=report.counts, now=clock())
             store.editions.mark_edition(session, edition_id=edition_id, status=EditionStatus.done, now=clock())
     return done
 

@@ -33,6 +33,8 @@ from digest.store import (  # one module per table or role, one per line
     subscribers,
     subscriptions,
     trending,
+    webhook_outbox,
+    webhooks,
 )
 
 __all__ = ["open_engine", "ping", "read_session", "session_scope", *(
@@ -58,4 +60,6 @@ __all__ = ["open_engine", "ping", "read_session", "session_scope", *(
     "subscribers",
     "subscriptions",
     "trending",
+    "webhook_outbox",
+    "webhooks",
 )]

@@ -18,6 +18,7 @@ from digest.models import (
     SubscriberRecord, SubscriberStatus, Subscription, Suppression, SuppressionReason, address_hash, new_token_key,
     subscriber_records,
 )
+from digest.store import webhooks
 from digest.store.engine import _chunks
 
 
@@ -185,6 +186,8 @@ def set_subscriber_status(session: Session, *, subscriber_id: int, status: Subsc
     """Move a subscriber to `status` if their status is one of `only_from`; True when it changed."""
     result = session.exec(update(Subscriber).where(Subscriber.id == subscriber_id, Subscriber.status.in_(only_from))
                           .values(status=status, updated_at=now))
+    if result.rowcount and status == SubscriberStatus.complained:  # every complaint is suppressed through here
+        webhooks.emit_subscriber(session, type="subscriber.complained", subscriber_id=subscriber_id, now=now)
     return bool(result.rowcount)
 
 
@@ -271,6 +274,7 @@ def erase_subscriber(session: Session, *, email: str, now: datetime) -> int:
         session.exec(delete(Confirmation).where(Confirmation.subscriber_id == sub.id))
         session.exec(delete(Subscription).where(Subscription.subscriber_id == sub.id))
         session.exec(delete(Subscriber).where(Subscriber.id == sub.id))
+        webhooks.forget_subscriber(session, subscriber_id=sub.id)  # the outbox's payloads name the address
         deleted = len(delivery_ids)
     session.exec(delete(Confirmation).where(Confirmation.email == email.lower()))
     _suppress(session, email, SuppressionReason.erased, now)

@@ -20,6 +20,7 @@ from digest.ingest.load import poll_job
 from digest.send import Mailer, SmtpMailer
 from digest.signals import stop_signals
 from digest.store import jobs
+from digest.webhooks import deliver_due
 from digest.workers.bucket import SharedBucket
 from digest.workers.enqueue import PERIODIC, SEND, SHARD_TASK, enqueue_shards
 from digest.workers.recovery import recover_stalled
@@ -111,6 +112,13 @@ def _register_periodic(app, settings: Settings) -> None:
     async def recover(context, timestamp: int) -> int:
         rt: Runtime = context.additional_context["runtime"]
         return await recover_stalled(context.app, rt.engine, rt.settings, rt.clock)
+
+    @app.periodic(cron="* * * * *", periodic_id="webhooks")  # one delivery pass of the outbox a minute
+    @app.task(name="digest.webhooks", queue=PERIODIC, lock="digest.webhooks", queueing_lock="digest.webhooks",
+              pass_context=True)
+    async def webhooks(context, timestamp: int) -> int:
+        rt: Runtime = context.additional_context["runtime"]
+        return (await deliver_due(rt.engine, rt.settings, now=rt.clock())).delivered
 
 
 def queue_status(engine: Engine, settings: Settings) -> dict:
