@@ -86,13 +86,11 @@ def shoot(base: str, password: str) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(admin + "/login")
-        page.screenshot(path=OUT / "login.png")
         page.get_by_label("Email address").fill("editor@example.com")
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_url(admin + "/")
-        pages = {"overview": admin + "/", "plan-index": admin + "/plan", "readers": admin + "/readers",
-                 "feeds": admin + "/feeds", "accounts": admin + "/users"}
+        pages = {"overview": admin + "/", "plan-index": admin + "/plan", "feeds": admin + "/feeds"}
         for name, url in pages.items():
             page.goto(url)
             page.wait_for_timeout(500)  # the charts draw
@@ -100,7 +98,7 @@ def shoot(base: str, password: str) -> None:
         page.goto(admin + "/plan")
         plan = page.get_by_role("link", name=re.compile(r"^morning:\d")).nth(1)  # tomorrow's: still open
         plan.click()
-        page.locator("tbody tr").nth(4).get_by_role("button", name="Pin to Top").click()  # steer it a little
+        page.locator("button", has_text="Pin to Top").nth(4).click()  # steer it a little
         page.get_by_label("Note (Markdown", exact=False).fill("**Good morning.** Polls close at 8 tonight: "
                                                                "[our guide](https://news.example.com/guide).")
         page.get_by_role("button", name="Save the note").click()
