@@ -12,13 +12,13 @@ from pathlib import Path
 from digest.config.newsletters import read_newsletters
 from digest.config.rules import validate
 from digest.config.sections import (
-    BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, WorkersSettings, ScheduleSettings,
+    BouncesSettings, DkimSettings, InboundSecrets, FeedsSettings, LogSettings, RenderSettings, WorkersSettings, ScheduleSettings,
     SelectionSettings, SenderSettings, SendSettings, Settings, SmtpSettings, StoreSettings, WebSettings,
 )
 from digest.errors import ConfigError
 
 SECRET_VARIABLES = {"password": "DIGEST_SMTP_PASSWORD", "secret_key": "DIGEST_SECRET_KEY",
-                    "events_token": "DIGEST_EVENTS_TOKEN"}  # in any section of the file: only from the environment
+                    "events_token": "DIGEST_EVENTS_TOKEN", "imap_password": "DIGEST_IMAP_PASSWORD"}  # in any section of the file: only from the environment
 SECRET_KEYS = set(SECRET_VARIABLES)
 OLD_SECTION_NAMES = {"scale": "workers"}  # the old names, still read: [scale], DIGEST_SCALE_*
 
@@ -44,6 +44,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         configured_newsletters=newsletters,
         secret_key=environ.get("DIGEST_SECRET_KEY", ""),
         events_token=environ.get("DIGEST_EVENTS_TOKEN", ""),
+        inbound=InboundSecrets.from_environ(environ),
         base_dir=(path.resolve().parent if path else Path.cwd()),
         source=origin,
     )
