@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from digest.store.engine import open_engine, ping, read_session, session_scope
 from digest.store import (
-    admin, articles, confirmations, deliveries, delivery_status, edition_figures, editions, editorial, engagement, engine, feeds, jobs, migrate,
+    admin, articles, confirmations, deliveries, delivery_status, edition_figures, editions, editorial, engagement, engine, feeds, inbound, jobs, migrate,
     ratelimit, scratch, stories, subscribers, subscriptions, trending,
 )
 
 __all__ = [
     "open_engine", "ping", "read_session", "session_scope", "admin", "articles", "confirmations", "deliveries",
-    "delivery_status", "edition_figures", "editions", "editorial", "engagement", "engine", "feeds", "jobs", "migrate", "ratelimit", "scratch",
+    "delivery_status", "edition_figures", "editions", "editorial", "engagement", "engine", "feeds", "inbound", "jobs", "migrate", "ratelimit", "scratch",
     "stories", "subscribers", "subscriptions", "trending",
 ]

@@ -26,7 +26,7 @@ from digest.errors import ConfigError
 from digest.i18n import N_
 from digest.operations.signup import send_confirmations
 from digest.send import Mailer
-from digest.web import admin, api, archive_public, manage, reader, signup
+from digest.web import admin, api, archive_public, manage, providers, reader, signup
 from digest.web.context import WebContext, context
 from digest.web.guard import SignupLimits
 from digest.web.pages import BodyLimit, Pages, SecurityHeaders
@@ -79,7 +79,8 @@ def create_app(settings: Settings, engine: Engine, *, mailer: Mailer | None = No
 
 
 def _routes(prefix: str) -> list:
-    routes = [*reader.ROUTES, *signup.ROUTES, *manage.ROUTES, *api.ROUTES, *archive_public.ROUTES, *admin.ROUTES]
+    routes = [*reader.ROUTES, *signup.ROUTES, *manage.ROUTES, *api.ROUTES, *archive_public.ROUTES, *admin.ROUTES,
+              *providers.ROUTES]
     if not prefix:
         return routes
     return [Mount(prefix, app=Router(routes=routes, redirect_slashes=False)),
