@@ -46,6 +46,7 @@ class BounceSummary:
     suppressed: list[str] = field(default_factory=list)
     complained: list[str] = field(default_factory=list)  # readers a complaint suppressed
     unsubscribed: list[str] = field(default_factory=list)  # readers who left by mail (the mailto: address)
+    moved: int = 0  # `bounces poll`: messages moved to the processed folder
 
 
 def import_bounce_file(settings: Settings, path: Path, *, now: datetime, engine: Engine | None = None
