@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import mailbox
 import re
+import time
 from dataclasses import replace
 from email import message_from_bytes, policy
 
@@ -22,6 +23,7 @@ from digest.operations.mailbox import poll_bounce_mailbox
 from tests.conftest import NOW, ROOT
 from tests.dovecot import DOVECOT, Dovecot
 from tests.factories import seed, send_day
+from tests.postfix import RUNNABLE, WHY_NOT, Postfix
 from tests.test_bounces import dsn
 
 pytestmark = pytest.mark.store
@@ -225,3 +227,38 @@ Sorry, no mailbox here by that name. (#5.1.1)
     with store.read_session(engine) as session:
         sub = store.subscribers.find_subscriber(session, email="reader1@example.com")
         assert store.delivery_status.recent_outcomes(session, subscriber_id=sub.id)[0][0] == "bounced"
+
+
+@needs_dovecot
+@pytest.mark.skipif(not RUNNABLE, reason=WHY_NOT)
+def test_postfix_bounces_return_to_the_verp_address_and_poll_suppresses_exactly_those_readers(engine, settings):
+    """digest → a real Postfix (MX of example.com, where only reader1 and reader2 have mailboxes) → Postfix's own
+    DSNs to bounces+TOKEN@news.example.com → the Dovecot mailbox → `bounces poll`."""
+    seed(engine, NOW, subscribers=4)
+    with Dovecot({"bounces": PASSWORD}) as server, \
+            Postfix(server, "example.com", ["reader1", "reader2"], settings.sender_domain) as relay:
+        reports = send_day(engine, replace(settings, smtp=replace(settings.smtp, port=relay.port)))
+        assert reports[0].counts == {"sent": 4}  # Postfix accepts every recipient, then bounces two itself
+        inbox = wait_for(server, "INBOX", 2, relay)
+        assert all(b"report-type=delivery-status" in m and b"X-Postfix-Sender: rfc822; bounces+" in m for m in inbox)
+        summary = poll_bounce_mailbox(imap_settings(settings, server), now=NOW, engine=engine)
+        assert (summary.recorded, dict(summary.kinds), summary.moved) == (2, {"hard": 2}, 2)
+        assert sorted(summary.suppressed) == ["reader3@example.com", "reader4@example.com"]
+        assert folder(server, "INBOX") == []
+        delivered = {u: len(list((server.root / "mail" / "example.com" / u / "Maildir" / "new").iterdir()))
+                     for u in ("reader1", "reader2")}
+    assert delivered == {"reader1": 1, "reader2": 1}
+    assert {e: s for e, (s, _) in readers(engine).items()} == {
+        "reader1@example.com": "active", "reader2@example.com": "active",
+        "reader3@example.com": "bounced", "reader4@example.com": "bounced"}
+
+
+def wait_for(server: Dovecot, name: str, count: int, relay: Postfix, seconds: float = 60) -> list[bytes]:
+    """The folder's messages once it holds `count` (Postfix delivers and bounces asynchronously)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = folder(server, name)
+        if len(found) >= count:
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"{name} holds {len(folder(server, name))} of {count} messages; queue: {relay.log()}")
