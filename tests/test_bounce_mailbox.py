@@ -4,6 +4,7 @@ messages sent into aiosmtpd, read from a real Dovecot over IMAP (`digest bounces
 
 from __future__ import annotations
 
+import logging
 import mailbox
 import re
 import time
@@ -262,3 +263,18 @@ def wait_for(server: Dovecot, name: str, count: int, relay: Postfix, seconds: fl
             return found
         time.sleep(0.3)
     raise AssertionError(f"{name} holds {len(folder(server, name))} of {count} messages; queue: {relay.log()}")
+
+
+@needs_dovecot
+def test_the_daemon_job_polls_and_never_raises(engine, settings, outbox, caplog):
+    from digest.operations.mailbox import poll_job
+
+    caplog.set_level(logging.INFO, "digest.bounces")
+    assert poll_job(engine, settings, lambda: NOW)() is None  # no [bounces] imap_host: logged, not raised
+    assert "bounce mailbox not read: [bounces] imap_host" in caplog.text
+    with Dovecot({"bounces": PASSWORD}) as server:
+        with IMAPClient("127.0.0.1", port=server.port, ssl=False) as client:
+            client.login("bounces", PASSWORD)
+            client.append("INBOX", kinds(outbox)["arf"])
+        summary = poll_job(engine, imap_settings(settings, server), lambda: NOW)()
+    assert summary.complained == ["reader2@example.com"] and "1 complaints" in caplog.text
