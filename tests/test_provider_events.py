@@ -316,3 +316,26 @@ def test_a_verp_token_alone_matches_a_mailgun_event(client, engine, hook_setting
     assert client.post("/webhooks/mailgun", content=mailgun_body(data)).json()["recorded"] == 1
     assert state(engine, delivery_id) == ("bounced", "bounced")
 
+
+
+@pytest.mark.sqlite_only("reads the configuration only")
+def test_the_secrets_come_from_the_environment_only(tmp_path):
+    from digest.config import load_settings
+    from digest.errors import ConfigError
+    from tests.conftest import ROOT
+
+    loaded = load_settings(ROOT / "config.toml", environ={"DIGEST_MAILGUN_SIGNING_KEY": "k", "DIGEST_IMAP_PASSWORD": "p",
+                                                          "DIGEST_POSTMARK_USER": "u", "DIGEST_POSTMARK_PASSWORD": "w",
+                                                          "DIGEST_SENDGRID_PUBLIC_KEY": "s"})
+    assert loaded.inbound == InboundSecrets(imap_password="p", sendgrid_public_key="s", mailgun_signing_key="k",
+                                            postmark_user="u", postmark_password="w")
+    assert "mailgun" not in repr(loaded) and "'k'" not in repr(loaded)
+    for key in ("imap_password", "mailgun_signing_key"):
+        path = tmp_path / f"{key}.toml"
+        path.write_text(f'[bounces]\n{key} = "x"\n')
+        with pytest.raises(ConfigError, match="secrets are not read from files"):
+            load_settings(path, environ={})
+    bad = tmp_path / "tls.toml"
+    bad.write_text('[bounces]\nimap_tls = "tls"\n')
+    with pytest.raises(ConfigError, match="imap_tls"):
+        load_settings(bad, environ={})

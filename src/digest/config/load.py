@@ -18,7 +18,10 @@ from digest.config.sections import (
 from digest.errors import ConfigError
 
 SECRET_VARIABLES = {"password": "DIGEST_SMTP_PASSWORD", "secret_key": "DIGEST_SECRET_KEY",
-                    "events_token": "DIGEST_EVENTS_TOKEN", "imap_password": "DIGEST_IMAP_PASSWORD"}  # in any section of the file: only from the environment
+                    "events_token": "DIGEST_EVENTS_TOKEN", "imap_password": "DIGEST_IMAP_PASSWORD",
+                    "sendgrid_public_key": "DIGEST_SENDGRID_PUBLIC_KEY",
+                    "mailgun_signing_key": "DIGEST_MAILGUN_SIGNING_KEY", "postmark_user": "DIGEST_POSTMARK_USER",
+                    "postmark_password": "DIGEST_POSTMARK_PASSWORD"}  # in any section of the file: only from the environment
 SECRET_KEYS = set(SECRET_VARIABLES)
 OLD_SECTION_NAMES = {"scale": "workers"}  # the old names, still read: [scale], DIGEST_SCALE_*
 
