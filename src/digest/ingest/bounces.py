@@ -75,9 +75,10 @@ def bounce_kind(status: str) -> str:
     return "hard" if (match[1], match[2]) == ("5", "1") else "soft"
 
 
-def parse_report(data: bytes) -> list[BounceReport]:
-    """One BounceReport per recipient of a `multipart/report; report-type=delivery-status`; [] otherwise."""
-    msg = message_from_bytes(data, policy=policy.default)
+def parse_report(data: bytes, msg: EmailMessage | None = None) -> list[BounceReport]:
+    """One BounceReport per recipient of a `multipart/report; report-type=delivery-status`; [] otherwise
+    (`msg`: `data` already parsed with the default policy)."""
+    msg = msg if msg is not None else message_from_bytes(data, policy=policy.default)
     if msg.get_content_type() != "multipart/report" or msg.get_param("report-type") != "delivery-status":
         return []
     parts = list(msg.iter_parts())

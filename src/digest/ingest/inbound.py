@@ -67,7 +67,7 @@ def read_inbound(data: bytes, domain: str) -> Inbound:
         request = unsubscribe_request(msg, domain)
         if request is not None:
             return Inbound("unsubscribe", unsubscribe=request, subject=subject)
-        reports = parse_report(data) or fallback_reports(data, msg)
+        reports = parse_report(data, msg) or fallback_reports(data, msg)
     except (ValueError, LookupError, TypeError, AttributeError, IndexError):
         return Inbound("unreadable")  # malformed MIME: nothing we can act on
     return Inbound("bounce", bounces=tuple(reports), subject=subject) if reports else Inbound("unreadable",

@@ -20,13 +20,15 @@ from sqlalchemy.engine import Engine
 from digest import store
 from digest.config import Settings
 from digest.ingest.bounces import BounceReport, bounce_kind, read_mailbox
-from digest.ingest.inbound import Complaint, UnsubscribeRequest, read_inbound
+from digest.ingest.inbound import Complaint, Inbound, UnsubscribeRequest, read_inbound
 from digest.operations.common import engine_for, require_secret
 from digest.operations.reader import token_key, unsubscribe
 from digest.models import Delivery, DeliveryStatus, SubscriberStatus
 from digest.ingest.subscribers import normalize_email
 from digest.pipeline.bounces import suppress
 from digest.tokens import read_bound_token
+
+BATCH = 200  # messages recorded per transaction
 
 # A complaint suppresses whoever was still mailable or had only left; a removed reader stays removed.
 COMPLAINABLE = (SubscriberStatus.active, SubscriberStatus.pending, SubscriberStatus.unsubscribed,
@@ -57,32 +59,44 @@ def import_bounce_file(settings: Settings, path: Path, *, now: datetime, engine:
 
 
 def import_bounces(engine: Engine, settings: Settings, messages: Iterable[bytes], *, now: datetime) -> BounceSummary:
-    """Read every message and record what it says: bounces, complaints, unsubscribe requests; one transaction
-    per message."""
+    """Read every message and record what it says: bounces, complaints, unsubscribe requests."""
     summary = BounceSummary()
+    batch: list[bytes] = []
     for data in messages:
-        apply_message(engine, settings, data, now=now, summary=summary)
+        batch.append(data)
+        if len(batch) == BATCH:
+            apply_messages(engine, settings, batch, now=now, summary=summary)
+            batch = []
+    apply_messages(engine, settings, batch, now=now, summary=summary)
     return summary
 
 
-def apply_message(engine: Engine, settings: Settings, data: bytes, *, now: datetime, summary: BounceSummary) -> bool:
-    """Record what one message says (`ingest.inbound`); False when it is none of the three kinds."""
-    summary.messages += 1
-    inbound = read_inbound(data, settings.sender_domain)
-    if inbound.kind == "unreadable":
-        summary.unreadable += 1
-        return False
-    if inbound.kind == "unsubscribe":
-        return _unsubscribe(engine, settings, inbound.unsubscribe, now, summary)
-    with store.session_scope(engine) as session:
-        if inbound.kind == "complaint":
-            record_complaint(session, settings, inbound.complaint, now, summary)
-            return True
+def apply_messages(engine: Engine, settings: Settings, messages: Sequence[bytes], *, now: datetime,
+                   summary: BounceSummary) -> list[bool]:
+    """Record what each message says (`ingest.inbound`): the bounces and complaints in one transaction, then each
+    unsubscribe request as the one-click link does (`operations.reader`); whether each was one of the three
+    kinds (False: unreadable, it stays where it is)."""
+    read = [read_inbound(data, settings.sender_domain) for data in messages]
+    summary.messages += len(read)
+    summary.unreadable += sum(inbound.kind == "unreadable" for inbound in read)
+    if any(inbound.kind in ("bounce", "complaint") for inbound in read):
+        with store.session_scope(engine) as session:
+            for inbound in read:
+                _record(session, settings, inbound, now, summary)
+    for inbound in read:
+        if inbound.kind == "unsubscribe":
+            _unsubscribe(engine, settings, inbound.unsubscribe, now, summary)
+    return [inbound.kind != "unreadable" for inbound in read]
+
+
+def _record(session, settings: Settings, inbound: Inbound, now: datetime, summary: BounceSummary) -> None:
+    if inbound.kind == "complaint":
+        record_complaint(session, settings, inbound.complaint, now, summary)
+    elif inbound.kind == "bounce":
         reports = [r for r in inbound.bounces if r.failed]
         summary.ignored += not reports
         for report in reports:
             record_report(session, settings, report, now, summary)
-    return True
 
 
 def _unsubscribe(engine: Engine, settings: Settings, request: UnsubscribeRequest, now: datetime,
