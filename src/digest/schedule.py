@@ -1,6 +1,7 @@
 """`digest run`: an APScheduler 3 daemon, or with workers the cluster's scheduler (`operations.backends` says
 which). The daemon's jobs: the tick (the send path, `pipeline.run_day` and `retry_due`, then the sign-up
-confirmations) and feed polling (`ingest.load.poll_job`).
+confirmations), feed polling (`ingest.load.poll_job`) and, every `[bounces] poll_minutes`, the bounce mailbox
+(`operations.mailbox.poll_job`).
 
 Every `[schedule] tick_minutes` the daemon finds the send slots (time zone, local send time) whose time
 has come, on each subscriber's own local date, and sends those subscribers their edition; it also retries
@@ -29,6 +30,7 @@ from digest.ingest.load import poll_job
 from digest.lock import exclusive
 from digest.operations.backends import backend_for
 from digest.operations.common import require_secret, smtp_mailer
+from digest.operations.mailbox import poll_job as bounce_poll_job
 from digest.pipeline import EditionReport, retry_due, run_day
 from digest.operations.signup import send_confirmations
 from digest.operations.webhooks import webhooks_job
@@ -116,6 +118,9 @@ def _serve(engine: Engine, settings: Settings, clock: Clock) -> None:
                       id="poll-feeds", next_run_time=clock(), coalesce=True, max_instances=1)
     scheduler.add_job(webhooks_job(engine, settings, clock), IntervalTrigger(seconds=settings.webhooks.interval_seconds),
                       id="webhooks", next_run_time=clock(), coalesce=True, max_instances=1)
+    if settings.bounces.poll_minutes:  # the bounce mailbox over IMAP (operations.mailbox)
+        scheduler.add_job(bounce_poll_job(engine, settings, clock), IntervalTrigger(minutes=settings.bounces.poll_minutes),
+                          id="poll-bounces", next_run_time=clock(), coalesce=True, max_instances=1)
 
     def on_stop(name: str) -> None:
         log.info("received %s: finishing the batch in flight, then stopping", name)

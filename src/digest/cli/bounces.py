@@ -1,4 +1,5 @@
-"""`digest bounces import`: delivery status reports from a Maildir or mbox into the store (`operations.bounces`)."""
+"""`digest bounces import` and `poll`: bounce reports, complaint reports (ARF) and mail to the List-Unsubscribe
+address, from a Maildir or mbox or from the IMAP bounce mailbox, into the store (`operations.bounces`)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,35 @@ import typer
 
 from digest.cli.base import DigestGroup, app, now_utc
 
-bounces_app = typer.Typer(cls=DigestGroup, no_args_is_help=True, help="Bounce reports sent back to the VERP address.")
+bounces_app = typer.Typer(cls=DigestGroup, no_args_is_help=True,
+                          help="Bounces, complaints and unsubscribe mail sent back to the newsletter's addresses.")
 app.add_typer(bounces_app, name="bounces")
 
 
 @bounces_app.command("import")
 def bounces_import(ctx: typer.Context,
                    path: Annotated[Path, typer.Argument(help="A Maildir (directory), an mbox file of bounces, or one saved message (.eml).")]):
-    """Mark bounced deliveries and suppress subscribers: hard bounces at once, soft ones after a threshold."""
+    """Mark bounced deliveries and suppress subscribers: hard bounces at once, soft ones after a threshold,
+    complaints always; mail to the unsubscribe address unsubscribes."""
     from digest.operations.bounces import import_bounce_file
 
-    summary = import_bounce_file(ctx.obj.settings, path, now=now_utc())
-    kinds = ", ".join(f"{n} {k}" for k, n in sorted(summary.kinds.items())) or "none"
-    typer.echo(f"read {summary.messages} messages: {summary.recorded} deliveries marked bounced ({kinds}), "
-               f"{summary.repeated} already recorded, {summary.unmatched} not ours, {summary.ignored} not a failure"
-               + (f", {summary.mismatched} naming another recipient (ignored)" if summary.mismatched else ""))
-    for email in summary.suppressed:
-        typer.echo(f"suppressed {email}")
+    _report(import_bounce_file(ctx.obj.settings, path, now=now_utc()))
+
+
+@bounces_app.command("poll")
+def bounces_poll(ctx: typer.Context):
+    """Read the IMAP bounce mailbox ([bounces] imap_*, DIGEST_IMAP_PASSWORD) once; what was read moves to
+    [bounces] processed_folder, what could not be read stays."""
+    from digest.operations.mailbox import poll_bounce_mailbox
+
+    _report(poll_bounce_mailbox(ctx.obj.settings, now=now_utc()))
+
+
+def _report(summary) -> None:
+    from digest.operations.mailbox import describe
+
+    typer.echo(describe(summary))
+    for label, emails in (("suppressed", summary.suppressed), ("complained", summary.complained),
+                          ("unsubscribed", summary.unsubscribed)):
+        for email in emails:
+            typer.echo(f"{label} {email}")

@@ -12,14 +12,17 @@ from pathlib import Path
 from digest.config.newsletters import read_newsletters
 from digest.config.rules import validate
 from digest.config.sections import (
-    ApiSettings, BouncesSettings, DkimSettings, FeedsSettings, LogSettings, RenderSettings, WorkersSettings, ScheduleSettings,
+    ApiSettings, BouncesSettings, DkimSettings, InboundSecrets, FeedsSettings, LogSettings, RenderSettings, WorkersSettings, ScheduleSettings,
     SelectionSettings, SenderSettings, SendSettings, Settings, SmtpSettings, StoreSettings, WebSettings,
 )
 from digest.config.sections import WebhooksSettings
 from digest.errors import ConfigError
 
 SECRET_VARIABLES = {"password": "DIGEST_SMTP_PASSWORD", "secret_key": "DIGEST_SECRET_KEY",
-                    "events_token": "DIGEST_EVENTS_TOKEN"}  # in any section of the file: only from the environment
+                    "events_token": "DIGEST_EVENTS_TOKEN", "imap_password": "DIGEST_IMAP_PASSWORD",
+                    "sendgrid_public_key": "DIGEST_SENDGRID_PUBLIC_KEY",
+                    "mailgun_signing_key": "DIGEST_MAILGUN_SIGNING_KEY", "postmark_user": "DIGEST_POSTMARK_USER",
+                    "postmark_password": "DIGEST_POSTMARK_PASSWORD"}  # in any section of the file: only from the environment
 SECRET_KEYS = set(SECRET_VARIABLES)
 OLD_SECTION_NAMES = {"scale": "workers"}  # the old names, still read: [scale], DIGEST_SCALE_*
 
@@ -45,6 +48,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         configured_newsletters=newsletters,
         secret_key=environ.get("DIGEST_SECRET_KEY", ""),
         events_token=environ.get("DIGEST_EVENTS_TOKEN", ""),
+        inbound=InboundSecrets.from_environ(environ),
         base_dir=(path.resolve().parent if path else Path.cwd()),
         source=origin,
     )

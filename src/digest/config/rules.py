@@ -189,6 +189,10 @@ def _validate_reader_side(s: Settings, bad) -> None:
     _validate_signup(s, bad)
     if s.bounces.soft_threshold < 1:
         raise bad("bounces", "soft_threshold", "must be at least 1")
+    if s.bounces.poll_minutes < 0:
+        raise bad("bounces", "poll_minutes", "must be 0 (off) or more")
+    if s.bounces.imap_tls not in ("ssl", "starttls", "none"):
+        raise bad("bounces", "imap_tls", f"must be ssl, starttls or none, got {s.bounces.imap_tls!r}")
     dkim = {k: getattr(s.dkim, k) for k in ("selector", "domain", "private_key_path")}
     if any(dkim.values()) and not all(dkim.values()):
         missing = next(k for k, v in dkim.items() if not v)

@@ -147,6 +147,30 @@ class DkimSettings:
 @dataclass(frozen=True)
 class BouncesSettings:
     soft_threshold: int = 3  # consecutive soft bounces that suppress a subscriber
+    poll_minutes: int = 0  # the daemon reads the bounce mailbox this often (0: never; `digest bounces poll`)
+    imap_host: str = ""  # the bounce mailbox (IMAP); its password only from DIGEST_IMAP_PASSWORD
+    imap_port: int = 993
+    imap_user: str = ""
+    imap_tls: str = "ssl"  # ssl | starttls | none
+    imap_folder: str = "INBOX"
+    processed_folder: str = "digest-processed"  # read messages move here; unreadable ones stay
+    ses_topic_arns: str = ""  # the SNS topics /webhooks/ses accepts (comma-separated); empty: the endpoint is off
+    sns_test_hosts: str = ""  # TEST ONLY: more hosts (and plain http) allowed for SNS certificate and confirm URLs
+
+
+@dataclass(frozen=True)
+class InboundSecrets:
+    """The bounce mailbox's password and the providers' webhook secrets, from the environment only."""
+
+    imap_password: str = ""  # DIGEST_IMAP_PASSWORD
+    sendgrid_public_key: str = ""  # DIGEST_SENDGRID_PUBLIC_KEY (base64 DER, as SendGrid shows it)
+    mailgun_signing_key: str = ""  # DIGEST_MAILGUN_SIGNING_KEY
+    postmark_user: str = ""  # DIGEST_POSTMARK_USER
+    postmark_password: str = ""  # DIGEST_POSTMARK_PASSWORD
+
+    @classmethod
+    def from_environ(cls, environ) -> InboundSecrets:
+        return cls(*(environ.get(f"DIGEST_{name.upper()}", "") for name in cls.__dataclass_fields__))
 
 
 @dataclass(frozen=True)
@@ -190,6 +214,7 @@ class Settings:
     configured_newsletters: tuple[Newsletter, ...] = ()  # the [[newsletters]] tables
     secret_key: str = dataclasses.field(default="", repr=False)  # DIGEST_SECRET_KEY only
     events_token: str = dataclasses.field(default="", repr=False)  # DIGEST_EVENTS_TOKEN only: POST /events
+    inbound: InboundSecrets = field(default_factory=InboundSecrets, repr=False)  # DIGEST_IMAP_PASSWORD, providers'
     base_dir: Path = field(default_factory=Path.cwd)
     source: str = "built-in defaults"
 

@@ -38,6 +38,7 @@ class BounceReport:
     diagnostic: str  # e.g. "smtp; 550 5.1.1 <x@example.org>: Recipient address rejected"
     verp_tokens: tuple[str, ...] = ()
     message_id: str | None = None  # of the returned message, when the report includes it
+    permanent: bool | None = None  # a provider's own word (SES Permanent, Postmark HardBounce, ...), else None
 
     @property
     def failed(self) -> bool:
@@ -45,7 +46,12 @@ class BounceReport:
 
     @property
     def kind(self) -> str:
-        return bounce_kind(self.status)
+        """By the status code (`bounce_kind`); a provider's permanent/temporary decides between hard and soft,
+        but a x.7.x status stays `policy`."""
+        kind = bounce_kind(self.status)
+        if self.permanent is None or kind == "policy":
+            return kind
+        return "hard" if self.permanent else "soft"
 
     @property
     def smtp_code(self) -> int | None:
@@ -69,9 +75,10 @@ def bounce_kind(status: str) -> str:
     return "hard" if (match[1], match[2]) == ("5", "1") else "soft"
 
 
-def parse_report(data: bytes) -> list[BounceReport]:
-    """One BounceReport per recipient of a `multipart/report; report-type=delivery-status`; [] otherwise."""
-    msg = message_from_bytes(data, policy=policy.default)
+def parse_report(data: bytes, msg: EmailMessage | None = None) -> list[BounceReport]:
+    """One BounceReport per recipient of a `multipart/report; report-type=delivery-status`; [] otherwise
+    (`msg`: `data` already parsed with the default policy)."""
+    msg = msg if msg is not None else message_from_bytes(data, policy=policy.default)
     if msg.get_content_type() != "multipart/report" or msg.get_param("report-type") != "delivery-status":
         return []
     parts = list(msg.iter_parts())

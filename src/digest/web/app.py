@@ -26,7 +26,7 @@ from digest.errors import ConfigError
 from digest.i18n import N_
 from digest.operations.signup import send_confirmations
 from digest.send import Mailer
-from digest.web import admin, api, api_v1, archive_public, manage, reader, signup
+from digest.web import admin, api, api_v1, archive_public, manage, providers, reader, signup
 from digest.web.context import WebContext, context
 from digest.web.guard import SignupLimits
 from digest.web.pages import BodyLimit, Pages, SecurityHeaders
@@ -81,7 +81,7 @@ def create_app(settings: Settings, engine: Engine, *, mailer: Mailer | None = No
 
 def _routes(prefix: str) -> list:
     routes = [*reader.ROUTES, *signup.ROUTES, *manage.ROUTES, *api.ROUTES, *archive_public.ROUTES, *admin.ROUTES,
-              api_v1.mount()]
+              api_v1.mount(), *providers.ROUTES]
     if not prefix:
         return routes
     return [Mount(prefix, app=Router(routes=routes, redirect_slashes=False)),
