@@ -24,6 +24,18 @@ TEXT = sqlmodel.sql.sqltypes.AutoString
 STATUS = sa.Enum('pending', 'delivered', 'failed', name='webhookstatus')
 
 
+def _status():
+    """The attempts' status type. On PostgreSQL it is made here if missing (a read-write open's `create_all`
+    makes every enum type of the models, even when it creates one table only), and the table then uses it."""
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return STATUS
+    from sqlalchemy.dialects.postgresql import ENUM
+
+    ENUM('pending', 'delivered', 'failed', name='webhookstatus').create(bind, checkfirst=True)
+    return ENUM('pending', 'delivered', 'failed', name='webhookstatus', create_type=False)
+
+
 def _missing(table: str) -> bool:
     return not sa.inspect(op.get_bind()).has_table(table)
 
@@ -61,7 +73,7 @@ def _create_attempts() -> None:
                     sa.Column('id', sa.Integer(), nullable=False),
                     sa.Column('endpoint_id', sa.Integer(), nullable=False),
                     sa.Column('event_id', sa.Integer(), nullable=False),
-                    sa.Column('status', STATUS, nullable=False),
+                    sa.Column('status', _status(), nullable=False),
                     sa.Column('attempts', sa.Integer(), nullable=False),
                     sa.Column('next_attempt_at', UTCDateTime(), nullable=False),
                     sa.Column('last_status_code', sa.Integer(), nullable=True),
