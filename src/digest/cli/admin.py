@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
-from digest.cli.base import DigestGroup, app, emit_json, now_utc
+from digest.cli.base import app, DigestGroup, emit_json, lazy, now_utc
 from digest.errors import InputError
-from digest.operations import admin as ops
+ops = lazy("digest.operations.admin")
 
 PASSWORD_VARIABLE = "DIGEST_ADMIN_PASSWORD"
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from digest.cli.base import DigestGroup, app, emit_json, now_utc
-from digest.operations import api_keys as ops
+from digest.cli.base import app, DigestGroup, emit_json, lazy, now_utc
+ops = lazy("digest.operations.api_keys")
 
 keys_app = typer.Typer(cls=DigestGroup, no_args_is_help=True,
                        help="The REST API's keys (/api/v1 of `digest serve`).")

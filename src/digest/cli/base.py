@@ -9,6 +9,7 @@ ends the command quietly, with the status a process killed by SIGPIPE has.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from dataclasses import dataclass
@@ -197,3 +198,19 @@ def configure_logging(settings, *, verbose: bool = True) -> None:
     # are its internals: the daemon logs what it did itself; APScheduler's errors still show
     logging.getLogger("apscheduler").setLevel("ERROR")
 
+
+
+class _Lazy:
+    """A module imported on first use. The command modules name their use cases through it, so that
+    `digest --help` (and a command's own --help) imports no use case: not SQLAlchemy, numpy or premailer."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+def lazy(name: str):
+    """`ops = lazy("digest.operations.feeds")`: `ops.add_feed(...)` imports the module when first called."""
+    return _Lazy(name)

@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from digest.cli.base import (
-    Newsletter, app, articles_app, emit_json, events_app, now_utc, parse_day, parse_since, write_output,
+    Newsletter, app, articles_app, emit_json, events_app, lazy, now_utc, parse_day, parse_since, write_output,
 )
-from digest.operations import content
+content = lazy("digest.operations.content")
 
 
 @app.command()

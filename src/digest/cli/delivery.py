@@ -8,11 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import app, configure_logging, emit_json, now_utc, parse_day
+from digest.cli.base import app, configure_logging, emit_json, lazy, now_utc, parse_day
 from digest.cli.progress import make_progress, print_summary, report_doc
-from digest.operations.backends import DaySend, SendOptions
-from digest.operations.sending import DryRun, dry_run as dry_run_day, send_day
-from digest.operations.status import day_status
+backends = lazy("digest.operations.backends")
+sending = lazy("digest.operations.sending")
+status_ops = lazy("digest.operations.status")
 
 
 def _finishing(name: str) -> None:
@@ -39,16 +39,16 @@ def send(ctx: typer.Context,
     day = parse_day(date, settings)
     if dry_run:
         printer = DryRunPrinter(json_out)
-        return printer.done(dry_run_day(settings, day, subscribers=subscriber, on_line=printer.line, clock=now_utc,
+        return printer.done(sending.dry_run(settings, day, subscribers=subscriber, on_line=printer.line, clock=now_utc,
                                         newsletters=newsletter or ()))
     configure_logging(settings, verbose=verbose)
     progress = make_progress()
-    options = SendOptions(limit=limit, retry_deferred=retry_deferred, retry_unknown=retry_unknown,
+    options = backends.SendOptions(limit=limit, retry_deferred=retry_deferred, retry_unknown=retry_unknown,
                           progress=progress, on_signal=_finishing, newsletters=newsletter or ())
-    _print_send(send_day(settings, day, subscribers=subscriber, options=options, clock=now_utc), progress, json_out)
+    _print_send(sending.send_day(settings, day, subscribers=subscriber, options=options, clock=now_utc), progress, json_out)
 
 
-def _print_send(sent: DaySend, progress, json_out: bool) -> None:
+def _print_send(sent: backends.DaySend, progress, json_out: bool) -> None:
     """The summary per edition (or, with workers, what was queued); exit 3 when some delivery was not clean."""
     if sent.queued is not None:
         return _print_queued(sent)
@@ -76,7 +76,7 @@ def _print_send(sent: DaySend, progress, json_out: bool) -> None:
         raise typer.Exit(3)
 
 
-def _print_queued(sent: DaySend) -> None:
+def _print_queued(sent: backends.DaySend) -> None:
     if not sent.queued:
         typer.echo(f"no edition due on {sent.day}: no active subscriber is due")
     for queued in sent.queued:
@@ -107,7 +107,7 @@ class DryRunPrinter:
             typer.echo(f"{entry.edition}  {entry.email}  variant {entry.variant}  {entry.items} items  "
                        f"{entry.size} bytes")
 
-    def done(self, result: DryRun) -> None:
+    def done(self, result: sending.DryRun) -> None:
         if self.json_out:
             emit_json({"date": result.day.isoformat(), "dry_run": True, "deliveries": self.lines,
                        "editions": [{"edition": r.key, "counts": r.counts, "variants": r.variants,
@@ -130,7 +130,7 @@ def status(ctx: typer.Context,
            newsletter: Annotated[Optional[str], typer.Option("--newsletter", help="Only this newsletter's editions (default: all).")] = None):
     """Per-status counts and the failures of the editions of a date (default: today, else the latest)."""
     settings = ctx.obj.settings
-    summary = day_status(settings, parse_day(date, settings), latest=date is None, newsletter=newsletter).doc()
+    summary = status_ops.day_status(settings, parse_day(date, settings), latest=date is None, newsletter=newsletter).doc()
     if json_out:
         emit_json(summary)
         return

@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import configure_logging, emit_json, now_utc, parse_day
+from digest.cli.base import configure_logging, emit_json, lazy, now_utc, parse_day
 from digest.cli.editions import Json, Weekly, editions_app
-from digest.operations import edition_actions as ops
+ops = lazy("digest.operations.edition_actions")
 
 Date = Annotated[Optional[str], typer.Option("--date", help="The edition's date YYYY-MM-DD (default today).")]
 Letter = Annotated[Optional[str], typer.Option("--newsletter", help="The newsletter's key (default: the date's "

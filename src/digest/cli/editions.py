@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import DigestGroup, app, emit_json, now_utc, parse_day
-from digest.operations import candidates as candidates_ops
-from digest.operations import editorial as ops
+from digest.cli.base import app, DigestGroup, emit_json, lazy, now_utc, parse_day
+candidates_ops = lazy("digest.operations.candidates")
+ops = lazy("digest.operations.editorial")
 
 editions_app = typer.Typer(cls=DigestGroup, no_args_is_help=True,
                            help="An edition: pins, exclusions, the editor's note, approval; pause, resume, retries.")

@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import DigestGroup, app, emit_json, now_utc
-from digest.operations import feeds as ops
+from digest.cli.base import app, DigestGroup, emit_json, lazy, now_utc
+ops = lazy("digest.operations.feeds")
 
 feeds_app = typer.Typer(cls=DigestGroup, no_args_is_help=True, help="RSS and Atom feeds the daemon polls.")
 app.add_typer(feeds_app, name="feeds")

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from digest.cli.base import emit_json, now_utc, subscribers_app
-from digest.operations import subscribers as ops
+from digest.cli.base import emit_json, lazy, now_utc, subscribers_app
+ops = lazy("digest.operations.subscribers")
 
 SUBSCRIBER_KEYS = ("id", "email", "name", "status", "topics", "countries", "frequency", "weekday", "send_at",
                    "timezone", "max_items", "format")

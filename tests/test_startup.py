@@ -1,0 +1,34 @@
+"""`digest --help` imports no use case: the command modules name theirs through `digest.cli.base.lazy`, so the
+help (and any command's own --help) loads neither SQLAlchemy nor numpy nor premailer. The time it saves is a
+benchmark's business (`make bench` prints the cold start); this checks what is imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from digest.cli.webhooks import EVENTS
+from digest.models import WEBHOOK_EVENTS
+
+HEAVY = ("sqlalchemy", "sqlmodel", "numpy", "scipy", "premailer", "lxml", "digest.operations", "digest.store")
+
+
+def imported_by(code: str) -> set[str]:
+    probe = f"import sys\n{code}\nprint('\\n'.join(sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    return set(done.stdout.split())
+
+
+def test_the_help_imports_no_use_case_nor_the_database():
+    loaded = imported_by("from digest.cli import app\n"
+                         "try:\n    app(['--help'], prog_name='digest')\nexcept SystemExit:\n    pass")
+    assert not {m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)}
+
+
+def test_a_command_still_reaches_its_use_case():
+    loaded = imported_by("from digest.cli import content\ncontent.content.FORMATS")
+    assert "digest.operations.content" in loaded and "sqlalchemy" in loaded
+
+
+def test_the_webhook_events_in_the_help_are_the_models():
+    assert EVENTS.split(", ") == list(WEBHOOK_EVENTS)
