@@ -73,28 +73,6 @@ def labelled_set(name: str) -> LabelledSet:
     return LabelledSet(name, chosen, tuple(pairs))
 
 
-EMBEDDINGS = ROOT / "var" / "story-embeddings.npz"  # the sets' sentence embeddings, kept between runs (var/ is not committed)
-
-
-def warm_embeddings(names=tuple(SETS)) -> None:
-    """Load the sets' embeddings from var/ (computing and saving those missing): the clustering then finds them
-    in its in-memory cache instead of running the model on ~900 articles each time (minutes on 2 cores)."""
-    import numpy as np
-
-    from digest.stories import embed
-    from digest.stories.text import article_text
-
-    if EMBEDDINGS.is_file():
-        with np.load(EMBEDDINGS) as stored:
-            embed._CACHE.update((bytes.fromhex(k), stored[k]) for k in stored.files)
-    before = len(embed._CACHE)
-    for name in names:
-        embed.vectors([embed.article_text_for(*article_text(a)) for a in labelled_set(name).articles])
-    if len(embed._CACHE) > before:
-        EMBEDDINGS.parent.mkdir(exist_ok=True)
-        np.savez(EMBEDDINGS, **{k.hex(): v for k, v in embed._CACHE.items()})
-
-
 @dataclass(frozen=True)
 class Score:
     name: str
@@ -137,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", choices=tuple(SETS), default=tuple(SETS))
     parser.add_argument("--wrong", action="store_true", help="List the pairs each set gets wrong.")
     args = parser.parse_args(argv)
-    warm_embeddings(args.sets)
     params = StoryParams()
     params = params if args.linkage is None else replace(params, linkage=args.linkage)
     params = params if args.floor is None else replace(params, floor=args.floor)

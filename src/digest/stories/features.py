@@ -9,8 +9,6 @@ Every feature of a pair is a number in about [0, 1], computed in bulk for the ca
   chars    cosine of the titles' character 4-grams: catches "resigns"/"resignation", "Russia"/"Russian"
   days     hours between the two publications / 24: one event is reported close together
   outlet   1 when both come from the same outlet (which seldom reports one happening twice)
-  meaning  cosine of the two sentence embeddings (all-MiniLM-L6-v2 of title + body, `embed`), clipped at 0:
-           paraphrases of one happening ("blast" / "explosion") are close even when they share few words
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from digest.models import ArticleRecord
 from digest.stories.pairs import dots
 from digest.stories.text import STOPWORDS, _normal, article_text, words
 
-FEATURES = ("words", "title", "names", "numbers", "chars", "days", "outlet", "meaning")
+FEATURES = ("words", "title", "names", "numbers", "chars", "days", "outlet")
 
 NAME = re.compile(r"(?<![\w'])[A-Z][A-Za-z'\-]*[a-z][A-Za-z'\-]*|(?<![\w'])[A-Z]{2,}(?![\w'])")
 NUMBER = re.compile(r"(?<![\w.])[$€£]?\d[\d,.\-]*(?:\s*(?:%|[A-Za-z]+))?")
@@ -103,14 +101,8 @@ def unit_rows(streams: Sequence[Sequence[str]]) -> sparse.csr_matrix:
 class PairFeatures:
     """The per-article rows each feature needs, built once for a set of articles."""
 
-    def __init__(self, articles: Sequence[ArticleRecord], word_rows: sparse.csr_matrix, hours: np.ndarray,
-                 meaning: np.ndarray | None = None):
+    def __init__(self, articles: Sequence[ArticleRecord], word_rows: sparse.csr_matrix, hours: np.ndarray):
         self.words = word_rows
-        if meaning is None:
-            from digest.stories.embed import article_text_for, vectors
-
-            meaning = vectors([article_text_for(*article_text(a)) for a in articles])
-        self.meaning = meaning
         titles = [words(a.title) for a in articles]
         self.title = unit_rows(titles)
         self.names = unit_rows([names(a) for a in articles])
@@ -128,5 +120,4 @@ class PairFeatures:
         return np.column_stack([dots(self.words, pairs), dots(self.title, pairs), dots(self.names, pairs),
                                 dots(self.numbers, pairs), dots(self.chars, pairs),
                                 np.abs(self.hours[i] - self.hours[j]) / 24.0,
-                                (self.outlet[i] == self.outlet[j]).astype(np.float64),
-                                np.clip(np.einsum("ij,ij->i", self.meaning[i], self.meaning[j]), 0.0, 1.0)])
+                                (self.outlet[i] == self.outlet[j]).astype(np.float64)])
