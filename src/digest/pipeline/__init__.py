@@ -22,7 +22,8 @@ _HOMES = {"EditionReport": "deliver", "Progress": "deliver", "DryRunLine": "dryr
           "dry_run_day": "dryrun", "edition_plans": "plan", "finish_editions": "run", "plan_day": "run",
           "retry_due": "run", "run_day": "run", "send_edition": "run", "send_shard": "run"}
 
-__all__ = sorted(_HOMES)
+__all__ = ["DryRunLine", "DryRunMailer", "EditionReport", "Progress", "dry_run_day", "edition_plans",
+           "finish_editions", "plan_day", "retry_due", "run_day", "send_edition", "send_shard"]
 
 if TYPE_CHECKING:
     from digest.pipeline.deliver import EditionReport, Progress
