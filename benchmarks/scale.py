@@ -55,8 +55,9 @@ def dry_run(env: dict) -> tuple[float, int, int]:
     return wall, peak, lines
 
 
-def rows(sizes=(100_000, 1_000_000), work: Path | None = None) -> list[tuple[str, str]]:
-    found = []
+def rows(sizes=(100_000, 1_000_000), work: Path | None = None, echo: bool = False) -> list[tuple[str, str]]:
+    """The rows of the README's table; `echo`: each printed as soon as it is measured too."""
+    found = Rows(echo)
     with tempfile.TemporaryDirectory(prefix="digest-scale-", dir=work) as tmp:
         env = env_for(Path(tmp), NO_RELAY)
         base = sizes[0]
@@ -78,12 +79,23 @@ def rows(sizes=(100_000, 1_000_000), work: Path | None = None) -> list[tuple[str
     return found
 
 
+class Rows(list):
+    def __init__(self, echo: bool) -> None:
+        super().__init__()
+        self.echo = echo
+
+    def append(self, row: tuple[str, str]) -> None:
+        super().append(row)
+        if self.echo:
+            print(f"  ... {row[0]}: {row[1]}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000],
                         help="subscriber counts, smallest first; each a multiple of the first")
     args = parser.parse_args(argv)
-    found = rows(tuple(args.sizes))
+    found = rows(tuple(args.sizes), echo=True)
     width = max(len(name) for name, _ in found)
     print(f"digest scale benchmark, {machine()}")
     for name, figure in found:
