@@ -35,6 +35,7 @@ class SmtpSettings:
     validate_certs: bool = True
     connect_failures: int = 3  # failed connects in a row (refused, no greeting, 421) that stop the run
     connect_backoff_seconds: float = 1.0  # the pool's wait after a failed connect, doubling each time
+    pipelining: bool = True  # MAIL, RCPT and DATA in one write when the relay's EHLO offers PIPELINING (RFC 2920)
     password: str = dataclasses.field(default="", repr=False)  # DIGEST_SMTP_PASSWORD only
 
 
