@@ -17,7 +17,11 @@ lock, the address quoting) is aiosmtplib's.
 
 from __future__ import annotations
 
+import re
+
 from digest.send.outcome import OutgoingMessage
+
+PLAIN = re.compile(r"[^\s<>\"(),;:\\\[\]@]+@[^\s<>\"(),;:\\\[\]@]+\Z")
 
 
 async def offered(smtp) -> bool:
@@ -26,11 +30,20 @@ async def offered(smtp) -> bool:
     return smtp.supports_extension("pipelining")
 
 
-def commands(message: OutgoingMessage) -> bytes:
+def quoted(address: str) -> bytes:
+    """`<address>`: at once for a plain local@domain (what `quote_address()`'s parseaddr would give), else
+    through aiosmtplib's `quote_address()`."""
+    if PLAIN.match(address):
+        return b"<%s>" % address.encode("ascii")
     from aiosmtplib.email import quote_address
+
+    return quote_address(address).encode("ascii")
+
+
+def commands(message: OutgoingMessage) -> bytes:
     from aiosmtplib.protocol import COMMAND_INJECTION_REGEX
 
-    mail_from, rcpt_to = (quote_address(a).encode("ascii") for a in (message.envelope_from, message.recipient))
+    mail_from, rcpt_to = quoted(message.envelope_from), quoted(message.recipient)
     if COMMAND_INJECTION_REGEX.search(mail_from) or COMMAND_INJECTION_REGEX.search(rcpt_to):
         raise ValueError("an address contains a prohibited control character")
     return b"MAIL FROM:%s\r\nRCPT TO:%s\r\n" % (mail_from, rcpt_to)
@@ -79,6 +92,46 @@ async def send_envelope(smtp, message: OutgoingMessage, timeout: float) -> None:
     if rcpt.code not in (250, 251):
         _closing(smtp, rcpt)
         raise _at(SMTPRecipientRefused(rcpt.code, rcpt.message, message.recipient), "rcpt")
+
+
+def wire_body(data: bytes) -> bytes:
+    """The message as DATA sends it, as aiosmtplib's `execute_data_command()` makes it (line endings CRLF, a
+    leading dot doubled, the final dot), with its two regular expressions run only when they would change
+    something: the composer's messages are CRLF already and rarely have a line starting with a dot."""
+    from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+
+    crlf = data.count(b"\r\n")
+    if crlf != data.count(b"\n") or crlf != data.count(b"\r") or not data.endswith(b"\r\n"):
+        data = normalize_message_line_endings(data)
+    if data.startswith(b".") or b"\n." in data:
+        data = PERIOD_REGEX.sub(b"..", data)
+    return data + b".\r\n"
+
+
+async def send_data(smtp, message: OutgoingMessage, timeout: float):
+    """DATA, the 354, the message, its reply: `execute_data_command()` with `wire_body()`; raises as `data()`."""
+    from aiosmtplib.errors import SMTPDataError, SMTPServerDisconnected, SMTPTimeoutError
+
+    protocol = smtp.protocol
+    if protocol is None or protocol._command_lock is None:
+        raise SMTPServerDisconnected("Connection lost")
+    body = wire_body(message.data)
+    try:
+        async with protocol._command_lock:
+            protocol._response_pending = True
+            protocol.write(b"DATA\r\n")
+            start = await reply(protocol, timeout)
+            if start.code != 354:
+                raise SMTPDataError(start.code, start.message)
+            protocol._response_pending = True
+            protocol.write(body)
+            done = await reply(protocol, timeout)
+            if done.code != 250:
+                raise SMTPDataError(done.code, done.message)
+    except (SMTPServerDisconnected, SMTPTimeoutError):
+        smtp.close()
+        raise
+    return done
 
 
 def _closing(smtp, *replies) -> None:

@@ -139,12 +139,14 @@ class SmtpMailer:
         try:
             if self.settings.pipelining and await pipelining.offered(smtp):
                 await pipelining.send_envelope(smtp, message, self.settings.timeout)  # raises with its `phase`
+                phase = "data"
+                reply = await pipelining.send_data(smtp, message, self.settings.data_timeout)
             else:
                 await smtp.mail(message.envelope_from)
                 phase = "rcpt"
                 await smtp.rcpt(message.recipient)
-            phase = "data"
-            reply = await smtp.data(message.data, timeout=self.settings.data_timeout)
+                phase = "data"
+                reply = await smtp.data(message.data, timeout=self.settings.data_timeout)
         except aiosmtplib.SMTPResponseException as exc:
             phase = getattr(exc, "phase", phase)
             usable = exc.code != 421 and smtp.is_connected
