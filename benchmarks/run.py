@@ -246,11 +246,16 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import console
 
         rows.extend(console.rows(console.parser().parse_args(["--deliveries", str(args.console_deliveries)])))
-    width = max(len(r[0]) for r in rows)
-    print(f"digest benchmark, {datetime.now():%Y-%m-%d}, {machine()}")
+    print_table("digest benchmark", rows)
+    return 0
+
+
+def print_table(title: str, rows: list[tuple[str, str]]) -> None:
+    """The figures as `make bench` prints them: a heading with the date and machine, then one row each."""
+    width = max(len(name) for name, _ in rows)
+    print(f"{title}, {datetime.now():%Y-%m-%d}, {machine()}")
     for name, figure in rows:
         print(f"  {name.ljust(width)}  {figure}")
-    return 0
 
 
 if __name__ == "__main__":

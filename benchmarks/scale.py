@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.run import DAY, digest, env_for, machine, seed  # noqa: E402
+from benchmarks.run import DAY, digest, env_for, print_table, seed  # noqa: E402
 
 NO_RELAY = 9  # the dry run connects to nothing: any port will do
 
@@ -95,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000],
                         help="subscriber counts, smallest first; each a multiple of the first")
     args = parser.parse_args(argv)
-    found = rows(tuple(args.sizes), echo=True)
-    width = max(len(name) for name, _ in found)
-    print(f"digest scale benchmark, {machine()}")
-    for name, figure in found:
-        print(f"  {name.ljust(width)}  {figure}")
+    print_table("digest scale benchmark", rows(tuple(args.sizes), echo=True))
     return 0
 
 

@@ -60,8 +60,10 @@ def _sentence_start(text: str, at: int) -> bool:
     """Whether the word at `at` begins the text, a line, or a sentence (after . ! ? : or a quote, then space)."""
     if at == 0 or text[at - 1] == "\n":
         return True
-    before = text[:at].rstrip()
-    return len(before) < at and before[-1:] in SENTENCE_END
+    end = at  # walked back over the spaces before the word, without copying the text before it
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    return 0 < end < at and text[end - 1] in SENTENCE_END
 
 
 @lru_cache(maxsize=1 << 16)
