@@ -13,7 +13,6 @@ suppressed (unknown outcomes stay `unknown`: those messages may have been delive
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Sequence
