@@ -27,12 +27,25 @@ class FaultHandler:
     data_delay: dict[str, float] = field(default_factory=dict)
     ehlo_names: list[str] = field(default_factory=list)
     peers: set = field(default_factory=set)
+    mail_replies: dict[str, str] = field(default_factory=dict)  # per envelope sender
+    pipelining: bool = False  # announce PIPELINING (RFC 2920) in the EHLO reply
+    envelopes_together: list[bool] = field(default_factory=list)  # per MAIL: had its RCPT come in with it?
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
         session.host_name = hostname
         self.ehlo_names.append(hostname)
         self.peers.add(session.peer)
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+        self.envelopes_together.append(b"RCPT TO:" in bytes(server._reader._buffer))  # the client pipelined
+        if address in self.mail_replies:
+            return self.mail_replies[address]
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if address in self.rcpt_replies:

@@ -96,6 +96,10 @@ def _validate_schedule(schedule, bad) -> None:
 def _validate_send_and_log(s: Settings, bad) -> None:
     if s.send.batch_size < 1:
         raise bad("send", "batch_size", "must be at least 1")
+    if s.send.record_every < 1:
+        raise bad("send", "record_every", "must be at least 1")
+    if not s.send.record_seconds > 0:
+        raise bad("send", "record_seconds", "must be more than 0")
     if s.send.deadline_hours <= 0:
         raise bad("send", "deadline_hours", "must be positive")
     if s.send.approval not in ("none", "required"):

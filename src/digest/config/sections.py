@@ -35,6 +35,7 @@ class SmtpSettings:
     validate_certs: bool = True
     connect_failures: int = 3  # failed connects in a row (refused, no greeting, 421) that stop the run
     connect_backoff_seconds: float = 1.0  # the pool's wait after a failed connect, doubling each time
+    pipelining: bool = True  # MAIL, RCPT and DATA in one write when the relay's EHLO offers PIPELINING (RFC 2920)
     password: str = dataclasses.field(default="", repr=False)  # DIGEST_SMTP_PASSWORD only
 
 
@@ -84,7 +85,9 @@ class SelectionSettings:
 
 @dataclass(frozen=True)
 class SendSettings:
-    batch_size: int = 100
+    batch_size: int = 100  # the most rows claimed and not yet recorded (claimed half a batch at a time)
+    record_every: int = 50  # the sender commits outcomes every this many results ...
+    record_seconds: float = 0.2  # ... or this often, whichever comes first
     retry_base_seconds: float = 300.0
     retry_max_seconds: float = 3600.0
     deadline_hours: float = 6.0  # from when an edition was due (daemon) or started by hand (`digest send`)

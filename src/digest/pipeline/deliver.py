@@ -1,8 +1,8 @@
-"""Sending one edition's deliveries in batches: read, compose, claim, send, record.
+"""Sending one edition's deliveries: read, compose, claim, send, record, streamed (`pipeline.stream`).
 
 A batch is claimed (rows → `sending`, committed) only after all its messages are composed, so a template
-or data error never strands rows; a crash after the claim leaves at most one batch for recovery to mark
-`unknown`.
+or data error never strands rows; the rows claimed and not yet recorded never exceed `[send] batch_size`, so
+a crash leaves at most one batch for recovery to mark `unknown`.
 
 The run stops (SendAborted, one line naming the relay) instead of burning the list when the relay cannot be
 reached (the mailer gave up connecting), refuses our credentials or TLS, rejects us on policy, or answers
@@ -30,11 +30,13 @@ from digest.pipeline.bounces import suppress_bounced
 from digest.pipeline.breaker import Breaker, fault_key
 from digest.pipeline.compose import Composer, batch_context
 from digest.pipeline.plan import OnSkip
+from digest.pipeline.stream import stream
 from digest.pipeline.transitions import expire_edition, hold_reason, log_transition
 from digest.send import Mailer, OutgoingMessage, SendResult, Verdict, classify, connect_problem, next_attempt_at
 
 PAUSED = "paused"  # edition.held: an operator's pause, checked between batches
 SENDER_SIDE_LIMIT = 3  # this many 5.7.x policy rejections in one run stop the edition
+STORM_REQUEUED = (DeliveryStatus.failed, DeliveryStatus.bounced, DeliveryStatus.deferred)  # unknown stays
 log = logging.getLogger("digest.delivery")
 
 
@@ -91,6 +93,8 @@ class EditionSender:
     breaker: Breaker = field(init=False)
     halt: str | None = field(init=False, default=None)  # why no further message is tried in this run
     last_id: int = field(init=False, default=0)  # the last delivery id read: retries walk up the ids once
+    held: int = field(init=False, default=0)  # rows of the breaker's storm put back to `queued` in this run
+    forgiven: set[int] = field(init=False, default_factory=set)  # ... and the ids already forgiven
 
     def __post_init__(self) -> None:
         self.report = EditionReport(self.composer.plan.key)
@@ -103,24 +107,26 @@ class EditionSender:
 
     async def run(self, *, limit: int | None = None, subscriber_ids: Sequence[int] | None = None,
                   retry_deferred: bool = False) -> EditionReport:
-        size = self.settings.send.batch_size
-        while limit is None or self.report.attempted < limit:
-            if self.stop is not None and self.stop.is_set():
-                self.report.interrupted = True
-                break
-            if self.deadline is not None and self.clock() > self.deadline:
-                self._expire()
-                break
-            if held := self._held():  # an operator paused it: what is left stays queued
-                self.report.held, self.report.stopped = held
-                break
-            room = size if limit is None else min(size, limit - self.report.attempted)
-            jobs = self._prepare(room, subscriber_ids, retry_deferred)
-            if jobs is None:
-                break
-            await self._send(jobs)
+        """Send until nothing is sendable, `limit` messages were tried, or the run ends (`pipeline.stream`)."""
+        await stream(self, limit=limit, subscriber_ids=subscriber_ids, retry_deferred=retry_deferred)
         self.report.variants = len(self.composer.variants)
+        if self.halt:
+            self.report.stopped = self._stop_line(self.held)
+            raise SendAborted(self.report.stopped)
         return self.report
+
+    def _ending(self) -> bool:
+        """Before each claim: a stop signal, the deadline or an operator's pause ends the run."""
+        if self.stop is not None and self.stop.is_set():
+            self.report.interrupted = True
+            return True
+        if self.deadline is not None and self.clock() > self.deadline:
+            self._expire()
+            return True
+        if held := self._held():  # an operator paused it: what is left stays queued
+            self.report.held, self.report.stopped = held
+            return True
+        return False
 
     def _held(self) -> tuple[str, str] | None:
         """("paused", the one line saying so and how to resume) when an operator paused the edition, else None.
@@ -184,14 +190,13 @@ class EditionSender:
         if self.on_skip is not None:
             self.on_skip(self.report.key, email, reason)
 
-    async def _send(self, jobs: list[tuple[int, OutgoingMessage, int, tuple]]) -> None:
-        gate = asyncio.Semaphore(max(1, self.settings.smtp.connections))
-        results = await asyncio.gather(*(self._attempt(gate, i, m) for i, m, *_ in jobs))
-        self.report.attempted += sum(r is not None and not r.untried for r in results)
+    def _record(self, done: list[tuple[tuple, SendResult | None]]) -> None:
+        """Commit the outcomes of `done` ((job, result) pairs); untried messages go back as they were."""
+        self.report.attempted += sum(r is not None and not r.untried for _, r in done)
         now = self.clock()
         storm = set(self.breaker.storm())
         outcomes, held, untouched = [], [], []
-        for (delivery_id, msg, attempts, before), result in zip(jobs, results):
+        for (delivery_id, msg, attempts, before), result in done:
             if result is None or result.untried:  # nothing of it left: as it was, the attempt not counted
                 untouched.append((delivery_id, *before))
                 continue
@@ -203,22 +208,20 @@ class EditionSender:
             store.webhooks.emit_outcomes(session, outcomes=outcomes, now=now)  # the outbox: a SELECT when none wants it
             store.deliveries.release(session, rows=untouched)
             suppress_bounced(session, [o["id"] for o in outcomes if o["status"] == "bounced"], now)
-            if storm:  # the breaker tripped in this batch: what it counted in earlier ones is forgiven too
-                self._forgive(session, storm - {o["id"] for o in outcomes + held}, now)
-        self.progress.advance(len(jobs) - len(untouched))
-        if self.halt:
-            self.report.stopped = self._stop_line(len(held))
-            raise SendAborted(self.report.stopped)
+            if storm:  # the breaker tripped: what it counted in earlier commits is forgiven too
+                self._forgive(session, storm - {o["id"] for o in outcomes + held} - self.forgiven, now)
+                self.forgiven |= storm
+        self.held += len(held)
+        self.progress.advance(len(done) - len(untouched))
 
-    async def _attempt(self, gate: asyncio.Semaphore, delivery_id: int, msg: OutgoingMessage) -> SendResult | None:
+    async def _attempt(self, delivery_id: int, msg: OutgoingMessage) -> SendResult | None:
         """Send one message unless the run has been halted meanwhile (None: not tried), and judge it at once."""
-        async with gate:
-            if self.halt:
-                return None
-            try:
-                result = await self.mailer.send(msg)
-            except Exception as exc:  # noqa: BLE001 — the outcome is unknown: never resent by itself
-                result = SendResult(None, f"{type(exc).__name__}: {exc}", "data", "internal error")
+        if self.halt:
+            return None
+        try:
+            result = await self.mailer.send(msg)
+        except Exception as exc:  # noqa: BLE001 — the outcome is unknown: never resent by itself
+            result = SendResult(None, f"{type(exc).__name__}: {exc}", "data", "internal error")
         self._observe(delivery_id, result)
         return result
 
@@ -245,7 +248,7 @@ class EditionSender:
         their bounces suppressed are reactivated (unknown ones stay: those messages may have been delivered)."""
         reason = f"requeued: the circuit breaker found the relay {self.relay} failing every message"
         moved, readers = store.delivery_status.requeue_outcomes(
-            session, edition_id=self.edition_id, statuses=(DeliveryStatus.failed, DeliveryStatus.bounced),
+            session, edition_id=self.edition_id, statuses=STORM_REQUEUED, requeueable=STORM_REQUEUED,
             now=now, reason=reason, delivery_ids=sorted(earlier)) if earlier else ({}, [])
         for status, ids in moved.items():
             for delivery_id in ids:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from digest.config import SmtpSettings
+from digest.send import pipelining
 from digest.send.bucket import TokenBucket
 from digest.send.outcome import OutgoingMessage, SendResult
 
@@ -136,20 +137,26 @@ class SmtpMailer:
         smtp = conn.smtp
         phase = "mail"
         try:
-            await smtp.mail(message.envelope_from)
-            phase = "rcpt"
-            await smtp.rcpt(message.recipient)
-            phase = "data"
-            reply = await smtp.data(message.data, timeout=self.settings.data_timeout)
+            if self.settings.pipelining and await pipelining.offered(smtp):
+                await pipelining.send_envelope(smtp, message, self.settings.timeout)  # raises with its `phase`
+                phase = "data"
+                reply = await pipelining.send_data(smtp, message, self.settings.data_timeout)
+            else:
+                await smtp.mail(message.envelope_from)
+                phase = "rcpt"
+                await smtp.rcpt(message.recipient)
+                phase = "data"
+                reply = await smtp.data(message.data, timeout=self.settings.data_timeout)
         except aiosmtplib.SMTPResponseException as exc:
+            phase = getattr(exc, "phase", phase)
             usable = exc.code != 421 and smtp.is_connected
             if usable:
                 usable = await self._reset(smtp)
             return SendResult(exc.code, exc.message, phase), usable
         except aiosmtplib.SMTPTimeoutError as exc:
-            return SendResult(None, str(exc), phase, "timeout"), False
+            return SendResult(None, str(exc), getattr(exc, "phase", phase), "timeout"), False
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
-            return SendResult(None, str(exc), phase, "disconnected"), False
+            return SendResult(None, str(exc), getattr(exc, "phase", phase), "disconnected"), False
         conn.used += 1
         return SendResult(reply.code, reply.message, "done"), True
 

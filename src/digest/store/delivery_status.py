@@ -113,9 +113,10 @@ def requeue_unknown(session: Session, *, edition_id: int, now: datetime,
 
 def requeue_outcomes(session: Session, *, edition_id: int, statuses: Sequence[DeliveryStatus], now: datetime,
                      reason: str, delivery_ids: Sequence[int] | None = None, since: datetime | None = None,
-                     until: datetime | None = None, dry_run: bool = False
+                     until: datetime | None = None, dry_run: bool = False,
+                     requeueable: Sequence[DeliveryStatus] = REQUEUEABLE
                      ) -> tuple[dict[str, list[int]], list[tuple[int, str]]]:
-    """failed | bounced | unknown → queued, for the rows of an edition last changed in [since, until) (or the
+    """failed | bounced | unknown (or the given `requeueable`: the breaker's storm adds deferred) → queued, for the rows of an edition last changed in [since, until) (or the
     given `delivery_ids`), and the readers those rows' bounces suppressed back to `active`.
 
     A reader is reactivated only where that row's bounce suppressed them: the subscriber is still `bounced`
@@ -123,7 +124,7 @@ def requeue_outcomes(session: Session, *, edition_id: int, statuses: Sequence[De
     bounce, or changed since, stays as they are. Returns ({status: delivery ids}, [(subscriber id, email)]).
     """
     found = _requeueable(session, edition_id=edition_id, statuses=statuses, delivery_ids=delivery_ids,
-                         since=since, until=until)
+                         since=since, until=until, requeueable=requeueable)
     moved: dict[str, list[int]] = defaultdict(list)
     for row in found:
         moved[str(row.status)].append(row.id)
@@ -143,9 +144,10 @@ def requeue_outcomes(session: Session, *, edition_id: int, statuses: Sequence[De
 
 
 def _requeueable(session: Session, *, edition_id: int, statuses: Sequence[DeliveryStatus],
-                 delivery_ids: Sequence[int] | None, since: datetime | None, until: datetime | None) -> list:
+                 delivery_ids: Sequence[int] | None, since: datetime | None, until: datetime | None,
+                 requeueable: Sequence[DeliveryStatus] = REQUEUEABLE) -> list:
     """The edition's rows in a requeueable status among `statuses`, with their subscriber's status and time."""
-    wanted = [DeliveryStatus(s) for s in statuses if DeliveryStatus(s) in REQUEUEABLE]
+    wanted = [DeliveryStatus(s) for s in statuses if DeliveryStatus(s) in requeueable]
     where = [DELIVERY.c.edition_id == edition_id, DELIVERY.c.status.in_(wanted)]
     if delivery_ids is not None:
         where.append(DELIVERY.c.id.in_(list(delivery_ids)))
