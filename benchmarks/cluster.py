@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/cluster.py                      # 20,000 readers: one process, 1 worker, 2 workers
     .venv/bin/python benchmarks/cluster.py --subscribers 5000 --workers 2
     .venv/bin/python benchmarks/cluster.py --subscribers 5000 --workers 2 --rate 200   # the shared rate limit
+    .venv/bin/python benchmarks/cluster.py --stall --subscribers 6000 --connections 8   # the stalling relay
 
 Starts a PostgreSQL server in a temporary directory (tests/pg.py) and smtp-sink (dumping what it accepts),
 seeds one edition's worth of readers, and times it to the last delivery: first the embedded `digest send`,
@@ -25,6 +26,8 @@ from tests.processes import (counts, digest, environment, finished, query, seed,
                              stop, wait_until)
 from tests.sink import SmtpSink  # noqa: E402
 
+STALL = ["-W", "RCPT:1:2", "-W", "DATA:1:2"]  # as benchmarks/send_rates.py's stalling relay
+
 
 def sending_rate(url: str) -> float:
     """Messages per second between the first and the last recorded send (planning excluded)."""
@@ -33,8 +36,9 @@ def sending_rate(url: str) -> float:
     return (n - 1) / float(span) if span else 0.0
 
 
-def run_embedded(url: str, port: int, subscribers: int, day: date, work: Path, rate: float = 0.0) -> float:
-    env = environment(url, port, workers=False, rate=rate)
+def run_embedded(url: str, port: int, subscribers: int, day: date, work: Path, rate: float = 0.0,
+                 extra: dict | None = None) -> float:
+    env = {**environment(url, port, workers=False, rate=rate), **(extra or {})}
     seed(work, env, subscribers, day)
     start = time.monotonic()
     done = digest(env, "send", "--date", day.isoformat())
@@ -44,8 +48,8 @@ def run_embedded(url: str, port: int, subscribers: int, day: date, work: Path, r
 
 
 def run_workers(url: str, port: int, subscribers: int, day: date, work: Path, workers: int, concurrency: int,
-                rate: float = 0.0) -> float:
-    env = environment(url, port, rate=rate)
+                rate: float = 0.0, extra: dict | None = None) -> float:
+    env = {**environment(url, port, rate=rate), **(extra or {})}
     seed(work, env, subscribers, day)
     procs = [start_worker(env, f"bench-{i}", concurrency, work / f"worker{i}.log") for i in range(workers)]
     try:
@@ -71,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--rate", type=float, default=0.0,
                         help="[smtp] rate_per_second for every run (0: unlimited); the cluster shares it")
+    parser.add_argument("--connections", type=int, default=4, help="[smtp] connections of each sender")
+    parser.add_argument("--stall", action="store_true",
+                        help=f"the stalling relay: smtp-sink {' '.join(STALL)} (1 s on ~2%% of RCPT and DATA)")
     args = parser.parse_args(argv)
+    extra = {"DIGEST_SMTP_CONNECTIONS": str(args.connections)}
     day = date.today()
     pg = TempPostgres().start()
     rows = []
@@ -80,15 +88,16 @@ def main(argv: list[str] | None = None) -> int:
                               [(f"{n} worker{'s' if n > 1 else ''} × concurrency {args.concurrency}", n)
                                for n in args.workers]:
             url = pg.create_database(f"bench_{workers}")
-            with SmtpSink(dump=False) as sink, tempfile.TemporaryDirectory() as work:
-                seconds = (run_embedded(url, sink.port, args.subscribers, day, Path(work), args.rate)
+            with SmtpSink(STALL if args.stall else None, dump=False, backlog=1024) as sink, \
+                    tempfile.TemporaryDirectory() as work:
+                seconds = (run_embedded(url, sink.port, args.subscribers, day, Path(work), args.rate, extra)
                            if not workers else
                            run_workers(url, sink.port, args.subscribers, day, Path(work), workers, args.concurrency,
-                                       args.rate))
+                                       args.rate, extra))
             found = counts(url)
             if found.get("sent") != args.subscribers:
                 raise SystemExit(f"{label}: expected {args.subscribers} sent, got {found}")
-            rows.append((label, seconds, args.subscribers / seconds))
+            rows.append((label, seconds, args.subscribers / seconds, sending_rate(url)))
             print(f"{label:<42} {seconds:7.1f} s  {args.subscribers / seconds:7.0f} msg/s  "
                   f"(sending: {sending_rate(url):.0f} msg/s from first to last sent_at)", flush=True)
         for table in ("delivery", "deliveryitem"):
@@ -97,9 +106,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{table}: {n} rows, {total / n:.0f} bytes/row with indexes ({indexes / n:.0f} of them indexes)")
     finally:
         pg.stop()
-    base = rows[0][2]
-    for label, _, rate in rows[1:]:
-        print(f"{label}: {rate / base:.2f}× one process")
+    base, phase = rows[0][2], rows[0][3]
+    for label, _, rate, sending in rows[1:]:
+        print(f"{label}: {rate / base:.2f}× one process ({sending / phase:.2f}× its sending rate)")
+    workers = {label: sending for label, _, _, sending in rows[1:]}
+    if len(workers) >= 2:
+        (one, r1), *more = workers.items()
+        for label, rate in more:
+            print(f"sending phase, {label} ÷ {one}: {rate / r1:.2f}×")
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}")
     return 0
 

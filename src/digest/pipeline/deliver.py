@@ -95,6 +95,8 @@ class EditionSender:
     last_id: int = field(init=False, default=0)  # the last delivery id read: retries walk up the ids once
     held: int = field(init=False, default=0)  # rows of the breaker's storm put back to `queued` in this run
     forgiven: set[int] = field(init=False, default_factory=set)  # ... and the ids already forgiven
+    read: int = field(init=False, default=0)  # rows the last claim read; variants the composing child rendered:
+    forked_variants: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.report = EditionReport(self.composer.plan.key)
@@ -109,7 +111,7 @@ class EditionSender:
                   retry_deferred: bool = False) -> EditionReport:
         """Send until nothing is sendable, `limit` messages were tried, or the run ends (`pipeline.stream`)."""
         await stream(self, limit=limit, subscriber_ids=subscriber_ids, retry_deferred=retry_deferred)
-        self.report.variants = len(self.composer.variants)
+        self.report.variants = max(len(self.composer.variants), self.forked_variants)
         if self.halt:
             self.report.stopped = self._stop_line(self.held)
             raise SendAborted(self.report.stopped)
@@ -152,7 +154,7 @@ class EditionSender:
                                               id_range=self.id_range, after_id=self.last_id)
             if not batch:
                 return None
-            self.last_id = batch[-1].id  # what this run defers again is not retried again in it
+            self.last_id, self.read = batch[-1].id, len(batch)  # what this run defers again is not retried in it
             before = {d.id: (d.status, d.message_id, d.claimed_by) for d in batch}
             entries, subs = batch_context(session, batch, known=self.composer.variants)
             jobs = [(d.id, msg) for d in batch

@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
+from digest.pipeline import producer
+
 
 class Window:
     """Rows claimed and not yet recorded: at most `size` (a claim waits for room)."""
@@ -106,20 +108,35 @@ async def stream(sender, *, limit: int | None, subscriber_ids: Sequence[int] | N
 async def _produce(sender, queue: asyncio.Queue, window: Window, limit: int | None,
                    subscriber_ids: Sequence[int] | None, retry_deferred: bool) -> None:
     chunk = max(1, sender.settings.send.batch_size // 2)
-    produced = 0
-    while limit is None or produced < limit:
-        room = chunk if limit is None else min(chunk, limit - produced)
-        await window.room(room)
-        if sender.halt or sender._ending():
-            return
-        jobs = sender._prepare(room, subscriber_ids, retry_deferred)
-        if jobs is None:
-            return
-        window.claimed(len(jobs))
-        produced += len(jobs)
-        for job in jobs:
-            queue.put_nowait(job)
-        await asyncio.sleep(0)  # the senders take the first messages before the next claim
+    produced, forked = 0, None
+    try:
+        while limit is None or produced < limit:
+            room = chunk if limit is None else min(chunk, limit - produced)
+            await window.room(room)
+            if sender.halt or sender._ending():
+                return
+            if forked is not None:
+                jobs = await forked.prepare(room, subscriber_ids, retry_deferred)
+            else:
+                read = sender.last_id
+                jobs = sender._prepare(room, subscriber_ids, retry_deferred)
+                if jobs is not None and sender.last_id != read and _full(sender, room) and producer.available(sender):
+                    forked = producer.ForkedPreparer(sender)  # more to come: the next claims on another core
+            if jobs is None:
+                return
+            window.claimed(len(jobs))
+            produced += len(jobs)
+            for job in jobs:
+                queue.put_nowait(job)
+            await asyncio.sleep(0)  # the senders take the first messages before the next claim
+    finally:
+        if forked is not None:
+            forked.close()
+
+
+def _full(sender, room: int) -> bool:
+    """The last claim read as many rows as it asked for: the edition goes on."""
+    return sender.read == room
 
 
 async def _send_from(sender, queue: asyncio.Queue, recorder: Recorder) -> None:
