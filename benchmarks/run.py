@@ -2,9 +2,10 @@
 
     make bench          (or: .venv/bin/python benchmarks/run.py [--subscribers 20000] [--dry-run-subscribers 100000])
 
-1. raw ceiling: aiosmtplib `sendmail()` of one pre-built digest over 8 reused connections to smtp-sink;
-2. end-to-end `digest send` (selection, rendering, message building, SMTP, delivery rows committed) for
-   20,000 subscribers over 50 preference variants, to the same smtp-sink, and its ratio to (1);
+1-2. the sending rates (benchmarks/send_rates.py): Postfix's smtp-source, the aiosmtplib ceiling, end-to-end
+   `digest send` (selection, rendering, message building, SMTP, delivery rows committed) for 20,000
+   subscribers over 50 preference variants on SQLite (and a shorter run on PostgreSQL) and its ratios to both,
+   and a stalling relay with 50 connections;
 3. `digest send --dry-run` for 100,000 subscribers: wall time, peak memory (VmHWM) and seconds per 1,000 readers
    (benchmarks/scale.py; its own run adds 1,000,000);
 4. `digest preview` from a cold start;
@@ -34,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.sink import SmtpSink  # noqa: E402
+from benchmarks import send_rates  # noqa: E402  (sending rates: smtp-source, aiosmtplib, SQLite, PostgreSQL, stalls)
 
 DAY = date(2026, 11, 27)
 CUTOFF = datetime(2026, 11, 27, 7, 0, tzinfo=timezone.utc)
@@ -203,6 +205,7 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.modules.setdefault("benchmarks.run", sys.modules[__name__])  # send_rates uses these helpers
     parser = argparse.ArgumentParser(description="digest performance benchmark")
     parser.add_argument("--subscribers", type=int, default=20_000)
     parser.add_argument("--dry-run-subscribers", type=int, default=100_000)
@@ -220,18 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         seed(small, env_small, args.subscribers)
         _, eml, _ = digest(env_small, "preview", "--date", DAY.isoformat(), "--format", "eml")
         message = eml.stdout.encode()
-        raw = asyncio.run(raw_ceiling(sink.port, message, args.raw_messages))
-        rows.append(("raw ceiling: aiosmtplib, 8 reused connections, pre-built bytes", f"{raw:,.0f} msg/s"))
-
-        wall, done, _ = digest(env_small, "send", "--date", DAY.isoformat())
-        sent = int(re.search(r"(\d+) sent", done.stdout).group(1))
-        inlined = int(re.search(r"(\d+) inlined", done.stdout).group(1))
-        variants = int(re.search(r"(\d+) variants", done.stdout).group(1))
-        e2e = sent / wall
-        rows.append((f"end-to-end `digest send`, {sent:,} subscribers, {variants} variants",
-                     f"{e2e:,.0f} msg/s ({wall:.1f} s wall)"))
-        rows.append(("end-to-end ÷ raw ceiling (same run)", f"{e2e / raw:.0%}"))
-        rows.append(("premailer runs for that edition", f"{inlined} for {variants} content variants"))
+        rows.extend(send_rates.rows(sink, env_small, message, raw_messages=args.raw_messages))
 
         from benchmarks import scale  # the import and the dry run (1,000,000 readers: benchmarks/scale.py alone)
 
