@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import text
@@ -33,6 +33,20 @@ def exclusive(engine: Engine, name: str, *, wait: float = 0.0, poll: float = 0.2
     else:
         with _advisory_lock(engine, name, wait, poll):
             yield
+
+
+@asynccontextmanager
+async def exclusive_async(engine: Engine, name: str, *, wait: float = 0.0) -> AsyncIterator[None]:
+    """`exclusive` for a coroutine: taken and released in a thread (waiting blocks no event loop), held
+    across the awaits of the block (the planner's lock spans planning and enqueueing its shards)."""
+    import asyncio
+
+    held = exclusive(engine, name, wait=wait)
+    await asyncio.to_thread(held.__enter__)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(held.__exit__, None, None, None)
 
 
 @contextmanager

@@ -131,12 +131,16 @@ def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: da
     return list(session.connection().execute(query.order_by(Delivery.id).limit(size)))
 
 
-def shard_ranges(session: Session, *, edition_id: int, size: int, now: datetime, retries_only: bool = False
-                 ) -> list[tuple[int, int]]:
-    """The edition's sendable deliveries (`retries_only`: deferred ones now due) cut into (first, last)
-    subscriber-id ranges of about `size` each."""
-    which = ((Delivery.status == DeliveryStatus.deferred) & (Delivery.next_attempt_at <= now)) if retries_only \
-        else _sendable(now, False)
+def shard_ranges(session: Session, *, edition_id: int, size: int, now: datetime,
+                 covered: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """The edition's sendable deliveries cut into (first, last) subscriber-id ranges of about `size` each.
+
+    `covered`: the ranges of live jobs, whose queued rows they will send; of those only the deferred rows now
+    due count (a running job walks up the ids once, so it does not come back to them)."""
+    which = _sendable(now, False)
+    if covered:
+        inside = or_(*(Delivery.subscriber_id.between(first, last) for first, last in covered))
+        which = which & (~inside | (Delivery.status == DeliveryStatus.deferred))
     numbered = (select(Delivery.subscriber_id.label("sid"),
                        func.row_number().over(order_by=Delivery.subscriber_id).label("n"))
                 .where(Delivery.edition_id == edition_id, which).subquery())

@@ -28,3 +28,19 @@ def editions_with_live_jobs(conn, *, task: str) -> set[int]:
     rows = conn.execute(text("SELECT DISTINCT (args->>'edition_id')::bigint FROM procrastinate_jobs "
                              "WHERE task_name = :task AND status IN ('todo', 'doing')"), {"task": task}).all()
     return {edition_id for (edition_id,) in rows}
+
+
+def live_ranges(conn, *, task: str, edition_id: int) -> list[tuple[int, int]]:
+    """The subscriber-id ranges ((first, last) arguments) of the edition's jobs of `task` waiting or running,
+    adjacent and overlapping ones merged (shards partition the ids, so a few intervals cover thousands of jobs)."""
+    rows = conn.execute(text("SELECT (args->>'first')::bigint, (args->>'last')::bigint FROM procrastinate_jobs "
+                             "WHERE task_name = :task AND status IN ('todo', 'doing') "
+                             "AND (args->>'edition_id')::bigint = :edition ORDER BY 1"),
+                        {"task": task, "edition": edition_id}).all()
+    merged: list[tuple[int, int]] = []
+    for first, last in rows:
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 from digest import store
 from digest.clock import Clock
 from digest.config import Settings
-from digest.lock import exclusive
+from digest.lock import exclusive_async
+from digest.store import jobs
 from digest.pipeline import plan_day
 
 log = logging.getLogger("digest.workers")
@@ -38,12 +39,15 @@ async def enqueue_shards(app, edition_id: int, ranges: Sequence[tuple[int, int]]
     return queued
 
 
-async def enqueue_edition(app, engine: Engine, settings: Settings, edition_id: int, *, now: datetime,
-                          retries: bool = False) -> int:
-    """Shards for every delivery of the edition that may be sent now (`retries`: the due deferred ones only)."""
+async def enqueue_edition(app, engine: Engine, settings: Settings, edition_id: int, *, now: datetime) -> int:
+    """Shards for the edition's rows that may be sent now and that no live shard job will send: every sendable
+    row outside the ranges of the jobs waiting or running, and inside them the deferred rows now due (a running
+    job has walked past them). A second job over a live job's queued rows would only race it for them (claims
+    keep a row from being sent twice, not a range from being split)."""
     with store.read_session(engine) as session:
-        ranges = store.deliveries.shard_ranges(session, edition_id=edition_id, size=settings.workers.shard_size, now=now,
-                                    retries_only=retries)
+        live = jobs.live_ranges(session.connection(), task=SHARD_TASK, edition_id=edition_id)
+        ranges = store.deliveries.shard_ranges(session, edition_id=edition_id, size=settings.workers.shard_size,
+                                               now=now, covered=live)
     return await enqueue_shards(app, edition_id, ranges)
 
 
@@ -61,20 +65,19 @@ async def plan_and_enqueue(app, engine: Engine, settings: Settings, day: date, *
     covers the rest); by hand (`digest send`), shards are enqueued for whatever is sendable.
     """
     held: list[str] = []
-
-    def plan() -> list:  # in a thread: the planner lock may wait, and planning is database work
-        with exclusive(engine, "planner", wait=settings.send.lock_wait_seconds):
-            return plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at, slot=slot,
-                            periods=periods, retry_unknown=retry_unknown, newsletters=newsletters, held=held)
-
-    plans = await asyncio.to_thread(plan)
+    done = []
+    # one planner at a time, and the lock spans the enqueueing too: the tick's resume step (which takes it as
+    # well) never sees rows planned here and not yet given shards, so it never queues a second job for them
+    async with exclusive_async(engine, "planner", wait=settings.send.lock_wait_seconds):
+        plans = await asyncio.to_thread(  # planning is database work
+            plan_day, engine, settings, day, clock=clock, emails=emails, due_at=due_at, slot=slot,
+            periods=periods, retry_unknown=retry_unknown, newsletters=newsletters, held=held)
+        for plan, edition_id, planned in plans:
+            # shards already cover the rows planned before: only new rows (or a first plan) need new ones
+            shards = await enqueue_edition(app, engine, settings, edition_id, now=clock()) if planned or always else 0
+            done.append((plan.key, planned, shards))
     for key in (k for k in held if k not in _TOLD):
         _TOLD.add(key)
         log.info("edition %s: awaiting an editor's approval; nothing is planned or sent until it is approved "
                  "(the console, or `digest editions approve`)", key)
-    done = []
-    for plan, edition_id, planned in plans:
-        # shards already cover the rows planned before: only new rows (or a first plan) need new ones
-        shards = await enqueue_edition(app, engine, settings, edition_id, now=clock()) if planned or always else 0
-        done.append((plan.key, planned, shards))
     return done

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from digest import store
 from digest.clock import Clock
+from digest.lock import LockBusy, exclusive_async
 from digest.config import Settings
 from digest.models import EditionStatus
 from digest.pipeline import finish_editions
@@ -45,11 +46,21 @@ async def resume_editions(app, engine: Engine, settings: Settings, clock: Clock)
     """No row is left `queued` for ever, whatever happened to the job that was to send it.
 
     For each unfinished edition: past its deadline, what is left expires (a shard checks the deadline only
-    while it runs); with shards still live, only the deferred rows now due get shards; with none live, every
-    sendable row does (a shard job that failed for good, a scheduler killed between planning and enqueueing,
-    a job an operator deleted, an edition an operator paused and then resumed). A held edition (paused,
-    awaiting approval) gets no shards: its shards stopped at the hold, and its rows wait queued.
+    while it runs); every sendable row no live shard job will send gets one (`enqueue_edition`: the rows outside
+    the live jobs' ranges, and the deferred rows now due inside them): a shard job that failed for good, a
+    scheduler killed between planning and enqueueing, a job an operator deleted, an edition an operator paused
+    and then resumed. A held edition (paused,
+    awaiting approval) gets no shards: its shards stopped at the hold, and its rows wait queued. While a
+    planner holds its lock (planning, then enqueueing what it planned) this step waits for the next tick.
     """
+    try:
+        async with exclusive_async(engine, "planner", wait=0):
+            return await _resume(app, engine, settings, clock)
+    except LockBusy:  # someone is planning: the rows it plans get their shards from it; next tick looks again
+        return 0
+
+
+async def _resume(app, engine: Engine, settings: Settings, clock: Clock) -> int:
     now = clock()
     with store.read_session(engine) as session:
         editions = [(e.id, e.key, e.deadline_at, e.held)
@@ -64,9 +75,8 @@ async def resume_editions(app, engine: Engine, settings: Settings, clock: Clock)
             continue
         if held is not None:
             continue
-        retries = edition_id in live
-        n = await enqueue_edition(app, engine, settings, edition_id, now=now, retries=retries)
-        if n and not retries:
+        n = await enqueue_edition(app, engine, settings, edition_id, now=now)
+        if n and edition_id not in live:
             log.warning("edition %s: %d shards queued for rows no shard job was going to send", key, n)
         shards += n
     return shards
