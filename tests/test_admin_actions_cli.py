@@ -138,7 +138,7 @@ def test_the_workers_tick_enqueues_no_shard_of_a_paused_edition(settings, engine
 
     enqueued = []
 
-    async def enqueue(app, engine, settings, edition_id, *, now, retries):
+    async def enqueue(app, engine, settings, edition_id, *, now):
         enqueued.append(edition_id)
         return 1
 
