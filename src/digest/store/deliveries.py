@@ -133,10 +133,8 @@ def sendable_deliveries(session: Session, *, edition_id: int, size: int, now: da
 
 def shard_ranges(session: Session, *, edition_id: int, size: int, now: datetime,
                  covered: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
-    """The edition's sendable deliveries cut into (first, last) subscriber-id ranges of about `size` each.
-
-    `covered`: the ranges of live jobs, whose queued rows they will send; of those only the deferred rows now
-    due count (a running job walks up the ids once, so it does not come back to them)."""
+    """The edition's sendable deliveries cut into (first, last) subscriber-id ranges of about `size` each; inside
+    `covered` (live jobs' ranges) only the due deferred ones (a running job walks up the ids once)."""
     which = _sendable(now, False)
     if covered:
         inside = or_(*(Delivery.subscriber_id.between(first, last) for first, last in covered))
