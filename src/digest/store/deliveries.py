@@ -151,10 +151,8 @@ def shard_ranges(session: Session, *, edition_id: int, size: int, now: datetime,
 
 def claim(session: Session, *, message_ids: dict[int, str], now: datetime,
           claimed_by: str | None = None) -> dict[int, int]:
-    """Move each still-sendable delivery to `sending` with its Message-ID: {claimed id: attempts}.
-
-    `claimed_by` names the worker job (None: the embedded sender), so that only its own rows are recovered.
-    """
+    """Move each still-sendable delivery to `sending` with its Message-ID: {claimed id: attempts}. `claimed_by`
+    names the worker job (None: the embedded sender), so that only its own rows are recovered."""
     if not message_ids:
         return {}
     conn = session.connection()
