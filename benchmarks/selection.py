@@ -53,7 +53,7 @@ def build(path: Path, articles: int, events: int, seed: int = 7) -> None:
     for i in range(1, articles + 1):
         published = stamp(CUTOFF - timedelta(hours=1 + rng.random() * 34))
         rows.append((i, f"https://bench.example.com/a/{i}", f"g{i}", headline(i * 31 + 7), "summary", "",
-                     f"Outlet {i % 20}", COUNTRIES[i % 5], json.dumps([TOPICS[i % 10]]), published, published, str(i)))
+                     f"Outlet {i % 20}", COUNTRIES[(i // 10) % 5], json.dumps([TOPICS[i % 10]]), published, published, str(i)))
     hours = [stamp(CUTOFF - timedelta(hours=h)) for h in range(1, 36)]
     seen, buckets = set(), []
     while len(buckets) < events:

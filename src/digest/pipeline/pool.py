@@ -32,7 +32,6 @@ from digest.ranking import HOUR, RankParams, Signals, age_at_end, median_curve, 
 class Pool:
     articles: list[ArticleRecord]  # the kept candidates, by id
     signals: Signals  # their engagement (curve: the edition's)
-    candidates: int  # how many were in the window (after the newsletter's filters and the exclusions)
 
 
 @dataclass
@@ -51,28 +50,41 @@ def edition_pool(session, *, start: datetime, now: datetime, params: RankParams,
     """The candidates published in [start, now) that can reach a digest (`depth` 0: all of them).
 
     `covers(topics, country)`: the newsletter's filter; `excluded`: the editors' excluded articles; `keep`: ids
-    kept whatever their rank (pins); `boxes`: (linked article id or None, headline) of sources' trending boxes."""
-    w, b = params.trending_window_hours, params.baseline_hours
+    kept whatever their rank (pins); `boxes`: (linked article id or None, headline) of sources' trending boxes.
+    Ranked by the database (`store.selection.kept_candidates`) unless the newsletter filters its candidates or
+    the database lacks the functions: then `reachable` ranks the candidates' columns in Python."""
+    keep = set(keep) | _named(session, start, now, boxes)
+    if depth and covers is None and store.selection.available(session):
+        found = store.selection.kept_candidates(
+            session, start=start, now=now, half_life_hours=params.half_life_hours, weights=params.weights,
+            gravity=params.gravity, trending_window_hours=params.trending_window_hours,
+            baseline_hours=params.baseline_hours, trending_min_views=params.trending_min_views,
+            trending_min_z=params.trending_min_z, curve=curve, depth=depth, excluded=excluded, keep=keep)
+        engagement = {a: (e, r, x) for a, e, r, x in found}
+        ids = list(engagement)
+    else:
+        ids, engagement = _in_python(session, start, now, params, curve, depth, covers, set(excluded), keep)
+    loaded = store.articles.articles_by_id(session, ids=ids)
+    articles = [loaded[i] for i in sorted(loaded)]
+    mine = {i: engagement[i] for i in loaded if i in engagement}
+    signals = Signals(engagement={i: e for i, (e, _, _) in mine.items() if e},
+                      recent={i: r for i, (_, r, _) in mine.items() if r},
+                      baseline={i: x for i, (_, _, x) in mine.items() if x}, curve=dict(curve))
+    return Pool(articles, signals)
+
+
+def _in_python(session, start, now, params, curve, depth, covers, excluded, keep):
     rows = store.articles.candidate_rows(session, start=start, end=now)
-    if {i for i, _ in boxes} - {r[0] for r in rows}:  # a headline to match by title: read the titles too
-        rows = store.articles.candidate_rows(session, start=start, end=now, titles=True)
-    excluded = set(excluded)
     rows = [r for r in rows if r[0] not in excluded and (covers is None or covers(r[3], r[2]))]
+    w, b = params.trending_window_hours, params.baseline_hours
     recent_since, baseline_since = now - timedelta(hours=w), now - timedelta(hours=w + b)
     found = store.engagement.article_engagement(
         session, since=min(start, baseline_since), now=now, half_life_hours=params.half_life_hours,
         weights=dict(params.weights), recent_since=recent_since, baseline_since=baseline_since)
     engagement = {a: (e, r, x) for a, e, r, x in found}
-    named = _named(rows, boxes) if boxes else set()
     ids = [r[0] for r in rows] if not depth else reachable(rows, engagement, curve, now=now, params=params,
-                                                           depth=depth, keep=set(keep) | named)
-    loaded = store.articles.articles_by_id(session, ids=ids)
-    articles = [loaded[i] for i in sorted(loaded)]
-    mine = {i: engagement[i] for i in loaded if i in engagement}
-    signals = Signals(engagement={i: e for i, (e, _, _) in mine.items()},
-                      recent={i: r for i, (_, r, _) in mine.items() if r},
-                      baseline={i: x for i, (_, _, x) in mine.items() if x}, curve=dict(curve))
-    return Pool(articles, signals, len(rows))
+                                                           depth=depth, keep=keep)
+    return ids, engagement
 
 
 def reachable(rows: Sequence[tuple], engagement: Mapping[int, tuple[float, int, int]], curve: Mapping[int, float],
@@ -119,22 +131,21 @@ def _best_per_cell(ordered: Sequence[str], units: Mapping[str, _Unit], depth: in
     counts: dict[tuple[str, str], int] = defaultdict(int)
     kept = set()
     for key in ordered:
-        cells = units[key].cells
-        if any(counts[c] < depth for c in cells):
-            kept.add(key)
-            for c in cells:
-                counts[c] += 1
+        for cell in units[key].cells:
+            counts[cell] += 1
+            if counts[cell] <= depth:
+                kept.add(key)
     return kept
 
 
-def _named(rows: Sequence[tuple], boxes: Sequence[tuple[int | None, str]]) -> set[int]:
-    """The candidates sources' trending boxes name: by linked id, else by `title_key` of the headline."""
-    ids = {r[0] for r in rows}
-    wanted = {title_key(t) for i, t in boxes if i not in ids}
-    found = {i for i, _ in boxes if i in ids}
-    if wanted:
-        found |= {r[0] for r in rows if len(r) > 6 and title_key(r[6]) in wanted}
-    return found
+def _named(session, start: datetime, now: datetime, boxes: Sequence[tuple[int | None, str]]) -> set[int]:
+    """The candidates sources' trending boxes may name: their linked ids, and the candidates whose `title_key`
+    is a headline's (`ranking.named_trending` matches by title when the linked id is not a candidate)."""
+    if not boxes:
+        return set()
+    wanted = {title_key(t) for _, t in boxes}
+    titles = store.articles.candidate_titles(session, start=start, end=now)
+    return {i for i, _ in boxes if i is not None} | {i for i, t in titles if title_key(t) in wanted}
 
 
 def reference_curve(session, *, start: datetime, now: datetime, params: RankParams) -> dict[int, float]:

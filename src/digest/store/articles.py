@@ -170,3 +170,9 @@ def candidate_rows(session: Session, *, start: datetime, end: datetime, titles: 
     query = (select(*columns).select_from(source)
              .where(ARTICLE.c.published_at >= start, ARTICLE.c.published_at < end))
     return [tuple(row) for row in connection.execute(query)]
+
+
+def candidate_titles(session: Session, *, start: datetime, end: datetime) -> list[tuple[int, str]]:
+    """(id, title) of every article published in [start, end): to match sources' trending headlines."""
+    query = select(ARTICLE.c.id, ARTICLE.c.title).where(ARTICLE.c.published_at >= start, ARTICLE.c.published_at < end)
+    return [tuple(row) for row in session.connection().execute(query)]

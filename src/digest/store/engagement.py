@@ -4,7 +4,6 @@ edition aggregates from them in the database, and the counted clicks (one per de
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ from sqlalchemy import BigInteger, Float, case, cast, column, func, literal, val
 from sqlmodel import Session, select
 
 from digest.models import CountedClick, Engagement, UTCDateTime
+from digest.store import selection
 from digest.store.articles import ARTICLE
 from digest.store.engine import _chunks, _dialect_insert
 
@@ -121,7 +121,7 @@ def article_engagement(session: Session, *, since: datetime, now: datetime, half
     per-hour table on an SQLite built without math functions. Rows: (article id, E, recent views, baseline views)."""
     engagement = Engagement.__table__
     dialect = session.get_bind().dialect.name
-    if dialect == "sqlite" and not _sqlite_math():
+    if dialect == "sqlite" and not selection.available(session):
         first, hours = since.replace(minute=0, second=0, microsecond=0), []
         while first < now:
             hours.append((first, 2 ** (-((now - first).total_seconds() / 3600) / half_life_hours)))
@@ -147,12 +147,3 @@ def article_engagement(session: Session, *, since: datetime, now: datetime, half
         .group_by(engagement.c.article_id))
     return [(a, float(e or 0), int(r or 0), int(b or 0)) for a, e, r, b in session.connection().execute(query)]
 
-
-@functools.cache
-def _sqlite_math() -> bool:
-    import sqlite3
-    try:
-        sqlite3.connect(":memory:").execute("SELECT power(2.0, 0.5), julianday('2000-01-01')")
-    except sqlite3.OperationalError:
-        return False
-    return True
