@@ -120,7 +120,7 @@ def rows(work: Path, articles: int = 100_000, events: int = 1_000_000, growth: i
         figures[scale] = took
         found.append((f"selection over {n:,} articles and {events:,} events, clustering included (median of 3)",
                       f"{took:.2f} s ({loaded:,} candidates loaded and clustered)"))
-        found.append((f"  one SQL aggregate over the same events (sum(count) GROUP BY article_id)",
+        found.append(("  one SQL aggregate over the same events (sum(count) GROUP BY article_id)",
                       f"{aggregate:.2f} s: selection = {took / aggregate:.1f}x"))
         if report:
             print(f"profile, {n:,} articles:\n{report}", file=sys.stderr)
