@@ -5,7 +5,8 @@
 1. raw ceiling: aiosmtplib `sendmail()` of one pre-built digest over 8 reused connections to smtp-sink;
 2. end-to-end `digest send` (selection, rendering, message building, SMTP, delivery rows committed) for
    20,000 subscribers over 50 preference variants, to the same smtp-sink, and its ratio to (1);
-3. `digest send --dry-run` for 100,000 subscribers: wall time and peak memory (VmHWM);
+3. `digest send --dry-run` for 100,000 subscribers: wall time, peak memory (VmHWM) and seconds per 1,000 readers
+   (benchmarks/scale.py; its own run adds 1,000,000);
 4. `digest preview` from a cold start;
 5. selection (candidates, engagement, ranking, one subscriber's pick) over 100,000 articles and
    1,000,000 engagement events;
@@ -156,10 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp, SmtpSink(backlog=1024) as sink:
-        big, small = Path(tmp, "big"), Path(tmp, "small")
-        big.mkdir()
+        small = Path(tmp, "small")
         small.mkdir()
-        env_small, env_big = env_for(small, sink.port), env_for(big, sink.port)
+        env_small = env_for(small, sink.port)
 
         seed(small, env_small, args.subscribers)
         _, eml, _ = digest(env_small, "preview", "--date", DAY.isoformat(), "--format", "eml")
@@ -177,11 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("end-to-end ÷ raw ceiling (same run)", f"{e2e / raw:.0%}"))
         rows.append(("premailer runs for that edition", f"{inlined} for {variants} content variants"))
 
-        import_wall = seed(big, env_big, args.dry_run_subscribers)
-        rows.append((f"`digest subscribers import` of {args.dry_run_subscribers:,} rows", f"{import_wall:.1f} s"))
-        wall, done, peak = digest(env_big, "send", "--dry-run", "--date", DAY.isoformat(), stdout=subprocess.DEVNULL)
-        rows.append((f"`digest send --dry-run`, {args.dry_run_subscribers:,} subscribers",
-                     f"{wall:.1f} s wall, {peak / 1024:.0f} MB peak"))
+        from benchmarks import scale  # the import and the dry run (1,000,000 readers: benchmarks/scale.py alone)
+
+        rows.extend(scale.rows((args.dry_run_subscribers,), work=Path(tmp)))
         previews = sorted(digest(env_small, "preview", "--date", DAY.isoformat(), "--out", os.devnull)[0]
                           for _ in range(3))
         rows.append(("`digest preview` from a cold start (median of 3)", f"{previews[1]:.2f} s"))
@@ -192,11 +190,16 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks import console
 
         rows.extend(console.rows(console.parser().parse_args(["--deliveries", str(args.console_deliveries)])))
-    width = max(len(r[0]) for r in rows)
-    print(f"digest benchmark, {datetime.now():%Y-%m-%d}, {machine()}")
+    print_table("digest benchmark", rows)
+    return 0
+
+
+def print_table(title: str, rows: list[tuple[str, str]]) -> None:
+    """The figures as `make bench` prints them: a heading with the date and machine, then one row each."""
+    width = max(len(name) for name, _ in rows)
+    print(f"{title}, {datetime.now():%Y-%m-%d}, {machine()}")
     for name, figure in rows:
         print(f"  {name.ljust(width)}  {figure}")
-    return 0
 
 
 if __name__ == "__main__":

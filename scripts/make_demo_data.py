@@ -12,15 +12,15 @@ outlet (titles sharing distinctive words), then topped up round-robin across
 outlets.  Text is cleaned of the CSV's mojibake, split into paragraphs and
 tagged with a country and topics using small keyword tables.
 
-The output is committed to the repository, so the project does not depend on
-../shared at run time; re-run this script only to regenerate it.  It is
+The output is committed to the repository; its inputs are copies kept in
+tests/data/, so a clone needs nothing beside it.  Re-run this script only to
+regenerate it.  It is
 deterministic (fixed seed, no clock) and uses the standard library only.
 
 Usage:
     python scripts/make_demo_data.py [CSV_PATH [SEED_PAGE_PATH]]
 
-CSV_PATH defaults to ../shared/data/news-articles-2017-02-07_08.csv relative
-to the repository root; SEED_PAGE_PATH defaults to seed-article.txt next to
+CSV_PATH defaults to tests/data/news-articles-2017-02-07_08.csv; SEED_PAGE_PATH defaults to seed-article.txt next to
 the CSV.
 """
 
@@ -37,7 +37,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CSV = REPO_ROOT / ".." / "shared" / "data" / "news-articles-2017-02-07_08.csv"
+DEFAULT_CSV = REPO_ROOT / "tests" / "data" / "news-articles-2017-02-07_08.csv"
 OUT_DIR = REPO_ROOT / "src" / "digest" / "demo_data"
 
 TARGET_CSV_ARTICLES = 120

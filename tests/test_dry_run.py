@@ -104,3 +104,22 @@ def test_dry_run_leaves_the_store_byte_identical(engine, settings, smtpd):
     assert smtpd.handler.messages == [] and smtpd.handler.ehlo_names == []
     with exclusive(engine, "sender"), exclusive(engine, "planner"):  # no lock left behind
         pass
+
+
+def test_the_dry_runs_lines_come_as_recorded_and_none_is_kept(engine, settings):
+    """A million readers must not mean a million records held: the dry run's own mailer keeps none, each line
+    goes to `on_line` while the edition is still being sent, and the counts are still each edition's."""
+    seeded(engine, planned_first=False, settings=settings)
+    mailer, lines, during = DryRunMailer(keep=False), [], []
+    mailer_send = mailer.send
+
+    async def send(message):
+        during.append(len(lines))  # lines already handed over when this message is recorded
+        return await mailer_send(message)
+
+    mailer.send = send
+    [report] = dry_run_day(engine, settings, NOW.date(), clock=lambda: NOW, on_line=lines.append, mailer=mailer)
+    sent = [line for line in lines if not line.skipped]
+    assert mailer.sent == [] and len(sent) == len(during) >= 4
+    assert during == [during[0] + i for i in range(len(during))]  # each send's line out before the next send
+    assert report.counts == {"would send": len(sent), "would skip": len(lines) - len(sent)}

@@ -32,3 +32,18 @@ def test_a_command_still_reaches_its_use_case():
 
 def test_the_webhook_events_in_the_help_are_the_models():
     assert EVENTS.split(", ") == list(WEBHOOK_EVENTS)
+
+
+SENDER = ("aiosmtplib", "digest.send.smtp", "digest.pipeline.deliver", "digest.pipeline.run", "digest.pipeline.dryrun")
+
+
+def test_a_preview_loads_neither_the_sender_nor_the_smtp_client():
+    """`digest preview` composes and sends nothing: its use case imports plan and compose, not the sender."""
+    loaded = imported_by("from digest.operations import preview\npreview.preview")
+    assert "digest.pipeline.compose" in loaded and "digest.pipeline.plan" in loaded
+    assert not {m for m in loaded if m in SENDER}
+
+
+def test_the_send_path_still_reaches_the_sender_through_the_package():
+    loaded = imported_by("from digest.pipeline import run_day\nfrom digest.send import SmtpMailer\nrun_day, SmtpMailer")
+    assert {"digest.pipeline.run", "digest.pipeline.deliver", "digest.send.smtp"} <= loaded

@@ -157,3 +157,20 @@ def test_a_later_development_stays_its_own_story_and_says_what_it_follows():
     rescue = story("s4", 27, {"quake": 0.6, "malatya": 0.8})  # like s1 but only 3 h later: not a follow-up
     budget = story("s3", 1, {"budget": 1.0})
     assert follow_ups([quake, aftershock, rescue, budget]) == {"s2": "s1"}
+
+
+# ── names and numbers (the patterns were rewritten for speed: the same words must come out) ─────────────────
+
+def test_names_skip_sentence_starts_unless_capitalised_elsewhere_and_numbers_keep_their_unit():
+    from digest.stories.features import names, numbers
+
+    lead = ("Officials said NATO and the U.S. met. Geneva talks resumed in Geneva with O'Brien. \"Talks are over,\" "
+            "said McCain-Feingold's aide.\nMoscow replied: Putin spoke. Prices rose 3.5% to $503b, a.5 and x5 aside, "
+            "52-47 vote.")
+    article = record(1, NOW, title="Putin meets O'Brien in Geneva", summary="", lead=lead)
+    # "Geneva" opens a sentence but is a name elsewhere too; "Moscow" (after a line break) and "Putin" (after a
+    # colon) open sentences only, so neither counts, not even from the title; "Talks" follows a quote, not a space.
+    # "Officials" counts: with an empty summary the body starts with a space, which is not read as a sentence start
+    assert names(article) == ["official", "nato", "geneva", "geneva", "o'brien", "talk", "mccain-feingold",
+                              "o'brien", "geneva"]
+    assert numbers(article) == ["3.5%", "$503b", "52-47 vote"]  # "a.5" and "x5" are inside words: not numbers

@@ -198,16 +198,17 @@ class Overview:
         return {"today": self.today, "since": self.since, "newsletters": [n.doc() for n in self.newsletters]}
 
 
-def overview(settings: Settings, today: date, *, engine: Engine, days: int = OVERVIEW_DAYS) -> Overview:
-    """Per newsletter, its editions of the `days` days up to `today` (each as `day_status` sums it up) and
-    today's editions that are due but not planned yet."""
+def overview(settings: Settings, today: date, *, engine: Engine, days: int = OVERVIEW_DAYS, brief: bool = False
+             ) -> Overview:
+    """Per newsletter, its editions of the `days` days up to `today` (each as `day_status` sums it up; `brief`:
+    without failure reasons and problem rows) and today's editions that are due but not planned yet."""
     since = today - timedelta(days=days - 1)
     with store.read_session(engine) as session:
         dates = store.admin.edition_dates(session, first=since.isoformat(), last=today.isoformat())
     letters = {n.key: LetterOverview(n.key, n.name) for n in settings.newsletters}
     for when in dates:
         try:
-            summaries = day_status(settings, date.fromisoformat(when), engine=engine).editions
+            summaries = day_status(settings, date.fromisoformat(when), engine=engine, brief=brief).editions
         except DigestError:  # pruned in the meantime
             continue
         for summary in summaries:  # a newsletter no longer configured is shown under its key

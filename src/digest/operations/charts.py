@@ -67,14 +67,17 @@ class Charts:
 def overview_charts(settings: Settings, today: date, *, engine: Engine, days: int = OVERVIEW_DAYS) -> Charts:
     """The charts' figures for the editions of the `days` days up to `today`: those of `overview`, returned with
     them (the overview page shows both from one reading)."""
-    seen = overview(settings, today, engine=engine, days=days)
-    keys = [e.edition for letter in seen.newsletters for _, e in letter.editions]
+    seen = overview(settings, today, engine=engine, days=days, brief=True)  # the page shows no reasons
+    sizes = {e.edition: e.total for letter in seen.newsletters for _, e in letter.editions}
+    keys = list(sizes)
     since = date.fromisoformat(seen.since)
     with store.read_session(engine) as session:
-        clicks = store.edition_holds.clicks_per_edition(session, keys=keys) if keys else {}
+        clicks = store.edition_holds.clicks_per_edition(session, sizes=sizes) if keys else {}
         left, complained = store.edition_holds.leavers_per_edition(
             session, keys=keys, since=_start_of(settings, since)) if keys else ({}, {})
-        sizes = {letter.key: _list_size(session, settings, letter.key, since, today) for letter in seen.newsletters}
+        largest = max(seen.newsletters, key=lambda n: max((e.total for _, e in n.editions), default=0), default=None)
+        sizes = {letter.key: _list_size(session, settings, letter.key, since, today, largest=letter is largest)
+                 for letter in seen.newsletters}
     letters = []
     for letter in seen.newsletters:
         points = [EditionPoint(e.edition, day, {**{s: e.counts.get(s, 0) for s in STATUSES},
@@ -91,13 +94,15 @@ def _start_of(settings: Settings, day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=settings.tz).astimezone(timezone.utc)
 
 
-def _list_size(session, settings: Settings, newsletter: str, since: date, today: date) -> list[tuple[str, int]]:
+def _list_size(session, settings: Settings, newsletter: str, since: date, today: date, *, largest: bool = False
+               ) -> list[tuple[str, int]]:
     """The list size at the end of each day from `since` to `today`: the count before, then each change."""
     def end_of(day: date) -> datetime:
         return _start_of(settings, day + timedelta(days=1))
 
     start = _start_of(settings, since)
-    before, changes = store.edition_holds.subscriptions_since(session, newsletter=newsletter, before=start)
+    before, changes = store.edition_holds.subscriptions_since(session, newsletter=newsletter, before=start,
+                                                                     largest=largest)
     points, day = [], since
     while day <= today:
         end = end_of(day)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from digest import store
 from digest.config import Settings
 from digest.errors import ConfigError, UsageError
-from digest.send import Mailer, SmtpMailer
+from digest.send import Mailer
 
 SIGNS_LINKS = "it signs the unsubscribe and preference links"
 
@@ -22,6 +22,8 @@ def engine_for(settings: Settings, *, readonly: bool = False) -> Engine:
 
 def smtp_mailer(settings: Settings) -> Mailer:
     """The relay of `[smtp]`, greeting as the sender's domain: the mailer every real send uses."""
+    from digest.send import SmtpMailer  # here: a preview, which sends nothing, does not load aiosmtplib
+
     return SmtpMailer(settings.smtp, local_hostname=settings.sender_domain)
 
 

@@ -66,9 +66,10 @@ class DayStatus:
 
 
 def day_status(settings: Settings, day: date, *, latest: bool = False, engine: Engine | None = None,
-               newsletter: str | None = None) -> DayStatus:
+               newsletter: str | None = None, brief: bool = False) -> DayStatus:
     """The editions of `day` (of `newsletter` only, if given); with `latest`, a day without editions falls back
-    to the latest date that has some."""
+    to the latest date that has some. `brief`: without each edition's failure reasons and problem rows (the
+    console's overview page shows neither; they read every failed row of the edition)."""
     key = None if newsletter is None else settings.newsletter(newsletter).key
     engine = engine or engine_for(settings, readonly=True)
     with store.read_session(engine) as session:
@@ -78,7 +79,7 @@ def day_status(settings: Settings, day: date, *, latest: bool = False, engine: E
             when, editions = found, store.editions.editions_for_date(session, date=found, newsletter=key)
         if not editions:
             raise InputError(f"no edition for {when}" + (f" of newsletter {key}" if key else ""))
-        summaries = [_summary(session, e) for e in editions]
+        summaries = [_summary(session, e, brief=brief) for e in editions]
     status = DayStatus(when, summaries, queue=backend_for(settings).queue_status(engine))
     for summary in summaries:
         for key, n in summary.counts.items():
@@ -92,11 +93,13 @@ def state(edition) -> str:
     return edition.held if edition.held and edition.status != "done" else str(edition.status)
 
 
-def _summary(session, edition, *, counts: dict[str, int] | None = None) -> EditionSummary:
-    """`counts`: the edition's `edition_counts` when the caller has them already (the console's edition page)."""
+def _summary(session, edition, *, counts: dict[str, int] | None = None, brief: bool = False) -> EditionSummary:
+    """`counts`: the edition's `edition_counts` when the caller has them already (the console's edition page);
+    `brief`: reasons and problems left empty."""
     counts = store.delivery_status.edition_counts(session, edition_id=edition.id) if counts is None else counts
+    reasons = [] if brief else store.delivery_status.failure_reasons(session, edition_id=edition.id)
+    problems = [] if brief else store.delivery_status.edition_problems(session, edition_id=edition.id)
     return EditionSummary(
         edition.key, state(edition), edition.deadline_at, store.delivery_status.oldest_pending(session, edition_id=edition.id),
-        [FailureReason(*row) for row in store.delivery_status.failure_reasons(session, edition_id=edition.id)], counts,
-        [Problem(*row) for row in store.delivery_status.edition_problems(session, edition_id=edition.id)], sum(counts.values()),
+        [FailureReason(*row) for row in reasons], counts, [Problem(*row) for row in problems], sum(counts.values()),
         edition.newsletter, edition.held)

@@ -19,7 +19,7 @@ from digest import store
 from digest.clock import Clock
 from digest.config import Settings
 from digest.lock import exclusive
-from digest.pipeline.deliver import EditionReport
+from digest.pipeline.deliver import EditionReport, Progress
 from digest.pipeline.plan import AWAITING_APPROVAL, edition_controls
 from digest.pipeline.run import send_day
 from digest.send import OutgoingMessage, SendResult
@@ -48,12 +48,20 @@ class Recorded:
 
 @dataclass
 class DryRunMailer:
-    """Records each message's recipient, variant, articles and size (not its bytes) and connects to nothing."""
+    """Records each message's recipient, variant, articles and size (not its bytes) and connects to nothing.
+    `keep`: into `sent` (a caller's, e.g. a test's); the dry run's own keeps none (a million readers would be
+    a million records) and hears of each one through `on_record` instead."""
 
     sent: list[Recorded] = field(default_factory=list)  # in the order they were sent
+    keep: bool = True
+    on_record: Callable[[Recorded], None] | None = None
 
     async def send(self, message: OutgoingMessage) -> SendResult:
-        self.sent.append(Recorded(message.recipient, message.variant, message.article_ids, len(message.data)))
+        recorded = Recorded(message.recipient, message.variant, message.article_ids, len(message.data))
+        if self.keep:
+            self.sent.append(recorded)
+        if self.on_record is not None:
+            self.on_record(recorded)
         return SendResult(250, "2.0.0 dry run: recorded, not sent", "done")
 
     def throttle(self) -> None:
@@ -63,30 +71,46 @@ class DryRunMailer:
         pass
 
 
+class _Lines(Progress):
+    """The dry run's lines as they come, counted per edition: the send path starts each edition's progress
+    before sending it, so each recorded message belongs to the edition started last."""
+
+    def __init__(self, on_line: Callable[[DryRunLine], None]) -> None:
+        self.on_line, self.key = on_line, ""
+        self.counts: dict[str, dict[str, int]] = {}
+
+    def start(self, key: str, total: int) -> None:
+        self.key = key
+
+    def skipped(self, key: str, email: str, reason: str) -> None:
+        self._line(DryRunLine(key, email, "-", 0, 0, reason), "would skip")
+
+    def recorded(self, r: Recorded) -> None:
+        self._line(DryRunLine(self.key, r.recipient, r.variant, len(r.article_ids), r.size), "would send")
+
+    def _line(self, line: DryRunLine, kind: str) -> None:
+        counts = self.counts.setdefault(line.edition, {"would send": 0, "would skip": 0})
+        counts[kind] += 1
+        self.on_line(line)
+
+
 def dry_run_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, emails: Sequence[str] = (),
                 on_line: Callable[[DryRunLine], None], mailer: DryRunMailer | None = None,
                 newsletters: Sequence[str] | None = None) -> list[EditionReport]:
     """Everything a real `digest send` of `day` would send, rendered and built, with nothing written and
-    nothing connected: one line per reader it would send to or skip, and a report per edition with any.
+    nothing connected: one line per reader it would send to or skip, handed to `on_line` as it comes (none is
+    kept, so the memory does not grow with the list), and a report per edition with any.
     An edition awaiting an editor's approval is shown as it would go out once approved, its report `held`."""
-    mailer = mailer if mailer is not None else DryRunMailer()
+    mailer = mailer if mailer is not None else DryRunMailer(keep=False)
     gated = settings.send.approval == "required"
     if gated:
         settings = replace(settings, send=replace(settings.send, approval="none"))
-    lines: dict[str, list[DryRunLine]] = {}
-
-    def skipped(key: str, email: str, reason: str) -> None:
-        lines.setdefault(key, []).append(DryRunLine(key, email, "-", 0, 0, reason))
-
+    lines = _Lines(on_line)
+    mailer.on_record = lines.recorded
     with scratch_store(engine, quiet=lambda: _no_sender(engine)) as scratch:
-        reports = asyncio.run(send_day(scratch, settings, mailer, day, clock=clock, emails=emails, on_skip=skipped,
-                                       newsletters=newsletters))
-    found, first = [], 0
-    for report in reports:  # editions are sent one after the other, and the mailer tries every message
-        sent = [DryRunLine(report.key, r.recipient, r.variant, len(r.article_ids), r.size)
-                for r in mailer.sent[first:first + report.attempted]]
-        first += report.attempted
-        found.append(_dry_report(report, lines.get(report.key, []) + sent, on_line))
+        reports = asyncio.run(send_day(scratch, settings, mailer, day, clock=clock, emails=emails,
+                                       on_skip=lines.skipped, progress=lines, newsletters=newsletters))
+    found = [_dry_report(report, lines.counts.get(report.key, {})) for report in reports]
     waiting = _unapproved(engine, [r.key for r in found]) if gated else set()
     for report in found:
         report.held = AWAITING_APPROVAL if report.key in waiting else None
@@ -112,10 +136,6 @@ def _no_sender(engine: Engine) -> Iterator[None]:
         yield
 
 
-def _dry_report(real: EditionReport, lines: list[DryRunLine], on_line: Callable[[DryRunLine], None]) -> EditionReport:
-    counts = {"would send": sum(line.skipped is None for line in lines),
-              "would skip": sum(line.skipped is not None for line in lines)}
-    for line in lines:
-        on_line(line)
+def _dry_report(real: EditionReport, counts: dict[str, int]) -> EditionReport:
     return EditionReport(real.key, counts={k: n for k, n in counts.items() if n}, variants=real.variants,
                          inlined=real.inlined)

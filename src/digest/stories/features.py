@@ -28,9 +28,11 @@ from digest.stories.text import STOPWORDS, _normal, article_text, words
 
 FEATURES = ("words", "title", "names", "numbers", "chars", "days", "outlet")
 
-NAME = re.compile(r"(?<![\w'])[A-Z][A-Za-z'\-]*[a-z][A-Za-z'\-]*|(?<![\w'])[A-Z]{2,}(?![\w'])")
-NUMBER = re.compile(r"(?<![\w.])[$€£]?\d[\d,.\-]*(?:\s*(?:%|[A-Za-z]+))?")
-SENTENCE_START = re.compile(r"(?:^|[.!?:\"“”]\s+|\n)([A-Z][A-Za-z'\-]*)")
+# The patterns start with a character class, not a lookbehind, so that `re` can skip ahead to the candidates (2.4 and
+# 1.5 times faster than the same patterns written lookbehind first; the text is ASCII by then, so no € or £).
+NAME = re.compile(r"[A-Z](?<![\w'][A-Z])(?:[A-Za-z'\-]*[a-z][A-Za-z'\-]*|[A-Z]+(?![\w']))")
+NUMBER = re.compile(r"(?:\$(?<![\w.]\$)\d|\d(?<![\w.]\d))[\d,.\-]*(?:\s*(?:%|[A-Za-z]+))?")
+SENTENCE_END = frozenset('.!?:"')
 NOT_NAMES = STOPWORDS | frozenset("""
 january february march april may june july august september october november december monday tuesday wednesday
 thursday friday saturday sunday jan feb mar apr jun jul aug sep sept oct nov dec tass reuters ap afp cnn bbc abc
@@ -47,12 +49,21 @@ def names(article: ArticleRecord) -> list[str]:
     lower-cased; a sentence's first word counts only when it is capitalised elsewhere in the body."""
     title, body = article_text(article)
     text = _ascii(body)
-    starts = {m.start(1) for m in SENTENCE_START.finditer(text)}
-    hits = [(m.start(), _name(m.group(0))) for m in NAME.finditer(text)]
-    inner = {w for at, w in hits if at not in starts}
-    found = [w for at, w in hits if at not in starts or w in inner]
+    hits = [(_sentence_start(text, m.start()), _name(m.group(0))) for m in NAME.finditer(text)]
+    inner = {w for first, w in hits if not first}
+    found = [w for first, w in hits if not first or w in inner]
     found += [w for w in map(_name, NAME.findall(_ascii(title))) if w in inner]
     return [w for w in found if w and w not in NOT_NAMES]
+
+
+def _sentence_start(text: str, at: int) -> bool:
+    """Whether the word at `at` begins the text, a line, or a sentence (after . ! ? : or a quote, then space)."""
+    if at == 0 or text[at - 1] == "\n":
+        return True
+    end = at  # walked back over the spaces before the word, without copying the text before it
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    return 0 < end < at and text[end - 1] in SENTENCE_END
 
 
 @lru_cache(maxsize=1 << 16)
