@@ -3,6 +3,7 @@ aggregate over the same buckets in the same store; then the same at four times t
 1,000,000 buckets spread over them).
 
     .venv/bin/python benchmarks/selection.py [--articles 100000] [--events 1000000] [--growth 4] [--profile]
+                                             [--keep DIR]
 
 "Selection" is what planning an edition does before its per-reader loop, plus one reader's choice:
 `edition_ranking` (the candidates ranked in SQL, the few that can reach a digest loaded, clustered into stories
@@ -108,14 +109,16 @@ def measure(path: Path, runs: int = 3, profile: bool = False) -> tuple[float, fl
 
 
 def rows(work: Path, articles: int = 100_000, events: int = 1_000_000, growth: int = 4,
-         profile: bool = False) -> list[tuple[str, str]]:
-    """The benchmark's printed rows (name, figure); stores are built under `work`."""
+         profile: bool = False, reuse: bool = False) -> list[tuple[str, str]]:
+    """The benchmark's printed rows (name, figure); stores are built under `work` (`reuse`: kept from an
+    earlier run of the same sizes when there)."""
     found = []
     figures = {}
     for scale in (1, growth) if growth > 1 else (1,):
         n = articles * scale
-        path = work / f"selection-{n}.db"
-        build(path, n, events)
+        path = work / f"selection-{n}-{events}.db"
+        if not (reuse and path.exists()):
+            build(path, n, events)
         took, aggregate, loaded, report = measure(path, profile=profile)
         figures[scale] = took
         found.append((f"selection over {n:,} articles and {events:,} events, clustering included (median of 3)",
@@ -136,9 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--growth", type=int, default=4, help="the larger store's articles, as a multiple")
     parser.add_argument("--profile", action="store_true", help="cProfile of the last run of each size, to stderr")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="build the stores in DIR and keep them; reuse those already there")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="digest-select-") as tmp:
-        found = rows(Path(tmp), args.articles, args.events, args.growth, args.profile)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        found = rows(args.keep, args.articles, args.events, args.growth, args.profile, reuse=True)
+    else:
+        with tempfile.TemporaryDirectory(prefix="digest-select-") as tmp:
+            found = rows(Path(tmp), args.articles, args.events, args.growth, args.profile)
     width = max(len(name) for name, _ in found)
     for name, figure in found:
         print(f"  {name.ljust(width)}  {figure}")

@@ -16,55 +16,68 @@ from sqlmodel import Session
 
 from digest.models import StoryAssignment, UTCDateTime
 
+_SHIFT = 4294967296  # 2^32: recent and baseline views summed as one integer (recent × 2^32 + baseline)
+
 _DIALECT = {
     "sqlite": {"age": "((julianday(:now) - julianday({0})) * 24.0)",
-               "topics": "LEFT JOIN json_each(c.topics) AS t ON TRUE"},
+               "topics": "LEFT JOIN json_each(c.topics) AS t ON TRUE",
+               "recent": f"(e.v / {_SHIFT})", "baseline": f"(e.v % {_SHIFT})"},
     "postgresql": {"age": "(CAST(extract(epoch FROM (:now - {0})) AS DOUBLE PRECISION) / 3600.0)",
-                   "topics": "LEFT JOIN LATERAL json_array_elements_text(c.topics) AS t(value) ON TRUE"},
+                   "topics": "LEFT JOIN LATERAL json_array_elements_text(c.topics) AS t(value) ON TRUE",
+                   "recent": f"CAST(div(e.v, {_SHIFT}) AS BIGINT)", "baseline": f"CAST(mod(e.v, {_SHIFT}) AS BIGINT)"},
 }
 
 QUERY = """
 WITH e AS (
-  SELECT article_id,
-         sum(count * {weight} * power(2.0, {age_hour} / -:half_life)) AS e,
-         sum(CASE WHEN kind = 'view' AND hour >= :recent_since THEN count ELSE 0 END) AS r,
-         sum(CASE WHEN kind = 'view' AND hour >= :baseline_since AND hour < :recent_since THEN count ELSE 0 END) AS b
-  FROM engagement WHERE hour >= :since AND hour < :now GROUP BY article_id),
-c AS (
-  SELECT a.id, {unit} AS unit, NULLIF(a.source, '') AS source, lower(COALESCE(a.country, '')) AS country,
+  SELECT g.article_id,
+         sum(g.count * {weight} * power(2.0, {age_hour} / -:half_life)) AS e,
+         sum(CASE WHEN g.kind = 'view' AND g.hour >= :baseline_since
+                  THEN g.count * (CASE WHEN g.hour >= :recent_since THEN {shift} ELSE 1 END) ELSE 0 END) AS v
+  FROM engagement g {by_article}
+  WHERE g.article_id IN (SELECT id FROM article WHERE published_at >= :start AND published_at < :now)
+    AND g.hour >= :since AND g.hour < :now
+  GROUP BY g.article_id),
+c0 AS (
+  SELECT a.id, {story} AS story, NULLIF(a.source, '') AS source, lower(COALESCE(a.country, '')) AS country,
          a.topics, a.published_at, {age_published} AS age,
-         COALESCE(e.e, 0.0) AS e, COALESCE(e.r, 0) AS r, COALESCE(e.b, 0) AS b
+         COALESCE(e.e, 0.0) AS e, COALESCE({recent}, 0) AS r, COALESCE({baseline}, 0) AS b
   FROM article a {assigned} LEFT JOIN e ON e.article_id = a.id
   WHERE a.published_at >= :start AND a.published_at < :now {excluded}),
-z AS (
-  SELECT unit, r, (r - lam) / sqrt(lam + 2.0) AS z,
-         ROW_NUMBER() OVER (PARTITION BY unit ORDER BY (r - lam) / sqrt(lam + 2.0) DESC, r DESC) AS n
-  FROM (SELECT unit, r, {expected} AS lam FROM c WHERE r > 0) AS q),
-u AS (
-  SELECT unit, sum({gravity}) AS total,
-         CASE WHEN count(DISTINCT source) > 1 THEN count(DISTINCT source) ELSE 1 END AS cov,
-         max(published_at) AS latest, max(CASE WHEN id IN ({keep}) THEN 1 ELSE 0 END) AS pinned
-  FROM c GROUP BY unit),
+c AS (
+  SELECT id, story, source, country, topics, published_at, e, r, b, {gravity} AS g,
+         CASE WHEN r > 0 THEN (r - lam) / sqrt(lam + 2.0) END AS z
+  FROM (SELECT c0.*, {expected} AS lam FROM c0) AS q),
+su AS (
+  SELECT story, sum(g) AS total, count(DISTINCT source) AS cov, max(published_at) AS latest
+  FROM c WHERE story IS NOT NULL GROUP BY story),
+sz AS (
+  SELECT story, z, r, ROW_NUMBER() OVER (PARTITION BY story ORDER BY z DESC, r DESC) AS n
+  FROM c WHERE story IS NOT NULL AND r > 0),
 s AS (
-  SELECT u.unit, u.latest, u.pinned,
-         CASE WHEN (SELECT max(total) FROM u) > 0 THEN u.total * ln(1.0 + u.cov) ELSE u.cov END AS score,
-         CASE WHEN z.r >= :min_views AND z.z >= :min_z THEN z.z END AS rising
-  FROM u LEFT JOIN z ON z.unit = u.unit AND z.n = 1),
+  SELECT su.story, su.latest,
+         CASE WHEN (SELECT max(e) FROM c) > 0 THEN su.total * ln(1.0 + {cov}) ELSE {cov} END AS score,
+         CASE WHEN sz.r >= :min_views AND sz.z >= :min_z THEN sz.z END AS rising
+  FROM su LEFT JOIN sz ON sz.story = su.story AND sz.n = 1),
 cells AS (
-  SELECT DISTINCT c.unit, lower(COALESCE(t.value, '')) AS topic, c.country FROM c {topics}),
-ranked AS (
-  SELECT cells.unit, s.rising,
-         ROW_NUMBER() OVER (PARTITION BY cells.topic, cells.country ORDER BY s.score DESC, s.latest DESC, s.unit)
-           AS top_n,
-         ROW_NUMBER() OVER (PARTITION BY cells.topic, cells.country, s.rising IS NULL ORDER BY s.rising DESC, s.unit)
-           AS rise_n
-  FROM cells JOIN s ON s.unit = cells.unit),
+  SELECT 'a' || c.id AS unit, lower(COALESCE(t.value, '')) AS topic, c.country, c.published_at AS latest,
+         CASE WHEN (SELECT max(e) FROM c) > 0 THEN c.g * ln(2.0) ELSE 1.0 END AS score,
+         CASE WHEN c.r >= :min_views AND c.z >= :min_z THEN c.z END AS rising
+  FROM c {topics} WHERE c.story IS NULL
+  UNION ALL
+  SELECT s.story, lower(COALESCE(t.value, '')), c.country, s.latest, s.score, s.rising
+  FROM c JOIN s ON s.story = c.story {topics}),
 kept AS (
-  SELECT unit FROM ranked WHERE top_n <= :depth OR (rising IS NOT NULL AND rise_n <= :depth)
-  UNION SELECT unit FROM s WHERE pinned = 1)
-SELECT c.id, c.e, c.r, c.b FROM c JOIN kept ON kept.unit = c.unit
+  SELECT unit FROM (
+    SELECT unit, DENSE_RANK() OVER (PARTITION BY topic, country ORDER BY score DESC, latest DESC, unit) AS n
+    FROM cells) AS best WHERE n <= :depth
+  UNION
+  SELECT unit FROM (
+    SELECT unit, DENSE_RANK() OVER (PARTITION BY topic, country ORDER BY rising DESC, unit) AS n
+    FROM cells WHERE rising IS NOT NULL) AS up WHERE n <= :depth
+  UNION
+  SELECT COALESCE(story, 'a' || id) FROM c WHERE id IN ({keep}))
+SELECT c.id, c.e, c.r, c.b FROM c JOIN kept ON kept.unit = COALESCE(c.story, 'a' || c.id)
 """
-
 
 def kept_candidates(session: Session, *, start: datetime, now: datetime, half_life_hours: float,
                     weights: Mapping[str, float], gravity: float, trending_window_hours: int, baseline_hours: int,
@@ -79,14 +92,17 @@ def kept_candidates(session: Session, *, start: datetime, now: datetime, half_li
     assigned = connection.dialect.has_table(connection, StoryAssignment.__tablename__)
     ids = lambda values: ", ".join(str(int(i)) for i in values)  # noqa: E731 (integers only)
     sql = QUERY.format(
-        weight="CASE kind " + " ".join(f"WHEN '{k}' THEN {float(v)!r}" for k, v in weights.items()
-                                       if k.isalnum()) + " ELSE 0.0 END",
-        age_hour=dialect["age"].format("hour"), age_published=dialect["age"].format("a.published_at"),
-        unit="COALESCE(sa.story_key, 'a' || a.id)" if assigned else "('a' || a.id)",
+        weight="CASE g.kind " + " ".join(f"WHEN '{k}' THEN {float(v)!r}" for k, v in weights.items()
+                                         if k.isalnum()) + " ELSE 0.0 END",
+        age_hour=dialect["age"].format("g.hour"), age_published=dialect["age"].format("a.published_at"),
+        shift=_SHIFT, recent=dialect["recent"], baseline=dialect["baseline"],
+        by_article=_by_article(connection),
+        story="sa.story_key" if assigned else "CAST(NULL AS VARCHAR)",
         assigned="LEFT JOIN storyassignment sa ON sa.article_id = a.id" if assigned else "",
         excluded=f"AND a.id NOT IN ({ids(excluded)})" if excluded else "",
         expected=_expected(curve, w, b),
         gravity=f"e / power((CASE WHEN age > 0 THEN age ELSE 0.0 END) + 2.0, {float(gravity)!r})" if gravity else "e",
+        cov="(CASE WHEN su.cov > 1 THEN su.cov ELSE 1 END)",
         keep=ids(keep) or "NULL", topics=dialect["topics"])
     moments = ("now", "since", "start", "recent_since", "baseline_since")
     query = text(sql).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in moments))
@@ -94,6 +110,16 @@ def kept_candidates(session: Session, *, start: datetime, now: datetime, half_li
               "baseline_since": baseline_since, "half_life": float(half_life_hours), "depth": int(depth),
               "min_views": trending_min_views, "min_z": float(trending_min_z)}
     return [(i, float(e), int(r), int(x)) for i, e, r, x in connection.execute(query, values)]
+
+
+def _by_article(connection) -> str:
+    """SQLite: read the buckets from ix_engagement_article_hour (article_id, hour, kind, count), which holds every
+    column the pass needs in article order; its planner otherwise walks ix_engagement_article_id and the table."""
+    if connection.dialect.name != "sqlite":
+        return ""
+    found = connection.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = "
+                                       "'ix_engagement_article_hour'").first()
+    return "INDEXED BY ix_engagement_article_hour" if found else ""
 
 
 def _expected(curve: Mapping[int, float], w: int, b: int) -> str:
