@@ -21,37 +21,28 @@ _SHIFT = 4294967296  # 2^32: recent and baseline views summed as one integer (re
 _DIALECT = {
     "sqlite": {"age": "((julianday(:now) - julianday({0})) * 24.0)",
                "topics": "LEFT JOIN json_each(c.topics) AS t ON TRUE",
-               "recent": f"(e.v / {_SHIFT})", "baseline": f"(e.v % {_SHIFT})"},
+               "recent": f"({{0}} / {_SHIFT})", "baseline": f"({{0}} % {_SHIFT})"},
     "postgresql": {"age": "(CAST(extract(epoch FROM (:now - {0})) AS DOUBLE PRECISION) / 3600.0)",
                    "topics": "LEFT JOIN LATERAL json_array_elements_text(c.topics) AS t(value) ON TRUE",
-                   "recent": f"CAST(div(e.v, {_SHIFT}) AS BIGINT)", "baseline": f"CAST(mod(e.v, {_SHIFT}) AS BIGINT)"},
+                   "recent": f"CAST(div({{0}}, {_SHIFT}) AS BIGINT)",
+                   "baseline": f"CAST(mod({{0}}, {_SHIFT}) AS BIGINT)"},
 }
 
 QUERY = """
-WITH e AS (
-  SELECT g.article_id,
-         sum(g.count * {weight} * power(2.0, {age_hour} / -:half_life)) AS e,
-         sum(CASE WHEN g.kind = 'view' AND g.hour >= :baseline_since
-                  THEN g.count * (CASE WHEN g.hour >= :recent_since THEN {shift} ELSE 1 END) ELSE 0 END) AS v
-  FROM engagement g {by_article}
-  WHERE g.article_id IN (SELECT id FROM article WHERE published_at >= :start AND published_at < :now)
-    AND g.hour >= :since AND g.hour < :now
-  GROUP BY g.article_id),
-c0 AS (
+WITH c AS (
   SELECT a.id, {story} AS story, NULLIF(a.source, '') AS source, lower(COALESCE(a.country, '')) AS country,
          a.topics, a.published_at, {age_published} AS age,
-         COALESCE(e.e, 0.0) AS e, COALESCE({recent}, 0) AS r, COALESCE({baseline}, 0) AS b
-  FROM article a {assigned} LEFT JOIN e ON e.article_id = a.id
-  WHERE a.published_at >= :start AND a.published_at < :now {excluded}),
-c AS (
-  SELECT id, story, source, country, topics, published_at, e, r, b, {gravity} AS g,
-         CASE WHEN r > 0 THEN (r - lam) / sqrt(lam + 2.0) END AS z
-  FROM (SELECT c0.*, {expected} AS lam FROM c0) AS q),
+         COALESCE(sum(g.count * {weight} * power(2.0, {age_hour} / -:half_life)), 0.0) AS e,
+         COALESCE({recent}, 0) AS r, COALESCE({baseline}, 0) AS b
+  FROM article a {assigned}
+       LEFT JOIN engagement g {by_article} ON g.article_id = a.id AND g.hour >= :since AND g.hour < :now
+  WHERE a.id IN (SELECT id FROM article WHERE published_at >= :start AND published_at < :now {excluded})
+  GROUP BY a.id),
 su AS (
-  SELECT story, sum(g) AS total, count(DISTINCT source) AS cov, max(published_at) AS latest
+  SELECT story, sum({gravity}) AS total, count(DISTINCT source) AS cov, max(published_at) AS latest
   FROM c WHERE story IS NOT NULL GROUP BY story),
 sz AS (
-  SELECT story, z, r, ROW_NUMBER() OVER (PARTITION BY story ORDER BY z DESC, r DESC) AS n
+  SELECT story, r, {z} AS z, ROW_NUMBER() OVER (PARTITION BY story ORDER BY {z} DESC, r DESC) AS n
   FROM c WHERE story IS NOT NULL AND r > 0),
 s AS (
   SELECT su.story, su.latest,
@@ -60,8 +51,8 @@ s AS (
   FROM su LEFT JOIN sz ON sz.story = su.story AND sz.n = 1),
 cells AS (
   SELECT 'a' || c.id AS unit, lower(COALESCE(t.value, '')) AS topic, c.country, c.published_at AS latest,
-         CASE WHEN (SELECT max(e) FROM c) > 0 THEN c.g * ln(2.0) ELSE 1.0 END AS score,
-         CASE WHEN c.r >= :min_views AND c.z >= :min_z THEN c.z END AS rising
+         CASE WHEN (SELECT max(e) FROM c) > 0 THEN {gravity} * ln(2.0) ELSE 1.0 END AS score,
+         CASE WHEN c.r >= :min_views AND c.r > 0 AND {z} >= :min_z THEN {z} END AS rising
   FROM c {topics} WHERE c.story IS NULL
   UNION ALL
   SELECT s.story, lower(COALESCE(t.value, '')), c.country, s.latest, s.score, s.rising
@@ -91,17 +82,21 @@ def kept_candidates(session: Session, *, start: datetime, now: datetime, half_li
     recent_since, baseline_since = now - timedelta(hours=w), now - timedelta(hours=w + b)
     assigned = connection.dialect.has_table(connection, StoryAssignment.__tablename__)
     ids = lambda values: ", ".join(str(int(i)) for i in values)  # noqa: E731 (integers only)
+    views = (f"sum(CASE WHEN g.kind = 'view' AND g.hour >= :baseline_since THEN g.count * "
+             f"(CASE WHEN g.hour >= :recent_since THEN {_SHIFT} ELSE 1 END) ELSE 0 END)")
+    lam = _expected(curve, w, b)
     sql = QUERY.format(
         weight="CASE g.kind " + " ".join(f"WHEN '{k}' THEN {float(v)!r}" for k, v in weights.items()
                                          if k.isalnum()) + " ELSE 0.0 END",
         age_hour=dialect["age"].format("g.hour"), age_published=dialect["age"].format("a.published_at"),
-        shift=_SHIFT, recent=dialect["recent"], baseline=dialect["baseline"],
+        recent=dialect["recent"].format(views), baseline=dialect["baseline"].format(views),
         by_article=_by_article(connection),
-        story="sa.story_key" if assigned else "CAST(NULL AS VARCHAR)",
+        story="max(sa.story_key)" if assigned else "CAST(NULL AS VARCHAR)",
         assigned="LEFT JOIN storyassignment sa ON sa.article_id = a.id" if assigned else "",
-        excluded=f"AND a.id NOT IN ({ids(excluded)})" if excluded else "",
-        expected=_expected(curve, w, b),
-        gravity=f"e / power((CASE WHEN age > 0 THEN age ELSE 0.0 END) + 2.0, {float(gravity)!r})" if gravity else "e",
+        excluded=f"AND id NOT IN ({ids(excluded)})" if excluded else "",
+        z=f"((c.r - {lam}) / sqrt({lam} + 2.0))",
+        gravity=f"c.e / power((CASE WHEN c.age > 0 THEN c.age ELSE 0.0 END) + 2.0, {float(gravity)!r})" if gravity
+        else "c.e",
         cov="(CASE WHEN su.cov > 1 THEN su.cov ELSE 1 END)",
         keep=ids(keep) or "NULL", topics=dialect["topics"])
     moments = ("now", "since", "start", "recent_since", "baseline_since")
@@ -124,11 +119,12 @@ def _by_article(connection) -> str:
 
 def _expected(curve: Mapping[int, float], w: int, b: int) -> str:
     """`ranking._expected` (λ, the views expected in the trending window) as SQL over c's age and b."""
-    bucket = f"(CASE WHEN ceil(age) > {w} THEN ceil(age) ELSE {w} END)"
+    bucket = f"(CASE WHEN ceil(c.age) > {w} THEN ceil(c.age) ELSE {w} END)"
     from_curve = ("CASE " + bucket + " " + " ".join(f"WHEN {int(k)} THEN {float(v)!r}" for k, v in curve.items())
                   + " END") if curve else "NULL"
-    own = f"(CASE WHEN age > {w} THEN b * 1.0 / (CASE WHEN age - {w} > 1.0 THEN age - {w} ELSE 1.0 END) * {w} ELSE 0.0 END)"
-    return f"(CASE WHEN age >= {w + b} THEN b * 1.0 / {b} * {w} ELSE COALESCE({from_curve}, {own}) END)"
+    own = (f"(CASE WHEN c.age > {w} THEN c.b * 1.0 / (CASE WHEN c.age - {w} > 1.0 THEN c.age - {w} ELSE 1.0 END)"
+           f" * {w} ELSE 0.0 END)")
+    return f"(CASE WHEN c.age >= {w + b} THEN c.b * 1.0 / {b} * {w} ELSE COALESCE({from_curve}, {own}) END)"
 
 
 def available(session: Session) -> bool:
