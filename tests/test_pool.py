@@ -105,7 +105,7 @@ def test_the_database_keeps_what_the_python_rule_keeps(engine, settings):
     params = rank_params(settings, plan)
     with store.read_session(engine) as session:
         curve = pool.reference_curve(session, start=plan.window_start, now=plan.cutoff, params=params)
-        for depth in (2, 10):
+        for depth in (1, 2, 10):
             found = pool.edition_pool(session, start=plan.window_start, now=plan.cutoff, params=params, curve=curve,
                                       depth=depth)
             ids, engagement = pool._in_python(session, plan.window_start, plan.cutoff, params, curve, depth, None,

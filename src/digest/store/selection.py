@@ -18,6 +18,10 @@ from digest.models import StoryAssignment, UTCDateTime
 
 _SHIFT = 4294967296  # 2^32: recent and baseline views summed as one integer (recent × 2^32 + baseline)
 
+# one cell row in eight (by a multiplicative hash of the article id, 0-7) ranked first: their `depth`-th best is
+# a floor no unit below it can pass (`depth` units score at least that), so only the rows above it are ranked
+_PROBE = "((c.id * 2654435761) % 4294967296) / 536870912"
+
 _DIALECT = {
     "sqlite": {"age": "((julianday(:now) - julianday({0})) * 24.0)",
                "topics": "LEFT JOIN json_each(c.topics) AS t ON TRUE",
@@ -52,19 +56,32 @@ s AS (
 cells AS (
   SELECT 'a' || c.id AS unit, lower(COALESCE(t.value, '')) AS topic, c.country, c.published_at AS latest,
          CASE WHEN (SELECT max(e) FROM c) > 0 THEN {gravity} * ln(2.0) ELSE 1.0 END AS score,
-         CASE WHEN c.r >= :min_views AND c.r > 0 AND {z} >= :min_z THEN {z} END AS rising
+         CASE WHEN c.r >= :min_views AND c.r > 0 AND {z} >= :min_z THEN {z} END AS rising, {probe} AS probe
   FROM c {topics} WHERE c.story IS NULL
   UNION ALL
-  SELECT s.story, lower(COALESCE(t.value, '')), c.country, s.latest, s.score, s.rising
+  SELECT s.story, lower(COALESCE(t.value, '')), c.country, s.latest, s.score, s.rising, {probe}
   FROM c JOIN s ON s.story = c.story {topics}),
+floors AS (
+  SELECT topic, country, min(CASE WHEN n <= :depth THEN score END) AS score,
+         min(CASE WHEN m <= :depth THEN rising END) AS rising,
+         max(CASE WHEN n <= :depth THEN n END) AS n, max(CASE WHEN m <= :depth THEN m END) AS m
+  FROM (SELECT topic, country, score, rising,
+               DENSE_RANK() OVER (PARTITION BY topic, country ORDER BY score DESC, latest DESC, unit) AS n,
+               DENSE_RANK() OVER (PARTITION BY topic, country ORDER BY rising DESC NULLS LAST, unit) AS m
+        FROM cells WHERE probe = 0) AS q
+  GROUP BY topic, country),
 kept AS (
   SELECT unit FROM (
-    SELECT unit, DENSE_RANK() OVER (PARTITION BY topic, country ORDER BY score DESC, latest DESC, unit) AS n
-    FROM cells) AS best WHERE n <= :depth
+    SELECT unit, DENSE_RANK() OVER (PARTITION BY cells.topic, cells.country
+                                    ORDER BY cells.score DESC, latest DESC, unit) AS n
+    FROM cells LEFT JOIN floors f ON f.topic = cells.topic AND f.country = cells.country
+    WHERE f.n IS NULL OR f.n < :depth OR cells.score >= f.score) AS best WHERE n <= :depth
   UNION
   SELECT unit FROM (
-    SELECT unit, DENSE_RANK() OVER (PARTITION BY topic, country ORDER BY rising DESC, unit) AS n
-    FROM cells WHERE rising IS NOT NULL) AS up WHERE n <= :depth
+    SELECT unit, DENSE_RANK() OVER (PARTITION BY cells.topic, cells.country ORDER BY cells.rising DESC, unit) AS n
+    FROM cells LEFT JOIN floors f ON f.topic = cells.topic AND f.country = cells.country
+    WHERE cells.rising IS NOT NULL AND (f.m IS NULL OR f.m < :depth OR f.rising IS NULL OR cells.rising >= f.rising))
+    AS up WHERE n <= :depth
   UNION
   SELECT COALESCE(story, 'a' || id) FROM c WHERE id IN ({keep}))
 SELECT c.id, c.e, c.r, c.b FROM c JOIN kept ON kept.unit = COALESCE(c.story, 'a' || c.id)
@@ -98,7 +115,7 @@ def kept_candidates(session: Session, *, start: datetime, now: datetime, half_li
         gravity=f"c.e / power((CASE WHEN c.age > 0 THEN c.age ELSE 0.0 END) + 2.0, {float(gravity)!r})" if gravity
         else "c.e",
         cov="(CASE WHEN su.cov > 1 THEN su.cov ELSE 1 END)",
-        keep=ids(keep) or "NULL", topics=dialect["topics"])
+        keep=ids(keep) or "NULL", topics=dialect["topics"], probe=_PROBE)
     moments = ("now", "since", "start", "recent_since", "baseline_since")
     query = text(sql).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in moments))
     values = {"now": now, "since": min(start, baseline_since), "start": start, "recent_since": recent_since,
