@@ -79,10 +79,14 @@ def title_key(title: str) -> str:
 def named_trending(headlines: Sequence[tuple[int | None, str, int]], titles: Mapping[int, str]) -> dict[int, int]:
     """article id → best rank, for (linked article id or None, headline, rank) from sources' trending boxes,
     matched to the candidates' `titles` by article id, else by `title_key`."""
-    by_key = {title_key(t): i for i, t in titles.items()}
+    by_key: dict[str, int] | None = None  # made on the first headline not linked to a candidate
     named: dict[int, int] = {}
     for article_id, headline, place in headlines:
-        found = article_id if article_id in titles else by_key.get(title_key(headline))
+        if article_id in titles:
+            found = article_id
+        else:
+            by_key = {title_key(t): i for i, t in titles.items()} if by_key is None else by_key
+            found = by_key.get(title_key(headline))
         if found is not None:
             named[found] = min(place, named.get(found, place))
     return named

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, insert, literal, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from digest.models import Article, ArticleRecord, StoryAssignment, article_record
@@ -73,10 +74,17 @@ def known_article_ids(session: Session, *, ids: Iterable[int]) -> set[int]:
     return found
 
 
+_RECORD_COLUMNS = [Article.__table__.c[name] for name in ("id", "url", "title", "summary", "source", "published_at",
+                                                           "location", "country", "topics", "image_url", "body")]
+
+
 def articles_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, ArticleRecord]:
+    """The records of the articles `ids` (rows of a record's columns, not ORM objects: an edition loads thousands)."""
     found: dict[int, ArticleRecord] = {}
-    for chunk in _chunks(list(set(ids)), 500):
-        found.update({a.id: article_record(a) for a in session.exec(select(Article).where(Article.id.in_(chunk)))})
+    connection = session.connection()
+    query = sa_select(*_RECORD_COLUMNS)
+    for chunk in _chunks(sorted(set(ids)), 500):
+        found.update({a.id: article_record(a) for a in connection.execute(query.where(Article.__table__.c.id.in_(chunk)))})
     return found
 
 
