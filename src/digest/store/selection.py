@@ -121,6 +121,10 @@ def kept_candidates(session: Session, *, start: datetime, now: datetime, half_li
     values = {"now": now, "since": min(start, baseline_since), "start": start, "recent_since": recent_since,
               "baseline_since": baseline_since, "half_life": float(half_life_hours), "depth": int(depth),
               "min_views": trending_min_views, "min_z": float(trending_min_z)}
+    if connection.dialect.name == "postgresql":
+        # the estimates of json_array_elements_text's rows (100 a candidate) make the plan look costly enough to
+        # JIT-compile: 3.9 s of compiling for a 1.8 s query at 100,000 candidates (this transaction only)
+        connection.exec_driver_sql("SET LOCAL jit = off")
     return [(i, float(e), int(r), int(x)) for i, e, r, x in connection.execute(query, values)]
 
 
