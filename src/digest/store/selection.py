@@ -8,6 +8,7 @@ the same rule in Python, `reachable`, for what SQL does not cover).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
@@ -24,9 +25,13 @@ _PROBE = "((c.id * 2654435761) % 4294967296) / 536870912"
 
 _DIALECT = {
     "sqlite": {"age": "((julianday(:now) - julianday({0})) * 24.0)",
+               # 2^(-age/h) as exp((julianday(hour) - julianday(now)) * 24 ln 2 / h): fewer steps a bucket
+               "decay": "exp((julianday(g.hour) - julianday(:now)) * :decay_rate)",
                "topics": "LEFT JOIN json_each(c.topics) AS t ON TRUE",
                "recent": f"({{0}} / {_SHIFT})", "baseline": f"({{0}} % {_SHIFT})"},
     "postgresql": {"age": "(CAST(extract(epoch FROM (:now - {0})) AS DOUBLE PRECISION) / 3600.0)",
+                   "decay": "power(2.0, (CAST(extract(epoch FROM (:now - g.hour)) AS DOUBLE PRECISION) / 3600.0)"
+                            " / -:half_life)",
                    "topics": "LEFT JOIN LATERAL json_array_elements_text(c.topics) AS t(value) ON TRUE",
                    "recent": f"CAST(div({{0}}, {_SHIFT}) AS BIGINT)",
                    "baseline": f"CAST(mod({{0}}, {_SHIFT}) AS BIGINT)"},
@@ -36,7 +41,7 @@ QUERY = """
 WITH c AS (
   SELECT a.id, {story} AS story, NULLIF(a.source, '') AS source, lower(COALESCE(a.country, '')) AS country,
          a.topics, a.published_at, {age_published} AS age,
-         COALESCE(sum(g.count * {weight} * power(2.0, {age_hour} / -:half_life)), 0.0) AS e,
+         COALESCE(sum(g.count * {weight} * {decay}), 0.0) AS e,
          COALESCE({recent}, 0) AS r, COALESCE({baseline}, 0) AS b
   FROM article a {assigned}
        LEFT JOIN engagement g {by_article} ON g.article_id = a.id AND g.hour >= :since AND g.hour < :now
@@ -105,7 +110,7 @@ def kept_candidates(session: Session, *, start: datetime, now: datetime, half_li
     sql = QUERY.format(
         weight="CASE g.kind " + " ".join(f"WHEN '{k}' THEN {float(v)!r}" for k, v in weights.items()
                                          if k.isalnum()) + " ELSE 0.0 END",
-        age_hour=dialect["age"].format("g.hour"), age_published=dialect["age"].format("a.published_at"),
+        decay=dialect["decay"], age_published=dialect["age"].format("a.published_at"),
         recent=dialect["recent"].format(views), baseline=dialect["baseline"].format(views),
         by_article=_by_article(connection),
         story="max(sa.story_key)" if assigned else "CAST(NULL AS VARCHAR)",
@@ -120,6 +125,7 @@ def kept_candidates(session: Session, *, start: datetime, now: datetime, half_li
     query = text(sql).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in moments))
     values = {"now": now, "since": min(start, baseline_since), "start": start, "recent_since": recent_since,
               "baseline_since": baseline_since, "half_life": float(half_life_hours), "depth": int(depth),
+              "decay_rate": 24.0 * math.log(2.0) / float(half_life_hours),
               "min_views": trending_min_views, "min_z": float(trending_min_z)}
     if connection.dialect.name == "postgresql":
         # the estimates of json_array_elements_text's rows (100 a candidate) make the plan look costly enough to
