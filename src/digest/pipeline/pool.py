@@ -1,8 +1,8 @@
 """An edition's pool: the candidates that can reach a digest, ranked in SQL and only those loaded.
 
-The database aggregates every candidate's engagement in one pass over the engagement index
-(`store.engagement.article_engagement`: decayed E, recent and baseline views per article) and reads the few
-columns ranking needs of each candidate with its stored story key (`store.articles.candidate_rows`: no text).
+The database applies the rule in one query (`store.selection.kept_candidates`: each candidate's decayed E, recent
+and baseline views from the engagement index, its few columns and stored story key, no text); the Python path
+(`reachable`) reads the same from `store.engagement.article_engagement` and `store.articles.candidate_rows`.
 A *unit* is a stored story (the candidates sharing a stored key) or a new article on its own. Its score is the
 story score of its articles: Σ E × log2(1 + outlets), or its outlets when nothing in the edition has engagement;
 its trend is the (z, x) of its best-z article. Clustering only merges units, and a merged story scores at least

@@ -3,6 +3,13 @@ aggregates every candidate's decayed engagement, groups the candidates into unit
 article on its own), scores them and keeps, per cell (topic × country), the `depth` best and the `depth`
 highest-z that can trend; it returns only the kept units' articles. `pipeline.pool` states the rule (and holds
 the same rule in Python, `reachable`, for what SQL does not cover).
+
+How it stays cheap: `c` visits the candidates in id order, each with its stored story key and its buckets from
+ix_engagement_article_hour (a range of that index: article, then hour), grouped by article as they come, so
+nothing is sorted or joined back; a new article is its own unit (only stored stories are grouped); and each cell
+is ranked once, above a floor: the `depth`-th best of one row in eight, ranked first, is a score `depth` units
+reach, so no row below it can be among the cell's `depth` best (DENSE_RANK counts units, not rows: a unit's
+articles and a repeated topic share one place).
 """
 
 from __future__ import annotations
