@@ -31,7 +31,9 @@ def _words(rng: random.Random, n: int) -> str:
     return " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(9)) for _ in range(n))
 
 
-def _fill(engine, seed: int, n: int = 1200) -> None:
+def _fill(engine, seed: int, n: int = 1200, engaged: bool = True) -> None:
+    """`n` articles in stories of one to three outlets, each stored under its story's key (as an earlier edition
+    clustered them) but one in ten, new; with engagement unless not `engaged`."""
     rng = random.Random(seed)
     articles, assignments, i = [], {}, 0
     while i < n:
@@ -44,10 +46,10 @@ def _fill(engine, seed: int, n: int = 1200) -> None:
             i += 1
             articles.append(article(i, published + timedelta(minutes=10 * k), title=title, summary=summary,
                                     topics=topics, country=country, source=f"Outlet {rng.randrange(9)}", id=i))
-            if size > 1:  # a new article of a stored story (not in the pool) is not clustered: see pipeline.pool
+            if size > 1 or rng.random() < 0.9:
                 assignments[i] = f"s{i - k}"
     events = []
-    for a in articles:
+    for a in articles if engaged else ():
         for _ in range(rng.choice([0, 0, 1, 3, 8])):
             ago = rng.uniform(0, 30) if rng.random() < 0.8 else rng.uniform(0, 3)
             events.append((a.id, NOW - timedelta(hours=ago), rng.choice(KINDS), int(rng.paretovariate(1.1) * 4)))
@@ -117,3 +119,22 @@ def test_the_database_keeps_what_the_python_rule_keeps(engine, settings):
     for i, value in found.signals.engagement.items():
         assert value == pytest.approx(signals.engagement[i])
     assert found.signals.recent == {i: r for i, r in signals.recent.items() if i in found.signals.engagement}
+
+
+def test_new_articles_of_one_event_are_loaded_whatever_their_own_score(engine, settings):
+    """No engagement: a story's score is its outlets. Five outlets' new articles about one event score one each
+    on their own, below the pool's depth in their cell, and five together: the top story, in the pruned pool too."""
+    _fill(engine, 6, n=900, engaged=False)
+    title, summary = "Senate confirms Betsy DeVos as education secretary", "Vice President casts tie-breaking vote"
+    event = [article(2000 + k, NOW - timedelta(hours=30, minutes=k), title=title, summary=summary,
+                     topics=["politics"], country="Japan", source=f"Outlet {k}", id=2000 + k) for k in range(5)]
+    with store.session_scope(engine) as session:
+        store.articles.upsert_articles(session, articles=event, now=NOW)
+    plan = edition_plans(settings, NOW.date())[0]
+    with store.read_session(engine) as session:
+        full = edition_ranking(session, settings, plan, depth=0)
+        pruned = edition_ranking(session, settings, plan, depth=3)
+    assert {a.id for a in full.top[0].story.articles} == {a.id for a in event}
+    assert [e.story.article_ids for e in pruned.top[:10]] == [e.story.article_ids for e in full.top[:10]]
+    loaded = {a.id for e in pruned.top for a in e.story.articles}
+    assert len(loaded) < 0.7 * len({a.id for e in full.top for a in e.story.articles})

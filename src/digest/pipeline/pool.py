@@ -3,10 +3,11 @@
 The database applies the rule in one query (`store.selection.kept_candidates`: each candidate's decayed E, recent
 and baseline views from the engagement index, its few columns and stored story key, no text); the Python path
 (`reachable`) reads the same from `store.engagement.article_engagement` and `store.articles.candidate_rows`.
-A *unit* is a stored story (the candidates sharing a stored key) or a new article on its own. Its score is the
-story score of its articles: Σ E × log2(1 + outlets), or its outlets when nothing in the edition has engagement;
-its trend is the (z, x) of its best-z article. Clustering only merges units, and a merged story scores at least
-each of its parts (E ≥ 0, outlets only grow), so a unit below the kept ones stays below them.
+A *unit* is a stored story (the candidates sharing a stored key). Its score is the story score of its articles:
+Σ E × log2(1 + outlets), or its outlets when nothing in the edition has engagement; its trend is the (z, x) of
+its best-z article. Every new article (no stored key) is kept: clustering may join it to other new articles,
+and a story of five outlets' new articles outranks each of them alone (with no engagement at all, coverage is
+the whole score), so its own score cannot leave it out.
 
 Kept, in each cell (a lead's topic × its country: a reader's topic and country filters are unions of cells, and
 "no filter" is the union of all): the `depth` best units by score, then latest publication, then key, and the
@@ -91,7 +92,7 @@ def reachable(rows: Sequence[tuple], engagement: Mapping[int, tuple[float, int, 
               *, now: datetime, params: RankParams, depth: int, keep: set[int] = frozenset()) -> list[int]:
     """The ids of the articles of every unit kept (see the module's docstring), from `candidate_rows` rows and
     `engagement` (article id → (E, recent views, baseline views))."""
-    units = _units(rows, engagement, curve, now, params)
+    units = _units([r for r in rows if r[5]], engagement, curve, now, params)  # stored stories only
     use_engagement = any(engagement.get(r[0], (0.0,))[0] > 0 for r in rows)
     score = {k: (u.total * math.log2(1 + (len(u.sources) or 1)) if use_engagement else float(len(u.sources) or 1))
              for k, u in units.items()}
@@ -102,7 +103,7 @@ def reachable(rows: Sequence[tuple], engagement: Mapping[int, tuple[float, int, 
               and u.trend[0] >= params.trending_min_z]
     rising.sort(key=lambda k: (-units[k].trend[0], k))
     kept |= _best_per_cell(rising, units, depth)
-    return sorted(i for k in kept for i in units[k].ids)
+    return sorted([i for k in kept for i in units[k].ids] + [r[0] for r in rows if not r[5]])
 
 
 def _units(rows, engagement, curve, now: datetime, params: RankParams) -> dict[str, _Unit]:

@@ -1,15 +1,15 @@
 """An edition's candidates ranked by the database (tables `engagement`, `article`, `storyassignment`): one query
-aggregates every candidate's decayed engagement, groups the candidates into units (a stored story, or a new
-article on its own), scores them and keeps, per cell (topic × country), the `depth` best and the `depth`
-highest-z that can trend; it returns only the kept units' articles. `pipeline.pool` states the rule (and holds
-the same rule in Python, `reachable`, for what SQL does not cover).
+aggregates every candidate's decayed engagement, scores the stored stories among them (the candidates sharing a
+stored key) and keeps, per cell (topic × country), the `depth` best and the `depth` highest-z that can trend; it
+returns the kept stories' articles and every new article (no stored key: clustering may join it to others, so
+its own score says nothing). `pipeline.pool` states the rule (and holds the same rule in Python, `reachable`,
+for what SQL does not cover).
 
 How it stays cheap: `c` visits the candidates in id order, each with its stored story key and its buckets from
 ix_engagement_article_hour (a range of that index: article, then hour), grouped by article as they come, so
-nothing is sorted or joined back; a new article is its own unit (only stored stories are grouped); and each cell
-is ranked once, above a floor: the `depth`-th best of one row in eight, ranked first, is a score `depth` units
-reach, so no row below it can be among the cell's `depth` best (DENSE_RANK counts units, not rows: a unit's
-articles and a repeated topic share one place).
+nothing is sorted or joined back; and each cell is ranked once, above a floor: the `depth`-th best of one row in
+eight, ranked first, is a score `depth` stories reach, so no row below it can be among the cell's `depth` best
+(DENSE_RANK counts stories, not rows: a story's articles and a repeated topic share one place).
 """
 
 from __future__ import annotations
@@ -66,20 +66,16 @@ s AS (
          CASE WHEN sz.r >= :min_views AND sz.z >= :min_z THEN sz.z END AS rising
   FROM su LEFT JOIN sz ON sz.story = su.story AND sz.n = 1),
 cells AS (
-  SELECT 'a' || c.id AS unit, lower(COALESCE(t.value, '')) AS topic, c.country, c.published_at AS latest,
-         CASE WHEN (SELECT max(e) FROM c) > 0 THEN {gravity} * ln(2.0) ELSE 1.0 END AS score,
-         CASE WHEN c.r >= :min_views AND c.r > 0 AND {z} >= :min_z THEN {z} END AS rising, {probe} AS probe
-  FROM c {topics} WHERE c.story IS NULL
-  UNION ALL
-  SELECT s.story, lower(COALESCE(t.value, '')), c.country, s.latest, s.score, s.rising, {probe}
+  SELECT s.story AS unit, lower(COALESCE(t.value, '')) AS topic, c.country, s.latest, s.score, s.rising,
+         {probe} AS probe
   FROM c JOIN s ON s.story = c.story {topics}),
 floors AS (
   SELECT topic, country, min(CASE WHEN n <= :depth THEN score END) AS score,
-         min(CASE WHEN m <= :depth THEN rising END) AS rising,
-         max(CASE WHEN n <= :depth THEN n END) AS n, max(CASE WHEN m <= :depth THEN m END) AS m
+         min(CASE WHEN m <= :depth AND rising IS NOT NULL THEN rising END) AS rising,
+         max(CASE WHEN n <= :depth THEN n END) AS n, max(CASE WHEN m <= :depth AND rising IS NOT NULL THEN m END) AS m
   FROM (SELECT topic, country, score, rising,
                DENSE_RANK() OVER (PARTITION BY topic, country ORDER BY score DESC, latest DESC, unit) AS n,
-               DENSE_RANK() OVER (PARTITION BY topic, country ORDER BY rising DESC NULLS LAST, unit) AS m
+               DENSE_RANK() OVER (PARTITION BY topic, country, rising IS NULL ORDER BY rising DESC, unit) AS m
         FROM cells WHERE probe = 0) AS q
   GROUP BY topic, country),
 kept AS (
@@ -95,8 +91,8 @@ kept AS (
     WHERE cells.rising IS NOT NULL AND (f.m IS NULL OR f.m < :depth OR f.rising IS NULL OR cells.rising >= f.rising))
     AS up WHERE n <= :depth
   UNION
-  SELECT COALESCE(story, 'a' || id) FROM c WHERE id IN ({keep}))
-SELECT c.id, c.e, c.r, c.b FROM c JOIN kept ON kept.unit = COALESCE(c.story, 'a' || c.id)
+  SELECT story FROM c WHERE id IN ({keep}) AND story IS NOT NULL)
+SELECT c.id, c.e, c.r, c.b FROM c WHERE c.story IS NULL OR c.story IN (SELECT unit FROM kept)
 """
 
 def kept_candidates(session: Session, *, start: datetime, now: datetime, half_life_hours: float,
