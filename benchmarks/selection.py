@@ -9,8 +9,9 @@ aggregate over the same buckets in the same store; then the same at four times t
 `edition_ranking` (the candidates ranked in SQL, the few that can reach a digest loaded, clustered into stories
 and ranked) and `select_for` of a reader without filters; median of 3 on a fresh session each. "One SQL
 aggregate" is `SELECT article_id, sum(count) FROM engagement GROUP BY article_id` through the same engine,
-median of 3. The stores are made with plain sqlite3 inserts (no assignments stored: every article is new, so
-the loaded candidates are all clustered) under `work`.
+median of 3. The stores are made with plain sqlite3 inserts under `work`, every article stored under a story key
+of its own (as planning leaves them: an earlier edition clustered them), so the pool ranks 100,000 stored stories;
+a new article (no key) would be loaded and clustered whatever its score (`pipeline.pool`).
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def build(path: Path, articles: int, events: int, seed: int = 7) -> None:
         db.executemany("INSERT INTO article (id, url, guid, title, summary, body, source, country, topics, "
                        "published_at, updated_at, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         db.executemany("INSERT OR IGNORE INTO engagement (article_id, hour, kind, count) VALUES (?,?,?,?)", buckets)
+        db.executemany("INSERT INTO storyassignment (article_id, story_key, assigned_at) VALUES (?,?,?)",
+                       [(i, f"s{i}", stamp(CUTOFF - timedelta(hours=1))) for i in range(1, articles + 1)])
         db.execute("ANALYZE")
 
 
@@ -116,7 +119,7 @@ def rows(work: Path, articles: int = 100_000, events: int = 1_000_000, growth: i
     figures = {}
     for scale in (1, growth) if growth > 1 else (1,):
         n = articles * scale
-        path = work / f"selection-{n}-{events}.db"
+        path = work / f"selection-{n}-{events}-keyed.db"
         if not (reuse and path.exists()):
             build(path, n, events)
         took, aggregate, loaded, report = measure(path, profile=profile)
