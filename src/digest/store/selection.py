@@ -92,7 +92,9 @@ kept AS (
     AS up WHERE n <= :depth
   UNION
   SELECT story FROM c WHERE id IN ({keep}) AND story IS NOT NULL)
-SELECT c.id, c.e, c.r, c.b FROM c WHERE c.story IS NULL OR c.story IN (SELECT unit FROM kept)
+SELECT c.id, c.e, c.r, c.b FROM c JOIN kept ON kept.unit = c.story
+UNION ALL
+SELECT c.id, c.e, c.r, c.b FROM c WHERE c.story IS NULL
 """
 
 def kept_candidates(session: Session, *, start: datetime, now: datetime, half_life_hours: float,
