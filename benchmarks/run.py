@@ -139,62 +139,6 @@ async def raw_ceiling(port: int, message: bytes, n: int, connections: int = 8) -
     return (n // connections * connections) / (time.perf_counter() - start)
 
 
-def selection_benchmark(work: Path, articles: int = 100_000, events: int = 1_000_000) -> float:
-    """Seconds to load 100k candidate articles, aggregate 1M engagement buckets, rank them and pick one
-    subscriber's digest. Story clustering is measured on its own (benchmarks/stories.py): here every
-    article is its own story, as it would be with its assignment already stored."""
-    from digest import store
-    from digest.config import load_settings
-    from digest.models import SubscriberRecord
-    from digest.pipeline.plan import edition_plans, edition_signals, rank_params
-    from digest.ranking import rank
-    from digest.select import select_for
-    from digest.stories import Story
-
-    environ = {**os.environ, "DIGEST_SCHEDULE_TIMEZONE": "UTC", "DIGEST_STORE_URL": f"sqlite:///{work / 'select.db'}"}
-    settings = load_settings(ROOT / "config.toml", environ=environ)
-    engine = store.open_engine(settings.store.url)
-    _bulk_articles_and_events(engine, articles, events)
-    plan = edition_plans(settings, DAY)[0]
-    params = rank_params(settings, plan)
-    start = time.perf_counter()
-    with store.read_session(engine) as session:
-        candidates = store.articles.candidate_articles(session, start=plan.window_start, end=plan.cutoff)
-        signals = edition_signals(session, plan, params)
-    ranking = rank([Story(f"s{a.id}", (a,)) for a in candidates], signals, now=plan.cutoff, params=params)
-    select_for(SubscriberRecord(1, "a@example.com", max_items=10), ranking, sent_articles=set(), sent_stories=set(),
-               trending_items=3)
-    return time.perf_counter() - start
-
-
-def _bulk_articles_and_events(engine, articles: int, events: int) -> None:
-    import random
-
-    from sqlalchemy import insert
-
-    from digest.models import Article, Engagement
-
-    rng = random.Random(7)
-    rows = []
-    for i in range(articles):
-        published = CUTOFF - timedelta(hours=1 + rng.random() * 34)
-        rows.append({"url": f"https://bench.example.com/a/{i}", "guid": f"g{i}", "title": headline(i * 31 + 7),
-                     "summary": "summary", "body": "", "source": f"Outlet {i % 20}", "country": COUNTRIES[i % 5],
-                     "topics": [TOPICS[i % 10]], "published_at": published, "updated_at": published,
-                     "content_hash": str(i)})
-    kinds = ["view"] * 7 + ["click", "share", "comment"]
-    seen: set = set()
-    buckets = []
-    while len(buckets) < events:
-        key = (rng.randrange(1, articles + 1), CUTOFF - timedelta(hours=rng.randrange(1, 36)), rng.choice(kinds))
-        if key not in seen:
-            seen.add(key)
-            buckets.append({"article_id": key[0], "hour": key[1], "kind": key[2], "count": rng.randrange(1, 50)})
-    with engine.begin() as conn:
-        conn.execute(insert(Article.__table__), rows)
-        conn.execute(insert(Engagement.__table__), buckets)
-
-
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -231,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         previews = sorted(digest(env_small, "preview", "--date", DAY.isoformat(), "--out", os.devnull)[0]
                           for _ in range(3))
         rows.append(("`digest preview` from a cold start (median of 3)", f"{previews[1]:.2f} s"))
-        took = selection_benchmark(Path(tmp), args.select_articles, args.select_events)
-        rows.append((f"selection over {args.select_articles:,} articles and {args.select_events:,} events",
-                     f"{took:.2f} s (stories already assigned)"))
+        from benchmarks import selection
+
+        rows.extend(selection.rows(Path(tmp), args.select_articles, args.select_events))
     if args.console_deliveries:
         from benchmarks import console
 

@@ -13,7 +13,7 @@ from digest.store.migrate import current, schema_diff, upgrade
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.store
-HEAD = "0011"
+HEAD = "0012"
 
 
 def test_migrations_from_empty_give_the_models_schema(new_store_url):

@@ -79,10 +79,14 @@ def title_key(title: str) -> str:
 def named_trending(headlines: Sequence[tuple[int | None, str, int]], titles: Mapping[int, str]) -> dict[int, int]:
     """article id → best rank, for (linked article id or None, headline, rank) from sources' trending boxes,
     matched to the candidates' `titles` by article id, else by `title_key`."""
-    by_key = {title_key(t): i for i, t in titles.items()}
+    by_key: dict[str, int] | None = None  # made on the first headline not linked to a candidate
     named: dict[int, int] = {}
     for article_id, headline, place in headlines:
-        found = article_id if article_id in titles else by_key.get(title_key(headline))
+        if article_id in titles:
+            found = article_id
+        else:
+            by_key = {title_key(t): i for i, t in titles.items()} if by_key is None else by_key
+            found = by_key.get(title_key(headline))
         if found is not None:
             named[found] = min(place, named.get(found, place))
     return named
@@ -197,15 +201,20 @@ def trending_z_scores(stories: Sequence[Story], signals: Sequence[EngagementReco
     if not isinstance(signals, Signals):
         signals = signals_from_events(signals, {i: a.published_at for i, a in articles.items()}, now=now,
                                       params=params)
-    w, b = params.trending_window_hours, params.baseline_hours
     result = {}
     for article_id, x in signals.recent.items():
         if x == 0 or article_id not in articles:
             continue
         age = (now - articles[article_id].published_at).total_seconds() / HOUR
-        lam = _expected(age, signals.baseline.get(article_id, 0), signals.curve, w, b)
-        result[article_id] = ((x - lam) / math.sqrt(lam + 2), x, lam)
+        result[article_id] = trend(age, x, signals.baseline.get(article_id, 0), signals.curve, params)
     return result
+
+
+def trend(age: float, x: int, baseline: int, curve: Mapping[int, float], params: RankParams
+          ) -> tuple[float, int, float]:
+    """(z, x, λ) of an article `age` hours old with `x` recent views and `baseline` views before them."""
+    lam = _expected(age, baseline, curve, params.trending_window_hours, params.baseline_hours)
+    return (x - lam) / math.sqrt(lam + 2), x, lam
 
 
 def _expected(age: float, baseline: int, curve: Mapping[int, float], w: int, b: int) -> float:

@@ -32,9 +32,11 @@ class Article(SQLModel, table=True):
 
 
 class Engagement(SQLModel, table=True):
-    # (hour, article_id, kind, count) covers the edition's aggregation: it never reads the table itself
+    # (hour, article_id, kind, count) covers the aggregation of an hour range; (article_id, hour, kind, count)
+    # the ranking's per-article pass (store.engagement.article_engagement): neither reads the table itself
     __table_args__ = (UniqueConstraint("article_id", "hour", "kind"),
-                      Index("ix_engagement_signals", "hour", "article_id", "kind", "count"))
+                      Index("ix_engagement_signals", "hour", "article_id", "kind", "count"),
+                      Index("ix_engagement_article_hour", "article_id", "hour", "kind", "count"))
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)
     hour: datetime = utc_field(index=True)

@@ -15,8 +15,8 @@ from digest.config import Settings, parse_hhmm
 from digest.config.newsletters import DEFAULT_KEY, Newsletter
 from digest.editorial import Controls, apply_controls, fold
 from digest.models import WEEKDAYS, DeliveryStatus, SubscriberRecord
-from digest.ranking import (Ranking, RankParams, Signals, age_at_end, decay_factors, median_curve, named_trending,
-                            rank)
+from digest.ranking import Ranking, RankParams, Signals, decay_factors, named_trending, rank
+from digest.pipeline.pool import edition_pool, reference_curve
 from digest.select import Diversity, Selection, select_for, variant_key
 from digest.stories import Story, StoryParams, group_stories
 
@@ -89,24 +89,39 @@ def edition_controls(session, key: str) -> Controls:
     return fold(store.editorial.changes(session, edition_key=key))
 
 
-def edition_ranking(session, settings: Settings, plan: EditionPlan, controls: Controls | None = None) -> Ranking:
+def edition_ranking(session, settings: Settings, plan: EditionPlan, controls: Controls | None = None, *,
+                    depth: int | None = None) -> Ranking:
     """The edition's candidates (within its newsletter's topics and countries) ranked as of its cutoff, as its
-    editors steered it: their excluded articles left out, their pinned ones in (from outside the window too)."""
+    editors steered it: their excluded articles left out, their pinned ones in (from outside the window too).
+
+    Ranked in SQL first (`pipeline.pool`): only the candidates that can reach a digest are loaded and clustered,
+    the `depth` best per topic × country (None: `edition_depth`; 0: every candidate)."""
     controls = edition_controls(session, plan.key) if controls is None else controls
     letter = settings.newsletter(plan.newsletter)
-    articles = store.articles.candidate_articles(session, start=plan.window_start, end=plan.cutoff)
-    if letter.topics or letter.countries:
-        articles = [a for a in articles if letter.covers(a.topics, a.country)]
-    articles = [a for a in articles if a.id not in controls.excluded_articles]
+    params = rank_params(settings, plan)
+    boxes = store.trending.trending_signals(session, start=plan.window_start, end=plan.cutoff)  # sources' "Trending" boxes
+    found = edition_pool(session, start=plan.window_start, now=plan.cutoff, params=params,
+                         curve=reference_curve(session, start=plan.window_start, now=plan.cutoff, params=params),
+                         depth=edition_depth(session, settings, plan) if depth is None else depth,
+                         covers=letter.covers if letter.topics or letter.countries else None,
+                         excluded=controls.excluded_articles, keep={p.article_id for p in controls.pins},
+                         boxes=[(b.article_id, b.title) for b in boxes])
+    articles = found.articles
     missing = {p.article_id for p in controls.pins} - {a.id for a in articles}
     articles += store.articles.articles_by_id(session, ids=missing).values() if missing else []
-    params = rank_params(settings, plan)
-    signals = edition_signals(session, plan, params)
-    boxes = store.trending.trending_signals(session, start=plan.window_start, end=plan.cutoff)  # sources' "Trending" boxes
     named = named_trending([(b.article_id, b.title, b.rank) for b in boxes], {a.id: a.title for a in articles})
-    ranking = rank(edition_stories(session, settings, articles), replace(signals, named=named), now=plan.cutoff,
-                   params=params)
+    ranking = rank(edition_stories(session, settings, articles), replace(found.signals, named=named),
+                   now=plan.cutoff, params=params)
     return apply_controls(ranking, controls)
+
+
+def edition_depth(session, settings: Settings, plan: EditionPlan) -> int:
+    """Units kept per cell: three times the most stories a reader can get (their largest `max_items`, within the
+    newsletter's cap) and the trending slots, so that topic caps, diversity and what a reader was already sent
+    find what they skip past within the pool."""
+    most = store.subscriptions.largest_max_items(session) or settings.selection.max_items
+    most = min(most, plan.max_items) if plan.max_items else most
+    return 3 * (max(1, most) + settings.selection.trending_items)
 
 
 def edition_signals(session, plan: EditionPlan, params: RankParams) -> Signals:
@@ -115,12 +130,9 @@ def edition_signals(session, plan: EditionPlan, params: RankParams) -> Signals:
     factors = decay_factors(min(plan.window_start, now - w - b), now, params.half_life_hours)
     rows = store.engagement.engagement_signals(session, start=plan.window_start, now=now, factors=factors,
                                     weights=dict(params.weights), recent_since=now - w, baseline_since=now - w - b)
-    refs = store.engagement.reference_views(session, published_before=now - 2 * w - b, published_after=plan.window_start,
-                                 now=now)
-    ages = {i: (now - published).total_seconds() / 3600 for i, (published, _) in refs.items()}
-    ref_views = {i: [(age_at_end(published, hour), c) for hour, c in views] for i, (published, views) in refs.items()}
     return Signals(engagement={a: e for a, e, _, _ in rows}, recent={a: r for a, _, r, _ in rows if r},
-                   baseline={a: x for a, _, _, x in rows if x}, curve=median_curve(ref_views, ages, params))
+                   baseline={a: x for a, _, _, x in rows if x},
+                   curve=reference_curve(session, start=plan.window_start, now=plan.cutoff, params=params))
 
 
 def select_subscriber(session, settings: Settings, ranking: Ranking, subs: Sequence[SubscriberRecord],

@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, literal, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from digest.models import Article, ArticleRecord, article_record
+from digest.models import Article, ArticleRecord, StoryAssignment, article_record
 from digest.store.engine import _chunks
 
 
@@ -73,10 +74,17 @@ def known_article_ids(session: Session, *, ids: Iterable[int]) -> set[int]:
     return found
 
 
+_RECORD_COLUMNS = [Article.__table__.c[name] for name in ("id", "url", "title", "summary", "source", "published_at",
+                                                           "location", "country", "topics", "image_url", "body")]
+
+
 def articles_by_id(session: Session, *, ids: Iterable[int]) -> dict[int, ArticleRecord]:
+    """The records of the articles `ids` (rows of a record's columns, not ORM objects: an edition loads thousands)."""
     found: dict[int, ArticleRecord] = {}
-    for chunk in _chunks(list(set(ids)), 500):
-        found.update({a.id: article_record(a) for a in session.exec(select(Article).where(Article.id.in_(chunk)))})
+    connection = session.connection()
+    query = sa_select(*_RECORD_COLUMNS)
+    for chunk in _chunks(sorted(set(ids)), 500):
+        found.update({a.id: article_record(a) for a in connection.execute(query.where(Article.__table__.c.id.in_(chunk)))})
     return found
 
 
@@ -151,3 +159,28 @@ def _apply_change(session: Session, current: list, row: dict, pending: dict[str,
     else:
         session.exec(update(Article).where(Article.id == id_).values({**row, "updated_at": now}))
     current[1], current[2] = row["url"], row["content_hash"]
+
+
+def candidate_rows(session: Session, *, start: datetime, end: datetime, titles: bool = False) -> list[tuple]:
+    """The few columns ranking needs of every article published in [start, end), with its stored story key
+    ("" if none): (id, source, country, topics, published_at, story key[, title]). No text is read."""
+    connection = session.connection()
+    columns = [ARTICLE.c.id, ARTICLE.c.source, ARTICLE.c.country, ARTICLE.c.topics, ARTICLE.c.published_at]
+    source = ARTICLE
+    if connection.dialect.has_table(connection, StoryAssignment.__tablename__):
+        assigned = StoryAssignment.__table__
+        source = ARTICLE.outerjoin(assigned, assigned.c.article_id == ARTICLE.c.id)
+        columns.append(func.coalesce(assigned.c.story_key, ""))
+    else:
+        columns.append(literal(""))  # a read-only store created before stories existed
+    if titles:
+        columns.append(ARTICLE.c.title)
+    query = (select(*columns).select_from(source)
+             .where(ARTICLE.c.published_at >= start, ARTICLE.c.published_at < end))
+    return [tuple(row) for row in connection.execute(query)]
+
+
+def candidate_titles(session: Session, *, start: datetime, end: datetime) -> list[tuple[int, str]]:
+    """(id, title) of every article published in [start, end): to match sources' trending headlines."""
+    query = select(ARTICLE.c.id, ARTICLE.c.title).where(ARTICLE.c.published_at >= start, ARTICLE.c.published_at < end)
+    return [tuple(row) for row in session.connection().execute(query)]

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, Float, case, cast, column, func, values
+from sqlalchemy import BigInteger, Float, case, cast, column, func, literal, values
 from sqlmodel import Session, select
 
 from digest.models import CountedClick, Engagement, UTCDateTime
+from digest.store import selection
 from digest.store.articles import ARTICLE
 from digest.store.engine import _chunks, _dialect_insert
 
@@ -109,3 +110,40 @@ def count_click(session: Session, *, delivery_id: int, article_id: int, now: dat
         delivery_id=delivery_id, article_id=article_id, clicked_at=now).on_conflict_do_nothing(
         index_elements=["delivery_id", "article_id"]).returning(CountedClick.__table__.c.id)
     return session.exec(statement).first() is not None  # (rowcount is not reliable here on PostgreSQL)
+
+
+def article_engagement(session: Session, *, since: datetime, now: datetime, half_life_hours: float,
+                       weights: dict[str, float], recent_since: datetime, baseline_since: datetime
+                       ) -> list[tuple[int, float, int, int]]:
+    """`engagement_signals` for every article with buckets in [since, now), in one pass over the
+    (article_id, hour, kind, count) index: the decay 2^(−age_h/h) is computed per bucket by the database
+    (PostgreSQL's power(), SQLite's math functions), so nothing is joined. Falls back to `engagement_signals`'
+    per-hour table on an SQLite built without math functions. Rows: (article id, E, recent views, baseline views)."""
+    engagement = Engagement.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite" and not selection.available(session):
+        first, hours = since.replace(minute=0, second=0, microsecond=0), []
+        while first < now:
+            hours.append((first, 2 ** (-((now - first).total_seconds() / 3600) / half_life_hours)))
+            first += timedelta(hours=1)
+        return engagement_signals(session, start=datetime.min.replace(tzinfo=now.tzinfo), now=now, factors=hours,
+                                  weights=weights,
+                                  recent_since=recent_since, baseline_since=baseline_since)
+    at = literal(now, UTCDateTime())
+    if dialect == "postgresql":
+        age = func.extract("epoch", at - engagement.c.hour) / 3600.0
+    else:
+        age = (func.julianday(at) - func.julianday(engagement.c.hour)) * 24.0
+    weight = case(*((engagement.c.kind == kind, w) for kind, w in weights.items()), else_=0.0)
+    is_view = engagement.c.kind == "view"
+    first = since.replace(minute=0, second=0, microsecond=0)
+    query = (
+        select(engagement.c.article_id,
+               func.sum(engagement.c.count * weight * func.power(2.0, age / -float(half_life_hours))),
+               func.sum(case((is_view & (engagement.c.hour >= recent_since), engagement.c.count), else_=0)),
+               func.sum(case((is_view & (engagement.c.hour >= baseline_since) & (engagement.c.hour < recent_since),
+                              engagement.c.count), else_=0)))
+        .where(engagement.c.hour >= first, engagement.c.hour < now)
+        .group_by(engagement.c.article_id))
+    return [(a, float(e or 0), int(r or 0), int(b or 0)) for a, e, r, b in session.connection().execute(query)]
+

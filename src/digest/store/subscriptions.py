@@ -197,3 +197,10 @@ def send_slots(session: Session) -> list[tuple[str, str, str | None, str, str]]:
              .join(SUBSCRIPTION, x.subscriber_id == s.id)
              .where(s.status == SubscriberStatus.active, x.status == SubscriptionStatus.active).distinct())
     return [(key, str(f), w, tz, at) for key, f, w, tz, at in session.connection().execute(query)]
+
+
+def largest_max_items(session: Session) -> int:
+    """The most stories any reader asks for, in their profile or one of their subscriptions (0: no readers)."""
+    profile = session.exec(select(func.max(Subscriber.max_items))).one()
+    subscription = session.exec(select(func.max(Subscription.max_items))).one()
+    return max(profile or 0, subscription or 0)

@@ -86,18 +86,14 @@ def numbers(article: ArticleRecord) -> list[str]:
 
 def title_chars(title_words: Sequence[str], n: int = 4) -> list[str]:
     """The character n-grams of the title's words (each word padded with spaces)."""
-    grams: list[str] = []
-    for word in title_words:
-        padded = f" {word} "
-        grams.extend(padded[i:i + n] for i in range(max(1, len(padded) - n + 1)))
-    return grams
+    return [padded[i:i + n] for padded in (f" {word} " for word in title_words)
+            for i in range(max(1, len(padded) - n + 1))]
 
 
 def unit_rows(streams: Sequence[Sequence[str]]) -> sparse.csr_matrix:
     """One L2-normalised row per token stream, (1 + log tf) · (1 + log((1 + N) / (1 + df)))."""
-    vocabulary: dict[str, int] = {}
-    cols = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in itertools.chain.from_iterable(streams)),
-                       np.int64)
+    vocabulary = {t: i for i, t in enumerate(dict.fromkeys(itertools.chain.from_iterable(streams)))}  # first seen
+    cols = np.fromiter(map(vocabulary.__getitem__, itertools.chain.from_iterable(streams)), np.int64)
     rows = np.repeat(np.arange(len(streams)), [len(stream) for stream in streams])
     width = max(1, len(vocabulary))
     keys, counts = np.unique(rows * width + cols, return_counts=True)
