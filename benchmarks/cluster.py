@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/cluster.py                      # 20,000 readers: one process, 1 worker, 2 workers
     .venv/bin/python benchmarks/cluster.py --subscribers 5000 --workers 2
     .venv/bin/python benchmarks/cluster.py --subscribers 5000 --workers 2 --rate 200   # the shared rate limit
-    .venv/bin/python benchmarks/cluster.py --stall --subscribers 6000 --connections 8   # the stalling relay
+    .venv/bin/python benchmarks/cluster.py --stall --subscribers 6000 --connections 8 --shard-size 250  # stalling relay
 
 Starts a PostgreSQL server in a temporary directory (tests/pg.py) and smtp-sink (dumping what it accepts),
 seeds one edition's worth of readers, and times it to the last delivery: first the embedded `digest send`,
@@ -76,10 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=0.0,
                         help="[smtp] rate_per_second for every run (0: unlimited); the cluster shares it")
     parser.add_argument("--connections", type=int, default=4, help="[smtp] connections of each sender")
+    parser.add_argument("--shard-size", type=int, default=1000,
+                        help="[workers] shard_size: many shards per worker slot keep the slots busy to the end")
     parser.add_argument("--stall", action="store_true",
                         help=f"the stalling relay: smtp-sink {' '.join(STALL)} (1 s on ~2%% of RCPT and DATA)")
     args = parser.parse_args(argv)
-    extra = {"DIGEST_SMTP_CONNECTIONS": str(args.connections)}
+    extra = {"DIGEST_SMTP_CONNECTIONS": str(args.connections), "DIGEST_WORKERS_SHARD_SIZE": str(args.shard_size)}
     day = date.today()
     pg = TempPostgres().start()
     rows = []
