@@ -105,6 +105,24 @@ def test_the_pair_search_finds_exactly_the_pairs_all_pairs_would(threshold):
     assert found == expected and found
 
 
+@pytest.mark.parametrize("threshold", [0.2, 0.4])
+def test_the_time_blocked_pair_search_matches_all_pairs_on_rows_in_any_order(threshold, monkeypatch):
+    """Rows not in publication order, spread over ten days (a window of 30 h), blocks of 50 rows."""
+    from digest.stories import pairs
+    monkeypatch.setattr(pairs._rare_candidates, "__defaults__", (50,))
+    records = list(news().values())
+    matrix, _ = tf_idf([article_record(a) for a in records])
+    rng = np.random.default_rng(3)
+    hours = rng.uniform(0, 240, len(records))
+    hours[:40] = 100.0  # ties, and a run of rows at one instant
+    params = StoryParams(threshold=threshold, window_hours=30)
+    dense = (matrix @ matrix.T).toarray()
+    expected = [(i, j) for i in range(len(records)) for j in range(i + 1, len(records))
+                if dense[i, j] >= threshold - 1e-12 and abs(hours[i] - hours[j]) <= 30]
+    found = similar_pairs(matrix, hours, params).tolist()
+    assert [tuple(p) for p in found] == expected and found  # the same pairs, ordered by (i, j)
+
+
 def test_clustering_is_deterministic_and_ignores_input_order():
     records = [record(i, NOW - i * H, title=t) for i, t in enumerate(
         ["Storm hits the coast", "Storm hits coast towns", "Markets rally on rate cut", "Rate cut lifts markets",

@@ -20,8 +20,10 @@ Representative: the most engaged article once ranking knows engagement (`Story.l
 
 from __future__ import annotations
 
+import gc
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -43,7 +45,25 @@ __all__ = ["ALNUM", "STOPWORDS", "VERIFY_COST", "Model", "Story", "StoryParams",
 def group_stories(articles: Sequence[ArticleRecord], previous: Mapping[int, str] | None = None, *,
                   params: StoryParams | None = None) -> list[Story]:
     """Same-event stories among `articles`, keyed stably; `previous` maps article id → its earlier story key."""
-    params = params or StoryParams()
+    with _collection_paused():
+        return _group_stories(articles, previous, params or StoryParams())
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while clustering: it allocates many small objects and no cycles, and each
+    collection walks every live object, so at 20,000 articles it took about a sixth of the time. Same result."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _group_stories(articles: Sequence[ArticleRecord], previous: Mapping[int, str] | None,
+                   params: StoryParams) -> list[Story]:
     ordered = sorted({a.id: a for a in articles}.values(), key=by_publication)
     if not ordered:
         return []

@@ -17,16 +17,22 @@ def similar_pairs(matrix: sparse.csr_matrix, hours: np.ndarray, params: StoryPar
     Terms are split by document frequency into rare (df ≤ D) and common. The rare part of every dot product
     comes from one sparse product; the common part is at most ‖x_common‖·‖y_common‖, so only pairs whose rare
     part plus that bound reaches the threshold are compared in full. D changes the work, never the result.
+    The rows are taken in publication order, and each block of rows is multiplied only with the rows published
+    within the window after it, so articles far apart in time are never compared (linear in the days covered).
     """
+    n = matrix.shape[0]
+    order = np.argsort(hours, kind="stable")
+    matrix, hours = sparse.csr_matrix(matrix[order]), np.asarray(hours, dtype=np.float64)[order]
     df = np.bincount(matrix.indices, minlength=matrix.shape[1])
     cutoff, common = _split(matrix, df, params.threshold)
     rare = matrix.copy()
     rare.data[df[rare.indices] > cutoff] = 0.0
     rare.eliminate_zeros()
-    n = matrix.shape[0]
     keys = np.union1d(_pair_keys(_rare_candidates(rare, common, hours, params), n),
-                      _pair_keys(_common_candidates(common, params), n))
-    return _verified(matrix, np.stack([keys // n, keys % n], axis=1), hours, params)
+                      _pair_keys(_common_candidates(common, hours, params), n))
+    pairs = _verified(matrix, np.stack([keys // n, keys % n], axis=1), hours, params)
+    pairs = np.sort(order[pairs], axis=1).reshape(-1, 2)  # back to the caller's rows, i < j, ordered by (i, j)
+    return np.stack(np.divmod(np.unique(_pair_keys(pairs, n)), n), axis=1).astype(np.int64).reshape(-1, 2)
 
 
 def _pair_keys(pairs: np.ndarray, n: int) -> np.ndarray:
@@ -62,10 +68,13 @@ def _count_common_pairs(norms: np.ndarray, threshold: float) -> int:
 
 def _rare_candidates(rare: sparse.csr_matrix, common: np.ndarray, hours: np.ndarray, params: StoryParams,
                      block: int = 1000) -> np.ndarray:
-    """Pairs whose rare-term dot product plus the common-term bound reaches the threshold, in the window."""
+    """Pairs whose rare-term dot product plus the common-term bound reaches the threshold, in the window.
+    `hours` is sorted: a block of rows is multiplied with itself and the later rows up to its window's end."""
     found = [np.empty((0, 2), dtype=np.int64)]
     for start in range(0, rare.shape[0], block):
-        product = (rare[start:start + block] @ rare[start:].T.tocsr()).tocoo()  # columns j ≥ start only
+        stop = min(start + block, rare.shape[0])
+        end = int(np.searchsorted(hours, hours[stop - 1] + params.window_hours + 1e-6, side="right"))
+        product = (rare[start:stop] @ rare[start:end].T.tocsr()).tocoo()  # columns j ≥ start only
         i, j = product.row + start, product.col + start
         keep = (i < j) & (product.data + common[i] * common[j] >= params.threshold - 1e-9)
         i, j = i[keep].astype(np.int64), j[keep].astype(np.int64)
@@ -74,16 +83,28 @@ def _rare_candidates(rare: sparse.csr_matrix, common: np.ndarray, hours: np.ndar
     return np.concatenate(found)
 
 
-def _common_candidates(common: np.ndarray, params: StoryParams) -> np.ndarray:
-    """Pairs that could reach the threshold on common terms alone (few, by the choice of D)."""
+def _common_candidates(common: np.ndarray, hours: np.ndarray, params: StoryParams) -> np.ndarray:
+    """Pairs that could reach the threshold on common terms alone (few, by the choice of D), within the window:
+    time is cut into bands one window wide, and each band is searched together with the next one."""
+    width = params.window_hours + 1e-6  # a pair in the window lies in one band or two adjacent ones
+    band = np.floor((hours - hours[0]) / width) if len(hours) and np.isfinite(width) else np.zeros(len(hours))
+    found = [np.empty((0, 2), dtype=np.int64)]
+    for b in np.unique(band):  # `hours` is sorted, so each band is a run of rows
+        start, stop = np.searchsorted(band, [b, b + 2], side="left")
+        found.append(_common_pairs(common[start:stop], params.threshold) + start)
+    return np.concatenate(found)
+
+
+def _common_pairs(common: np.ndarray, threshold: float) -> np.ndarray:
+    """Pairs (i < j) of these rows whose common-term norms' product reaches the threshold."""
     order = np.argsort(-common, kind="stable")
     norms = common[order]
-    need = (params.threshold - 1e-9) / np.maximum(norms, 1e-12)
+    need = (threshold - 1e-9) / np.maximum(norms, 1e-12)
     partners = np.maximum(np.searchsorted(-norms, -need, side="right") - np.arange(len(norms)) - 1, 0)
     first = np.repeat(np.arange(len(norms)), partners)
     offset = np.arange(partners.sum()) - np.repeat(np.cumsum(partners) - partners, partners)
     pairs = np.sort(np.stack([order[first], order[first + 1 + offset]], axis=1), axis=1)
-    return pairs.astype(np.int64)
+    return pairs.astype(np.int64).reshape(-1, 2)
 
 
 def _verified(matrix: sparse.csr_matrix, pairs: np.ndarray, hours: np.ndarray, params: StoryParams) -> np.ndarray:
