@@ -251,10 +251,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    found = rows(parser().parse_args(argv))
-    width = max(len(name) for name, _ in found)
-    for name, figure in found:
-        print(f"  {name.ljust(width)}  {figure}")
+    from benchmarks.run import print_table
+
+    print_table("digest console benchmark", rows(parser().parse_args(argv)))
     return 0
 
 

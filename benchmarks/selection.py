@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from benchmarks.run import COUNTRIES, CUTOFF, DAY, TOPICS, headline  # noqa: E402
+from benchmarks.run import COUNTRIES, CUTOFF, DAY, TOPICS, headline, print_table  # noqa: E402
 
 KINDS = ["view"] * 7 + ["click", "share", "comment"]
 
@@ -151,9 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="digest-select-") as tmp:
             found = rows(Path(tmp), args.articles, args.events, args.growth, args.profile)
-    width = max(len(name) for name, _ in found)
-    for name, figure in found:
-        print(f"  {name.ljust(width)}  {figure}")
+    print_table("digest selection benchmark", found)
     return 0
 
 
