@@ -193,6 +193,8 @@ def configure_logging(settings, *, verbose: bool = True) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    logging.raiseExceptions = False  # a line that cannot be written (stderr closed, a broken pipe) is dropped,
+    # never a "--- Logging error ---" traceback on the user's terminal (or in the next command's output)
     root.setLevel(settings.log.level.upper() if verbose else "WARNING")
     # APScheduler's own lines (jobs added, run, "executed successfully", missed runs the tick catches up anyway)
     # are its internals: the daemon logs what it did itself; APScheduler's errors still show
