@@ -2,6 +2,7 @@
 readers search over 1,000,000 readers (a rare, a common and an unmatched address prefix) and one reader's page.
 
     .venv/bin/python benchmarks/console.py [--deliveries 1000000] [--readers 1000000] [--items 8] [--rebuild]
+        [--page overview|edition|json|readers|reader] [--only WORD] [--runs 5] [--profile]
 
 The store is built once with bulk SQL (INSERT ... SELECT over recursive CTEs, not the ORM) and kept under
 var/bench/ (reused by the next run while its parameters are the same; migrated to the current schema on open).
@@ -154,6 +155,9 @@ def store_for(args) -> Path:
 
 # ── the pages ────────────────────────────────────────────────────────────────────────────────────────────────
 
+PAGES = {"overview": "overview", "edition": "edition page", "json": "edition JSON", "readers": "readers search", "reader": "a reader's page"}
+
+
 def pages(settings, path: Path) -> list[tuple[str, str]]:
     """(what, path) of every page measured."""
     db = sqlite3.connect(path)
@@ -212,6 +216,32 @@ def measure(settings, url: str, runs: int = 5) -> tuple[float, float, float]:
     return cold, statistics.median(w for w, _ in warm), statistics.median(c for _, c in warm)
 
 
+def profiled(settings, url: str) -> None:
+    """cProfile's top of one warm GET `url`, printed to stderr: a profiler in every thread of a new client (its
+    event loop's and the threadpool's, where the app runs), cleared after a first request."""
+    import cProfile, pstats, threading  # noqa: E401
+
+    profilers = []
+
+    def hook(*_):
+        profilers.append(cProfile.Profile())
+        profilers[-1].enable()  # replaces this hook in that thread
+
+    threading.setprofile(hook)
+    client, engine = logged_in(settings)
+    try:
+        client.get(url)
+        for profiler in profilers:
+            profiler.clear()
+        client.get(url)
+    finally:
+        threading.setprofile(None)
+        client.__exit__(None, None, None)
+        engine.dispose()
+    print(f"-- cProfile of GET {url} ({len(profilers)} threads)", file=sys.stderr)
+    pstats.Stats(*profilers, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+
+
 def ensure_admin(settings) -> None:
     from digest import store
     from digest.operations import admin as ops
@@ -231,8 +261,13 @@ def rows(args) -> list[tuple[str, str]]:
     settings = settings_for(f"sqlite:///{path}")
     ensure_admin(settings)
     found = []
+    wanted = [word for word in (PAGES.get(args.page or ""), args.only) if word]
     for what, url in pages(settings, path):
-        cold, warm, cpu = measure(settings, url)
+        if not all(word in what for word in wanted):
+            continue
+        cold, warm, cpu = measure(settings, url, runs=args.runs)
+        if args.profile:
+            profiled(settings, url)
         verdict = "ok" if max(cold, warm) * 1000 <= TARGET_MS else "MISSED"
         found.append((f"console, {what} ({args.deliveries:,} deliveries, {args.readers:,} readers)",
                       f"cold {cold * 1000:,.0f} ms, warm {warm * 1000:,.0f} ms, warm CPU {cpu * 1000:,.0f} ms "
@@ -247,6 +282,10 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--items", type=int, default=8, help="delivery items per delivery of today's edition")
     parser.add_argument("--readers", type=int, default=1_000_000)
     parser.add_argument("--rebuild", action="store_true", help="build the store again even if cached")
+    parser.add_argument("--page", choices=sorted(PAGES), help="measure only this page (readers: the 3 searches)")
+    parser.add_argument("--only", help="measure only the pages whose row names this word")
+    parser.add_argument("--runs", type=int, default=5, help="warm requests per page (their median printed)")
+    parser.add_argument("--profile", action="store_true", help="cProfile one more warm request of each page")
     return parser
 
 
