@@ -3,6 +3,8 @@ each: they equal the plain count over every delivery item, whatever the variants
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 from sqlalchemy import and_, case, func, select
 
@@ -79,3 +81,33 @@ def test_the_edition_page_counts_variants_and_stories_from_the_same_pass(setting
     assert [(s.article_id, s.section, s.position, s.figures.carried, s.figures.sent, s.figures.clicks)
             for s in detail.stories] == expected
     assert all(s.title and s.why for s in detail.stories)
+    assert detail.summary.doc() == asdict(detail.summary)  # the JSON's summary, built without asdict
+
+
+def test_the_reasons_read_with_the_variants_are_those_of_digest_status(engine, edition):
+    with store.read_session(engine) as session:
+        groups, reasons = store.edition_figures.status_reasons(session, edition_id=edition)
+        assert reasons == store.delivery_status.failure_reasons(session, edition_id=edition)
+        assert groups == store.edition_figures.status_variants(session, edition_id=edition)
+    assert {(status, code) for status, code, _, _ in reasons} >= {("bounced", 550), ("failed", 554)}
+
+
+def test_the_clicks_are_kept_per_edition_until_a_new_click_changes_their_signature(engine, edition):
+    figures = store.edition_figures
+    with store.read_session(engine) as session:
+        deliveries = sum(n for _, _, n in figures.status_variants(session, edition_id=edition))
+        first = figures.cached_clicks(session, edition_id=edition, deliveries=deliveries)
+        assert figures.cached_clicks(session, edition_id=edition, deliveries=deliveries) is first  # reused
+        assert first == figures.variant_clicks(session, edition_id=edition)
+        delivery_id, article_id = session.exec(
+            select(DeliveryItem.delivery_id, DeliveryItem.article_id).join(DELIVERY, DELIVERY.c.id == DeliveryItem.delivery_id)
+            .where(DELIVERY.c.status == DeliveryStatus.sent, DeliveryItem.position == 1)
+            .order_by(DeliveryItem.delivery_id)).first()
+    with store.session_scope(engine) as session:
+        assert store.engagement.count_click(session, delivery_id=delivery_id, article_id=article_id, now=NOW)
+    with store.read_session(engine) as session:
+        again = figures.cached_clicks(session, edition_id=edition, deliveries=deliveries)
+        assert again is not first and again == figures.variant_clicks(session, edition_id=edition)
+        assert sum(again.values()) == sum(first.values()) + 1
+        found = {(a, s, p): n for a, s, p, *_, n, _ in figures.item_figures(session, edition_id=edition)}
+        assert found == {row[:3]: row[5] for row in every_item(session, edition)}

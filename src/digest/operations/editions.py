@@ -4,7 +4,7 @@ edition's failed and bounced deliveries (`digest deliveries requeue`'s use case)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy.engine import Engine
@@ -57,9 +57,9 @@ class EditionDetail:
 
     def doc(self) -> dict:
         def figures(f: Figures) -> dict:
-            return {**asdict(f), "click_rate": f.click_rate}
+            return {"carried": f.carried, "sent": f.sent, "clicks": f.clicks, "click_rate": f.click_rate}
 
-        return {**asdict(self.summary), "date": self.date, "slug": self.slug,
+        return {**self.summary.doc(), "date": self.date, "slug": self.slug,
                 "variants": [{"variant": k, "deliveries": n} for k, n in self.variants],
                 "stories": [{"article_id": s.article_id, "title": s.title, "section": s.section,
                              "position": s.position, "why": s.why, **figures(s.figures)} for s in self.stories],
@@ -82,7 +82,7 @@ def edition_detail(settings: Settings, key: str, engine: Engine | None = None) -
             raise InputError(f"no edition {key} (see `digest status`)")
         # one pass over the edition's deliveries (per status and variant) gives the counts, the variants and
         # each story's figures: see store/edition_figures.py
-        groups = store.edition_figures.status_variants(session, edition_id=edition.id)
+        groups, reasons = store.edition_figures.status_reasons(session, edition_id=edition.id)
         stories = store.edition_figures.item_figures(session, edition_id=edition.id, groups=groups)
         details = store.edition_figures.item_details(session, item_ids=[row[-1] for row in stories])
         lines = [_story(row, details) for row in stories]
@@ -90,7 +90,7 @@ def edition_detail(settings: Settings, key: str, engine: Engine | None = None) -
         for status, _, n in groups:
             counts[status] = counts.get(status, 0) + n
         return EditionDetail(
-            _summary(session, edition, counts=counts), edition.date, edition_slug(edition.key),
+            _summary(session, edition, counts=counts, reasons=reasons), edition.date, edition_slug(edition.key),
             store.edition_figures.variant_counts(groups), lines,
             _totals(lines, lambda line: line.position), _totals(lines, lambda line: line.section))
 
