@@ -5,6 +5,7 @@ and the editors' requeue of its failed and bounced deliveries. A real edition se
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from argon2 import PasswordHasher
@@ -17,9 +18,11 @@ from digest.operations import admin as admin_ops
 from digest.operations import editions as ops
 from digest.send import RecordingMailer
 from digest.web import create_app
+from digest.web.admin import editions as views
 from tests.conftest import NOW
 from tests.test_admin import BASE
 from tests.factories import seed, send_day
+from tests.test_edition_figures import twelve_readers
 from tests.test_admin import Clock, add, digest, login, page_csrf
 
 pytestmark = pytest.mark.store
@@ -120,3 +123,27 @@ def test_an_unknown_edition_is_404_and_anonymous_is_refused(settings, engine, cl
     assert client.get("/admin/editions/digest-1999-01-01").status_code == 404
     with pytest.raises(Exception, match="no edition digest:1999-01-01"):
         ops.edition_detail(settings, "digest:1999-01-01", engine=engine)
+
+
+def test_the_page_lists_the_biggest_variants_and_most_carried_stories_and_links_to_all(
+        settings, smtp_settings, smtpd, engine, client, monkeypatch):
+    twelve_readers(smtp_settings, smtpd, engine)  # six variants
+    monkeypatch.setattr(views, "VARIANTS_SHOWN", 2)
+    monkeypatch.setattr(views, "STORIES_SHOWN", 5)
+    logged_in(settings, engine, client, "viewer")
+    doc = client.get(f"/admin/editions/{SLUG}.json").json()  # the JSON keeps everything
+    variants, stories = doc["variants"], doc["stories"]
+    assert len(variants) > 2 and len(stories) > 5
+    page = client.get(f"/admin/editions/{SLUG}").text
+    assert page.count("<tr data-variant>") == 2 and page.count("data-story=") == 5
+    assert f"The 2 biggest of {len(variants)} variants." in page
+    assert f"The 5 stories carried by the most deliveries, of {len(stories)}." in page
+    most = sorted(range(len(stories)), key=lambda i: -stories[i]["carried"])[:5]
+    expected = [f'data-story="{s["section"]}/{s["position"]}/{s["article_id"]}"' for s in map(stories.__getitem__, sorted(most))]
+    assert re.findall(r'data-story="[^"]+"', page) == expected
+    assert min(stories[i]["carried"] for i in most) >= max(s["carried"] for i, s in enumerate(stories) if i not in most)
+    link = f'href="/digest/admin/editions/{SLUG}?all=1"'
+    assert page.count(link) == 2
+    everything = client.get(f"/admin/editions/{SLUG}?all=1").text
+    assert everything.count("<tr data-variant>") == len(variants) and everything.count("data-story=") == len(stories)
+    assert link not in everything and "biggest of" not in everything

@@ -41,8 +41,12 @@ def every_item(session, edition_id: int) -> list[tuple]:
 
 @pytest.fixture
 def edition(smtp_settings, smtpd, engine):
+    return twelve_readers(smtp_settings, smtpd, engine)
+
+
+def twelve_readers(smtp_settings, smtpd, engine) -> int:
     """Twelve readers over six preferences (several variants), two refused by the relay, and clicks on the
-    first and third item of every other reader's delivery."""
+    first and third item of every other reader's delivery; the edition's id."""
     seed(engine, NOW, articles=20, subscribers=0)
     readers = [subscriber(f"reader{i}@example.com", name=f"Reader {i}", topics=PREFERENCES[i % 6][0],
                           max_items=PREFERENCES[i % 6][1]) for i in range(12)]
