@@ -12,7 +12,7 @@
 5. selection (candidates, engagement, ranking, one subscriber's pick) over 100,000 articles and
    1,000,000 engagement events;
 6. `digest subscribers import` of 100,000 rows;
-7. premailer runs per edition (one per content variant);
+7. CSS inlining runs per edition (css-inline) (one per content variant);
 8. the console's pages (benchmarks/console.py): the overview, an edition of 1,000,000 deliveries (page and JSON),
    the readers search over 1,000,000 readers and a reader's page, cold and warm (its store cached under var/bench/).
 """

@@ -73,7 +73,7 @@ def sending_span(url: str) -> tuple[int, float]:
 
 
 def send_once(env: dict) -> dict:
-    """`digest send` of the seeded edition: sent, wall seconds, sending-phase rate, variants, premailer runs."""
+    """`digest send` of the seeded edition: sent, wall seconds, sending-phase rate, variants, CSS inlining runs."""
     from benchmarks.run import DAY, digest
 
     wall, done, _ = digest(env, "send", "--date", DAY.isoformat())
@@ -99,7 +99,7 @@ def rows(sink: SmtpSink, env: dict, message: bytes, *, raw_messages: int = 20_00
     out.append(("  ÷ aiosmtplib ceiling, ÷ smtp-source (wall; sending phase)",
                 f"{sq['rate'] / raw:.2f}, {sq['rate'] / source:.2f}; {sq['phase'] / raw:.2f}, "
                 f"{sq['phase'] / source:.2f}"))
-    out.append(("premailer runs for that edition", f"{sq['inlined']} for {sq['variants']} content variants"))
+    out.append(("CSS inlining runs (css-inline) for that edition", f"{sq['inlined']} for {sq['variants']} content variants"))
     out.extend(_postgres_rows(sink, pg_subscribers, raw, source))
     out.extend(_stall_rows(message, stall_messages, stall_connections))
     return out

@@ -154,7 +154,7 @@ def test_preheader_length(titles, lo, hi):
 
 
 def test_the_renderer_counts_its_own_inlining(settings):
-    """Each Renderer counts its premailer runs (one per HTML variant, none for text): no process-wide counter."""
+    """Each Renderer counts its CSS inlining runs (one per HTML variant, none for text): no process-wide counter."""
     first, second = Renderer(settings), Renderer(settings)
     first.render_variant(content(settings))
     first.render_variant(content(settings, fmt="text"))

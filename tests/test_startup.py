@@ -1,5 +1,5 @@
 """`digest --help` imports no use case: the command modules name theirs through `digest.cli.base.lazy`, so the
-help (and any command's own --help) loads neither SQLAlchemy nor numpy nor premailer. The time it saves is a
+help (and any command's own --help) loads neither SQLAlchemy nor numpy nor the CSS inliner. The time it saves is a
 benchmark's business (`make bench` prints the cold start); this checks what is imported."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from digest.cli.webhooks import EVENTS
 from digest.models import WEBHOOK_EVENTS
 
-HEAVY = ("sqlalchemy", "sqlmodel", "numpy", "scipy", "premailer", "lxml", "digest.operations", "digest.store")
+HEAVY = ("sqlalchemy", "sqlmodel", "numpy", "scipy", "css_inline", "premailer", "lxml", "digest.operations", "digest.store")
 
 
 def imported_by(code: str) -> set[str]:

@@ -1,4 +1,4 @@
-"""Rendering: one Jinja2 + premailer pass per content variant, then cheap per-subscriber substitution.
+"""Rendering: one Jinja2 + css-inline pass per content variant, then cheap per-subscriber substitution.
 
 Per-subscriber values (the name in the greeting, link URLs) are rendered as inert placeholders, inlined once
 with the variant, and substituted afterwards: HTML-escaped in the HTML part, verbatim in the text part.
@@ -10,10 +10,11 @@ get that catalogue's gettext, and the dates and item times are written the way t
 from __future__ import annotations
 
 import html
-import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -109,7 +110,7 @@ class Renderer:
     language: str | None = None  # default: [sender] language
     brand: Mapping[str, str] = field(default_factory=dict)  # a newsletter's logo_url and accent_color, where set
     env: Environment = field(init=False)
-    inlined: int = field(init=False, default=0)  # premailer runs by this renderer: one per HTML content variant
+    inlined: int = field(init=False, default=0)  # CSS inlining runs by this renderer: one per HTML variant
 
     def __post_init__(self) -> None:
         self.language = self.language or self.settings.sender.language
@@ -171,13 +172,38 @@ def make_environment(templates_dir: Path, language: str = "en") -> Environment:
 
 
 def inline_css(rendered_html: str) -> str:
-    """Move layout CSS into style="" attributes; keep @media rules in one <style> in <head>."""
-    from premailer import Premailer  # imported here: a cold `digest --help` should not pay for it
+    """Move layout CSS into style="" attributes; keep @media rules in one <style> at the end of <head>.
 
-    return Premailer(rendered_html, allow_network=False, strip_important=False, keep_style_tags=False,
-                     disable_validation=True, cssutils_logging_level=logging.CRITICAL,
-                     cssutils_logging_handler=logging.NullHandler(), remove_classes=False,
-                     disable_link_rewrites=True).transform(pretty_print=False)
+    css-inline (html5ever) writes the rules it cannot inline into a <style> first in <head>: it goes back after
+    the <meta> and <title> tags. Its serializer leaves < and > bare in attribute values: they are escaped again.
+    A background-color also becomes a bgcolor="" on body, table, td and th, the fallback older Outlook reads."""
+    html_out = _inliner().inline(rendered_html).replace("<!DOCTYPE html><html", "<!DOCTYPE html>\n<html", 1)
+    head = _HEAD_STYLE.search(html_out)
+    if head:
+        html_out = html_out[:head.start(1)] + html_out[head.end(1):].replace("</head>", head.group(1) + "\n</head>", 1)
+    return _TAG.sub(_tidy_tag, html_out)
+
+
+_HEAD_STYLE = re.compile(r"<head[^>]*>(<style>.*?</style>)", re.S)
+_TAG = re.compile(r'<([a-zA-Z][a-zA-Z0-9]*)((?:\s+[^\s="\'>/]+(?:="[^"]*")?)*)(\s*/?)>')  # html5ever's output
+_VALUE = re.compile(r'="([^"]*)"')
+_BACKGROUND = re.compile(r'\sstyle="(?:[^"]*;)?\s*background-color:\s*(#[0-9a-fA-F]{3,6})\s*(?:;|")')
+
+
+def _tidy_tag(tag: re.Match) -> str:
+    name, attrs, end = tag.groups()
+    if "<" in attrs or ">" in attrs:
+        attrs = _VALUE.sub(lambda v: '="' + v.group(1).replace("<", "&lt;").replace(">", "&gt;") + '"', attrs)
+    if name in ("body", "table", "td", "th") and " bgcolor=" not in attrs and (color := _BACKGROUND.search(attrs)):
+        attrs += f' bgcolor="{color.group(1)}"'
+    return f"<{name}{attrs}{end}>"
+
+
+@lru_cache(maxsize=1)
+def _inliner():
+    import css_inline  # imported here: a cold `digest --help` should not pay for it
+
+    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
 def personalize(variant: RenderedVariant, person: Personal) -> tuple[str, str | None]:

@@ -204,7 +204,7 @@ def configure_logging(settings, *, verbose: bool = True) -> None:
 
 class _Lazy:
     """A module imported on first use. The command modules name their use cases through it, so that
-    `digest --help` (and a command's own --help) imports no use case: not SQLAlchemy, numpy or premailer."""
+    `digest --help` (and a command's own --help) imports no use case: not SQLAlchemy, numpy or the CSS inliner."""
 
     def __init__(self, name: str) -> None:
         self._name = name

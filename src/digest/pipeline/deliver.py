@@ -47,7 +47,7 @@ class EditionReport:
     planned: int = 0
     attempted: int = 0
     variants: int = 0
-    inlined: int = 0  # premailer runs: one per HTML content variant
+    inlined: int = 0  # CSS inlining runs (css-inline): one per HTML content variant
     stopped: str | None = None
     interrupted: bool = False  # a stop signal ended the run between two batches
     expired: int = 0

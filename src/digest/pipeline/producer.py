@@ -7,7 +7,7 @@ forks one child (`[send] compose_process = "auto"`; "off" never does) that holds
 at that moment: its composer, with the variants already rendered, and the position reached in the edition.
 The child reads, composes and claims each next half batch over its own store connection (the claim is
 committed there, before any of it is sent, as in the loop) and hands the claimed messages back; the loop sends
-the previous ones meanwhile. What the child hears (readers held or unbuildable at send time, premailer runs)
+the previous ones meanwhile. What the child hears (readers held or unbuildable at send time, CSS inlining runs)
 comes back with each batch. A child that fails is a failed run, as a failed `_prepare` in the loop would be.
 The child dies with its parent (PR_SET_PDEATHSIG): a SIGKILLed sender leaves no composer behind.
 """

@@ -139,7 +139,7 @@ async def send_shard(engine: Engine, settings: Settings, mailer: Mailer, edition
     Same batches, claims, outcomes and deadline as the embedded sender, without its store-wide lock:
     claims are atomic, so workers never send the same row, and rows this job left in `sending` when an
     earlier run of it died become `unknown` first (never resent). `composers` keeps each edition's rendered
-    variants across the shards one worker process sends, so premailer runs once per variant per worker.
+    variants across the shards one worker process sends, so the CSS is inlined once per variant per worker.
     """
     mark_unknown(engine, clock, claimed_by=claimed_by, reason=f"{claimed_by} died while sending")
     with store.read_session(engine) as session:

@@ -138,16 +138,31 @@ def _add_missing_columns(engine: Engine) -> None:
 def _missing_columns(engine: Engine, *, nullable: bool | None = True) -> list[str]:
     """Each nullable (False: required; None: any) model column ("table.column") that an existing table lacks;
     new tables do not count."""
-    from sqlalchemy import inspect
-
     try:
-        inspector = inspect(engine)
-        tables = [t for t in SQLModel.metadata.sorted_tables if inspector.has_table(t.name)]
-        present = {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in tables}
+        present = _present_columns(engine)
     except OperationalError:
         return []  # not a store we can read: the first query says why
+    tables = [t for t in SQLModel.metadata.sorted_tables if t.name in present]
     return [f"{t.name}.{c.name}" for t in tables for c in t.columns
             if c.name not in present[t.name] and nullable in (None, c.nullable)]
+
+
+def _present_columns(engine: Engine) -> dict[str, set[str]]:
+    """table → its columns, for every table the store has: on SQLite one query over pragma_table_info (the
+    inspector asked once per table, which a cold `digest preview` paid for), elsewhere the inspector."""
+    from sqlalchemy import inspect, text
+
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT m.name, c.name FROM sqlite_master AS m, pragma_table_info(m.name) AS c "
+                                     "WHERE m.type = 'table'")).all()
+        present: dict[str, set[str]] = {}
+        for table, column in rows:
+            present.setdefault(table, set()).add(column)
+        return present
+    inspector = inspect(engine)
+    return {t.name: {c["name"] for c in inspector.get_columns(t.name)} for t in SQLModel.metadata.sorted_tables
+            if inspector.has_table(t.name)}
 
 
 @contextmanager

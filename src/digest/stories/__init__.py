@@ -21,25 +21,32 @@ Representative: the most engaged article once ranking knows engagement (`Story.l
 from __future__ import annotations
 
 import gc
+import importlib
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-import numpy as np
-
 from digest.models import ArticleRecord
 from digest.stories.keys import assign_keys
-from digest.stories.linkage import cluster
 from digest.stories.model import Model, load_model
-from digest.stories.pairs import VERIFY_COST, similar_pairs
 from digest.stories.story import (Story, StoryParams, Vector, by_publication, follow_ups, linkable,
                                   representative_first, story_similarity)
-from digest.stories.text import (ALNUM, STOPWORDS, article_terms, article_text, centroid_rows, centroids, tf_idf,
-                                 words)
+
+# Clustering's names come from modules that import numpy and scipy: they load when first used (PEP 562), so the
+# sender, the console and the workers, which only read stories (Story, linkable, story_similarity), start without.
+LAZY = {"cluster": "linkage", "VERIFY_COST": "pairs", "similar_pairs": "pairs", "ALNUM": "text", "STOPWORDS": "text",
+        "article_terms": "text", "article_text": "text", "tf_idf": "text", "words": "text"}
 
 __all__ = ["ALNUM", "STOPWORDS", "VERIFY_COST", "Model", "Story", "StoryParams", "Vector", "article_terms", "article_text",
            "assign_keys", "cluster", "follow_ups", "group_stories", "load_model", "linkable", "representative_first", "similar_pairs",
            "story_similarity", "tf_idf", "words"]
+
+
+def __getattr__(name: str):
+    if name not in LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(f"{__name__}.{LAZY[name]}"), name)
+    return value
 
 
 def group_stories(articles: Sequence[ArticleRecord], previous: Mapping[int, str] | None = None, *,
@@ -67,6 +74,11 @@ def _group_stories(articles: Sequence[ArticleRecord], previous: Mapping[int, str
     ordered = sorted({a.id: a for a in articles}.values(), key=by_publication)
     if not ordered:
         return []
+    import numpy as np
+
+    from digest.stories.linkage import cluster
+    from digest.stories.text import centroid_rows, centroids, tf_idf
+
     matrix, terms = tf_idf(ordered)
     hours = np.array([a.published_at.timestamp() / 3600.0 for a in ordered])
     groups, grouped = cluster(ordered, matrix, hours, params)

@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np  # imported where the model scores pairs: StoryParams and Story need only the JSON
 
 MODEL_PATH = Path(__file__).with_name("model.json")
 
@@ -27,14 +29,20 @@ class Model:
     candidate_names: float
 
     def logits(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         return x @ np.asarray(self.weights) + self.intercept
 
     def probability(self, x: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         return 1.0 / (1.0 + np.exp(-self.logits(x)))
 
     def may_reach(self, known: Mapping[str, np.ndarray], threshold: float) -> np.ndarray:
         """Whether each pair can reach `threshold` given some of its features, the others at their most
         favourable (every feature is in [0, 1] or, for `days`, has a weight that only lowers the odds)."""
+        import numpy as np
+
         weights = dict(zip(self.features, self.weights))
         rest = sum(max(w, 0.0) for name, w in weights.items() if name not in known)
         logit = sum(weights[name] * values for name, values in known.items()) + rest + self.intercept
@@ -42,6 +50,8 @@ class Model:
 
     def explain(self, row: np.ndarray) -> dict:
         """The pair's features, each with its value and its contribution (weight · value) to the log-odds."""
+        import numpy as np
+
         z = float(self.logits(row[None, :])[0])
         return {"probability": round(float(1.0 / (1.0 + np.exp(-z))), 3), "intercept": round(self.intercept, 3),
                 "features": {name: {"value": round(float(v), 3), "contribution": round(float(w * v), 3) + 0.0}
