@@ -64,11 +64,55 @@ def run_workers(url: str, port: int, subscribers: int, day: date, work: Path, wo
         stop(procs)
 
 
-def main(argv: list[str] | None = None) -> int:
+def measure(subscribers: int, workers: list[int], *, embedded: bool = True, concurrency: int = 2, rate: float = 0.0,
+            connections: int = 4, shard_size: int = 1000, stall: bool = False, echo: bool = True
+            ) -> list[tuple[str, float, float, float]]:
+    """(label, wall seconds, msg/s wall, msg/s sending phase) for the embedded `digest send` (when `embedded`) and
+    for each number of workers, each on a new database of one PostgreSQL server started here."""
     import tempfile
 
     from tests.pg import TempPostgres
 
+    extra = {"DIGEST_SMTP_CONNECTIONS": str(connections), "DIGEST_WORKERS_SHARD_SIZE": str(shard_size)}
+    day = date.today()
+    pg = TempPostgres().start()
+    rows = []
+    runs = ([("one process (embedded `digest send`)", 0)] if embedded else []) + \
+        [(f"{n} worker{'s' if n > 1 else ''} × concurrency {concurrency}", n) for n in workers]
+    try:
+        for label, count in runs:
+            url = pg.create_database(f"bench_{count}")
+            with SmtpSink(STALL if stall else None, dump=False, backlog=1024) as sink, \
+                    tempfile.TemporaryDirectory() as work:
+                seconds = (run_embedded(url, sink.port, subscribers, day, Path(work), rate, extra) if not count else
+                           run_workers(url, sink.port, subscribers, day, Path(work), count, concurrency, rate, extra))
+            found = counts(url)
+            if found.get("sent") != subscribers:
+                raise SystemExit(f"{label}: expected {subscribers} sent, got {found}")
+            rows.append((label, seconds, subscribers / seconds, sending_rate(url)))
+            if echo:
+                print(f"{label:<42} {seconds:7.1f} s  {subscribers / seconds:7.0f} msg/s  "
+                      f"(sending: {sending_rate(url):.0f} msg/s from first to last sent_at)", flush=True)
+        if echo:
+            for table in ("delivery", "deliveryitem"):
+                [(n, total, indexes)] = query(url, f"SELECT count(*), pg_total_relation_size('{table}'), "
+                                                   f"pg_indexes_size('{table}') FROM {table}")
+                print(f"{table}: {n} rows, {total / n:.0f} bytes/row with indexes ({indexes / n:.0f} of them indexes)")
+    finally:
+        pg.stop()
+    return rows
+
+
+def rows(subscribers: int = 6000, connections: int = 8, shard_size: int = 250) -> list[tuple[str, str]]:
+    """`make bench`'s scale-out row (issue 19, target 6): one worker against two on the stalling relay."""
+    (_, _, _, one), (_, _, _, two) = measure(subscribers, [1, 2], embedded=False, connections=connections,
+                                             shard_size=shard_size, stall=True, echo=False)
+    return [(f"scale-out on the stalling relay (PostgreSQL, {subscribers:,} readers, {connections} connections "
+             f"per worker, shards of {shard_size}): 1 / 2 workers × concurrency 2, sending phase",
+             f"{one:.0f} / {two:.0f} msg/s = {two / one:.2f}× (target 1.8×)")]
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=20000)
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
@@ -81,33 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stall", action="store_true",
                         help=f"the stalling relay: smtp-sink {' '.join(STALL)} (1 s on ~2%% of RCPT and DATA)")
     args = parser.parse_args(argv)
-    extra = {"DIGEST_SMTP_CONNECTIONS": str(args.connections), "DIGEST_WORKERS_SHARD_SIZE": str(args.shard_size)}
-    day = date.today()
-    pg = TempPostgres().start()
-    rows = []
-    try:
-        for label, workers in [("one process (embedded `digest send`)", 0)] + \
-                              [(f"{n} worker{'s' if n > 1 else ''} × concurrency {args.concurrency}", n)
-                               for n in args.workers]:
-            url = pg.create_database(f"bench_{workers}")
-            with SmtpSink(STALL if args.stall else None, dump=False, backlog=1024) as sink, \
-                    tempfile.TemporaryDirectory() as work:
-                seconds = (run_embedded(url, sink.port, args.subscribers, day, Path(work), args.rate, extra)
-                           if not workers else
-                           run_workers(url, sink.port, args.subscribers, day, Path(work), workers, args.concurrency,
-                                       args.rate, extra))
-            found = counts(url)
-            if found.get("sent") != args.subscribers:
-                raise SystemExit(f"{label}: expected {args.subscribers} sent, got {found}")
-            rows.append((label, seconds, args.subscribers / seconds, sending_rate(url)))
-            print(f"{label:<42} {seconds:7.1f} s  {args.subscribers / seconds:7.0f} msg/s  "
-                  f"(sending: {sending_rate(url):.0f} msg/s from first to last sent_at)", flush=True)
-        for table in ("delivery", "deliveryitem"):
-            [(n, total, indexes)] = query(url, f"SELECT count(*), pg_total_relation_size('{table}'), "
-                                               f"pg_indexes_size('{table}') FROM {table}")
-            print(f"{table}: {n} rows, {total / n:.0f} bytes/row with indexes ({indexes / n:.0f} of them indexes)")
-    finally:
-        pg.stop()
+    rows = measure(args.subscribers, args.workers, concurrency=args.concurrency, rate=args.rate,
+                   connections=args.connections, shard_size=args.shard_size, stall=args.stall)
     base, phase = rows[0][2], rows[0][3]
     for label, _, rate, sending in rows[1:]:
         print(f"{label}: {rate / base:.2f}× one process ({sending / phase:.2f}× its sending rate)")
