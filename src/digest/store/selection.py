@@ -7,10 +7,10 @@ for what SQL does not cover).
 
 How it stays cheap: `c` visits the candidates in id order, each with its stored story key and its buckets from
 ix_engagement_article_hour (a range of that index: article, then hour), grouped by article as they come, so
-nothing is sorted or joined back; SQLite reads a bucket's decay from unixepoch (an integer), not julianday. `u`
-groups the stored stories in one pass without count(DISTINCT): a story whose outlets are all one (min = max)
-covers one, and only the others (`many`) count theirs; its trend is its best-z article's, which has the minimum
-views when the best z among the articles that have them is that z (`z_seen` = `z`). Floors: one story in eight (`probe`)
+nothing is sorted or joined back (recent and baseline views: one sum, recent × 2^32 + baseline); SQLite reads a
+bucket's decay from unixepoch (an integer), not julianday. `u` the stored stories in one pass without count(DISTINCT): a story whose outlets are all one (min = max) covers
+one, and only the others (`many`) count theirs; its trend is its best-z article's, which has the minimum views
+when the best z among the articles that have them is that z (`z_seen` = `z`). Floors: one story in eight (`probe`)
 is ranked first in each cell; its `depth`-th best is a score `depth` stories reach, so nothing below it is among
 the cell's `depth` best (DENSE_RANK counts stories, not rows: a story's articles and a repeated topic share one
 place). The lowest floor over every cell (`bound`; none when a cell lacks a full floor) leaves out, before any
@@ -53,14 +53,15 @@ _DIALECT = {
 
 QUERY = """
 WITH c AS (
-  SELECT a.id, {story} AS story, NULLIF(a.source, '') AS source, lower(COALESCE(a.country, '')) AS country,
-         a.topics, a.published_at, {age_published} AS age,
-         COALESCE(sum(g.count * {weight} * {decay}), 0.0) AS e,
-         COALESCE({recent}, 0) AS r, COALESCE({baseline}, 0) AS b
-  FROM article a {assigned}
-       LEFT JOIN engagement g {by_article} ON g.article_id = a.id AND g.hour >= :since AND g.hour < :now
-  WHERE a.id IN (SELECT id FROM article WHERE published_at >= :start AND published_at < :now {excluded})
-  GROUP BY a.id),
+  SELECT id, story, source, country, topics, published_at, age, e, COALESCE({recent}, 0) AS r,
+         COALESCE({baseline}, 0) AS b
+  FROM (SELECT a.id, {story} AS story, NULLIF(a.source, '') AS source, lower(COALESCE(a.country, '')) AS country,
+               a.topics, a.published_at, {age_published} AS age,
+               COALESCE(sum(g.count * {weight} * {decay}), 0.0) AS e, {views} AS v
+        FROM article a {assigned}
+             LEFT JOIN engagement g {by_article} ON g.article_id = a.id AND g.hour >= :since AND g.hour < :now
+        WHERE a.id IN (SELECT id FROM article WHERE published_at >= :start AND published_at < :now {excluded})
+        GROUP BY a.id) AS c0),
 u AS (
   SELECT story, sum({gravity}) AS total, min(source) AS lo, max(source) AS hi, max(published_at) AS latest,
          min(id) AS first, max(CASE WHEN r > 0 THEN {z} END) AS z,
@@ -116,7 +117,7 @@ kept AS (
     AS up WHERE n <= :depth
   UNION
   SELECT story FROM c WHERE id IN ({keep}) AND story IS NOT NULL)
-SELECT c.id, c.e, c.r, c.b FROM c JOIN kept ON kept.unit = c.story
+SELECT c.id, c.e, c.r, c.b FROM c WHERE c.story IN (SELECT unit FROM kept)
 UNION ALL
 SELECT c.id, c.e, c.r, c.b FROM c WHERE c.story IS NULL
 """
@@ -140,7 +141,7 @@ def kept_candidates(session: Session, *, start: datetime, now: datetime, half_li
         weight="CASE g.kind " + " ".join(f"WHEN '{k}' THEN {float(v)!r}" for k, v in weights.items()
                                          if k.isalnum()) + " ELSE 0.0 END",
         decay=_decay(connection, dialect), age_published=dialect["age"].format("a.published_at"),
-        recent=dialect["recent"].format(views), baseline=dialect["baseline"].format(views),
+        views=views, recent=dialect["recent"].format("v"), baseline=dialect["baseline"].format("v"),
         by_article=_by_article(connection),
         story="max(sa.story_key)" if assigned else "CAST(NULL AS VARCHAR)",
         assigned="LEFT JOIN storyassignment sa ON sa.article_id = a.id" if assigned else "",
