@@ -118,7 +118,8 @@ def article_engagement(session: Session, *, since: datetime, now: datetime, half
                        ) -> list[tuple[int, float, int, int]]:
     """`engagement_signals` for every article with buckets in [since, now), in one pass over the
     (article_id, hour, kind, count) index: the decay 2^(−age_h/h) is computed per bucket by the database
-    (PostgreSQL's power(), SQLite's math functions), so nothing is joined. Falls back to `engagement_signals`'
+    (PostgreSQL's power(); SQLite's exp() of unixepoch's seconds, as `selection.kept_candidates` has it, so both
+    paths give the same E to the bit), so nothing is joined. Falls back to `engagement_signals`'
     per-hour table on an SQLite built without math functions. Rows: (article id, E, recent views, baseline views)."""
     engagement = Engagement.__table__
     dialect = session.get_bind().dialect.name
