@@ -164,15 +164,16 @@ def test_a_cell_the_sample_misses_keeps_its_best_beside_crowded_ones(engine):
 
 def test_a_story_trends_by_its_best_z_article_alone(engine):
     """A story's trend is its best-z article's (z, x): a young article of 10 views (z 3.13) outranks its sister's
-    25 views (z 2.75 against 14 expected), and 10 is under the minimum, so the story is not rising; the cell's
-    one place goes to the better scored story."""
+    25 views (z 2.75 against 14 expected), and 10 is under the minimum, so the story is not rising (nor is a
+    story of one such article); the cell's one place goes to the better scored story."""
     rows = [article(1, NOW - timedelta(hours=2), id=1, topics=["science"], country="Japan", source="A"),
             article(2, NOW - timedelta(hours=30), id=2, topics=["science"], country="Japan", source="B"),
-            article(3, NOW - timedelta(hours=5), id=3, topics=["science"], country="Japan", source="C")]
+            article(3, NOW - timedelta(hours=5), id=3, topics=["science"], country="Japan", source="C"),
+            article(4, NOW - timedelta(hours=2), id=4, topics=["science"], country="Japan", source="D")]
     hour = NOW - timedelta(hours=1)
     events = [(1, hour, "view", 10), (2, hour, "view", 25), (2, NOW - timedelta(hours=10), "view", 112),
-              (3, hour, "share", 500)]
-    keys = {1: "s1", 2: "s1", 3: "t3"}
+              (3, hour, "share", 500), (4, hour, "view", 10)]
+    keys = {1: "s1", 2: "s1", 3: "t3", 4: "q4"}
     with store.session_scope(engine) as session:
         store.articles.upsert_articles(session, articles=rows, now=NOW)
         store.engagement.add_engagement(session, events=events)

@@ -8,8 +8,9 @@ for what SQL does not cover).
 How it stays cheap: `c` visits the candidates in id order, each with its stored story key and its buckets from
 ix_engagement_article_hour (a range of that index: article, then hour), grouped by article as they come, so
 nothing is sorted or joined back (recent and baseline views: one sum, recent × 2^32 + baseline); SQLite reads a
-bucket's decay from unixepoch (an integer), not julianday. `u` groups the stored stories in one pass without
-count(DISTINCT): a story whose outlets are all one (min = max) covers one, and only the others (`many`) count
+bucket's decay from unixepoch (an integer), not julianday. A story no other article is stored under (`alone`:
+one probe of ix_storyassignment_story_key) is scored from its article's row as it is; `u` groups the others in
+one pass without count(DISTINCT): a story whose outlets are all one (min = max) covers one, and only the others (`many`) count
 theirs; its trend is its best-z article's, which has the minimum views when the best z among the articles that
 have them is that z (`z_seen` = `z`). Floors: one story in eight (`probe`) is ranked first in each cell; its
 `depth`-th best is a score `depth` stories reach, so nothing below it is among the cell's `depth` best
@@ -56,7 +57,7 @@ _DIALECT = {
 QUERY = """
 WITH c AS (
   SELECT id, story, source, country, topics, published_at, age, e, COALESCE({recent}, 0) AS r,
-         COALESCE({baseline}, 0) AS b
+         COALESCE({baseline}, 0) AS b, {alone} AS alone
   FROM (SELECT a.id, {story} AS story, NULLIF(a.source, '') AS source, lower(COALESCE(a.country, '')) AS country,
                a.topics, a.published_at, {age_published} AS age,
                COALESCE(sum(g.count * {weight} * {decay}), 0.0) AS e, {views} AS v
@@ -68,7 +69,7 @@ u AS (
   SELECT story, sum({gravity}) AS total, min(source) AS lo, max(source) AS hi, max(published_at) AS latest,
          min(id) AS first, max(CASE WHEN r > 0 THEN {z} END) AS z,
          max(CASE WHEN r > 0 AND r >= :min_views THEN {z} END) AS z_seen
-  FROM c WHERE story IS NOT NULL GROUP BY story),
+  FROM c WHERE story IS NOT NULL AND alone = 0 GROUP BY story),
 many AS (
   SELECT story, count(DISTINCT source) AS cov FROM c
   WHERE story IN (SELECT story FROM u WHERE lo <> hi) GROUP BY story),
@@ -77,7 +78,12 @@ s AS (
          CASE WHEN (SELECT max(e) FROM c) > 0 THEN u.total * ln(1.0 + COALESCE(m.cov, 1)) ELSE COALESCE(m.cov, 1)
          END AS score,
          CASE WHEN u.z_seen = u.z AND u.z >= :min_z THEN u.z END AS rising
-  FROM u LEFT JOIN many m ON m.story = u.story),
+  FROM u LEFT JOIN many m ON m.story = u.story
+  UNION ALL
+  SELECT c.story, c.published_at, {probe_alone} AS probe,
+         CASE WHEN (SELECT max(e) FROM c) > 0 THEN {gravity} * ln(2.0) ELSE 1 END AS score,
+         CASE WHEN c.r > 0 AND c.r >= :min_views AND {z} >= :min_z THEN {z} END AS rising
+  FROM c WHERE c.alone = 1),
 ss AS (SELECT story, latest, score, rising FROM s WHERE probe = 0),
 sample AS (
   SELECT ss.story AS unit, lower(COALESCE(t.value, '')) AS topic, c.country, ss.latest, ss.score, ss.rising
@@ -152,7 +158,10 @@ def kept_candidates(session: Session, *, start: datetime, now: datetime, half_li
         gravity=f"c.e / power((CASE WHEN c.age > 0 THEN c.age ELSE 0.0 END) + 2.0, {float(gravity)!r})" if gravity
         else "c.e",
         cov="(CASE WHEN su.cov > 1 THEN su.cov ELSE 1 END)",
-        keep=ids(keep) or "NULL", topics=dialect["topics"], topics_text=dialect["topics_text"], probe=_PROBE)
+        keep=ids(keep) or "NULL", topics=dialect["topics"], topics_text=dialect["topics_text"], probe=_PROBE,
+        probe_alone=_PROBE.replace("u.first", "c.id"),
+        alone=("(CASE WHEN story IS NOT NULL AND NOT EXISTS (SELECT 1 FROM storyassignment o WHERE o.story_key = "
+               "c0.story AND o.article_id <> c0.id) THEN 1 ELSE 0 END)") if assigned else "0")
     moments = ("now", "since", "start", "recent_since", "baseline_since")
     query = text(sql).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in moments))
     values = {"now": now, "since": min(start, baseline_since), "start": start, "recent_since": recent_since,
