@@ -10,14 +10,14 @@ ix_engagement_article_hour (a range of that index: article, then hour), grouped 
 nothing is sorted or joined back (recent and baseline views: one sum, recent × 2^32 + baseline); SQLite reads a
 bucket's decay from unixepoch (an integer), not julianday. A story no other article is stored under (`alone`:
 one probe of ix_storyassignment_story_key) is scored from its article's row as it is; `u` groups the others in
-one pass without count(DISTINCT): a story whose outlets are all one (min = max) covers one, and only the others (`many`) count
-theirs; its trend is its best-z article's, which has the minimum views when the best z among the articles that
-have them is that z (`z_seen` = `z`). Floors: one story in eight (`probe`) is ranked first in each cell; its
-`depth`-th best is a score `depth` stories reach, so nothing below it is among the cell's `depth` best
-(DENSE_RANK counts stories, not rows: a story's articles and a repeated topic share one place). The lowest
-floor over every cell (`bound`; none when a cell lacks a full floor) leaves out, before any cell is built, the
-stories that reach no cell's floor; the cells of the rest are ranked above their floors. The kept stories'
-articles are found by IN (an index SQLite always builds), not by a join it may run as a scan.
+one pass without count(DISTINCT): a story whose outlets are all one (min = max) covers one, and only the
+others (`many`) count theirs; its trend is its best-z article's, which has the minimum views when the best z
+among the articles that have them is that z (`z_seen` = `z`). Floors: one story in eight (`probe`) is ranked
+first in each cell; its `depth`-th best is a score `depth` stories reach, so nothing below it is among the
+cell's `depth` best (DENSE_RANK counts stories, not rows: a story's articles and a repeated topic share one
+place). The lowest floor over every cell (`bound`; none when a cell lacks a full floor) leaves out, before any
+cell is built, the stories that reach no cell's floor; the cells of the rest are ranked above their floors.
+The kept stories' articles are found by IN (an index SQLite always builds), not by a join it may run as a scan.
 """
 
 from __future__ import annotations
