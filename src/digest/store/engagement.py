@@ -4,6 +4,7 @@ edition aggregates from them in the database, and the counted clicks (one per de
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -117,7 +118,8 @@ def article_engagement(session: Session, *, since: datetime, now: datetime, half
                        ) -> list[tuple[int, float, int, int]]:
     """`engagement_signals` for every article with buckets in [since, now), in one pass over the
     (article_id, hour, kind, count) index: the decay 2^(−age_h/h) is computed per bucket by the database
-    (PostgreSQL's power(), SQLite's math functions), so nothing is joined. Falls back to `engagement_signals`'
+    (PostgreSQL's power(); SQLite's exp() of unixepoch's seconds, as `selection.kept_candidates` has it, so both
+    paths give the same E to the bit), so nothing is joined. Falls back to `engagement_signals`'
     per-hour table on an SQLite built without math functions. Rows: (article id, E, recent views, baseline views)."""
     engagement = Engagement.__table__
     dialect = session.get_bind().dialect.name
@@ -134,12 +136,16 @@ def article_engagement(session: Session, *, since: datetime, now: datetime, half
         age = func.extract("epoch", at - engagement.c.hour) / 3600.0
     else:
         age = (func.julianday(at) - func.julianday(engagement.c.hour)) * 24.0
+    decay = func.power(2.0, age / -float(half_life_hours))
+    if dialect == "sqlite" and selection.unixepoch_available():  # `selection.kept_candidates`' decay, to the bit
+        rate = math.log(2.0) / (3600.0 * float(half_life_hours))
+        decay = func.exp((func.unixepoch(engagement.c.hour) - literal(selection.epoch(now))) * literal(rate))
     weight = case(*((engagement.c.kind == kind, w) for kind, w in weights.items()), else_=0.0)
     is_view = engagement.c.kind == "view"
     first = since.replace(minute=0, second=0, microsecond=0)
     query = (
         select(engagement.c.article_id,
-               func.sum(engagement.c.count * weight * func.power(2.0, age / -float(half_life_hours))),
+               func.sum(engagement.c.count * weight * decay),
                func.sum(case((is_view & (engagement.c.hour >= recent_since), engagement.c.count), else_=0)),
                func.sum(case((is_view & (engagement.c.hour >= baseline_since) & (engagement.c.hour < recent_since),
                               engagement.c.count), else_=0)))

@@ -7,9 +7,17 @@ for what SQL does not cover).
 
 How it stays cheap: `c` visits the candidates in id order, each with its stored story key and its buckets from
 ix_engagement_article_hour (a range of that index: article, then hour), grouped by article as they come, so
-nothing is sorted or joined back; and each cell is ranked once, above a floor: the `depth`-th best of one row in
-eight, ranked first, is a score `depth` stories reach, so no row below it can be among the cell's `depth` best
-(DENSE_RANK counts stories, not rows: a story's articles and a repeated topic share one place).
+nothing is sorted or joined back (recent and baseline views: one sum, recent × 2^32 + baseline); SQLite reads a
+bucket's decay from unixepoch (an integer), not julianday. A story no other article is stored under (`alone`:
+one probe of ix_storyassignment_story_key) is scored from its article's row as it is; `u` groups the others in
+one pass without count(DISTINCT): a story whose outlets are all one (min = max) covers one, and only the
+others (`many`) count theirs; its trend is its best-z article's, which has the minimum views when the best z
+among the articles that have them is that z (`z_seen` = `z`). Floors: one story in eight (`probe`) is ranked
+first in each cell; its `depth`-th best is a score `depth` stories reach, so nothing below it is among the
+cell's `depth` best (DENSE_RANK counts stories, not rows: a story's articles and a repeated topic share one
+place). The lowest floor over every cell (`bound`; none when a cell lacks a full floor) leaves out, before any
+cell is built, the stories that reach no cell's floor; the cells of the rest are ranked above their floors.
+The kept stories' articles are found by IN (an index SQLite always builds), not by a join it may run as a scan.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
@@ -26,49 +34,60 @@ from digest.models import StoryAssignment, UTCDateTime
 
 _SHIFT = 4294967296  # 2^32: recent and baseline views summed as one integer (recent × 2^32 + baseline)
 
-# one cell row in eight (by a multiplicative hash of the article id, 0-7) ranked first: their `depth`-th best is
-# a floor no unit below it can pass (`depth` units score at least that), so only the rows above it are ranked
-_PROBE = "((c.id * 2654435761) % 4294967296) / 536870912"
+# one stored story in eight (by a multiplicative hash of its first article's id, 0-7) ranked first: in each cell
+# their `depth`-th best is a floor no unit below it can pass (`depth` units score at least that)
+_PROBE = "((u.first * 2654435761) % 4294967296) / 536870912"
 
 _DIALECT = {
     "sqlite": {"age": "((julianday(:now) - julianday({0})) * 24.0)",
-               # 2^(-age/h) as exp((julianday(hour) - julianday(now)) * 24 ln 2 / h): fewer steps a bucket
-               "decay": "exp((julianday(g.hour) - julianday(:now)) * :decay_rate)",
-               "topics": "LEFT JOIN json_each(c.topics) AS t ON TRUE",
+               # 2^(-age/h) as exp((unixepoch(hour) - unixepoch(now)) · ln 2 / 3600 h): a bucket's whole
+               # seconds (buckets are whole hours) read as an integer, not a julian day's float
+               "decay": "exp((unixepoch(g.hour) - :now_epoch) * :decay_rate_s)",
+               "topics": "LEFT JOIN json_each(c.topics) AS t ON TRUE", "topics_text": "topics",
                "recent": f"({{0}} / {_SHIFT})", "baseline": f"({{0}} % {_SHIFT})"},
     "postgresql": {"age": "(CAST(extract(epoch FROM (:now - {0})) AS DOUBLE PRECISION) / 3600.0)",
                    "decay": "power(2.0, (CAST(extract(epoch FROM (:now - g.hour)) AS DOUBLE PRECISION) / 3600.0)"
                             " / -:half_life)",
-                   "topics": "LEFT JOIN LATERAL json_array_elements_text(c.topics) AS t(value) ON TRUE",
+                   "topics": "LEFT JOIN LATERAL json_array_elements_text(CAST(c.topics AS JSON)) AS t(value) ON TRUE",
+                   "topics_text": "CAST(topics AS TEXT)",
                    "recent": f"CAST(div({{0}}, {_SHIFT}) AS BIGINT)",
                    "baseline": f"CAST(mod({{0}}, {_SHIFT}) AS BIGINT)"},
 }
 
 QUERY = """
 WITH c AS (
-  SELECT a.id, {story} AS story, NULLIF(a.source, '') AS source, lower(COALESCE(a.country, '')) AS country,
-         a.topics, a.published_at, {age_published} AS age,
-         COALESCE(sum(g.count * {weight} * {decay}), 0.0) AS e,
-         COALESCE({recent}, 0) AS r, COALESCE({baseline}, 0) AS b
-  FROM article a {assigned}
-       LEFT JOIN engagement g {by_article} ON g.article_id = a.id AND g.hour >= :since AND g.hour < :now
-  WHERE a.id IN (SELECT id FROM article WHERE published_at >= :start AND published_at < :now {excluded})
-  GROUP BY a.id),
-su AS (
-  SELECT story, sum({gravity}) AS total, count(DISTINCT source) AS cov, max(published_at) AS latest
-  FROM c WHERE story IS NOT NULL GROUP BY story),
-sz AS (
-  SELECT story, r, {z} AS z, ROW_NUMBER() OVER (PARTITION BY story ORDER BY {z} DESC, r DESC) AS n
-  FROM c WHERE story IS NOT NULL AND r > 0),
+  SELECT id, story, source, country, topics, published_at, age, e, COALESCE({recent}, 0) AS r,
+         COALESCE({baseline}, 0) AS b, {alone} AS alone
+  FROM (SELECT a.id, {story} AS story, NULLIF(a.source, '') AS source, lower(COALESCE(a.country, '')) AS country,
+               a.topics, a.published_at, {age_published} AS age,
+               COALESCE(sum(g.count * {weight} * {decay}), 0.0) AS e, {views} AS v
+        FROM article a {assigned}
+             LEFT JOIN engagement g {by_article} ON g.article_id = a.id AND g.hour >= :since AND g.hour < :now
+        WHERE a.id IN (SELECT id FROM article WHERE published_at >= :start AND published_at < :now {excluded})
+        GROUP BY a.id) AS c0),
+u AS (
+  SELECT story, sum({gravity}) AS total, min(source) AS lo, max(source) AS hi, max(published_at) AS latest,
+         min(id) AS first, max(CASE WHEN r > 0 THEN {z} END) AS z,
+         max(CASE WHEN r > 0 AND r >= :min_views THEN {z} END) AS z_seen
+  FROM c WHERE story IS NOT NULL AND alone = 0 GROUP BY story),
+many AS (
+  SELECT story, count(DISTINCT source) AS cov FROM c
+  WHERE story IN (SELECT story FROM u WHERE lo <> hi) GROUP BY story),
 s AS (
-  SELECT su.story, su.latest,
-         CASE WHEN (SELECT max(e) FROM c) > 0 THEN su.total * ln(1.0 + {cov}) ELSE {cov} END AS score,
-         CASE WHEN sz.r >= :min_views AND sz.z >= :min_z THEN sz.z END AS rising
-  FROM su LEFT JOIN sz ON sz.story = su.story AND sz.n = 1),
-cells AS (
-  SELECT s.story AS unit, lower(COALESCE(t.value, '')) AS topic, c.country, s.latest, s.score, s.rising,
-         {probe} AS probe
-  FROM c JOIN s ON s.story = c.story {topics}),
+  SELECT u.story, u.latest, {probe} AS probe,
+         CASE WHEN (SELECT max(e) FROM c) > 0 THEN u.total * ln(1.0 + COALESCE(m.cov, 1)) ELSE COALESCE(m.cov, 1)
+         END AS score,
+         CASE WHEN u.z_seen = u.z AND u.z >= :min_z THEN u.z END AS rising
+  FROM u LEFT JOIN many m ON m.story = u.story
+  UNION ALL
+  SELECT c.story, c.published_at, {probe_alone} AS probe,
+         CASE WHEN (SELECT max(e) FROM c) > 0 THEN {gravity} * ln(2.0) ELSE 1 END AS score,
+         CASE WHEN c.r > 0 AND c.r >= :min_views AND {z} >= :min_z THEN {z} END AS rising
+  FROM c WHERE c.alone = 1),
+ss AS (SELECT story, latest, score, rising FROM s WHERE probe = 0),
+sample AS (
+  SELECT ss.story AS unit, lower(COALESCE(t.value, '')) AS topic, c.country, ss.latest, ss.score, ss.rising
+  FROM c CROSS JOIN ss {topics} WHERE ss.story = c.story),
 floors AS (
   SELECT topic, country, min(CASE WHEN n <= :depth THEN score END) AS score,
          min(CASE WHEN m <= :depth AND rising IS NOT NULL THEN rising END) AS rising,
@@ -76,8 +95,22 @@ floors AS (
   FROM (SELECT topic, country, score, rising,
                DENSE_RANK() OVER (PARTITION BY topic, country ORDER BY score DESC, latest DESC, unit) AS n,
                DENSE_RANK() OVER (PARTITION BY topic, country, rising IS NULL ORDER BY rising DESC, unit) AS m
-        FROM cells WHERE probe = 0) AS q
+        FROM sample) AS q
   GROUP BY topic, country),
+cellset AS (
+  SELECT DISTINCT lower(COALESCE(t.value, '')) AS topic, c.country
+  FROM (SELECT DISTINCT {topics_text} AS topics, country FROM c WHERE story IS NOT NULL) AS c {topics}),
+bound AS (
+  SELECT CASE WHEN count(*) = count(f.n) AND min(f.n) >= :depth THEN min(f.score) END AS score,
+         CASE WHEN count(*) = count(f.m) AND min(f.m) >= :depth THEN min(f.rising) END AS rising
+  FROM cellset k LEFT JOIN floors f ON f.topic = k.topic AND f.country = k.country),
+cand AS (
+  SELECT s.story, s.latest, s.score, s.rising FROM s CROSS JOIN bound
+  WHERE bound.score IS NULL OR s.score >= bound.score
+        OR (s.rising IS NOT NULL AND (bound.rising IS NULL OR s.rising >= bound.rising))),
+cells AS (
+  SELECT cand.story AS unit, lower(COALESCE(t.value, '')) AS topic, c.country, cand.latest, cand.score, cand.rising
+  FROM c CROSS JOIN cand {topics} WHERE cand.story = c.story),
 kept AS (
   SELECT unit FROM (
     SELECT unit, DENSE_RANK() OVER (PARTITION BY cells.topic, cells.country
@@ -92,7 +125,7 @@ kept AS (
     AS up WHERE n <= :depth
   UNION
   SELECT story FROM c WHERE id IN ({keep}) AND story IS NOT NULL)
-SELECT c.id, c.e, c.r, c.b FROM c JOIN kept ON kept.unit = c.story
+SELECT c.id, c.e, c.r, c.b FROM c WHERE c.story IN (SELECT unit FROM kept)
 UNION ALL
 SELECT c.id, c.e, c.r, c.b FROM c WHERE c.story IS NULL
 """
@@ -115,8 +148,8 @@ def kept_candidates(session: Session, *, start: datetime, now: datetime, half_li
     sql = QUERY.format(
         weight="CASE g.kind " + " ".join(f"WHEN '{k}' THEN {float(v)!r}" for k, v in weights.items()
                                          if k.isalnum()) + " ELSE 0.0 END",
-        decay=dialect["decay"], age_published=dialect["age"].format("a.published_at"),
-        recent=dialect["recent"].format(views), baseline=dialect["baseline"].format(views),
+        decay=_decay(connection, dialect), age_published=dialect["age"].format("a.published_at"),
+        views=views, recent=dialect["recent"].format("v"), baseline=dialect["baseline"].format("v"),
         by_article=_by_article(connection),
         story="max(sa.story_key)" if assigned else "CAST(NULL AS VARCHAR)",
         assigned="LEFT JOIN storyassignment sa ON sa.article_id = a.id" if assigned else "",
@@ -125,18 +158,35 @@ def kept_candidates(session: Session, *, start: datetime, now: datetime, half_li
         gravity=f"c.e / power((CASE WHEN c.age > 0 THEN c.age ELSE 0.0 END) + 2.0, {float(gravity)!r})" if gravity
         else "c.e",
         cov="(CASE WHEN su.cov > 1 THEN su.cov ELSE 1 END)",
-        keep=ids(keep) or "NULL", topics=dialect["topics"], probe=_PROBE)
+        keep=ids(keep) or "NULL", topics=dialect["topics"], topics_text=dialect["topics_text"], probe=_PROBE,
+        probe_alone=_PROBE.replace("u.first", "c.id"),
+        alone=("(CASE WHEN story IS NOT NULL AND NOT EXISTS (SELECT 1 FROM storyassignment o WHERE o.story_key = "
+               "c0.story AND o.article_id <> c0.id) THEN 1 ELSE 0 END)") if assigned else "0")
     moments = ("now", "since", "start", "recent_since", "baseline_since")
     query = text(sql).bindparams(*(bindparam(name, type_=UTCDateTime()) for name in moments))
     values = {"now": now, "since": min(start, baseline_since), "start": start, "recent_since": recent_since,
               "baseline_since": baseline_since, "half_life": float(half_life_hours), "depth": int(depth),
               "decay_rate": 24.0 * math.log(2.0) / float(half_life_hours),
+              "decay_rate_s": math.log(2.0) / (3600.0 * float(half_life_hours)), "now_epoch": epoch(now),
               "min_views": trending_min_views, "min_z": float(trending_min_z)}
     if connection.dialect.name == "postgresql":
         # the estimates of json_array_elements_text's rows (100 a candidate) make the plan look costly enough to
         # JIT-compile: 3.9 s of compiling for a 1.8 s query at 100,000 candidates (this transaction only)
         connection.exec_driver_sql("SET LOCAL jit = off")
     return [(i, float(e), int(r), int(x)) for i, e, r, x in connection.execute(query, values)]
+
+
+def _decay(connection, dialect: Mapping[str, str]) -> str:
+    """The decay of bucket g: unixepoch's on an SQLite that has it (3.38+), else julianday's."""
+    if connection.dialect.name == "sqlite" and not unixepoch_available():
+        return "exp((julianday(g.hour) - julianday(:now)) * :decay_rate)"
+    return dialect["decay"]
+
+
+def epoch(moment: datetime) -> float:
+    """`moment` in seconds since 1970 UTC, as SQLite's unixepoch reads a stored (naive UTC) time."""
+    naive = moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+    return (naive - datetime(1970, 1, 1)).total_seconds()
 
 
 def _by_article(connection) -> str:
@@ -163,6 +213,16 @@ def available(session: Session) -> bool:
     """Whether the database can run `kept_candidates`: PostgreSQL, or an SQLite with its math functions."""
     name = session.connection().dialect.name
     return name == "postgresql" or (name == "sqlite" and _sqlite_math())
+
+
+@functools.cache
+def unixepoch_available() -> bool:
+    import sqlite3
+    try:
+        sqlite3.connect(":memory:").execute("SELECT unixepoch('2000-01-01 00:00:00.000000')")
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 @functools.cache
