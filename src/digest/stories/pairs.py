@@ -4,14 +4,16 @@ without comparing all N² of them (a split by document frequency, then a full ch
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
+from digest.stories.rows import Rows, document_frequency, dots
 from digest.stories.story import StoryParams
+
+__all__ = ["VERIFY_COST", "dots", "similar_pairs"]
 
 VERIFY_COST = 30.0  # comparing one candidate pair in full, in steps of the sparse product (only changes speed)
 
 
-def similar_pairs(matrix: sparse.csr_matrix, hours: np.ndarray, params: StoryParams) -> np.ndarray:
+def similar_pairs(matrix: Rows, hours: np.ndarray, params: StoryParams) -> np.ndarray:
     """Every pair (i < j) within the window whose cosine is ≥ the threshold. Exact, without comparing all pairs.
 
     Terms are split by document frequency into rare (df ≤ D) and common. The rare part of every dot product
@@ -22,12 +24,10 @@ def similar_pairs(matrix: sparse.csr_matrix, hours: np.ndarray, params: StoryPar
     """
     n = matrix.shape[0]
     order = np.argsort(hours, kind="stable")
-    matrix, hours = sparse.csr_matrix(matrix[order]), np.asarray(hours, dtype=np.float64)[order]
-    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    matrix, hours = matrix.take(order), np.asarray(hours, dtype=np.float64)[order]
+    df = document_frequency(matrix)
     cutoff, common = _split(matrix, df, params.threshold)
-    rare = matrix.copy()
-    rare.data[df[rare.indices] > cutoff] = 0.0
-    rare.eliminate_zeros()
+    rare = matrix.kept((df[matrix.indices] <= cutoff) & (matrix.data != 0))
     keys = np.union1d(_pair_keys(_rare_candidates(rare, common, hours, params), n),
                       _pair_keys(_common_candidates(common, hours, params), n))
     pairs = _verified(matrix, np.stack([keys // n, keys % n], axis=1), hours, params)
@@ -39,7 +39,7 @@ def _pair_keys(pairs: np.ndarray, n: int) -> np.ndarray:
     return pairs[:, 0] * n + pairs[:, 1]
 
 
-def _split(matrix: sparse.csr_matrix, df: np.ndarray, threshold: float) -> tuple[int, np.ndarray]:
+def _split(matrix: Rows, df: np.ndarray, threshold: float) -> tuple[int, np.ndarray]:
     """The df cutoff D (a power of two) with the least estimated work, and each row's norm above it."""
     buckets = np.ceil(np.log2(np.maximum(df, 1))).astype(np.int64)  # cutoff 2**k keeps buckets ≤ k rare
     width = int(buckets.max(initial=0)) + 1
@@ -66,20 +66,32 @@ def _count_common_pairs(norms: np.ndarray, threshold: float) -> int:
     return int((partners.sum() - selves) // 2)
 
 
-def _rare_candidates(rare: sparse.csr_matrix, common: np.ndarray, hours: np.ndarray, params: StoryParams,
-                     block: int = 1000) -> np.ndarray:
+def _rare_candidates(rare: Rows, common: np.ndarray, hours: np.ndarray, params: StoryParams,
+                     budget: int = 1 << 20) -> np.ndarray:
     """Pairs whose rare-term dot product plus the common-term bound reaches the threshold, in the window.
-    `hours` is sorted: a block of rows is multiplied with itself and the later rows up to its window's end."""
+    `hours` is sorted. From the postings (each column's rows in publication order) every row is paired with the
+    later rows of each of its rare columns up to its window's end, a block of rows at a time (about `budget`
+    products each), and the products of each pair summed: a block holds every product of its rows' pairs."""
+    n = rare.shape[0]
+    rows = rare.row_of
+    order = np.lexsort((rows, rare.indices))  # postings: by column, then row
+    cols, rows, values = rare.indices[order], rows[order], rare.data[order]
+    ends = np.searchsorted(hours, hours + params.window_hours + 1e-6, side="right")  # first row past each window
+    partners = np.searchsorted(cols * n + rows, cols * n + ends[rows], side="left") - np.arange(len(rows)) - 1
+    work = np.cumsum(np.bincount(rows, weights=partners, minlength=n))
+    bounds = np.unique(np.concatenate([[0], np.searchsorted(work, np.arange(budget, work[-1] if n else 0, budget),
+                                                            side="right"), [n]]))
     found = [np.empty((0, 2), dtype=np.int64)]
-    for start in range(0, rare.shape[0], block):
-        stop = min(start + block, rare.shape[0])
-        end = int(np.searchsorted(hours, hours[stop - 1] + params.window_hours + 1e-6, side="right"))
-        product = (rare[start:stop] @ rare[start:end].T.tocsr()).tocoo()  # columns j ≥ start only
-        i, j = product.row + start, product.col + start
-        keep = (i < j) & (product.data + common[i] * common[j] >= params.threshold - 1e-9)
-        i, j = i[keep].astype(np.int64), j[keep].astype(np.int64)
-        near = np.abs(hours[i] - hours[j]) <= params.window_hours
-        found.append(np.stack([i[near], j[near]], axis=1))
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        at = np.flatnonzero((rows >= start) & (rows < stop))
+        count = partners[at]
+        first = np.repeat(at, count)
+        second = first + 1 + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        keys, where = np.unique(rows[first] * n + rows[second], return_inverse=True)
+        dot = np.bincount(where.ravel(), weights=values[first] * values[second], minlength=len(keys))
+        i, j = keys // n, keys % n
+        keep = (dot + common[i] * common[j] >= params.threshold - 1e-9) & (np.abs(hours[i] - hours[j]) <= params.window_hours)
+        found.append(np.stack([i[keep], j[keep]], axis=1).astype(np.int64))
     return np.concatenate(found)
 
 
@@ -107,14 +119,7 @@ def _common_pairs(common: np.ndarray, threshold: float) -> np.ndarray:
     return pairs.astype(np.int64).reshape(-1, 2)
 
 
-def _verified(matrix: sparse.csr_matrix, pairs: np.ndarray, hours: np.ndarray, params: StoryParams) -> np.ndarray:
+def _verified(matrix: Rows, pairs: np.ndarray, hours: np.ndarray, params: StoryParams) -> np.ndarray:
     """The candidate pairs inside the window whose full cosine reaches the threshold."""
     pairs = pairs[np.abs(hours[pairs[:, 0]] - hours[pairs[:, 1]]) <= params.window_hours]
     return pairs[dots(matrix, pairs) >= params.threshold]
-
-
-def dots(matrix: sparse.csr_matrix, pairs: np.ndarray, chunk: int = 50_000) -> np.ndarray:
-    """The cosine of each pair of rows."""
-    parts = [np.asarray(matrix[p[:, 0]].multiply(matrix[p[:, 1]]).sum(axis=1)).ravel()
-             for p in (pairs[start:start + chunk] for start in range(0, len(pairs), chunk))]
-    return np.concatenate(parts) if parts else np.zeros(0)
