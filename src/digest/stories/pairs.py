@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from digest.stories import large
 from digest.stories.rows import Rows, document_frequency, dots
 from digest.stories.story import StoryParams
 
@@ -67,32 +68,50 @@ def _count_common_pairs(norms: np.ndarray, threshold: float) -> int:
 
 
 def _rare_candidates(rare: Rows, common: np.ndarray, hours: np.ndarray, params: StoryParams,
-                     budget: int = 1 << 20) -> np.ndarray:
+                     budget: int = 1 << 21) -> np.ndarray:
     """Pairs whose rare-term dot product plus the common-term bound reaches the threshold, in the window.
     `hours` is sorted. From the postings (each column's rows in publication order) every row is paired with the
-    later rows of each of its rare columns up to its window's end, a block of rows at a time (about `budget`
-    products each), and the products of each pair summed: a block holds every product of its rows' pairs."""
+    later rows of each of its rare columns up to its window's end, and the products of each pair summed, a
+    block of rows at a time: a block holds every product of its rows' pairs, summed in a dense block × span
+    array of at most `budget` cells (about `budget` products)."""
+    if large.use_scipy(rare.shape[0]):
+        return large.rare_candidates(rare, common, hours, params)
     n = rare.shape[0]
     rows = rare.row_of
     order = np.lexsort((rows, rare.indices))  # postings: by column, then row
     cols, rows, values = rare.indices[order], rows[order], rare.data[order]
     ends = np.searchsorted(hours, hours + params.window_hours + 1e-6, side="right")  # first row past each window
     partners = np.searchsorted(cols * n + rows, cols * n + ends[rows], side="left") - np.arange(len(rows)) - 1
-    work = np.cumsum(np.bincount(rows, weights=partners, minlength=n))
-    bounds = np.unique(np.concatenate([[0], np.searchsorted(work, np.arange(budget, work[-1] if n else 0, budget),
-                                                            side="right"), [n]]))
+    by_row = np.argsort(rows, kind="stable")
+    row_starts = np.searchsorted(rows[by_row], np.arange(n + 1))
+    work = np.concatenate([[0], np.cumsum(np.bincount(rows, weights=partners, minlength=n))])
     found = [np.empty((0, 2), dtype=np.int64)]
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        at = np.flatnonzero((rows >= start) & (rows < stop))
+    start = 0
+    while start < n:
+        stop = _block_end(start, ends, work, budget)
+        at = by_row[row_starts[start]:row_starts[stop]]
         count = partners[at]
         first = np.repeat(at, count)
         second = first + 1 + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        keys, where = np.unique(rows[first] * n + rows[second], return_inverse=True)
-        dot = np.bincount(where.ravel(), weights=values[first] * values[second], minlength=len(keys))
-        i, j = keys // n, keys % n
-        keep = (dot + common[i] * common[j] >= params.threshold - 1e-9) & (np.abs(hours[i] - hours[j]) <= params.window_hours)
+        span = max(int(ends[stop - 1]) - start, 1)
+        cells = np.bincount((rows[first] - start) * span + rows[second] - start,
+                            weights=values[first] * values[second], minlength=(stop - start) * span)
+        hit = np.flatnonzero(cells)
+        i, j = hit // span + start, hit % span + start
+        keep = (cells[hit] + common[i] * common[j] >= params.threshold - 1e-9) & \
+            (np.abs(hours[i] - hours[j]) <= params.window_hours)
         found.append(np.stack([i[keep], j[keep]], axis=1).astype(np.int64))
+        start = stop
     return np.concatenate(found)
+
+
+def _block_end(start: int, ends: np.ndarray, work: np.ndarray, budget: int) -> int:
+    """The end of the block of rows from `start`: as many rows as keep rows × span and the products within
+    `budget` (at least one row)."""
+    stops = np.arange(start + 1, len(ends) + 1)
+    fits = ((stops - start) * (ends[start:] - start) <= budget) & (work[start + 1:] - work[start] <= budget)
+    leading = len(fits) if fits.all() else int(np.argmin(fits))  # fits is true, then false
+    return start + max(leading, 1)
 
 
 def _common_candidates(common: np.ndarray, hours: np.ndarray, params: StoryParams) -> np.ndarray:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digest.stories import large
+
 
 @dataclass
 class Rows:
@@ -97,21 +99,30 @@ def document_frequency(matrix: Rows) -> np.ndarray:
 
 def dots(matrix: Rows, pairs: np.ndarray, chunk: int = 50_000) -> np.ndarray:
     """The dot product of each pair of rows: `m[i].multiply(m[j]).sum(axis=1)`, the products of their shared
-    columns summed in column order. Each row's columns must be sorted (either way), as every `Rows` here is."""
-    parts = [_dots(matrix, p) for p in (pairs[start:start + chunk] for start in range(0, len(pairs), chunk))]
+    columns summed in column order (each entry of the shorter row looked up in the other; scipy's kernel on
+    big inputs, `large`)."""
+    if large.use_scipy(matrix.shape[0]):
+        return large.dots(matrix, pairs, chunk)
+    keys, order = _ascending(matrix)
+    lengths = np.diff(matrix.indptr)
+    parts = [_dots(matrix, keys, order, lengths, p)
+             for p in (pairs[start:start + chunk] for start in range(0, len(pairs), chunk))]
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def _dots(matrix: Rows, pairs: np.ndarray) -> np.ndarray:
-    left, right = matrix.take(pairs[:, 0]), matrix.take(pairs[:, 1])
-    width = max(1, matrix.shape[1])
-    lkeys, lorder = _ascending_keys(left, width)
-    rkeys, rorder = _ascending_keys(right, width)
-    at = np.minimum(np.searchsorted(lkeys, rkeys), max(len(lkeys) - 1, 0))
-    shared = (lkeys[at] == rkeys) if len(lkeys) else np.zeros(len(rkeys), dtype=bool)
-    products = left.data[lorder][at[shared]] * right.data[rorder][shared]
+def _dots(matrix: Rows, keys: np.ndarray, order: np.ndarray, lengths: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    left, right = pairs[:, 0], pairs[:, 1]
+    swap = lengths[left] > lengths[right]
+    short, other = np.where(swap, right, left), np.where(swap, left, right)
+    count = lengths[short]
+    offsets = np.concatenate([[0], np.cumsum(count)[:-1]]) if len(count) else count
+    mine = order[np.repeat(matrix.indptr[short] - offsets, count) + np.arange(count.sum())]  # ascending
+    wanted = np.repeat(other, count) * max(1, matrix.shape[1]) + matrix.indices[mine]
+    at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+    shared = keys[at] == wanted if len(keys) else np.zeros(len(wanted), dtype=bool)
+    products = matrix.data[mine[shared]] * matrix.data[order[at[shared]]]
     nonzero = products != 0
-    pair_of = rkeys[shared][nonzero] // width
+    pair_of = np.repeat(np.arange(len(pairs)), count)[shared][nonzero]
     out = np.zeros(len(pairs))
     if len(pair_of):
         starts = np.flatnonzero(np.concatenate([[True], pair_of[1:] != pair_of[:-1]]))
@@ -119,17 +130,17 @@ def _dots(matrix: Rows, pairs: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ascending_keys(rows: Rows, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _ascending(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
     """Keys row * width + column of the entries in ascending order, and where each one is stored."""
     row_of = rows.row_of
     order = np.arange(len(rows.indices))
-    keys = row_of * width + rows.indices
+    keys = row_of * max(1, rows.shape[1]) + rows.indices
     if np.any(np.diff(keys) <= 0):  # rows stored in reverse (scaled), or unsorted
         order = _reversed_within_rows(rows.indptr)
         keys = keys[order]
         if np.any(np.diff(keys) <= 0):
             order = order[np.argsort(keys, kind="stable")]
-            keys = row_of[order] * width + rows.indices[order]
+            keys = row_of[order] * max(1, rows.shape[1]) + rows.indices[order]
     return keys, order
 
 
