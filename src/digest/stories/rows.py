@@ -29,6 +29,12 @@ class Rows:
         """The row of each stored entry."""
         return np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
 
+    def toarray(self) -> np.ndarray:
+        """The dense matrix (for checks and small inputs)."""
+        out = np.zeros(self.shape)
+        np.add.at(out, (self.row_of, self.indices), self.data)
+        return out
+
     def take(self, rows: np.ndarray) -> Rows:
         """These rows (repeats allowed), each with its entries in its stored order."""
         rows = np.asarray(rows, dtype=np.int64)
