@@ -23,7 +23,7 @@ from digest.models import ArticleRecord
 from digest.stories.features import PairFeatures
 from digest.stories.model import Model, load_model
 from digest.stories.pairs import similar_pairs
-from digest.stories.rows import Rows, dots
+from digest.stories.rows import Rows, distinct, dots
 from digest.stories.story import StoryParams
 
 Pair = tuple[int, int]
@@ -67,7 +67,7 @@ def _candidates(features: PairFeatures, hours: np.ndarray, params: StoryParams, 
     n = len(hours)
     found = [similar_pairs(features.words, hours, replace(params, threshold=model.candidate_words)),
              similar_pairs(features.names, hours, replace(params, threshold=model.candidate_names))]
-    keys = np.union1d(*(p[:, 0] * n + p[:, 1] for p in found))
+    keys = distinct(np.concatenate([p[:, 0] * n + p[:, 1] for p in found]))
     return np.stack([keys // n, keys % n], axis=1).astype(np.int64)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from digest.stories import large
-from digest.stories.rows import Rows, document_frequency, dots
+from digest.stories.rows import Rows, distinct, document_frequency, dots
 from digest.stories.story import StoryParams
 
 __all__ = ["VERIFY_COST", "dots", "similar_pairs"]
@@ -29,11 +29,11 @@ def similar_pairs(matrix: Rows, hours: np.ndarray, params: StoryParams) -> np.nd
     df = document_frequency(matrix)
     cutoff, common = _split(matrix, df, params.threshold)
     rare = matrix.kept((df[matrix.indices] <= cutoff) & (matrix.data != 0))
-    keys = np.union1d(_pair_keys(_rare_candidates(rare, common, hours, params), n),
-                      _pair_keys(_common_candidates(common, hours, params), n))
+    keys = distinct(np.concatenate([_pair_keys(_rare_candidates(rare, common, hours, params), n),
+                                    _pair_keys(_common_candidates(common, hours, params), n)]))
     pairs = _verified(matrix, np.stack([keys // n, keys % n], axis=1), hours, params)
     pairs = np.sort(order[pairs], axis=1).reshape(-1, 2)  # back to the caller's rows, i < j, ordered by (i, j)
-    return np.stack(np.divmod(np.unique(_pair_keys(pairs, n)), n), axis=1).astype(np.int64).reshape(-1, 2)
+    return np.stack(np.divmod(distinct(_pair_keys(pairs, n)), n), axis=1).astype(np.int64).reshape(-1, 2)
 
 
 def _pair_keys(pairs: np.ndarray, n: int) -> np.ndarray:
@@ -120,7 +120,7 @@ def _common_candidates(common: np.ndarray, hours: np.ndarray, params: StoryParam
     width = params.window_hours + 1e-6  # a pair in the window lies in one band or two adjacent ones
     band = np.floor((hours - hours[0]) / width) if len(hours) and np.isfinite(width) else np.zeros(len(hours))
     found = [np.empty((0, 2), dtype=np.int64)]
-    for b in np.unique(band):  # `hours` is sorted, so each band is a run of rows
+    for b in distinct(band):  # `hours` is sorted, so each band is a run of rows
         start, stop = np.searchsorted(band, [b, b + 2], side="left")
         found.append(_common_pairs(common[start:stop], params.threshold) + start)
     return np.concatenate(found)
