@@ -136,3 +136,5 @@ def test_big_inputs_kernels_on_scipy_give_the_same_pairs_and_dots(rows, data):
     large.SCIPY_ABOVE = 10**9
     assert np.array_equal(on_numpy, on_scipy)
     assert dots(matrix, on_numpy).tobytes() == large.dots(matrix, on_numpy).tobytes()
+    groups = [list(range(start, min(start + 3, n))) for start in range(0, n, 3)]
+    assert same_entries(group_sums(matrix, groups), large.group_sums(matrix, groups))

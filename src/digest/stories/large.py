@@ -1,10 +1,12 @@
-"""Big inputs' kernels on scipy.sparse, imported only for them: above `SCIPY_ABOVE` rows the pairs' dot products
-and the rare-term product run in scipy's compiled CSR kernels (3.5 times faster on 100,000 pairs of 5,000 rows
-than the numpy lookups of `rows`); at the sizes a preview or an edition's selection clusters (a few hundred to
-about 4,000 candidates) numpy alone is as quick, and a cold start is spared scipy's import (0.17 s).
+"""Big inputs' kernels on scipy.sparse, imported only for them: above `SCIPY_ABOVE` rows the pairs' dot products,
+the rare-term product and the stories' sums of rows run in scipy's compiled CSR kernels (the dot products 3.5
+times faster on 100,000 pairs of 5,000 rows than the numpy lookups of `rows`). At the sizes a preview or an
+edition's selection clusters (a few hundred to about 4,000 candidates) numpy alone takes a few milliseconds more
+at most, and spares a cold start scipy's import (0.17 s).
 
 Both give the same values bit for bit: the dot products sum the shared columns' products in column order either
-way, and the rare-term candidates differ at most in pairs the full check then drops (`pairs._verified`).
+way, the sums of rows add the members in order, and the rare-term candidates differ at most in pairs the full
+check then drops (`pairs._verified`); tests/test_stories_rows.py compares them.
 """
 
 from __future__ import annotations
@@ -43,6 +45,19 @@ def dots(matrix: Rows, pairs: np.ndarray, chunk: int = 50_000) -> np.ndarray:
     parts = [np.asarray(m[p[:, 0]].multiply(m[p[:, 1]]).sum(axis=1)).ravel()
              for p in (pairs[start:start + chunk] for start in range(0, len(pairs), chunk))]
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def group_sums(matrix: Rows, groups) -> Rows:
+    """`rows.group_sums`: membership @ matrix."""
+    from scipy import sparse
+
+    from digest.stories.rows import Rows
+
+    membership = sparse.csr_matrix((np.ones(sum(map(len, groups))), np.concatenate(groups),
+                                    np.concatenate([[0], np.cumsum([len(g) for g in groups])])),
+                                   shape=(len(groups), matrix.shape[0]))
+    sums = sparse.csr_matrix(membership @ csr(matrix))
+    return Rows(sums.data, sums.indices.astype(np.int64), sums.indptr.astype(np.int64), (len(groups), matrix.shape[1]))
 
 
 def rare_candidates(rare: Rows, common: np.ndarray, hours: np.ndarray, params: StoryParams,

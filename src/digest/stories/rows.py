@@ -159,7 +159,10 @@ def _ascending(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
 
 def group_sums(matrix: Rows, groups: Sequence[Sequence[int]]) -> Rows:
     """Each group's sum of rows (`membership @ m`): every column summed in the members' order, the columns of a
-    group listed from the one first seen last to the one seen first, exact zeros dropped."""
+    group listed from the one first seen last to the one seen first, exact zeros dropped (scipy's product on
+    big inputs, `large`)."""
+    if large.use_scipy(matrix.shape[0]):
+        return large.group_sums(matrix, groups)
     members = np.concatenate([np.asarray(g, dtype=np.int64) for g in groups]) if groups else np.zeros(0, np.int64)
     stacked = matrix.take(members)
     group_of = np.repeat(np.arange(len(groups)), [len(g) for g in groups])[stacked.row_of]
