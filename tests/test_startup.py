@@ -47,3 +47,21 @@ def test_a_preview_loads_neither_the_sender_nor_the_smtp_client():
 def test_the_send_path_still_reaches_the_sender_through_the_package():
     loaded = imported_by("from digest.pipeline import run_day\nfrom digest.send import SmtpMailer\nrun_day, SmtpMailer")
     assert {"digest.pipeline.run", "digest.pipeline.deliver", "digest.send.smtp"} <= loaded
+
+
+def test_the_collector_stays_off_for_a_preview_only():
+    """`digest.cli.main` starts with the cyclic collector off; a ONE_SHOT command (preview) keeps it off, any
+    other turns it back on before it runs, and main puts it back as it found it."""
+    probe = ("import gc, sys\nfrom digest.cli import app, main, ONE_SHOT\nimport digest.cli.base as base\n"
+             "seen = {}\n"
+             "@app.command('probe-once')\ndef once():\n    seen['once'] = gc.isenabled()\n"
+             "@app.command('probe-other')\ndef other():\n    seen['other'] = gc.isenabled()\n"
+             "base.ONE_SHOT = ONE_SHOT | {'probe-once'}\n"
+             "for name in ('probe-once', 'probe-other'):\n"
+             "    sys.argv = ['digest', name]\n"
+             "    try:\n        main()\n    except SystemExit:\n        pass\n"
+             "    seen[name + ' after'] = gc.isenabled()\n"
+             "print(sorted(seen.items()), 'preview' in ONE_SHOT)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split("\n")[0] == ("[('once', False), ('other', True), ('probe-once after', True), "
+                                          "('probe-other after', True)] True")

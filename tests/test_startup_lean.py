@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,8 +32,18 @@ def test_stories_are_read_without_numpy_and_clustered_with_it():
     reading = imported_by("from digest.stories import Story, StoryParams, linkable, story_similarity\nStoryParams()")
     assert not {m for m in reading if m.split(".")[0] in CLUSTERING}
     clustering = imported_by("from digest.stories import cluster, tf_idf")
-    assert {"numpy", "scipy.sparse", "digest.stories.linkage"} <= clustering
-    assert "scipy.sparse.csgraph" not in clustering  # connected components: digest.stories.linkage.connected
+    assert {"numpy", "digest.stories.linkage", "digest.stories.rows"} <= clustering
+    assert not {m for m in clustering if m.split(".")[0] == "scipy"}  # only for big inputs (stories.large)
+
+
+def test_clustering_an_editions_candidates_imports_no_scipy():
+    """Up to 4,096 articles (a preview's, an edition's selection) the sparse rows are numpy alone."""
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    loaded = imported_by(f"sys.path.insert(0, {str(bench)!r})\nfrom stories import synthetic\n"
+                         "from digest.stories import group_stories\n"
+                         "assert len(group_stories(synthetic(600, per_day=300))) > 100")
+    assert "digest.stories.rows" in loaded
+    assert not {m for m in loaded if m.split(".")[0] == "scipy"}
 
 
 def test_a_lazy_name_that_does_not_exist_is_an_attribute_error():

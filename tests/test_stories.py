@@ -89,7 +89,7 @@ def test_the_bulk_vectors_count_the_same_words_as_article_terms():
     for row, a in enumerate(records):
         counted = {terms[c] for c in matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]}
         assert counted == set(article_terms(a)), a.title
-    assert matrix.multiply(matrix).sum(axis=1).round(9).tolist() == [[1.0]] * len(records)
+    assert (matrix.toarray() ** 2).sum(axis=1).round(9).tolist() == [1.0] * len(records)
 
 
 @pytest.mark.parametrize("threshold", [0.1, 0.3, 0.6])
@@ -98,7 +98,7 @@ def test_the_pair_search_finds_exactly_the_pairs_all_pairs_would(threshold):
     matrix, _ = tf_idf(records)
     hours = np.array([a.published_at.timestamp() / 3600 for a in records])
     params = StoryParams(threshold=threshold, window_hours=12)  # the sample's two days are 24 h apart
-    dense = (matrix @ matrix.T).toarray()
+    dense = matrix.toarray() @ matrix.toarray().T
     expected = {(i, j) for i in range(len(records)) for j in range(i + 1, len(records))
                 if dense[i, j] >= threshold - 1e-12 and abs(hours[i] - hours[j]) <= 12}
     found = {tuple(p) for p in similar_pairs(matrix, hours, params).tolist()}
@@ -107,7 +107,7 @@ def test_the_pair_search_finds_exactly_the_pairs_all_pairs_would(threshold):
 
 @pytest.mark.parametrize("threshold", [0.2, 0.4])
 def test_the_time_blocked_pair_search_matches_all_pairs_on_rows_in_any_order(threshold, monkeypatch):
-    """Rows not in publication order, spread over ten days (a window of 30 h), blocks of 50 rows."""
+    """Rows not in publication order, spread over ten days (a window of 30 h), blocks of 50 products."""
     from digest.stories import pairs
     monkeypatch.setattr(pairs._rare_candidates, "__defaults__", (50,))
     records = list(news().values())
@@ -116,7 +116,7 @@ def test_the_time_blocked_pair_search_matches_all_pairs_on_rows_in_any_order(thr
     hours = rng.uniform(0, 240, len(records))
     hours[:40] = 100.0  # ties, and a run of rows at one instant
     params = StoryParams(threshold=threshold, window_hours=30)
-    dense = (matrix @ matrix.T).toarray()
+    dense = matrix.toarray() @ matrix.toarray().T
     expected = [(i, j) for i in range(len(records)) for j in range(i + 1, len(records))
                 if dense[i, j] >= threshold - 1e-12 and abs(hours[i] - hours[j]) <= 30]
     found = similar_pairs(matrix, hours, params).tolist()

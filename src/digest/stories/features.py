@@ -20,10 +20,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
-from scipy import sparse
 
 from digest.models import ArticleRecord
-from digest.stories.pairs import dots
+from digest.stories.rows import Rows, document_frequency, dots, from_counts
 from digest.stories.text import STOPWORDS, _normal, article_text, words
 
 FEATURES = ("words", "title", "names", "numbers", "chars", "days", "outlet")
@@ -90,25 +89,23 @@ def title_chars(title_words: Sequence[str], n: int = 4) -> list[str]:
             for i in range(max(1, len(padded) - n + 1))]
 
 
-def unit_rows(streams: Sequence[Sequence[str]]) -> sparse.csr_matrix:
+def unit_rows(streams: Sequence[Sequence[str]]) -> Rows:
     """One L2-normalised row per token stream, (1 + log tf) · (1 + log((1 + N) / (1 + df)))."""
     vocabulary = {t: i for i, t in enumerate(dict.fromkeys(itertools.chain.from_iterable(streams)))}  # first seen
     cols = np.fromiter(map(vocabulary.__getitem__, itertools.chain.from_iterable(streams)), np.int64)
     rows = np.repeat(np.arange(len(streams)), [len(stream) for stream in streams])
     width = max(1, len(vocabulary))
     keys, counts = np.unique(rows * width + cols, return_counts=True)
-    matrix = sparse.csr_matrix((counts.astype(np.float64), (keys // width, keys % width)),
-                               shape=(len(streams), width))
-    idf = 1.0 + np.log((1.0 + len(streams)) / (1.0 + matrix.getnnz(axis=0)))
+    matrix = from_counts(keys, counts, len(streams), width)
+    idf = 1.0 + np.log((1.0 + len(streams)) / (1.0 + document_frequency(matrix)))
     matrix.data = (1.0 + np.log(matrix.data)) * idf[matrix.indices]
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    return sparse.csr_matrix(sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ matrix)
+    return matrix.unit()
 
 
 class PairFeatures:
     """The per-article rows each feature needs, built once for a set of articles."""
 
-    def __init__(self, articles: Sequence[ArticleRecord], word_rows: sparse.csr_matrix, hours: np.ndarray):
+    def __init__(self, articles: Sequence[ArticleRecord], word_rows: Rows, hours: np.ndarray):
         self.words = word_rows
         titles = [words(a.title) for a in articles]
         self.title = unit_rows(titles)

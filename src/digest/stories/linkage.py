@@ -16,18 +16,15 @@ import itertools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digest.models import ArticleRecord
 from digest.stories.features import PairFeatures
 from digest.stories.model import Model, load_model
-from digest.stories.pairs import dots, similar_pairs
+from digest.stories.pairs import similar_pairs
+from digest.stories.rows import Rows, distinct, dots
 from digest.stories.story import StoryParams
-
-if TYPE_CHECKING:
-    from scipy import sparse
 
 Pair = tuple[int, int]
 NO_EVIDENCE = 10.0  # a pair outside the window scores this far below "no shared evidence" (never one event)
@@ -38,7 +35,7 @@ def _logit(p: float) -> float:
     return float(np.log(p / (1 - p)))
 
 
-def cluster(articles: Sequence[ArticleRecord], matrix: sparse.csr_matrix, hours: np.ndarray, params: StoryParams,
+def cluster(articles: Sequence[ArticleRecord], matrix: Rows, hours: np.ndarray, params: StoryParams,
             model: Model | None = None) -> tuple[list[list[int]], dict[Pair, np.ndarray]]:
     """Groups of row indexes (each sorted, ordered by their first index), and the features of each pair inside."""
     model = model or load_model()
@@ -70,7 +67,7 @@ def _candidates(features: PairFeatures, hours: np.ndarray, params: StoryParams, 
     n = len(hours)
     found = [similar_pairs(features.words, hours, replace(params, threshold=model.candidate_words)),
              similar_pairs(features.names, hours, replace(params, threshold=model.candidate_names))]
-    keys = np.union1d(*(p[:, 0] * n + p[:, 1] for p in found))
+    keys = distinct(np.concatenate([p[:, 0] * n + p[:, 1] for p in found]))
     return np.stack([keys // n, keys % n], axis=1).astype(np.int64)
 
 

@@ -4,14 +4,17 @@ without comparing all N² of them (a split by document frequency, then a full ch
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
+from digest.stories import large
+from digest.stories.rows import Rows, distinct, document_frequency, dots
 from digest.stories.story import StoryParams
+
+__all__ = ["VERIFY_COST", "dots", "similar_pairs"]
 
 VERIFY_COST = 30.0  # comparing one candidate pair in full, in steps of the sparse product (only changes speed)
 
 
-def similar_pairs(matrix: sparse.csr_matrix, hours: np.ndarray, params: StoryParams) -> np.ndarray:
+def similar_pairs(matrix: Rows, hours: np.ndarray, params: StoryParams) -> np.ndarray:
     """Every pair (i < j) within the window whose cosine is ≥ the threshold. Exact, without comparing all pairs.
 
     Terms are split by document frequency into rare (df ≤ D) and common. The rare part of every dot product
@@ -22,24 +25,22 @@ def similar_pairs(matrix: sparse.csr_matrix, hours: np.ndarray, params: StoryPar
     """
     n = matrix.shape[0]
     order = np.argsort(hours, kind="stable")
-    matrix, hours = sparse.csr_matrix(matrix[order]), np.asarray(hours, dtype=np.float64)[order]
-    df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    matrix, hours = matrix.take(order), np.asarray(hours, dtype=np.float64)[order]
+    df = document_frequency(matrix)
     cutoff, common = _split(matrix, df, params.threshold)
-    rare = matrix.copy()
-    rare.data[df[rare.indices] > cutoff] = 0.0
-    rare.eliminate_zeros()
-    keys = np.union1d(_pair_keys(_rare_candidates(rare, common, hours, params), n),
-                      _pair_keys(_common_candidates(common, hours, params), n))
+    rare = matrix.kept((df[matrix.indices] <= cutoff) & (matrix.data != 0))
+    keys = distinct(np.concatenate([_pair_keys(_rare_candidates(rare, common, hours, params), n),
+                                    _pair_keys(_common_candidates(common, hours, params), n)]))
     pairs = _verified(matrix, np.stack([keys // n, keys % n], axis=1), hours, params)
     pairs = np.sort(order[pairs], axis=1).reshape(-1, 2)  # back to the caller's rows, i < j, ordered by (i, j)
-    return np.stack(np.divmod(np.unique(_pair_keys(pairs, n)), n), axis=1).astype(np.int64).reshape(-1, 2)
+    return np.stack(np.divmod(distinct(_pair_keys(pairs, n)), n), axis=1).astype(np.int64).reshape(-1, 2)
 
 
 def _pair_keys(pairs: np.ndarray, n: int) -> np.ndarray:
     return pairs[:, 0] * n + pairs[:, 1]
 
 
-def _split(matrix: sparse.csr_matrix, df: np.ndarray, threshold: float) -> tuple[int, np.ndarray]:
+def _split(matrix: Rows, df: np.ndarray, threshold: float) -> tuple[int, np.ndarray]:
     """The df cutoff D (a power of two) with the least estimated work, and each row's norm above it."""
     buckets = np.ceil(np.log2(np.maximum(df, 1))).astype(np.int64)  # cutoff 2**k keeps buckets ≤ k rare
     width = int(buckets.max(initial=0)) + 1
@@ -66,21 +67,51 @@ def _count_common_pairs(norms: np.ndarray, threshold: float) -> int:
     return int((partners.sum() - selves) // 2)
 
 
-def _rare_candidates(rare: sparse.csr_matrix, common: np.ndarray, hours: np.ndarray, params: StoryParams,
-                     block: int = 1000) -> np.ndarray:
+def _rare_candidates(rare: Rows, common: np.ndarray, hours: np.ndarray, params: StoryParams,
+                     budget: int = 1 << 21) -> np.ndarray:
     """Pairs whose rare-term dot product plus the common-term bound reaches the threshold, in the window.
-    `hours` is sorted: a block of rows is multiplied with itself and the later rows up to its window's end."""
+    `hours` is sorted. From the postings (each column's rows in publication order) every row is paired with the
+    later rows of each of its rare columns up to its window's end, and the products of each pair summed, a
+    block of rows at a time: a block holds every product of its rows' pairs, summed in a dense block × span
+    array of at most `budget` cells (about `budget` products)."""
+    if large.use_scipy(rare.shape[0]):
+        return large.rare_candidates(rare, common, hours, params)
+    n = rare.shape[0]
+    rows = rare.row_of
+    order = np.lexsort((rows, rare.indices))  # postings: by column, then row
+    cols, rows, values = rare.indices[order], rows[order], rare.data[order]
+    ends = np.searchsorted(hours, hours + params.window_hours + 1e-6, side="right")  # first row past each window
+    partners = np.searchsorted(cols * n + rows, cols * n + ends[rows], side="left") - np.arange(len(rows)) - 1
+    by_row = np.argsort(rows, kind="stable")
+    row_starts = np.searchsorted(rows[by_row], np.arange(n + 1))
+    work = np.concatenate([[0], np.cumsum(np.bincount(rows, weights=partners, minlength=n))])
     found = [np.empty((0, 2), dtype=np.int64)]
-    for start in range(0, rare.shape[0], block):
-        stop = min(start + block, rare.shape[0])
-        end = int(np.searchsorted(hours, hours[stop - 1] + params.window_hours + 1e-6, side="right"))
-        product = (rare[start:stop] @ rare[start:end].T.tocsr()).tocoo()  # columns j ≥ start only
-        i, j = product.row + start, product.col + start
-        keep = (i < j) & (product.data + common[i] * common[j] >= params.threshold - 1e-9)
-        i, j = i[keep].astype(np.int64), j[keep].astype(np.int64)
-        near = np.abs(hours[i] - hours[j]) <= params.window_hours
-        found.append(np.stack([i[near], j[near]], axis=1))
+    start = 0
+    while start < n:
+        stop = _block_end(start, ends, work, budget)
+        at = by_row[row_starts[start]:row_starts[stop]]
+        count = partners[at]
+        first = np.repeat(at, count)
+        second = first + 1 + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        span = max(int(ends[stop - 1]) - start, 1)
+        cells = np.bincount((rows[first] - start) * span + rows[second] - start,
+                            weights=values[first] * values[second], minlength=(stop - start) * span)
+        hit = np.flatnonzero(cells)
+        i, j = hit // span + start, hit % span + start
+        keep = (cells[hit] + common[i] * common[j] >= params.threshold - 1e-9) & \
+            (np.abs(hours[i] - hours[j]) <= params.window_hours)
+        found.append(np.stack([i[keep], j[keep]], axis=1).astype(np.int64))
+        start = stop
     return np.concatenate(found)
+
+
+def _block_end(start: int, ends: np.ndarray, work: np.ndarray, budget: int) -> int:
+    """The end of the block of rows from `start`: as many rows as keep rows × span and the products within
+    `budget` (at least one row)."""
+    stops = np.arange(start + 1, len(ends) + 1)
+    fits = ((stops - start) * (ends[start:] - start) <= budget) & (work[start + 1:] - work[start] <= budget)
+    leading = len(fits) if fits.all() else int(np.argmin(fits))  # fits is true, then false
+    return start + max(leading, 1)
 
 
 def _common_candidates(common: np.ndarray, hours: np.ndarray, params: StoryParams) -> np.ndarray:
@@ -89,7 +120,7 @@ def _common_candidates(common: np.ndarray, hours: np.ndarray, params: StoryParam
     width = params.window_hours + 1e-6  # a pair in the window lies in one band or two adjacent ones
     band = np.floor((hours - hours[0]) / width) if len(hours) and np.isfinite(width) else np.zeros(len(hours))
     found = [np.empty((0, 2), dtype=np.int64)]
-    for b in np.unique(band):  # `hours` is sorted, so each band is a run of rows
+    for b in distinct(band):  # `hours` is sorted, so each band is a run of rows
         start, stop = np.searchsorted(band, [b, b + 2], side="left")
         found.append(_common_pairs(common[start:stop], params.threshold) + start)
     return np.concatenate(found)
@@ -107,14 +138,7 @@ def _common_pairs(common: np.ndarray, threshold: float) -> np.ndarray:
     return pairs.astype(np.int64).reshape(-1, 2)
 
 
-def _verified(matrix: sparse.csr_matrix, pairs: np.ndarray, hours: np.ndarray, params: StoryParams) -> np.ndarray:
+def _verified(matrix: Rows, pairs: np.ndarray, hours: np.ndarray, params: StoryParams) -> np.ndarray:
     """The candidate pairs inside the window whose full cosine reaches the threshold."""
     pairs = pairs[np.abs(hours[pairs[:, 0]] - hours[pairs[:, 1]]) <= params.window_hours]
     return pairs[dots(matrix, pairs) >= params.threshold]
-
-
-def dots(matrix: sparse.csr_matrix, pairs: np.ndarray, chunk: int = 50_000) -> np.ndarray:
-    """The cosine of each pair of rows."""
-    parts = [np.asarray(matrix[p[:, 0]].multiply(matrix[p[:, 1]]).sum(axis=1)).ravel()
-             for p in (pairs[start:start + chunk] for start in range(0, len(pairs), chunk))]
-    return np.concatenate(parts) if parts else np.zeros(0)

@@ -13,9 +13,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy import sparse
 
 from digest.models import ArticleRecord
+from digest.stories.rows import Rows, document_frequency, from_counts, group_sums
 from digest.stories.story import Vector
 
 ALNUM = bytes(i if 48 <= i <= 57 or 97 <= i <= 122 else i + 32 if 65 <= i <= 90 else 32 for i in range(256))
@@ -75,19 +75,18 @@ def _outlet_words(source: str) -> list[str]:
     return [w for w in words(source) if not w.isdigit()]
 
 
-def tf_idf(articles: Sequence[ArticleRecord]) -> tuple[sparse.csr_matrix, list[str]]:
+def tf_idf(articles: Sequence[ArticleRecord]) -> tuple[Rows, list[str]]:
     """One unit row per article, (1 + log tf) · (1 + log((1 + N) / (1 + df))), and the word of each column.
 
     Equal to vectorising `article_terms` one by one; done in bulk because it dominates the clustering time.
     """
     counts, terms = _term_counts(articles)
-    idf = 1.0 + np.log((1.0 + len(articles)) / (1.0 + counts.getnnz(axis=0)))
+    idf = 1.0 + np.log((1.0 + len(articles)) / (1.0 + document_frequency(counts)))
     counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
-    norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
-    return sparse.csr_matrix(sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ counts), terms
+    return counts.unit(), terms
 
 
-def _term_counts(articles: Sequence[ArticleRecord]) -> tuple[sparse.csr_matrix, list[str]]:
+def _term_counts(articles: Sequence[ArticleRecord]) -> tuple[Rows, list[str]]:
     streams = [_tokens(title) * 2 + _tokens(body) for title, body in map(article_text, articles)]
     column: dict[bytes, int] = {}  # token → column of its word, or -1 for a stopword
     words_: dict[str, int] = {}
@@ -99,8 +98,7 @@ def _term_counts(articles: Sequence[ArticleRecord]) -> tuple[sparse.csr_matrix, 
     keep = (cols >= 0) & (cols[:, None] != _outlet_columns(articles, words_)[rows]).all(axis=1)
     width = max(1, len(words_))
     keys, counts = np.unique(rows[keep] * width + cols[keep], return_counts=True)
-    matrix = sparse.csr_matrix((counts.astype(np.float64), (keys // width, keys % width)), shape=(len(articles), width))
-    return matrix, list(words_)
+    return from_counts(keys, counts, len(articles), width), list(words_)
 
 
 def _outlet_columns(articles: Sequence[ArticleRecord], columns: Mapping[str, int]) -> np.ndarray:
@@ -110,17 +108,12 @@ def _outlet_columns(articles: Sequence[ArticleRecord], columns: Mapping[str, int
     return np.array([own[a.source] + [-2] * (width - len(own[a.source])) for a in articles], dtype=np.int64)
 
 
-def centroid_rows(matrix: sparse.csr_matrix, groups: Sequence[Sequence[int]]) -> sparse.csr_matrix:
+def centroid_rows(matrix: Rows, groups: Sequence[Sequence[int]]) -> Rows:
     """Each group's normalised mean row."""
-    membership = sparse.csr_matrix((np.ones(sum(map(len, groups))), np.concatenate(groups),
-                                    np.concatenate([[0], np.cumsum([len(g) for g in groups])])),
-                                   shape=(len(groups), matrix.shape[0]))
-    sums = sparse.csr_matrix(membership @ matrix)
-    norms = np.sqrt(np.asarray(sums.multiply(sums).sum(axis=1)).ravel())
-    return sparse.csr_matrix(sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ sums)
+    return group_sums(matrix, groups).unit()
 
 
-def centroids(rows: sparse.csr_matrix, terms: Sequence[str]) -> list[Vector]:
+def centroids(rows: Rows, terms: Sequence[str]) -> list[Vector]:
     """Each centroid row as {word: weight}."""
     words_, data, indptr = np.array(terms, dtype=object), rows.data.tolist(), rows.indptr.tolist()
     return [dict(zip(words_[rows.indices[indptr[g]:indptr[g + 1]]].tolist(), data[indptr[g]:indptr[g + 1]]))
