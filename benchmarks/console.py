@@ -2,7 +2,7 @@
 readers search over 1,000,000 readers (a rare, a common and an unmatched address prefix) and one reader's page.
 
     .venv/bin/python benchmarks/console.py [--deliveries 1000000] [--readers 1000000] [--items 8] [--rebuild]
-        [--page overview|edition|json|readers|reader] [--only WORD] [--runs 5] [--profile]
+        [--page overview|edition|json|readers|reader] [--only WORD] [--runs 5] [--profile | --profile-cold]
 
 The store is built once with bulk SQL (INSERT ... SELECT over recursive CTEs, not the ORM) and kept under
 var/bench/ (reused by the next run while its parameters are the same; migrated to the current schema on open).
@@ -216,9 +216,10 @@ def measure(settings, url: str, runs: int = 5) -> tuple[float, float, float]:
     return cold, statistics.median(w for w, _ in warm), statistics.median(c for _, c in warm)
 
 
-def profiled(settings, url: str) -> None:
-    """cProfile's top of one warm GET `url`, printed to stderr: a profiler in every thread of a new client (its
-    event loop's and the threadpool's, where the app runs), cleared after a first request."""
+def profiled(settings, url: str, *, cold: bool = False) -> None:
+    """cProfile's top of one warm GET `url` (`cold`: the first), printed to stderr: a profiler in every thread of
+    a new client (its event loop's and the threadpool's, where the app runs), cleared after the login (and a
+    first request when warm)."""
     import cProfile, pstats, threading  # noqa: E401
 
     profilers = []
@@ -230,7 +231,8 @@ def profiled(settings, url: str) -> None:
     threading.setprofile(hook)
     client, engine = logged_in(settings)
     try:
-        client.get(url)
+        if not cold:
+            client.get(url)
         for profiler in profilers:
             profiler.clear()
         client.get(url)
@@ -238,7 +240,7 @@ def profiled(settings, url: str) -> None:
         threading.setprofile(None)
         client.__exit__(None, None, None)
         engine.dispose()
-    print(f"-- cProfile of GET {url} ({len(profilers)} threads)", file=sys.stderr)
+    print(f"-- cProfile of a {'cold' if cold else 'warm'} GET {url} ({len(profilers)} threads)", file=sys.stderr)
     for profiler in profilers:
         profiler.create_stats()
     busy = [p for p in profilers if p.stats]  # a thread that ran nothing in that request has none
@@ -269,8 +271,8 @@ def rows(args) -> list[tuple[str, str]]:
         if not all(word in what for word in wanted):
             continue
         cold, warm, cpu = measure(settings, url, runs=args.runs)
-        if args.profile:
-            profiled(settings, url)
+        if args.profile or args.profile_cold:
+            profiled(settings, url, cold=args.profile_cold)
         verdict = "ok" if max(cold, warm) * 1000 <= TARGET_MS else "MISSED"
         found.append((f"console, {what} ({args.deliveries:,} deliveries, {args.readers:,} readers)",
                       f"cold {cold * 1000:,.0f} ms, warm {warm * 1000:,.0f} ms, warm CPU {cpu * 1000:,.0f} ms "
@@ -289,6 +291,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--only", help="measure only the pages whose row names this word")
     parser.add_argument("--runs", type=int, default=5, help="warm requests per page (their median printed)")
     parser.add_argument("--profile", action="store_true", help="cProfile one more warm request of each page")
+    parser.add_argument("--profile-cold", action="store_true", help="cProfile a cold request of each page instead")
     return parser
 
 
