@@ -223,7 +223,7 @@ def profiled(settings, url: str, *, cold: bool = False) -> None:
     """cProfile's top of one warm GET `url` (`cold`: the first), printed to stderr: a profiler in every thread of
     a new client (its event loop's and the threadpool's, where the app runs), cleared after the login (and a
     first request when warm)."""
-    import cProfile, pstats, threading  # noqa: E401
+    import cProfile, os, pstats, threading  # noqa: E401
 
     profilers = []
 
@@ -247,7 +247,7 @@ def profiled(settings, url: str, *, cold: bool = False) -> None:
     for profiler in profilers:
         profiler.create_stats()
     busy = [p for p in profilers if p.stats]  # a thread that ran nothing in that request has none
-    pstats.Stats(*busy, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+    pstats.Stats(*busy, stream=sys.stderr).sort_stats(os.environ.get("PSORT", "cumulative")).print_stats(45)
 
 
 def ensure_admin(settings) -> None:
