@@ -115,3 +115,34 @@ def test_the_clicks_are_kept_per_edition_until_a_new_click_changes_their_signatu
         assert sum(again.values()) == sum(first.values()) + 1
         found = {(a, s, p): n for a, s, p, *_, n, _ in figures.item_figures(session, edition_id=edition)}
         assert found == {row[:3]: row[5] for row in every_item(session, edition)}
+
+
+def test_clicks_counted_since_are_added_to_the_kept_ones_and_a_deleted_one_reads_them_all(engine, edition,
+                                                                                        monkeypatch):
+    figures = store.edition_figures
+    every = figures.variant_clicks
+    with store.read_session(engine) as session:
+        deliveries = sum(n for _, _, n in figures.status_variants(session, edition_id=edition))
+        first = figures.cached_clicks(session, edition_id=edition, deliveries=deliveries)
+        unclicked = session.exec(
+            select(DeliveryItem.delivery_id, DeliveryItem.article_id).join(DELIVERY, DELIVERY.c.id == DeliveryItem.delivery_id)
+            .where(DELIVERY.c.status == DeliveryStatus.sent, DeliveryItem.position.in_([1, 3]))
+            .order_by(DeliveryItem.delivery_id)).all()
+    assert len(unclicked) >= 3
+    with store.session_scope(engine) as session:
+        for delivery_id, article_id in unclicked[:2]:
+            assert store.engagement.count_click(session, delivery_id=delivery_id, article_id=article_id, now=NOW)
+    calls = []
+    monkeypatch.setattr(figures, "variant_clicks", lambda *a, **k: calls.append(1) or every(*a, **k))
+    with store.read_session(engine) as session:
+        added = figures.cached_clicks(session, edition_id=edition, deliveries=deliveries)
+        assert calls == [] and added == every(session, edition_id=edition)  # only the two new ones read
+        assert sum(added.values()) == sum(first.values()) + 2
+    with store.session_scope(engine) as session:
+        session.connection().execute(CLICK.delete().where(CLICK.c.id == select(func.min(CLICK.c.id)).scalar_subquery()))
+        delivery_id, article_id = unclicked[2]
+        assert store.engagement.count_click(session, delivery_id=delivery_id, article_id=article_id, now=NOW)
+    with store.read_session(engine) as session:
+        again = figures.cached_clicks(session, edition_id=edition, deliveries=deliveries)
+        assert calls == [1] and again == every(session, edition_id=edition)  # one gone, one new: all read again
+        assert sum(again.values()) == sum(added.values())

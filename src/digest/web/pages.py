@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
+from jinja2.bccache import Bucket, BytecodeCache
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from digest.config import Settings
@@ -69,16 +70,54 @@ class Pages:
             raise ConfigError(f"{self.settings.web_templates_dir / template}: template error: {exc}") from None
         return HTMLResponse(body, status_code=status_code)
 
+    def preload(self) -> list[str]:
+        """Compiles the default language's page templates now (the console's, under admin/, are its own); returns
+        those that did not compile, left for their request to report."""
+        return preload(self.env, self.env.list_templates(
+            filter_func=lambda name: name.endswith((".html", ".txt")) and not name.startswith("admin/")))
+
     def message(self, title: str, text: str, *, language: str | None = None, status_code: int = 200) -> HTMLResponse:
         """A page that says one thing; `title` and `text` are translated (mark them with `N_`)."""
         return self.render("message.html", language=language, title=title, text=text, status_code=status_code)
+
+
+def preload(env: Environment, names: list[str]) -> list[str]:
+    """Loads (compiles) each of `names` into `env`'s cache; returns the names that failed, logged."""
+    failed = []
+    for name in names:
+        try:
+            env.get_template(name)
+        except TemplateError as exc:
+            log.warning("template %s does not compile: %s", name, exc)
+            failed.append(name)
+    return failed
+
+
+class CompiledTemplates(BytecodeCache):
+    """Jinja's compiled code of each template kept in memory for the process (a bytecode cache: keyed by the
+    template's name and file, reused while its source's checksum is the same), shared by the environments of
+    one kind (same options): a second app, or another language's pages, loads a template without compiling it."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+PAGE_CODE = CompiledTemplates()  # the reader pages' environments (web/admin/session.py has the console's)
 
 
 def page_environment(path: Path, language: str = "en") -> Environment:
     if not (path / "base.html").is_file():
         raise ConfigError(f"[web] templates: no page templates in {path}")
     env = Environment(loader=FileSystemLoader(str(path)), autoescape=select_autoescape(["html"]),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"],
+                      bytecode_cache=PAGE_CODE)
     env.install_gettext_translations(translations(language), newstyle=True)
     env.globals.update(weekday_names=WEEKDAY_NAMES, status_names=STATUS_NAMES)
     return env
