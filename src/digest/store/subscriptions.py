@@ -138,9 +138,12 @@ def due_subscribers(session: Session, *, period: str, weekday: str, newsletter: 
     those who paused their digest until a later date.
     """
     s, x = SUBSCRIBER.c, SUBSCRIPTION.c
+    conn = session.connection()
+    walk = _walked if conn.dialect.name == "sqlite" else (lambda column: column)
     query = (select(*RECORD_COLUMNS, *[x[k] for k in PREFERENCES])
-             .join(SUBSCRIPTION, (x.subscriber_id == s.id) & (x.newsletter == newsletter))
-             .where(s.status == SubscriberStatus.active, x.status == SubscriptionStatus.active, s.id > after_id))
+             .join(SUBSCRIPTION, (x.subscriber_id == s.id) & (walk(x.newsletter) == newsletter))
+             .where(walk(s.status) == SubscriberStatus.active, x.status == SubscriptionStatus.active,
+                    x.subscriber_id > after_id))
     if day is not None:
         query = query.where(or_(s.paused_until.is_(None), s.paused_until <= day))
     if not every_reader:
@@ -151,7 +154,16 @@ def due_subscribers(session: Session, *, period: str, weekday: str, newsletter: 
         query = query.where(s.email.in_(list(emails)))
     if slot is not None:
         query = query.where(s.timezone == slot[0], func.coalesce(x.send_at, s.send_at) == slot[1])
-    return merged_records(session.connection().execute(query.order_by(s.id).limit(limit)).all())
+    return merged_records(conn.execute(query.order_by(x.subscriber_id).limit(limit)).all())
+
+
+def _walked(column):
+    """`column || ''`: the same value, which SQLite cannot look up in an index. Its planner (no statistics)
+    otherwise reads every active subscription of the newsletter (or every active reader) and sorts them all for
+    each page of 1,000; with the status and newsletter kept out of its reach it walks the subscriptions by
+    subscriber id from `after_id` and stops at the page's end, in order: a page costs the same at any size
+    (20,000 readers: 0.03 → 0.01 s a page; the sort grew with the list)."""
+    return column.concat("")
 
 
 RECORD_COLUMNS = tuple(SUBSCRIBER.c[f] for f in SUBSCRIBER_RECORD_FIELDS)  # a record's, in its order
