@@ -137,13 +137,25 @@ def due_subscribers(session: Session, *, period: str, weekday: str, newsletter: 
     `slot` = (timezone, send_at) keeps only the readers whose local send time that is; `day` leaves out
     those who paused their digest until a later date.
     """
-    s, x = SUBSCRIBER.c, SUBSCRIPTION.c
+    x, conn = SUBSCRIPTION.c, session.connection()
+    query = _due(select(*RECORD_COLUMNS, *[x[k] for k in PREFERENCES]), conn, period=period, weekday=weekday,
+                 newsletter=newsletter, every_reader=every_reader, emails=emails, slot=slot, day=day)
+    query = query.where(x.subscriber_id > after_id).order_by(x.subscriber_id).limit(limit)
+    return merged_records(conn.execute(query).all())
+
+
+def count_due(session: Session, **due) -> int:
+    """How many readers `due_subscribers` would walk (its arguments but the cursor's)."""
     conn = session.connection()
+    return conn.execute(_due(select(func.count()).select_from(SUBSCRIBER), conn, **due)).scalar_one()
+
+
+def _due(query, conn, *, period: str, weekday: str, newsletter: str, every_reader: bool, emails: Sequence[str],
+         slot: tuple[str, str] | None, day: date | None):
+    s, x = SUBSCRIBER.c, SUBSCRIPTION.c
     walk = _walked if conn.dialect.name == "sqlite" else (lambda column: column)
-    query = (select(*RECORD_COLUMNS, *[x[k] for k in PREFERENCES])
-             .join(SUBSCRIPTION, (x.subscriber_id == s.id) & (walk(x.newsletter) == newsletter))
-             .where(walk(s.status) == SubscriberStatus.active, x.status == SubscriptionStatus.active,
-                    x.subscriber_id > after_id))
+    query = (query.join(SUBSCRIPTION, (x.subscriber_id == s.id) & (walk(x.newsletter) == newsletter))
+             .where(walk(s.status) == SubscriberStatus.active, x.status == SubscriptionStatus.active))
     if day is not None:
         query = query.where(or_(s.paused_until.is_(None), s.paused_until <= day))
     if not every_reader:
@@ -154,7 +166,7 @@ def due_subscribers(session: Session, *, period: str, weekday: str, newsletter: 
         query = query.where(s.email.in_(list(emails)))
     if slot is not None:
         query = query.where(s.timezone == slot[0], func.coalesce(x.send_at, s.send_at) == slot[1])
-    return merged_records(conn.execute(query.order_by(x.subscriber_id).limit(limit)).all())
+    return query
 
 
 def _walked(column):
