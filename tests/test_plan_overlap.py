@@ -10,7 +10,8 @@ from dataclasses import replace
 import pytest
 
 from digest import store
-from digest.pipeline import dry_run_day, plan, planner
+from digest.pipeline import DryRunMailer, dry_run_day, plan, planner
+from digest.send import SmtpMailer
 from tests.conftest import NOW, PG_ABSENT, store_state
 from tests.factories import edition_counts, seed, send_day
 from tests.pg import BIN
@@ -41,10 +42,14 @@ def _deliveries_per_reader(engine) -> dict[int, int]:
 
 
 @pytest.mark.skipif(BIN is None, reason=PG_ABSENT)
-def test_every_reader_gets_one_delivery_and_one_message_with_planning_overlapped(engine, overlap, smtpd):
-    assert engine.dialect.name == "postgresql" and planner.wanted(engine, overlap)
+def test_every_reader_gets_one_delivery_and_one_message_with_planning_overlapped(engine, overlap, smtpd,
+                                                                                 monkeypatch):
+    assert engine.dialect.name == "postgresql"
+    children, child = [], planner.PlanProcess
+    monkeypatch.setattr(planner, "PlanProcess", lambda *a, **kw: children.append(child(*a, **kw)) or children[-1])
     seed(engine, NOW, subscribers=40)
     [report] = send_day(engine, overlap)
+    assert len(children) == 1 and children[0].outcome[:2] == ("planned", 40)  # the child planned everyone
     assert report.planned == 40 and report.counts == {"sent": 40}
     assert sorted(r for m in smtpd.handler.messages for r in m.rcpt_tos) == sorted(
         f"reader{i}@example.com" for i in range(1, 41))
@@ -81,14 +86,17 @@ def test_a_dry_run_with_planning_overlapped_writes_nothing(engine, overlap, smtp
     assert store_state(overlap.store.url) == before and smtpd.handler.messages == []
 
 
-def test_auto_plans_in_a_child_on_postgresql_only(tmp_path, smtp_settings):
+def test_auto_plans_in_a_child_on_postgresql_only_and_never_in_a_dry_run(tmp_path, smtp_settings):
     sqlite = store.open_engine(f"sqlite:///{tmp_path / 'auto.db'}")
+    smtp = SmtpMailer(smtp_settings.smtp, local_hostname="news.example.com")
     auto = replace(smtp_settings, send=replace(smtp_settings.send, plan_process="auto"))
-    assert not planner.wanted(sqlite, auto)
-    assert planner.wanted(sqlite, replace(auto, send=replace(auto.send, plan_process="on")))
-    assert not planner.wanted(sqlite, replace(auto, send=replace(auto.send, plan_process="off")))
-    with sqlite.connect() as conn:  # a dry run's scratch connection: never forked from
-        assert not planner.wanted(conn, replace(auto, send=replace(auto.send, plan_process="on")))
+    on = replace(auto, send=replace(auto.send, plan_process="on"))
+    assert not planner.wanted(sqlite, auto, smtp)
+    assert planner.wanted(sqlite, on, smtp)
+    assert not planner.wanted(sqlite, replace(auto, send=replace(auto.send, plan_process="off")), smtp)
+    assert not planner.wanted(sqlite, on, DryRunMailer())  # a dry run's store is one handle: never shared
+    with sqlite.connect() as conn:  # nor a connection (PostgreSQL's scratch store)
+        assert not planner.wanted(conn, on, smtp)
     sqlite.dispose()
 
 

@@ -16,8 +16,8 @@ planned `skipped`) comes back when it ends and is replayed to the caller's `on_s
 fails the run once what was claimed is recorded.
 
 `auto` is on for PostgreSQL only: on SQLite one writer at a time made the two processes wait for each other
-(20,000 readers: 22.0 s in one process, 34.2 s with the child). Only an engine is forked from: a dry run's
-scratch connection (one transaction, rolled back) plans in its own process.
+(20,000 readers: 22.0 s in one process, 34.2 s with the child). A dry run never forks: its scratch store (one
+PostgreSQL connection in a transaction rolled back, or one handle on a SQLite copy) cannot be shared.
 """
 
 from __future__ import annotations
@@ -35,10 +35,14 @@ from digest.pipeline.plan import EditionPlan, OnSkip, plan_deliveries
 from digest.pipeline.producer import _die_with_parent
 
 
-def wanted(engine, settings: Settings) -> bool:
-    """Plan in a child for this run? `on`, or `auto` on PostgreSQL; never without an engine or fork."""
+def wanted(engine, settings: Settings, mailer=None) -> bool:
+    """Plan in a child for this run? `on`, or `auto` on PostgreSQL; only with a real SMTP mailer (never in a dry
+    run: its scratch store is one connection, or one SQLite handle, no child may share), an engine and fork."""
+    from digest.send import SmtpMailer
+
     mode = settings.send.plan_process
-    if mode == "off" or not isinstance(engine, Engine) or "fork" not in multiprocessing.get_all_start_methods():
+    if (mode == "off" or not isinstance(engine, Engine) or not isinstance(mailer, SmtpMailer)
+            or "fork" not in multiprocessing.get_all_start_methods()):
         return False
     return mode == "on" or engine.dialect.name == "postgresql"
 

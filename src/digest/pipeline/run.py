@@ -59,7 +59,7 @@ async def send_day(engine: Engine, settings: Settings, mailer: Mailer, day: date
     progress = progress or Progress()
     mark_unknown(engine, clock, reason="interrupted while sending")
     held: list[str] = []
-    overlap = planner.wanted(engine, settings)  # each edition planned by a child while it is sent
+    overlap = planner.wanted(engine, settings, mailer)  # each edition planned by a child while it is sent
     planned_now = plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at, slot=slot,
                            periods=periods, retry_unknown=retry_unknown, on_skip=on_skip, newsletters=newsletters,
                            held=held, open_only=overlap)
