@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -61,17 +62,25 @@ def test_every_reader_gets_one_delivery_and_one_message_with_planning_overlapped
 
 
 @pytest.mark.skipif(BIN is None, reason=PG_ABSENT)
-def test_a_run_stopped_while_the_child_plans_leaves_the_edition_unfinished(engine, overlap, smtpd):
+def test_a_run_stopped_while_the_child_plans_waits_for_it_and_the_next_sends_everyone_once(engine, overlap, smtpd):
     seed(engine, NOW, subscribers=40)
     stop = threading.Event()
-    stop.set()  # the producer stops before its first claim: the child is still planning (or just done)
+    stop.set()  # the producer stops before its first claim, the child still planning
     [report] = send_day(engine, overlap, stop=stop)
-    assert report.interrupted and smtpd.handler.messages == []
+    assert report.interrupted and report.planned == 40 and smtpd.handler.messages == []
+    assert edition_counts(engine) == {"queued": 40}
     with store.read_session(engine) as session:
         assert str(store.editions.find_edition(session, key=KEY).status) != "done"
-    [rest] = send_day(engine, overlap)  # the next run plans whoever is left and sends everyone once
+    [rest] = send_day(engine, overlap)
     assert rest.counts == {"sent": 40} and len(smtpd.handler.messages) == 40
     assert set(_deliveries_per_reader(engine).values()) == {1}
+
+
+@pytest.mark.skipif(BIN is None, reason=PG_ABSENT)
+def test_what_the_child_plans_past_the_deadline_expires(engine, overlap, smtpd):
+    seed(engine, NOW, subscribers=40)
+    [report] = send_day(engine, overlap, clock=lambda: NOW + timedelta(hours=7), due_at=NOW)
+    assert report.planned == 40 and edition_counts(engine) == {"expired": 40} and smtpd.handler.messages == []
 
 
 @pytest.mark.skipif(BIN is None, reason=PG_ABSENT)

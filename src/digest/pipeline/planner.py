@@ -10,8 +10,10 @@ committed: the producer finds nothing sendable only for as long as the child is 
 Nothing of the send path's safety changes: a row is sent only once a committed claim moved it from `queued`
 to `sending`, whichever process wrote it; a page is committed whole or not at all (a child killed mid-page
 leaves none of it, and the next run plans those readers: the unique (edition, subscriber) pair and
-`planned_subscriber_ids` keep it to one delivery each). The child dies with its parent (PR_SET_PDEATHSIG);
-a run that stops early (a signal, the deadline, a pause, a halted relay) kills it. What it heard (readers
+`planned_subscriber_ids` keep it to one delivery each). The child dies with its parent (PR_SET_PDEATHSIG).
+A run that ends early (a stop signal, the deadline, a pause, a halted relay) waits for it, as it would have
+waited for planning before sending (what it planned past the deadline expires then); only an exception in the
+parent (e.g. KeyboardInterrupt) kills it, and the edition is then not marked done. What it heard (readers
 planned `skipped`) comes back when it ends and is replayed to the caller's `on_skip`; a child that fails
 fails the run once what was claimed is recorded.
 
@@ -69,11 +71,11 @@ class PlanProcess:
         """Still planning: no outcome sent yet and the child alive (after False, every row it wrote is committed)."""
         return self.outcome is None and not self.results.poll() and self.process.is_alive()
 
-    def settle(self) -> bool:
-        """End the child: its outcome read if it sent one, else it is killed (its open page rolls back). True
-        when it planned every due reader; only then may the edition be marked done."""
+    def settle(self, *, kill: bool = False) -> bool:
+        """Wait for the child's end and read its outcome (`kill`: kill it first if it is still planning; its
+        open page rolls back). True when it planned every due reader; only then may the edition be done."""
         if self.outcome is None:
-            if self.running():
+            if kill and self.running():
                 self.process.kill()
                 self.outcome = ("stopped", 0, [])
             else:

@@ -23,7 +23,7 @@ from digest.pipeline.deliver import EditionReport, EditionSender, Progress
 from digest.pipeline import planner
 from digest.pipeline.plan import (AWAITING_APPROVAL, EditionPlan, OnSkip, awaiting_approval, edition_controls,
                                   edition_plan, edition_plans, open_edition, plan_edition)
-from digest.pipeline.transitions import log_transition, mark_unknown
+from digest.pipeline.transitions import expire_edition, log_transition, mark_unknown
 from digest.send import Mailer
 
 UNFINISHED = ("queued", "sending", "deferred")
@@ -74,7 +74,7 @@ async def send_day(engine: Engine, settings: Settings, mailer: Mailer, day: date
             report.planned = planned if child is None else child.finish()
         finally:
             if child is not None:
-                child.settle()
+                child.settle(kill=True)  # only an exception gets here with the child still planning
         reports.append(report)
         if limit is not None:
             limit = max(0, limit - report.attempted)
@@ -120,7 +120,8 @@ async def send_edition(engine: Engine, settings: Settings, mailer: Mailer, compo
                        on_skip: OnSkip | None = None, child: planner.PlanProcess | None = None) -> EditionReport:
     """Send what is sendable of one edition, then finish it whatever happened (the counts, `done` if nothing is
     left): the one way the embedded sender, a worker's shard and the retry job send. `child`: the edition's
-    planning child, still writing rows; a run that ends before it has planned everyone leaves it not done."""
+    planning child, still writing rows: waited for at the end (rows it planned past the deadline expire); if it
+    failed or was killed, the edition is not marked done."""
     progress = progress or Progress()
     sender = EditionSender(engine, settings, mailer, composer, edition_id, clock, progress, deadline=deadline,
                            stop=stop, claimed_by=claimed_by, id_range=id_range, on_skip=on_skip,
@@ -129,7 +130,10 @@ async def send_edition(engine: Engine, settings: Settings, mailer: Mailer, compo
         await sender.run(limit=limit, subscriber_ids=subscriber_ids, retry_deferred=retry_deferred)
     finally:
         progress.finish()
-        finish_edition(engine, sender.report, edition_id, clock, may_finish=child is None or child.settle())
+        planned = child is None or child.settle()  # a run that ended early waits for the child, as before it
+        if child is not None and deadline is not None and clock() > deadline:  # what it planned since expires too
+            sender.report.expired += len(expire_edition(engine, edition_id, sender.report.key, clock()))
+        finish_edition(engine, sender.report, edition_id, clock, may_finish=planned)
     return sender.report
 
 
