@@ -102,6 +102,8 @@ def _validate_send_and_log(s: Settings, bad) -> None:
         raise bad("send", "record_seconds", "must be more than 0")
     if s.send.compose_process not in ("auto", "off"):
         raise bad("send", "compose_process", "must be auto or off")
+    if s.send.plan_process not in ("auto", "on", "off"):
+        raise bad("send", "plan_process", f"must be auto, on or off, got {s.send.plan_process!r}")
     if s.send.deadline_hours <= 0:
         raise bad("send", "deadline_hours", "must be positive")
     if s.send.approval not in ("none", "required"):

@@ -89,6 +89,7 @@ class SendSettings:
     record_every: int = 50  # the sender commits outcomes every this many results ...
     record_seconds: float = 0.2  # ... or this often, whichever comes first
     compose_process: str = "auto"  # auto | off: compose and claim in a forked child once an edition is big
+    plan_process: str = "auto"  # auto | on | off: plan in a forked child while the sender sends (auto: PostgreSQL)
     retry_base_seconds: float = 300.0
     retry_max_seconds: float = 3600.0
     deadline_hours: float = 6.0  # from when an edition was due (daemon) or started by hand (`digest send`)

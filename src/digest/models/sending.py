@@ -67,12 +67,13 @@ class RateLimit(SQLModel, table=True):
 class DeliveryItem(SQLModel, table=True):
     """One article carried by one delivery, with why it was chosen."""
 
-    # no index of its own on delivery_id: the unique index's prefix serves its lookups (revision 0005)
+    # no index of its own on delivery_id: the unique index's prefix serves its lookups (revision 0005); none on
+    # article_id or story_key either: no query reads by them, and each cost planning's inserts (revision 0014)
     __table_args__ = (UniqueConstraint("delivery_id", "article_id"),)
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="delivery.id")
-    article_id: int = Field(foreign_key="article.id", index=True)
-    story_key: str = Field(default="", index=True)
+    article_id: int = Field(foreign_key="article.id")
+    story_key: str = Field(default="")
     section: str  # "top" | "trending"
     position: int
     score: float = 0.0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -88,6 +88,7 @@ class EditionSender:
     claimed_by: str | None = None  # a worker's job ("job:N"); None = the embedded sender
     id_range: tuple[int, int] | None = None  # a shard: only these (first, last) subscriber ids
     on_skip: OnSkip | None = None  # hears of each reader held (`skipped`) or unbuildable (`failed`) at send time
+    planning: Callable[[], bool] | None = None  # rows are still being planned (`pipeline.planner`): wait for them
     report: EditionReport = field(init=False)
     sender_side: int = 0
     breaker: Breaker = field(init=False)
@@ -95,8 +96,8 @@ class EditionSender:
     last_id: int = field(init=False, default=0)  # the last delivery id read: retries walk up the ids once
     held: int = field(init=False, default=0)  # rows of the breaker's storm put back to `queued` in this run
     forgiven: set[int] = field(init=False, default_factory=set)  # ... and the ids already forgiven
-    read: int = field(init=False, default=0)  # rows the last claim read; variants the composing child rendered:
-    forked_variants: int = field(init=False, default=0)
+    read: int = field(init=False, default=0)  # rows the last claim read
+    forked_variants: int = field(init=False, default=0)  # variants the composing child rendered
 
     def __post_init__(self) -> None:
         self.report = EditionReport(self.composer.plan.key)
@@ -262,8 +263,7 @@ class EditionSender:
     def _stop_line(self, held: int) -> str:
         if self.halt != "breaker":
             return self.halt
-        n, of = self.breaker.share()
-        kind = self.breaker.tripped.split()[0]
+        (n, of), kind = self.breaker.share(), self.breaker.tripped.split()[0]
         with store.read_session(self.engine) as session:
             queued = store.delivery_status.edition_counts(session, edition_id=self.edition_id).get("queued", 0)
         fate = ("they stay unknown (the relay may have taken them: check its log, then `digest deliveries requeue "

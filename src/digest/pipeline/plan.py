@@ -21,6 +21,7 @@ from digest.select import Diversity, Selection, select_for, variant_key
 from digest.stories import Story, StoryParams, group_stories
 
 OnSkip = Callable[[str, str, str], None]  # (edition key, email, reason): a reader this run does not send to
+AWAITING_APPROVAL = "awaiting_approval"  # edition.held while `[send] approval = "required"` waits for an editor
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,7 @@ def select_subscriber(session, settings: Settings, ranking: Ranking, subs: Seque
     carried = store.deliveries.carried_articles(session, subscriber_ids=[s.id for s in subs], exclude_edition=edition_id,
                                                 newsletter=newsletter)
     for sub in subs:
-        sent_articles, sent_stories = carried.get(sub.id, (set(), set()))
-        yield sub, selector.select(sub, sent_articles, sent_stories)
+        yield sub, selector.select(sub, *carried.get(sub.id, (set(), set())))
 
 
 class Selector:
@@ -185,8 +185,7 @@ class Selector:
 
 def delivery_items(selection: Selection) -> list[dict]:
     return [{"article_id": p.entry.story.lead.id, "story_key": p.entry.story.key, "section": p.section,
-             "position": i, "score": p.entry.score,
-             "why": p.why()}
+             "position": i, "score": p.entry.score, "why": p.why()}
             for i, p in enumerate(selection.picks)]
 
 
@@ -201,22 +200,32 @@ def due_pages(session, plan: EditionPlan, emails: Sequence[str], page: int = 100
         after = subs[-1].id
 
 
-def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: datetime,
-                 emails: Sequence[str] = (), deadline: datetime | None = None, on_skip: OnSkip | None = None
-                 ) -> tuple[int, int]:
+def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: datetime, emails: Sequence[str] = (),
+                 deadline: datetime | None = None, on_skip: OnSkip | None = None) -> tuple[int, int]:
     """Write one `queued` or `skipped` delivery per due subscriber who has none yet: (edition id, planned).
+    `deadline` moves the edition's deadline later (never earlier); `on_skip` hears of each reader skipped."""
+    if not (edition_id := open_edition(engine, plan, now=now, emails=emails, deadline=deadline)):
+        return 0, 0
+    return edition_id, plan_deliveries(engine, settings, plan, edition_id, now=now, emails=emails, on_skip=on_skip)
 
-    `deadline` moves the edition's deadline later if it is earlier (never earlier); `on_skip` hears of each
-    reader planned `skipped`.
-    """
+
+def open_edition(engine: Engine, plan: EditionPlan, *, now: datetime, emails: Sequence[str] = (),
+                 deadline: datetime | None = None) -> int:
+    """The edition's id, its row made if someone is due (0: nobody is, and it has none)."""
     with store.session_scope(engine) as session:
         if not _any_due(session, plan, emails) and store.editions.find_edition(session, key=plan.key) is None:
-            return 0, 0
+            return 0
         edition = store.editions.ensure_edition(session, key=plan.key, period=plan.period, date=plan.day.isoformat(),
                                                 cutoff_at=plan.cutoff, now=now, newsletter=plan.newsletter)
-        edition_id = edition.id
         if deadline is not None:
-            store.editions.extend_deadline(session, edition_id=edition_id, deadline=deadline)
+            store.editions.extend_deadline(session, edition_id=edition.id, deadline=deadline)
+        return edition.id
+
+
+def plan_deliveries(engine: Engine, settings: Settings, plan: EditionPlan, edition_id: int, *, now: datetime,
+                    emails: Sequence[str] = (), on_skip: OnSkip | None = None) -> int:
+    """The delivery rows of the readers due for an open edition who have none yet, a page committed at a time
+    (a sender may send each page meanwhile: `pipeline.planner`). Returns the rows written."""
     ranking = selector = None  # ranked only if someone is still to plan: repeated daemon ticks stay cheap
     planned = 0
     with store.session_scope(engine) as session:
@@ -234,7 +243,7 @@ def plan_edition(engine: Engine, settings: Settings, plan: EditionPlan, *, now: 
             for sub, selection in selected if on_skip else ():
                 if selection.skip_reason:
                     on_skip(plan.key, sub.email, selection.skip_reason)
-    return edition_id, planned
+    return planned
 
 
 def delivery_row(sub: SubscriberRecord, selection: Selection, selector: Selector) -> tuple:
@@ -242,9 +251,6 @@ def delivery_row(sub: SubscriberRecord, selection: Selection, selector: Selector
     skipped = selection.skip_reason
     return (sub.id, DeliveryStatus.skipped if skipped else DeliveryStatus.queued,
             None if skipped else variant_key(sub.format, selection.picks), skipped, selector.delivery_items(selection))
-
-
-AWAITING_APPROVAL = "awaiting_approval"
 
 
 def awaiting_approval(engine: Engine, settings: Settings, plan: EditionPlan, *, now: datetime,

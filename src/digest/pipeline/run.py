@@ -17,12 +17,13 @@ from digest import store
 from digest.clock import Clock
 from digest.config import Settings
 from digest.lock import exclusive
-from digest.models import EditionStatus
+from digest.models import WEEKDAYS, EditionStatus
 from digest.pipeline.compose import Composer
 from digest.pipeline.deliver import EditionReport, EditionSender, Progress
+from digest.pipeline import planner
 from digest.pipeline.plan import (AWAITING_APPROVAL, EditionPlan, OnSkip, awaiting_approval, edition_controls,
-                                  edition_plan, edition_plans, plan_edition)
-from digest.pipeline.transitions import log_transition, mark_unknown
+                                  edition_plan, edition_plans, open_edition, plan_edition)
+from digest.pipeline.transitions import expire_edition, log_transition, mark_unknown
 from digest.send import Mailer
 
 UNFINISHED = ("queued", "sending", "deferred")
@@ -58,15 +59,22 @@ async def send_day(engine: Engine, settings: Settings, mailer: Mailer, day: date
     progress = progress or Progress()
     mark_unknown(engine, clock, reason="interrupted while sending")
     held: list[str] = []
+    overlap = planner.wanted(engine, settings, mailer)  # each edition planned by a child while it is sent
     planned_now = plan_day(engine, settings, day, clock=clock, emails=emails, due_at=due_at, slot=slot,
                            periods=periods, retry_unknown=retry_unknown, on_skip=on_skip, newsletters=newsletters,
-                           held=held)
+                           held=held, open_only=overlap)
     reports = [EditionReport(key, held=AWAITING_APPROVAL) for key in held]
     for plan, edition_id, planned in planned_now:
-        report = await _send_plan(engine, settings, mailer, plan, edition_id, clock=clock, emails=emails,
-                                  limit=limit, retry_deferred=retry_deferred, progress=progress, stop=stop,
-                                  on_skip=on_skip)
-        report.planned = planned
+        child = planner.PlanProcess(engine, settings, plan, edition_id, now=clock(), emails=emails,
+                                    on_skip=on_skip) if overlap else None
+        try:
+            report = await _send_plan(engine, settings, mailer, plan, edition_id, clock=clock, emails=emails,
+                                      limit=limit, retry_deferred=retry_deferred, progress=progress, stop=stop,
+                                      on_skip=on_skip, child=child)
+            report.planned = planned if child is None else child.finish()
+        finally:
+            if child is not None:
+                child.settle(kill=True)  # only an exception gets here with the child still planning
         reports.append(report)
         if limit is not None:
             limit = max(0, limit - report.attempted)
@@ -77,9 +85,10 @@ def plan_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, ema
              due_at: datetime | None = None, slot: tuple[str, str] | None = None,
              periods: Sequence[str] = ("daily", "weekly"), retry_unknown: bool = False,
              on_skip: OnSkip | None = None, newsletters: Sequence[str] | None = None,
-             held: list[str] | None = None) -> list[tuple[EditionPlan, int, int]]:
+             held: list[str] | None = None, open_only: bool = False) -> list[tuple[EditionPlan, int, int]]:
     """Write the delivery rows of the editions due on `day`: (plan, edition id, rows planned now) for each.
-    An edition awaiting an editor's approval is planned not at all: its key goes into `held`.
+    An edition awaiting an editor's approval is planned not at all: its key goes into `held`. `open_only`:
+    only their edition rows (0 planned), their deliveries left to a planning child (`pipeline.planner`).
 
     The embedded sender then sends them in this process; with workers, `digest.workers` enqueues shards.
     """
@@ -90,8 +99,11 @@ def plan_day(engine: Engine, settings: Settings, day: date, *, clock: Clock, ema
             if held is not None:
                 held.append(plan.key)
             continue
-        edition_id, planned = plan_edition(engine, settings, plan, now=clock(), emails=emails, deadline=deadline,
-                                           on_skip=on_skip)
+        if open_only:
+            edition_id, planned = open_edition(engine, plan, now=clock(), emails=emails, deadline=deadline), 0
+        else:
+            edition_id, planned = plan_edition(engine, settings, plan, now=clock(), emails=emails,
+                                               deadline=deadline, on_skip=on_skip)
         if not edition_id:
             continue
         if retry_unknown:
@@ -105,26 +117,33 @@ async def send_edition(engine: Engine, settings: Settings, mailer: Mailer, compo
                        stop: threading.Event | None = None, claimed_by: str | None = None,
                        id_range: tuple[int, int] | None = None, limit: int | None = None,
                        subscriber_ids: Sequence[int] | None = None, retry_deferred: bool = False,
-                       on_skip: OnSkip | None = None) -> EditionReport:
+                       on_skip: OnSkip | None = None, child: planner.PlanProcess | None = None) -> EditionReport:
     """Send what is sendable of one edition, then finish it whatever happened (the counts, `done` if nothing is
-    left): the one way the embedded sender, a worker's shard and the retry job send."""
+    left): the one way the embedded sender, a worker's shard and the retry job send. `child`: the edition's
+    planning child, still writing rows: waited for at the end (rows it planned past the deadline expire); if it
+    failed or was killed, the edition is not marked done."""
     progress = progress or Progress()
     sender = EditionSender(engine, settings, mailer, composer, edition_id, clock, progress, deadline=deadline,
-                           stop=stop, claimed_by=claimed_by, id_range=id_range, on_skip=on_skip)
+                           stop=stop, claimed_by=claimed_by, id_range=id_range, on_skip=on_skip,
+                           planning=child.running if child is not None else None)
     try:
         await sender.run(limit=limit, subscriber_ids=subscriber_ids, retry_deferred=retry_deferred)
     finally:
         progress.finish()
-        finish_edition(engine, sender.report, edition_id, clock)
+        planned = child is None or child.settle()  # a run that ended early waits for the child, as before it
+        if child is not None and deadline is not None and clock() > deadline:  # what it planned since expires too
+            sender.report.expired += len(expire_edition(engine, edition_id, sender.report.key, clock()))
+        finish_edition(engine, sender.report, edition_id, clock, may_finish=planned)
     return sender.report
 
 
-def finish_edition(engine: Engine, report: EditionReport, edition_id: int, clock: Clock) -> bool:
+def finish_edition(engine: Engine, report: EditionReport, edition_id: int, clock: Clock, *,
+                   may_finish: bool = True) -> bool:
     """The edition's counts into `report`; the edition is `done` (and True returned) once nothing is queued,
-    sending or deferred."""
+    sending or deferred (and, unless `may_finish`, never: some readers may still be unplanned)."""
     with store.session_scope(engine) as session:
         report.counts = store.delivery_status.edition_counts(session, edition_id=edition_id)
-        done = not any(report.counts.get(s) for s in UNFINISHED)
+        done = may_finish and not any(report.counts.get(s) for s in UNFINISHED)
         if done:
             store.webhooks.emit_edition_done(session, edition_id=edition_id, counts=report.counts, now=clock())
             store.editions.mark_edition(session, edition_id=edition_id, status=EditionStatus.done, now=clock())
@@ -205,12 +224,23 @@ def _subscriber_ids(session, emails: Sequence[str]) -> list[int] | None:
 
 async def _send_plan(engine, settings, mailer, plan: EditionPlan, edition_id: int, *, clock: Clock,
                      emails: Sequence[str], limit: int | None, retry_deferred: bool,
-                     progress: Progress, stop: threading.Event | None, on_skip: OnSkip | None) -> EditionReport:
+                     progress: Progress, stop: threading.Event | None, on_skip: OnSkip | None,
+                     child: planner.PlanProcess | None = None) -> EditionReport:
     with store.session_scope(engine) as session:
         subscriber_ids = _subscriber_ids(session, emails)
         pending = store.delivery_status.edition_counts(session, edition_id=edition_id)
         deadline = store.editions.find_edition(session, key=plan.key).deadline_at
-    progress.start(plan.key, pending.get("queued", 0) + pending.get("deferred", 0))
+        unplanned = _unplanned(session, plan, sum(pending.values()), emails) if child is not None else 0
+    progress.start(plan.key, pending.get("queued", 0) + pending.get("deferred", 0) + unplanned)
     return await send_edition(engine, settings, mailer, composer_for(engine, settings, plan), edition_id, clock=clock,
                               deadline=deadline, progress=progress, stop=stop, limit=limit,
-                              subscriber_ids=subscriber_ids, retry_deferred=retry_deferred, on_skip=on_skip)
+                              subscriber_ids=subscriber_ids, retry_deferred=retry_deferred, on_skip=on_skip,
+                              child=child)
+
+
+def _unplanned(session, plan: EditionPlan, planned: int, emails: Sequence[str]) -> int:
+    """About how many readers the planning child has still to write (the progress total: due less planned)."""
+    due = store.subscriptions.count_due(session, period=plan.period, weekday=WEEKDAYS[plan.day.weekday()],
+                                        newsletter=plan.newsletter, every_reader=plan.every_reader, emails=emails,
+                                        slot=plan.slot, day=plan.day)
+    return max(0, due - planned)

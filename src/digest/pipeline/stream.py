@@ -12,6 +12,8 @@ half batch is composed (the queue still holds the other half). The recorder comm
 
 The operator's pause, the deadline and a stop signal are looked at before each claim; what is claimed then
 is still sent (or, once the run is halted, released untried).
+While a planning child (`pipeline.planner`) still writes the edition's rows, finding nothing sendable means
+waiting for its next page, not the end; the read that ends the run starts after the child has finished.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from digest.pipeline import producer
+
+PLAN_POLL_SECONDS = 0.05  # nothing sendable yet while `pipeline.planner`'s child plans: look again this often
 
 
 class Window:
@@ -115,6 +119,7 @@ async def _produce(sender, queue: asyncio.Queue, window: Window, limit: int | No
             await window.room(room)
             if sender.halt or sender._ending():
                 return
+            settled = sender.planning is None or not sender.planning()  # no more rows will come
             if forked is not None:
                 jobs = await forked.prepare(room, subscriber_ids, retry_deferred)
             else:
@@ -122,8 +127,11 @@ async def _produce(sender, queue: asyncio.Queue, window: Window, limit: int | No
                 jobs = sender._prepare(room, subscriber_ids, retry_deferred)
                 if jobs is not None and sender.last_id != read and _full(sender, room) and producer.available(sender):
                     forked = producer.ForkedPreparer(sender)  # more to come: the next claims on another core
-            if jobs is None:
+            if jobs is None and settled:
                 return
+            if jobs is None:  # a planning child is still writing rows: its next page
+                await asyncio.sleep(PLAN_POLL_SECONDS)
+                continue
             window.claimed(len(jobs))
             produced += len(jobs)
             for job in jobs:

@@ -6,15 +6,15 @@ as a whole (counts, problems, expiry, the operator's requeues): `store.delivery_
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, or_, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlmodel import Session, select
 
 from digest.models import CARRIED, Delivery, DeliveryItem, DeliveryStatus, Edition, Subscriber, SubscriberStatus
+from digest.store import delivery_rows
 from digest.store.articles import articles_by_id
 from digest.store.engine import _chunks
 
@@ -25,6 +25,8 @@ SENDABLE = (DeliveryStatus.queued, DeliveryStatus.deferred)
 REQUEUEABLE = (DeliveryStatus.failed, DeliveryStatus.bounced, DeliveryStatus.unknown)  # an operator's decision
 
 IN_FLIGHT = (DeliveryStatus.sending, DeliveryStatus.unknown)  # a send's outcome may land on these
+
+add_deliveries = delivery_rows.add_deliveries  # planning's bulk insert (its own module), called from here
 
 
 # ── planning and claiming ───────────────────────────────────────────────────────────────────────────
@@ -51,57 +53,6 @@ def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude
         found[sub_id][0].add(article_id)
         found[sub_id][1].add(story_key)
     return found
-
-
-def add_deliveries(session: Session, *, edition_id: int, planned: Sequence[tuple], now: datetime) -> int:
-    """Insert many deliveries and their items, a few statements per thousand readers. `planned` holds
-    (subscriber_id, status, variant_key, error, items), items as dicts of DeliveryItem fields (`why` a dict, or
-    its JSON text already); readers sharing a selection may share one items list (converted once)."""
-    if not planned:
-        return 0
-    conn = session.connection()
-    rows = [{"edition_id": edition_id, "subscriber_id": sub_id, "status": status, "attempts": 0,
-             "variant_key": vkey, "error": error, "created_at": now, "updated_at": now}
-            for sub_id, status, vkey, error, _ in planned]
-    conn.execute(insert(DELIVERY), rows)  # no RETURNING: SQLite would insert the rows one statement each
-    ids = _delivery_ids(conn, edition_id, [p[0] for p in planned])
-    _insert_items(conn, [(ids[sub_id], items) for sub_id, *_, items in planned if items])
-    return len(planned)
-
-
-def _delivery_ids(conn, edition_id: int, subscriber_ids: list[int]) -> dict[int, int]:
-    """subscriber id → the id of their delivery of this edition (one per subscriber: a unique constraint)."""
-    found: dict[int, int] = {}
-    for chunk in _chunks(subscriber_ids, 500):
-        found.update((sub_id, i) for sub_id, i in conn.execute(select(DELIVERY.c.subscriber_id, DELIVERY.c.id).where(
-            DELIVERY.c.edition_id == edition_id, DELIVERY.c.subscriber_id.in_(chunk))))
-    return found
-
-
-ITEM_COLUMNS = ("delivery_id", "article_id", "story_key", "section", "position", "score", "why")
-
-
-def _insert_items(conn, planned: list[tuple[int, list[dict]]]) -> None:
-    """One executemany of positional rows straight to the driver: an edition plans ten items per reader, and
-    SQLAlchemy's per-row parameter processing was most of planning (and of a dry run). Each distinct items
-    list is converted (its `why` dumped) once, however many deliveries carry it."""
-    if not planned:
-        return
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (f"INSERT INTO {DeliveryItem.__tablename__} ({', '.join(ITEM_COLUMNS)}) "
-           f"VALUES ({', '.join([mark] * len(ITEM_COLUMNS))})")
-    tails: dict[int, list[tuple]] = {}  # id(items) → rows without the delivery id; the lists live meanwhile
-    rows = []
-    for delivery_id, items in planned:
-        if (tail := tails.get(id(items))) is None:
-            tail = tails[id(items)] = [(i["article_id"], i.get("story_key", ""), i["section"], i["position"],
-                                        i.get("score", 0.0), _why(i.get("why"))) for i in items]
-        rows.extend((delivery_id, *t) for t in tail)
-    conn.exec_driver_sql(sql, rows)
-
-
-def _why(why) -> str:
-    return why if isinstance(why, str) else json.dumps(why or {})
 
 
 def _sendable(now: datetime, retry_deferred: bool, after_id: int = 0):

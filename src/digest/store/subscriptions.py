@@ -137,10 +137,25 @@ def due_subscribers(session: Session, *, period: str, weekday: str, newsletter: 
     `slot` = (timezone, send_at) keeps only the readers whose local send time that is; `day` leaves out
     those who paused their digest until a later date.
     """
+    x, conn = SUBSCRIPTION.c, session.connection()
+    query = _due(select(*RECORD_COLUMNS, *[x[k] for k in PREFERENCES]), conn, period=period, weekday=weekday,
+                 newsletter=newsletter, every_reader=every_reader, emails=emails, slot=slot, day=day)
+    query = query.where(x.subscriber_id > after_id).order_by(x.subscriber_id).limit(limit)
+    return merged_records(conn.execute(query).all())
+
+
+def count_due(session: Session, **due) -> int:
+    """How many readers `due_subscribers` would walk (its arguments but the cursor's)."""
+    conn = session.connection()
+    return conn.execute(_due(select(func.count()).select_from(SUBSCRIBER), conn, **due)).scalar_one()
+
+
+def _due(query, conn, *, period: str, weekday: str, newsletter: str, every_reader: bool, emails: Sequence[str],
+         slot: tuple[str, str] | None, day: date | None):
     s, x = SUBSCRIBER.c, SUBSCRIPTION.c
-    query = (select(*RECORD_COLUMNS, *[x[k] for k in PREFERENCES])
-             .join(SUBSCRIPTION, (x.subscriber_id == s.id) & (x.newsletter == newsletter))
-             .where(s.status == SubscriberStatus.active, x.status == SubscriptionStatus.active, s.id > after_id))
+    walk = _walked if conn.dialect.name == "sqlite" else (lambda column: column)
+    query = (query.join(SUBSCRIPTION, (x.subscriber_id == s.id) & (walk(x.newsletter) == newsletter))
+             .where(walk(s.status) == SubscriberStatus.active, x.status == SubscriptionStatus.active))
     if day is not None:
         query = query.where(or_(s.paused_until.is_(None), s.paused_until <= day))
     if not every_reader:
@@ -151,7 +166,16 @@ def due_subscribers(session: Session, *, period: str, weekday: str, newsletter: 
         query = query.where(s.email.in_(list(emails)))
     if slot is not None:
         query = query.where(s.timezone == slot[0], func.coalesce(x.send_at, s.send_at) == slot[1])
-    return merged_records(session.connection().execute(query.order_by(s.id).limit(limit)).all())
+    return query
+
+
+def _walked(column):
+    """`column || ''`: the same value, which SQLite cannot look up in an index. Its planner (no statistics)
+    otherwise reads every active subscription of the newsletter (or every active reader) and sorts them all for
+    each page of 1,000; with the status and newsletter kept out of its reach it walks the subscriptions by
+    subscriber id from `after_id` and stops at the page's end, in order: a page costs the same at any size
+    (20,000 readers: 0.03 → 0.01 s a page; the sort grew with the list)."""
+    return column.concat("")
 
 
 RECORD_COLUMNS = tuple(SUBSCRIBER.c[f] for f in SUBSCRIBER_RECORD_FIELDS)  # a record's, in its order
