@@ -13,7 +13,7 @@ from digest.store.migrate import current, schema_diff, upgrade
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.store
-HEAD = "0014"
+HEAD = "0013"
 
 
 def test_migrations_from_empty_give_the_models_schema(new_store_url):
@@ -59,7 +59,7 @@ def test_0005_drops_the_item_index_the_unique_constraint_makes_redundant(new_sto
     assert {"ix_deliveryitem_article_id", "ix_deliveryitem_story_key"} <= _item_indexes(engine)
 
 
-def test_0014_drops_the_item_indexes_no_query_reads(new_store_url):
+def test_0013_drops_the_item_indexes_no_query_reads(new_store_url):
     engine = create_engine(new_store_url(empty=True))
     upgrade(engine, "0012")
     assert {"ix_deliveryitem_article_id", "ix_deliveryitem_story_key"} <= _item_indexes(engine)

@@ -68,7 +68,7 @@ class DeliveryItem(SQLModel, table=True):
     """One article carried by one delivery, with why it was chosen."""
 
     # no index of its own on delivery_id: the unique index's prefix serves its lookups (revision 0005); none on
-    # article_id or story_key either: no query reads by them, and each cost planning's inserts (revision 0014)
+    # article_id or story_key either: no query reads by them, and each cost planning's inserts (revision 0013)
     __table_args__ = (UniqueConstraint("delivery_id", "article_id"),)
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="delivery.id")

@@ -7,7 +7,7 @@ The two b-trees were most of planning's item inserts: ten item rows per reader, 
 keyed on values scattered across the tree (200,000 item rows: 6.8 s with them, 1.4 s without, raw sqlite3).
 Idempotent like 0005: a store made from the models (`create_all`) never had them.
 
-Revision ID: 0014
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-04 18:10:00
 """
@@ -15,7 +15,7 @@ Create Date: 2026-12-04 18:10:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014'
+revision = '0013'
 down_revision = '0012'
 branch_labels = None
 depends_on = None
