@@ -146,3 +146,36 @@ def test_clicks_counted_since_are_added_to_the_kept_ones_and_a_deleted_one_reads
         again = figures.cached_clicks(session, edition_id=edition, deliveries=deliveries)
         assert calls == [1] and again == every(session, edition_id=edition)  # one gone, one new: all read again
         assert sum(again.values()) == sum(added.values())
+
+
+def test_a_click_committed_between_the_signature_and_the_full_read_is_counted_once(engine, edition, monkeypatch):
+    """The signature and the figures are two statements: a click landing between them is not kept twice."""
+    figures = store.edition_figures
+    with store.read_session(engine) as session:
+        delivery_id, article_id = session.execute(
+            select(DeliveryItem.delivery_id, DeliveryItem.article_id)
+            .join(DELIVERY, DELIVERY.c.id == DeliveryItem.delivery_id)
+            .where(DELIVERY.c.status == DeliveryStatus.sent)
+            .where(~select(CLICK.c.id).where(CLICK.c.delivery_id == DeliveryItem.delivery_id,
+                                             CLICK.c.article_id == DeliveryItem.article_id).exists())
+            .order_by(DeliveryItem.delivery_id)).first()
+        deliveries = sum(n for _, _, n in figures.status_variants(session, edition_id=edition))
+    real, raced = figures.click_signature, []
+
+    def racing(session, *, edition_id):
+        found = real(session, edition_id=edition_id)
+        if not raced:  # a reader's click lands right after the first signature was read
+            raced.append(True)
+            with store.session_scope(engine) as other:
+                store.engagement.count_click(other, delivery_id=delivery_id, article_id=article_id, now=NOW)
+        return found
+
+    monkeypatch.setattr(figures, "click_signature", racing)
+    with store.read_session(engine) as session:
+        first = figures.cached_clicks(session, edition_id=edition, deliveries=deliveries)
+    monkeypatch.setattr(figures, "click_signature", real)
+    with store.read_session(engine) as session:
+        true = figures.variant_clicks(session, edition_id=edition)
+        assert sum(first.values()) == sum(true.values())
+        assert figures.cached_clicks(session, edition_id=edition, deliveries=deliveries) == true
+        assert figures.cached_clicks(session, edition_id=edition, deliveries=deliveries) == true

@@ -137,14 +137,19 @@ def cached_clicks(session: Session, *, edition_id: int, deliveries: int) -> dict
     per delivery and article), a delivery planned or deleted (a reader erased, an edition pruned) each change
     it; a delivery's variant never changes once planned. When only clicks were added since (while an edition
     is being read, nearly every request: the same deliveries, more clicks), those alone are read and added to
-    the kept figures (`_added`)."""
+    the kept figures (`_added`). A full read is kept only when the signature read again after it is unchanged:
+    the two reads are two statements, and a click committed between them would otherwise be in the figures and
+    not in the signature, so that the next request would add it a second time."""
     signature = (deliveries, *click_signature(session, edition_id=edition_id))
     cache = _CLICKS.setdefault(session.get_bind(), {})
     found = cache.get(edition_id)
     if found is not None and found[0] != signature:
         found = _added(session, edition_id, found, signature)
     if found is None:
-        found = (signature, variant_clicks(session, edition_id=edition_id))
+        clicks = variant_clicks(session, edition_id=edition_id)
+        if (deliveries, *click_signature(session, edition_id=edition_id)) != signature:
+            return clicks  # a click landed between the reads (each statement its own snapshot): not kept
+        found = (signature, clicks)
     cache[edition_id] = found
     return found[1]
 
