@@ -650,3 +650,23 @@ def test_the_weekly_edition_has_its_own_name(tmp_path, monkeypatch, smtpd, store
     named = cli.write("named.toml", '[sender]\nlist_name = "Example News"\nweekly_name = "Example News Weekly"\n')
     preview = cli("--config", named, "preview", "--date", DAY, "--subscriber", "reader2@example.com", "--format", "eml")
     assert "Example News Weekly, week to" in message_from_bytes(preview.stdout_bytes, policy=policy.default)["Subject"]
+
+
+def test_css_the_inliner_cannot_parse_is_one_line_naming_the_template(seeded, smtpd):
+    """An operator's own template with broken CSS: one line naming it, nothing planned or sent."""
+    import shutil
+
+    templates = seeded.tmp / "email"
+    shutil.copytree(ROOT / "templates" / "email", templates)
+    base = templates / "base.html"
+    base.write_text(base.read_text(encoding="utf-8").replace("<body>", '<body style="color: red; {">', 1),
+                    encoding="utf-8")
+    before = seeded.state()
+    env = {"DIGEST_RENDER_TEMPLATES": str(templates)}
+    one_error(seeded("preview", "--date", DAY, "--format", "html", env=env), "digest.html", "CSS error")
+    assert seeded.state() == before
+    sent = seeded("send", "--date", DAY, env=env)
+    assert sent.exit_code == 1 and "Traceback" not in sent.output
+    assert sent.stderr.strip().splitlines()[-1].startswith("error: ") and "CSS error" in sent.stderr
+    assert smtpd.handler.messages == []
+    assert seeded.query("SELECT count(*) FROM delivery WHERE status = 'sent'") == [(0,)]

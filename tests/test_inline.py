@@ -1,10 +1,12 @@
-"""CSS inlining (digest.render.inline_css, css-inline): what premailer did before is what the emails still get."""
+"""CSS inlining (digest.inline.inline_css, css-inline): what premailer did before is what the emails still get."""
 
 from __future__ import annotations
 
 import re
 
-from digest.render import inline_css
+import pytest
+
+from digest.inline import InlineError, inline_css
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -59,3 +61,25 @@ def test_markup_in_attribute_values_and_text_stays_escaped():
     html = inline_css(PAGE)
     assert "<script>" not in html and "Tom &amp; Jerry &lt;script&gt;" in html
     assert 'title="a &lt;b&gt; &amp; &quot;c&quot;"' in html
+
+
+SMALL = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>T</title>
+<link rel="stylesheet" href="https://fonts.example/css?family=Serif&amp;display=swap">
+<style>.hero { background: url('https://img.example/a.png?w=600&h=300'); } td { background-color: #fff; }</style>
+</head><body><table><tr><td class="hero">x</td></tr></table></body></html>"""
+
+
+def test_a_stylesheet_link_stays_and_merged_urls_keep_their_ampersands_escaped():
+    html = inline_css(SMALL)
+    assert '<link rel="stylesheet" href="https://fonts.example/css?family=Serif&amp;display=swap">' in html
+    style = re.search(r'<td class="hero" style="([^"]*)"', html).group(1)
+    assert "w=600&amp;h=300" in style and "&h=" not in style
+
+
+def test_a_three_digit_background_colour_becomes_a_six_digit_bgcolor():
+    assert 'bgcolor="#ffffff"' in inline_css(SMALL)
+
+
+def test_css_the_inliner_cannot_parse_is_an_inline_error_not_a_crash():
+    with pytest.raises(InlineError):
+        inline_css('<html><head><style>p { color: red }</style></head><body><p style="color: red; {">x</p></body></html>')

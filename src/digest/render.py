@@ -10,11 +10,9 @@ get that catalogue's gettext, and the dates and item times are written the way t
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -25,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from digest.config import Settings
 from digest.editorial import note_html, note_text
 from digest.errors import ConfigError
+from digest.inline import InlineError, inline_css
 from digest.i18n import N_, edition_label, meta_time, short_label, text_direction, translations
 from digest.models import ArticleRecord
 
@@ -123,7 +122,7 @@ class Renderer:
         text = self._render("digest.txt", context)
         html_part = None
         if content.format == "html":
-            html_part = inline_css(self._render("digest.html", context))
+            html_part = self._inline(self._render("digest.html", context))
             self.inlined += 1
         return RenderedVariant(key=content.key, subject=subject, text=_tidy_text(text), html=html_part)
 
@@ -132,6 +131,12 @@ class Renderer:
             return self.env.get_template(name).render(context)
         except TemplateError as exc:
             raise ConfigError(f"{self.settings.templates_dir / name}: template error: {exc}") from None
+
+    def _inline(self, rendered_html: str) -> str:
+        try:
+            return inline_css(rendered_html)
+        except InlineError as exc:
+            raise ConfigError(f"{self.settings.templates_dir / 'digest.html'}: CSS error: {exc}") from None
 
     def _context(self, content: Content) -> dict:
         items = content.items
@@ -169,41 +174,6 @@ def make_environment(templates_dir: Path, language: str = "en") -> Environment:
                       extensions=["jinja2.ext.i18n"])
     env.install_gettext_translations(translations(language), newstyle=True)
     return env
-
-
-def inline_css(rendered_html: str) -> str:
-    """Move layout CSS into style="" attributes; keep @media rules in one <style> at the end of <head>.
-
-    css-inline (html5ever) writes the rules it cannot inline into a <style> first in <head>: it goes back after
-    the <meta> and <title> tags. Its serializer leaves < and > bare in attribute values: they are escaped again.
-    A background-color also becomes a bgcolor="" on body, table, td and th, the fallback older Outlook reads."""
-    html_out = _inliner().inline(rendered_html).replace("<!DOCTYPE html><html", "<!DOCTYPE html>\n<html", 1)
-    head = _HEAD_STYLE.search(html_out)
-    if head:
-        html_out = html_out[:head.start(1)] + html_out[head.end(1):].replace("</head>", head.group(1) + "\n</head>", 1)
-    return _TAG.sub(_tidy_tag, html_out)
-
-
-_HEAD_STYLE = re.compile(r"<head[^>]*>(<style>.*?</style>)", re.S)
-_TAG = re.compile(r'<([a-zA-Z][a-zA-Z0-9]*)((?:\s+[^\s="\'>/]+(?:="[^"]*")?)*)(\s*/?)>')  # html5ever's output
-_VALUE = re.compile(r'="([^"]*)"')
-_BACKGROUND = re.compile(r'\sstyle="(?:[^"]*;)?\s*background-color:\s*(#[0-9a-fA-F]{3,6})\s*(?:;|")')
-
-
-def _tidy_tag(tag: re.Match) -> str:
-    name, attrs, end = tag.groups()
-    if "<" in attrs or ">" in attrs:
-        attrs = _VALUE.sub(lambda v: '="' + v.group(1).replace("<", "&lt;").replace(">", "&gt;") + '"', attrs)
-    if name in ("body", "table", "td", "th") and " bgcolor=" not in attrs and (color := _BACKGROUND.search(attrs)):
-        attrs += f' bgcolor="{color.group(1)}"'
-    return f"<{name}{attrs}{end}>"
-
-
-@lru_cache(maxsize=1)
-def _inliner():
-    import css_inline  # imported here: a cold `digest --help` should not pay for it
-
-    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
 def personalize(variant: RenderedVariant, person: Personal) -> tuple[str, str | None]:
