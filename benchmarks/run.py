@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.console_deliveries:
         from benchmarks import console
 
-        rows.extend(console.rows(console.parser().parse_args(["--deliveries", str(args.console_deliveries)])))
+        rows.extend(console.rows(console.parser().parse_args(["--deliveries", str(args.console_deliveries), "--cold-runs", "3"])))
     if args.scale_out_subscribers:
         from benchmarks import cluster
 
