@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.console_deliveries:
         from benchmarks import console
 
-        rows.extend(console.rows(console.parser().parse_args(["--deliveries", str(args.console_deliveries), "--cold-runs", "3"])))
+        pages = console.parser().parse_args(["--deliveries", str(args.console_deliveries), "--cold-runs", "3"])
+        rows.extend(console.rows(pages))
     if args.scale_out_subscribers:
         from benchmarks import cluster
 
