@@ -215,21 +215,20 @@ def available(session: Session) -> bool:
     return name == "postgresql" or (name == "sqlite" and _sqlite_math())
 
 
-@functools.cache
 def unixepoch_available() -> bool:
-    import sqlite3
-    try:
-        sqlite3.connect(":memory:").execute("SELECT unixepoch('2000-01-01 00:00:00.000000')")
-    except sqlite3.OperationalError:
-        return False
-    return True
+    return _sqlite_runs("SELECT unixepoch('2000-01-01 00:00:00.000000')")
+
+
+def _sqlite_math() -> bool:
+    return _sqlite_runs("SELECT power(2.0, 0.5), ln(2.0), ceil(0.5), julianday('2000-01-01')")
 
 
 @functools.cache
-def _sqlite_math() -> bool:
+def _sqlite_runs(sql: str) -> bool:
+    """Whether this Python's SQLite has the functions `sql` calls (math functions and unixepoch are newer)."""
     import sqlite3
     try:
-        sqlite3.connect(":memory:").execute("SELECT power(2.0, 0.5), ln(2.0), ceil(0.5), julianday('2000-01-01')")
+        sqlite3.connect(":memory:").execute(sql)
     except sqlite3.OperationalError:
         return False
     return True
