@@ -40,16 +40,22 @@ def planned_subscriber_ids(session: Session, *, edition_id: int, subscriber_ids:
 
 def carried_articles(session: Session, *, subscriber_ids: Sequence[int], exclude_edition: int | None = None,
                      newsletter: str | None = None) -> dict[int, tuple[set[int], set[str]]]:
-    """Per subscriber: the article ids and story keys sent (or on their way) to them, by `newsletter` if given."""
-    query = (select(Delivery.subscriber_id, DeliveryItem.article_id, DeliveryItem.story_key)
+    """Per subscriber: the article ids and story keys sent (or on their way) to them, by `newsletter` if given.
+
+    The status is checked here, not in the query: given `status IN (...)`, SQLite walks ix_delivery_status, every
+    carried delivery of every edition (the one being planned included), for each page of readers, which made a
+    1,000,000-reader plan twice as slow per reader as one of 100,000; by subscriber it reads only theirs."""
+    query = (select(Delivery.subscriber_id, Delivery.status, DeliveryItem.article_id, DeliveryItem.story_key)
              .join(DeliveryItem, DeliveryItem.delivery_id == Delivery.id)
-             .where(Delivery.subscriber_id.in_(list(subscriber_ids)), Delivery.status.in_(CARRIED)))
+             .where(Delivery.subscriber_id.in_(list(subscriber_ids))))
     if exclude_edition is not None:
         query = query.where(Delivery.edition_id != exclude_edition)
     if newsletter is not None:
         query = query.join(Edition, Edition.id == Delivery.edition_id).where(Edition.newsletter == newsletter)
     found: dict[int, tuple[set[int], set[str]]] = defaultdict(lambda: (set(), set()))
-    for sub_id, article_id, story_key in session.exec(query):
+    for sub_id, status, article_id, story_key in session.exec(query):
+        if status not in CARRIED:
+            continue
         found[sub_id][0].add(article_id)
         found[sub_id][1].add(story_key)
     return found
