@@ -4,9 +4,9 @@ page of readers at a time, in a few statements per page; re-exported as `store.d
 An edition plans about ten item rows per reader, so the item insert is most of planning's writes: on SQLite one
 executemany of positional rows straight to the driver; on PostgreSQL one COPY (psycopg's `copy`), which the
 server takes as one stream instead of a statement per row (5,000 readers, 50,000 items: about 1.1 s by
-executemany under cProfile). The deliveries themselves go through one Core executemany: on PostgreSQL batched
-into multi-row INSERTs … RETURNING their ids (reading them back by (edition, subscriber) was 1.25 of 7.6 s of
-planning 20,000 readers); on SQLite read back, RETURNING there being one statement per row.
+executemany under cProfile). The deliveries go in the same way (one COPY on PostgreSQL, one Core executemany on
+SQLite, where RETURNING would be one statement per row), and their ids are read back by (edition, subscriber):
+on PostgreSQL as the page's one range of the unique index.
 """
 
 from __future__ import annotations
